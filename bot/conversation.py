@@ -1,0 +1,82 @@
+"""One event in, replies out: identify the person, pick their language, load their dialogue state, dispatch,
+and commit the whole unit of work, or roll it back whole and say so in the reader's language."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.context import BotInfo, Context, state_key
+from bot.events import ButtonPress, Event
+from bot.rendering import Localizer, Localizers
+from bot.replies import AnswerButton, Reply, SendText
+from bot.router import Router
+from community.dialogue import load_state
+from community.errors import LinliError
+from community.people import identify
+from community.unit_of_work import UnitOfWorkFactory
+from i18n import N_, negotiate_language
+
+log = logging.getLogger(__name__)
+
+TRY_AGAIN = N_("Something went wrong on our side and nothing was saved. Please try again.")
+
+
+class Conversation:
+    def __init__(self, uows: UnitOfWorkFactory, router: Router, localizers: Localizers, bot: BotInfo) -> None:
+        self.uows = uows
+        self.router = router
+        self.localizers = localizers
+        self.bot = bot
+
+    async def handle(self, event: Event) -> Sequence[Reply]:
+        sender = event.sender
+        localizer = self.localizers.get(negotiate_language(None, sender.language_code, None))
+        async with self.uows() as uow:
+            try:
+                identity = await identify(
+                    uow,
+                    channel=sender.channel,
+                    external_id=sender.account_id,
+                    chat_id=sender.chat_id,
+                    display_name=sender.display_name,
+                    language_code=sender.language_code,
+                    username=sender.username,
+                )
+                primary = identity.primary
+                localizer = self.localizers.get(
+                    negotiate_language(
+                        identity.person.language,
+                        sender.language_code,
+                        primary.community.default_language if primary else None,
+                    ),
+                    primary.community.timezone if primary else "Asia/Shanghai",
+                )
+                ctx = Context(
+                    event=event,
+                    uow=uow,
+                    identity=identity,
+                    l=localizer,
+                    localizers=self.localizers,
+                    bot=self.bot,
+                    state=await load_state(uow, state_key(event)),
+                )
+                replies = await self.router.dispatch(ctx)
+                await uow.commit()
+                return replies
+            except LinliError as err:
+                await uow.rollback()
+                return self._refusal(event, localizer, localizer.text(err.message, **err.params))
+            except SQLAlchemyError:
+                # Logged without the event's text: it may hold personal data.
+                log.exception("database error while handling %s from %s", type(event.payload).__name__, sender.channel)
+                await uow.rollback()
+                return self._refusal(event, localizer, localizer.text(TRY_AGAIN))
+
+    @staticmethod
+    def _refusal(event: Event, localizer: Localizer, text: str) -> Sequence[Reply]:
+        if isinstance(event.payload, ButtonPress):
+            return (AnswerButton(), SendText(text))
+        return (SendText(text),)

@@ -1,0 +1,92 @@
+"""The conversation router: one incoming event goes to exactly one handler.
+
+Commands by name, buttons by the prefix of their typed callback data, text and contacts by the dialogue
+state the person is in, else a short hint. Handler modules register themselves with ``register(router)``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from bot.callbacks import CallbackData, CallbackDataError
+from bot.context import Context
+from bot.events import ButtonPress, Command, ContactShared, TextInput
+from bot.replies import Reply
+
+CD = TypeVar("CD", bound=CallbackData)
+Replies = Sequence[Reply]
+CommandHandler = Callable[[Context, Command], Awaitable[Replies]]
+ButtonHandler = Callable[[Context, Any], Awaitable[Replies]]
+InputHandler = Callable[[Context, TextInput | ContactShared], Awaitable[Replies]]
+
+
+@dataclass(frozen=True, slots=True)
+class MenuCommand:
+    """A command shown in the client's command menu (Telegram's setMyCommands), described per language."""
+
+    name: str
+    description: str  # English message id
+
+
+class Router:
+    def __init__(self) -> None:
+        self._commands: dict[str, CommandHandler] = {}
+        self._buttons: dict[str, tuple[type[CallbackData], ButtonHandler]] = {}
+        self._states: dict[str, InputHandler] = {}
+        self._fallback: InputHandler | None = None
+        self._unknown_command: CommandHandler | None = None
+        self._stale_button: ButtonHandler | None = None
+        self.menu_commands: list[MenuCommand] = []
+
+    def command(self, name: str, handler: CommandHandler, *, description: str | None = None) -> None:
+        if name in self._commands:
+            raise ValueError(f"command /{name} registered twice")
+        self._commands[name] = handler
+        if description is not None:
+            self.menu_commands.append(MenuCommand(name, description))
+
+    def button(self, data_type: type[CD], handler: Callable[[Context, CD], Awaitable[Replies]]) -> None:
+        if data_type.prefix in self._buttons:
+            raise ValueError(f"callback prefix {data_type.prefix!r} registered twice")
+        self._buttons[data_type.prefix] = (data_type, handler)
+
+    def state(self, name: str, handler: InputHandler) -> None:
+        if name in self._states:
+            raise ValueError(f"state {name!r} registered twice")
+        self._states[name] = handler
+
+    def fallback(self, handler: InputHandler) -> None:
+        """Free text or a contact where no form expects one."""
+        self._fallback = handler
+
+    def unknown_command(self, handler: CommandHandler) -> None:
+        self._unknown_command = handler
+
+    def stale_button(self, handler: ButtonHandler) -> None:
+        """A press on a button this version no longer understands (an old message)."""
+        self._stale_button = handler
+
+    def has_command(self, name: str) -> bool:
+        return name in self._commands
+
+    async def dispatch(self, ctx: Context) -> Replies:
+        payload = ctx.event.payload
+        if isinstance(payload, Command):
+            command_handler = self._commands.get(payload.name) or self._unknown_command
+            return await command_handler(ctx, payload) if command_handler else ()
+        if isinstance(payload, ButtonPress):
+            entry = self._buttons.get(CallbackData.prefix_of(payload.data))
+            if entry is not None:
+                data_type, button_handler = entry
+                try:
+                    data = data_type.unpack(payload.data)
+                except CallbackDataError:
+                    entry = None
+                else:
+                    return await button_handler(ctx, data)
+            return await self._stale_button(ctx, payload) if self._stale_button else ()
+        state = ctx.state
+        if state is not None and state.name in self._states:
+            return await self._states[state.name](ctx, payload)
+        return await self._fallback(ctx, payload) if self._fallback else ()

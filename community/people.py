@@ -1,0 +1,121 @@
+"""People and their channel accounts: who is writing, in which communities, with which roles."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlmodel import col, select
+
+from community.models import ChannelAccount, Community, Household, Membership, MembershipRole, Person
+from community.roles import Role
+from community.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipView:
+    membership_id: int
+    community: Community
+    household: Household | None
+    roles: frozenset[Role]
+
+
+@dataclass(slots=True)
+class Identity:
+    person: Person
+    account: ChannelAccount
+    memberships: list[MembershipView] = field(default_factory=list)
+    is_new: bool = False
+
+    @property
+    def person_id(self) -> int:
+        assert self.person.id is not None
+        return self.person.id
+
+    @property
+    def primary(self) -> MembershipView | None:
+        """The community a person mostly acts in: their first grassroots membership, else the first."""
+        for view in self.memberships:
+            if view.community.kind.is_grassroots:
+                return view
+        return self.memberships[0] if self.memberships else None
+
+    def roles_in(self, community_id: int) -> frozenset[Role]:
+        for view in self.memberships:
+            if view.community.id == community_id:
+                return view.roles
+        return frozenset()
+
+
+async def identify(
+    uow: UnitOfWork,
+    *,
+    channel: str,
+    external_id: str,
+    chat_id: str,
+    display_name: str,
+    language_code: str | None = None,
+    username: str | None = None,
+) -> Identity:
+    """Find the person behind a channel account, creating both on first contact."""
+    session = uow.session
+    row = (
+        await session.exec(
+            select(ChannelAccount, Person)
+            .join(Person, col(Person.id) == col(ChannelAccount.person_id))
+            .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
+        )
+    ).first()
+    now = uow.clock.now()
+    if row is None:
+        person = Person(display_name=display_name, created_at=now)
+        session.add(person)
+        await session.flush()
+        assert person.id is not None
+        account = ChannelAccount(
+            person_id=person.id,
+            channel=channel,
+            external_id=external_id,
+            chat_id=chat_id,
+            language_code=language_code,
+            username=username,
+            created_at=now,
+        )
+        session.add(account)
+        await session.flush()
+        return Identity(person=person, account=account, is_new=True)
+    account, person = row
+    if (account.language_code, account.username, account.chat_id) != (language_code, username, chat_id):
+        account.language_code, account.username, account.chat_id = language_code, username, chat_id
+        session.add(account)
+    return Identity(person=person, account=account, memberships=await memberships_of(uow, person.id or 0))
+
+
+async def memberships_of(uow: UnitOfWork, person_id: int) -> list[MembershipView]:
+    session = uow.session
+    rows = (
+        await session.exec(
+            select(Membership, Community, Household)
+            .join(Community, col(Community.id) == col(Membership.community_id))
+            .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+            .where(Membership.person_id == person_id)
+            .order_by(col(Membership.id))
+        )
+    ).all()
+    if not rows:
+        return []
+    roles: dict[int, set[Role]] = defaultdict(set)
+    membership_ids = [m.id for m, _, _ in rows]
+    for mr in (
+        await session.exec(select(MembershipRole).where(col(MembershipRole.membership_id).in_(membership_ids)))
+    ).all():
+        roles[mr.membership_id].add(Role(mr.role))
+    return [
+        MembershipView(membership_id=m.id or 0, community=c, household=h, roles=frozenset(roles[m.id or 0]))
+        for m, c, h in rows
+    ]
+
+
+async def set_language(uow: UnitOfWork, person: Person, language: str) -> None:
+    person.language = language
+    uow.session.add(person)

@@ -1,0 +1,36 @@
+"""The one table of actions x roles. Services check it; handlers only use it to decide what to show."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from community.errors import PermissionDenied
+from community.roles import Action, Role
+
+_EVERY_MEMBER = frozenset(Role)
+_STAFF = frozenset({Role.COMMUNITY_WORKER, Role.PARTY_SECRETARY, Role.STREET_ADMINISTRATOR})
+_COMMITTEE = _STAFF | {Role.COMMITTEE_MEMBER}
+
+PERMISSIONS: Mapping[Action, frozenset[Role]] = {
+    Action.USE_RESIDENT_MENU: _EVERY_MEMBER,
+    Action.CREATE_INVITATION: _STAFF,
+    Action.DECIDE_JOIN_REQUEST: _STAFF,
+    Action.LIST_MEMBERS: _COMMITTEE,
+    Action.VIEW_SENSITIVE_DATA: _STAFF,
+    Action.ASSIGN_ROLE: _STAFF,
+    Action.ADD_COMMUNITY: frozenset({Role.STREET_ADMINISTRATOR}),
+    Action.VERIFY_AUDIT_LOG: _COMMITTEE,
+}
+
+# A street administrator's role reaches down into the communities under their street or township.
+INHERITED_ROLES: frozenset[Role] = frozenset({Role.STREET_ADMINISTRATOR})
+
+
+def allows(roles: Iterable[Role], action: Action) -> bool:
+    allowed = PERMISSIONS[action]
+    return any(role in allowed for role in roles)
+
+
+def require(roles: Iterable[Role], action: Action) -> None:
+    if not allows(roles, action):
+        raise PermissionDenied(action=action.value)

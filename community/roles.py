@@ -1,0 +1,40 @@
+"""Roles a person can hold in a community, and the actions the permission table speaks of."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    RESIDENT = "resident"
+    HOUSEHOLD_REPRESENTATIVE = "household_representative"
+    VOLUNTEER = "volunteer"
+    PARTY_MEMBER = "party_member"
+    UNIT_CONTACT = "unit_contact"
+    COMMUNITY_WORKER = "community_worker"
+    COMMITTEE_MEMBER = "committee_member"
+    PARTY_SECRETARY = "party_secretary"
+    STREET_ADMINISTRATOR = "street_administrator"
+
+
+class Action(StrEnum):
+    USE_RESIDENT_MENU = "use_resident_menu"
+    CREATE_INVITATION = "create_invitation"
+    DECIDE_JOIN_REQUEST = "decide_join_request"
+    LIST_MEMBERS = "list_members"
+    VIEW_SENSITIVE_DATA = "view_sensitive_data"
+    ASSIGN_ROLE = "assign_role"
+    ADD_COMMUNITY = "add_community"
+    VERIFY_AUDIT_LOG = "verify_audit_log"
+
+
+class CommunityKind(StrEnum):
+    STREET = "street"  # 街道
+    TOWNSHIP = "township"  # 乡镇
+    NEIGHBOURHOOD = "neighbourhood"  # 社区 (residents' committee)
+    VILLAGE = "village"  # 村
+
+    @property
+    def is_grassroots(self) -> bool:
+        """Neighbourhoods and villages have residents; streets and townships oversee them."""
+        return self in (CommunityKind.NEIGHBOURHOOD, CommunityKind.VILLAGE)

@@ -1,0 +1,132 @@
+"""Shared fixtures. Every database test runs twice: on an SQLite file and on the PostgreSQL server
+(LINLI_TEST_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/test). A missing PostgreSQL fails
+the run; it is never skipped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
+
+import community.models  # noqa: F401 - the tables to truncate
+from community.clock import FakeClock
+from community.db import async_url, create_engine, session_factory
+from community.migrate import upgrade
+from community.unit_of_work import UnitOfWorkFactory
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run set-up work on a loop of its own, in a thread, so it works whether or not a loop is running."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the calling thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+def _pg_base_url() -> str:
+    return async_url(os.environ.get("LINLI_TEST_DATABASE_URL", DEFAULT_PG))
+
+
+async def _create_pg_database(base: str, name: str) -> None:
+    admin = create_engine(base)
+    try:
+        async with admin.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+
+
+async def _drop_pg_database(base: str, name: str) -> None:
+    admin = create_engine(base)
+    try:
+        async with admin.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of this run's own on the PostgreSQL server, migrated to head, dropped at the end."""
+    base = _pg_base_url()
+    name = f"linli_test_{uuid.uuid4().hex[:12]}"
+    try:
+        _run(_create_pg_database(base, name))
+    except (OSError, Exception) as exc:  # noqa: BLE001 - any failure to reach the server ends the run loudly
+        pytest.fail(f"PostgreSQL is required for the tests and could not be reached at {base}: {exc}")
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    _run(_migrate(url))
+    yield url
+    _run(_drop_pg_database(base, name))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated once; each test gets a copy, which is much faster than migrating again."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    _run(_migrate(f"sqlite:///{path}"))
+    return path
+
+
+async def _truncate(engine: AsyncEngine) -> None:
+    names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "linli.sqlite3"
+        shutil.copyfile(template, path)
+        engine = create_engine(f"sqlite:///{path}")
+    else:
+        engine = create_engine(request.getfixturevalue("postgres_url"))
+        await _truncate(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def uows(engine: AsyncEngine, clock: FakeClock) -> UnitOfWorkFactory:
+    return UnitOfWorkFactory(session_factory(engine), clock)

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from community.people import identify
+from community.unit_of_work import UnitOfWorkFactory
+
+
+async def test_first_contact_creates_a_person_and_the_second_finds_them(uows: UnitOfWorkFactory) -> None:
+    async with uows() as uow:
+        first = await identify(uow, channel="telegram", external_id="42", chat_id="42", display_name="王芳 <b>")
+        await uow.commit()
+    async with uows() as uow:
+        again = await identify(
+            uow, channel="telegram", external_id="42", chat_id="42", display_name="x", language_code="en"
+        )
+        await uow.commit()
+    assert first.is_new and not again.is_new
+    assert again.person_id == first.person_id
+    assert again.person.display_name == "王芳 <b>"
+    assert again.account.language_code == "en"
