@@ -8,7 +8,6 @@ Create Date: 2026-11-26 12:13:12.092884
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import community.db_types
@@ -27,12 +26,12 @@ def upgrade() -> None:
         sa.Column("at", community.db_types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("community_id", sa.Integer(), nullable=True),
         sa.Column("actor_id", sa.Integer(), nullable=True),
-        sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("subject_type", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("subject_type", sa.String(length=40), nullable=False),
         sa.Column("subject_id", sa.Integer(), nullable=True),
         sa.Column("data", sa.Text(), nullable=False),
-        sa.Column("prev_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("hash"),
     )
@@ -50,9 +49,9 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("timezone", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("default_language", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column("default_language", sa.String(length=16), nullable=False),
         sa.Column("created_at", community.db_types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["parent_id"],
@@ -65,8 +64,8 @@ def upgrade() -> None:
 
     op.create_table(
         "conversation_state",
-        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=160), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("key", sa.String(length=160), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
         sa.Column("updated_at", community.db_types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key"),
@@ -78,8 +77,8 @@ def upgrade() -> None:
         "person",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("display_name", sa.Text(), nullable=False),
-        sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
-        sa.Column("phone", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("language", sa.String(length=16), nullable=True),
+        sa.Column("phone", sa.String(length=32), nullable=True),
         sa.Column("created_at", community.db_types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -87,11 +86,11 @@ def upgrade() -> None:
         "channel_account",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
-        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("chat_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("language_code", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
-        sa.Column("username", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("channel", sa.String(length=20), nullable=False),
+        sa.Column("external_id", sa.String(length=64), nullable=False),
+        sa.Column("chat_id", sa.String(length=64), nullable=False),
+        sa.Column("language_code", sa.String(length=16), nullable=True),
+        sa.Column("username", sa.String(length=64), nullable=True),
         sa.Column("unreachable_since", community.db_types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", community.db_types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -108,10 +107,10 @@ def upgrade() -> None:
         "household",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("community_id", sa.Integer(), nullable=False),
-        sa.Column("label", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("building", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
-        sa.Column("unit", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
-        sa.Column("room", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+        sa.Column("label", sa.String(length=100), nullable=False),
+        sa.Column("building", sa.String(length=40), nullable=True),
+        sa.Column("unit", sa.String(length=40), nullable=True),
+        sa.Column("room", sa.String(length=40), nullable=True),
         sa.ForeignKeyConstraint(
             ["community_id"],
             ["community.id"],
@@ -129,7 +128,7 @@ def upgrade() -> None:
         sa.Column("person_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("household_label", sa.Text(), nullable=False),
-        sa.Column("phone", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("phone", sa.String(length=32), nullable=True),
         sa.Column(
             "status",
             sa.Enum("pending", "approved", "rejected", name="joinrequeststatus", native_enum=False, length=40),
@@ -174,7 +173,7 @@ def upgrade() -> None:
         "invitation",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("community_id", sa.Integer(), nullable=False),
-        sa.Column("code_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
         sa.Column("max_uses", sa.Integer(), nullable=False),
         sa.Column("uses", sa.Integer(), nullable=False),
         sa.Column(
