@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from bot.callbacks import CallbackData, CallbackDataError
 from bot.context import Context
@@ -19,6 +19,14 @@ Replies = Sequence[Reply]
 CommandHandler = Callable[[Context, Command], Awaitable[Replies]]
 ButtonHandler = Callable[[Context, Any], Awaitable[Replies]]
 InputHandler = Callable[[Context, TextInput | ContactShared], Awaitable[Replies]]
+
+
+@dataclass(frozen=True)
+class RunCommand(CallbackData):
+    """A button that runs a command, so every menu entry is also reachable by typing its command."""
+
+    prefix: ClassVar[str] = "c"
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +84,13 @@ class Router:
             command_handler = self._commands.get(payload.name) or self._unknown_command
             return await command_handler(ctx, payload) if command_handler else ()
         if isinstance(payload, ButtonPress):
+            if CallbackData.prefix_of(payload.data) == RunCommand.prefix:
+                try:
+                    name = RunCommand.unpack(payload.data).name
+                except CallbackDataError:
+                    name = ""
+                if name in self._commands:
+                    return await self._commands[name](ctx, Command(name))
             entry = self._buttons.get(CallbackData.prefix_of(payload.data))
             if entry is not None:
                 data_type, button_handler = entry
