@@ -9,7 +9,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 import community.models  # noqa: F401 - the tables to truncate
+from bot.app import build_router
+from bot.context import BotInfo
+from bot.conversation import Conversation
+from bot.rendering import Localizers
 from community.clock import FakeClock
 from community.db import async_url, create_engine, session_factory
 from community.migrate import upgrade
 from community.unit_of_work import UnitOfWorkFactory
+from i18n import Catalogs
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -130,3 +135,33 @@ def clock() -> FakeClock:
 @pytest.fixture
 def uows(engine: AsyncEngine, clock: FakeClock) -> UnitOfWorkFactory:
     return UnitOfWorkFactory(session_factory(engine), clock)
+
+
+@pytest.fixture(scope="session")
+def localizers() -> Localizers:
+    """Catalogs compiled from the .po files in the tree, so a test never runs on stale .mo files."""
+    from i18n.catalog import compile_catalogs  # noqa: PLC0415 - TODO(me): top-level once the module lands
+
+    compile_catalogs()
+    return Localizers(Catalogs())
+
+
+@pytest.fixture
+def bot_info() -> BotInfo:
+    return BotInfo(username="linli_test_bot")
+
+
+@pytest.fixture
+def conversation(uows: UnitOfWorkFactory, localizers: Localizers, bot_info: BotInfo) -> Conversation:
+    return Conversation(uows, build_router(), localizers, bot_info)
+
+
+@pytest.fixture
+def console(conversation: Conversation, localizers: Localizers, tmp_path: Path) -> Callable[..., Any]:
+    """Make a console session over the test database with these people in it."""
+    from bot.channels.console import ConsoleSession, ConsoleUser  # noqa: PLC0415 - TODO(me): top-level
+
+    def make(users: Sequence[ConsoleUser]) -> ConsoleSession:
+        return ConsoleSession(conversation, users, localizers.get("en"), files_dir=tmp_path / "files")
+
+    return make

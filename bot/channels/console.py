@@ -1,0 +1,206 @@
+"""The console channel: every flow in a terminal, without Telegram.
+
+It drives the same Conversation as the Telegram adapter. Buttons appear as numbered choices; `/as KEY`
+switches between the people of the demo community, so both sides of a flow can be tried; messages sent to
+someone else wait in their inbox until you switch to them. It reads lines, so a transcript can be piped in."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from bot.conversation import Conversation
+from bot.events import ButtonPress, Command, ContactShared, Event, Payload, Sender, TextInput
+from bot.html import html_to_plain
+from bot.rendering import Localizer
+from bot.replies import AnswerButton, Button, ChatRef, EditText, Keyboard, Reply, SendFile, SendText
+from i18n import N_
+
+CHANNEL = "console"
+_COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]+)(?:@\S+)?(?:\s+(?P<args>.*))?$", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleUser:
+    """Someone you can be in the console; key is both their console account id and their chat id."""
+
+    key: str
+    name: str
+    language_code: str | None = None
+    phone: str | None = None
+    description: str = ""
+
+
+@dataclass(slots=True)
+class _Chat:
+    keyboard: list[Button] = field(default_factory=list)
+    last_message_id: str | None = None
+    inbox: list[str] = field(default_factory=list)
+    next_message_id: int = 1
+
+
+class ConsoleSession:
+    """One terminal session: the person you currently are, and what each person's chat last showed."""
+
+    def __init__(
+        self,
+        conversation: Conversation,
+        users: Sequence[ConsoleUser],
+        chrome: Localizer,
+        *,
+        files_dir: Path | None = None,
+    ) -> None:
+        if not users:
+            raise ValueError("the console needs at least one person to be")
+        self.conversation = conversation
+        self.users = {user.key: user for user in users}
+        self.chrome = chrome
+        self.files_dir = files_dir
+        self.current = users[0]
+        self._chats: dict[str, _Chat] = {user.key: _Chat() for user in users}
+
+    def _chat(self, key: str) -> _Chat:
+        return self._chats.setdefault(key, _Chat())
+
+    def _sender(self) -> Sender:
+        user = self.current
+        return Sender(CHANNEL, user.key, user.key, user.name, user.language_code)
+
+    async def feed(self, line: str) -> list[str]:
+        """One line typed at the prompt; returns what the terminal shows in answer."""
+        line = line.rstrip("\n")
+        stripped = line.strip()
+        if not stripped:
+            return []
+        match = _COMMAND.match(stripped)
+        if match and match["name"] == "as":
+            return self._switch((match["args"] or "").strip())
+        if match and match["name"] == "who":
+            return self.who()
+        payload: Payload
+        if stripped.isdigit():
+            pressed = self._press(int(stripped))
+            if isinstance(pressed, list):
+                return pressed
+            payload = pressed
+        elif match and match["name"] == "contact":
+            phone = (match["args"] or self.current.phone or "").strip()
+            if not phone:
+                return [self.chrome.label(N_("Give a number: /contact +8613800000000"))]
+            payload = ContactShared(phone=phone, contact_account_id=self.current.key)
+        elif match:
+            payload = Command(match["name"].lower(), (match["args"] or "").strip())
+        else:
+            payload = TextInput(line)
+        replies = await self.conversation.handle(Event(self._sender(), payload))
+        return self._show(replies)
+
+    def _press(self, number: int) -> ButtonPress | list[str]:
+        chat = self._chat(self.current.key)
+        if not 1 <= number <= len(chat.keyboard):
+            return [self.chrome.label(N_("There is no choice %(number)s here."), number=number)]
+        button = chat.keyboard[number - 1]
+        if button.data is None:
+            return [self.chrome.label(N_("That is a link: %(url)s"), url=button.url or "")]
+        return ButtonPress(button.data, message_id=chat.last_message_id, callback_id=str(number))
+
+    def _switch(self, key: str) -> list[str]:
+        user = self.users.get(key)
+        if user is None:
+            return [self.chrome.label(N_("Nobody here is called %(key)s."), key=key), *self.who()]
+        self.current = user
+        lines = [self.chrome.label(N_("— you are now %(name)s (%(key)s) —"), name=user.name, key=user.key)]
+        chat = self._chat(user.key)
+        lines.extend(chat.inbox)
+        chat.inbox.clear()
+        return lines
+
+    def who(self) -> list[str]:
+        lines = [self.chrome.label(N_("People you can be (switch with /as KEY):"))]
+        for user in self.users.values():
+            marker = "*" if user is self.current else " "
+            detail = f" — {user.description}" if user.description else ""
+            lines.append(f" {marker} {user.key}: {user.name}{detail}")
+        return lines
+
+    def _show(self, replies: Sequence[Reply]) -> list[str]:
+        lines: list[str] = []
+        here = self._chat(self.current.key)
+        for reply in replies:
+            if isinstance(reply, SendText):
+                target = self._target(reply.to)
+                if target is None:
+                    lines.extend(self._message(here, reply.text, reply.buttons, reply.request_contact))
+                else:
+                    key, chat = target
+                    chat.inbox.extend(self._message(chat, reply.text, reply.buttons, reply.request_contact))
+                    name = self.users[key].name if key in self.users else key
+                    lines.append(self.chrome.label(N_("→ a message was sent to %(name)s"), name=name))
+            elif isinstance(reply, EditText):
+                lines.append(self.chrome.label(N_("(the message above was changed)")))
+                lines.extend(self._message(here, reply.text, reply.buttons, None, edit_of=reply.message_id))
+            elif isinstance(reply, SendFile):
+                lines.extend(self._file(reply))
+            elif isinstance(reply, AnswerButton) and reply.text:
+                lines.append(f"({reply.text})")
+        return lines
+
+    def _target(self, to: ChatRef | None) -> tuple[str, _Chat] | None:
+        if to is None or (to.channel == CHANNEL and to.chat_id == self.current.key):
+            return None
+        return to.chat_id, self._chat(to.chat_id)
+
+    def _message(
+        self,
+        chat: _Chat,
+        text: str,
+        buttons: Keyboard,
+        request_contact: str | None,
+        edit_of: str | None = None,
+    ) -> list[str]:
+        lines = html_to_plain(text).splitlines() or [""]
+        flat = [button for row in buttons for button in row]
+        chat.keyboard = flat
+        if edit_of is not None:
+            chat.last_message_id = edit_of
+        else:
+            chat.last_message_id = str(chat.next_message_id)
+            chat.next_message_id += 1
+        for number, button in enumerate(flat, start=1):
+            suffix = f" → {button.url}" if button.url else ""
+            lines.append(f"  [{number}] {button.label}{suffix}")
+        if request_contact:
+            lines.append(f"  [/contact] {request_contact}")
+        return lines
+
+    def _file(self, reply: SendFile) -> list[str]:
+        if self.files_dir is None:
+            return [self.chrome.label(N_("📎 %(name)s (%(size)s bytes)"), name=reply.filename, size=len(reply.content))]
+        folder = self.files_dir / self.current.key
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / Path(reply.filename).name
+        path.write_bytes(reply.content)
+        return [self.chrome.label(N_("📎 %(name)s saved to %(path)s"), name=reply.filename, path=str(path))]
+
+
+async def run_console(session: ConsoleSession, stdin: TextIO, stdout: TextIO, *, prompt: bool = True) -> None:
+    """Read lines until the end of input; each answer is printed before the next line is read."""
+
+    def write(lines: Sequence[str]) -> None:
+        for text in lines:
+            stdout.write(text + "\n")
+        stdout.flush()
+
+    write(session.who())
+    while True:
+        if prompt:
+            stdout.write(f"{session.current.key}> ")
+            stdout.flush()
+        line = await asyncio.to_thread(stdin.readline)
+        if not line:
+            break
+        write(await session.feed(line))
