@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from community.db_types import UTCDateTime, enum_type
@@ -18,6 +18,8 @@ def _utc(nullable: bool = False, index: bool = False) -> Column[datetime]:
 
 class Community(SQLModel, table=True):
     __tablename__ = "community"
+    # Ids are never reused, even on SQLite: the audit log refers to them after a row is gone.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     parent_id: int | None = Field(default=None, foreign_key="community.id", index=True)
@@ -30,6 +32,8 @@ class Community(SQLModel, table=True):
 
 class Person(SQLModel, table=True):
     __tablename__ = "person"
+    # Ids are never reused, even on SQLite: the audit log refers to them after a row is gone.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     display_name: str = Field(sa_column=Column(Text, nullable=False))
@@ -69,7 +73,10 @@ class Household(SQLModel, table=True):
 
 class Membership(SQLModel, table=True):
     __tablename__ = "membership"
-    __table_args__ = (UniqueConstraint("person_id", "community_id", name="uq_membership_person_community"),)
+    __table_args__ = (
+        UniqueConstraint("person_id", "community_id", name="uq_membership_person_community"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
@@ -91,6 +98,7 @@ class Invitation(SQLModel, table=True):
     """Only the code's hash is kept; the code itself is shown once, to the worker who created it."""
 
     __tablename__ = "invitation"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
@@ -115,6 +123,18 @@ class JoinRequest(SQLModel, table=True):
     """A resident without a code asks to join; a community worker approves or rejects it in chat."""
 
     __tablename__ = "join_request"
+    __table_args__ = (
+        # One pending request per person and community, even when two arrive at the same instant.
+        Index(
+            "uq_join_request_pending",
+            "person_id",
+            "community_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
@@ -149,6 +169,7 @@ class AuditEntry(SQLModel, table=True):
     entry no longer leads to anyone, while the chain stays verifiable."""
 
     __tablename__ = "audit_entry"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_column=_utc())

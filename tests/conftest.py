@@ -21,6 +21,7 @@ from sqlmodel import SQLModel
 
 import community.models  # noqa: F401 - the tables to truncate
 from bot.app import build_router
+from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.rendering import Localizers
@@ -29,6 +30,7 @@ from community.db import async_url, create_engine, session_factory
 from community.migrate import upgrade
 from community.unit_of_work import UnitOfWorkFactory
 from i18n import Catalogs
+from i18n.catalog import compile_all
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -140,9 +142,7 @@ def uows(engine: AsyncEngine, clock: FakeClock) -> UnitOfWorkFactory:
 @pytest.fixture(scope="session")
 def localizers() -> Localizers:
     """Catalogs compiled from the .po files in the tree, so a test never runs on stale .mo files."""
-    from i18n.catalog import compile_catalogs  # noqa: PLC0415 - TODO(me): top-level once the module lands
-
-    compile_catalogs()
+    compile_all()
     return Localizers(Catalogs())
 
 
@@ -157,9 +157,10 @@ def conversation(uows: UnitOfWorkFactory, localizers: Localizers, bot_info: BotI
 
 
 @pytest.fixture
-def console(conversation: Conversation, localizers: Localizers, tmp_path: Path) -> Callable[..., Any]:
+def console(
+    conversation: Conversation, localizers: Localizers, tmp_path: Path
+) -> Callable[[Sequence[ConsoleUser]], ConsoleSession]:
     """Make a console session over the test database with these people in it."""
-    from bot.channels.console import ConsoleSession, ConsoleUser  # noqa: PLC0415 - TODO(me): top-level
 
     def make(users: Sequence[ConsoleUser]) -> ConsoleSession:
         return ConsoleSession(conversation, users, localizers.get("en"), files_dir=tmp_path / "files")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 12:13:12.092884
+Create Date: 2026-11-26 12:27:51.471924
 """
 
 from collections.abc import Sequence
@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("hash"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_entry_community_id"), ["community_id"], unique=False)
@@ -58,6 +59,7 @@ def upgrade() -> None:
             ["community.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("community", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_community_parent_id"), ["parent_id"], unique=False)
@@ -81,6 +83,7 @@ def upgrade() -> None:
         sa.Column("phone", sa.String(length=32), nullable=True),
         sa.Column("created_at", community.db_types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "channel_account",
@@ -151,11 +154,19 @@ def upgrade() -> None:
             ["person.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("join_request", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_join_request_community_id"), ["community_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_join_request_person_id"), ["person_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_join_request_status"), ["status"], unique=False)
+        batch_op.create_index(
+            "uq_join_request_pending",
+            ["person_id", "community_id"],
+            unique=True,
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        )
 
     op.create_table(
         "code_throttle",
@@ -213,6 +224,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("code_hash"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("invitation", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_invitation_community_id"), ["community_id"], unique=False)
@@ -238,6 +250,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("person_id", "community_id", name="uq_membership_person_community"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("membership", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_membership_community_id"), ["community_id"], unique=False)
@@ -297,6 +310,11 @@ def downgrade() -> None:
     op.drop_table("invitation")
     op.drop_table("code_throttle")
     with op.batch_alter_table("join_request", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_join_request_pending",
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        )
         batch_op.drop_index(batch_op.f("ix_join_request_status"))
         batch_op.drop_index(batch_op.f("ix_join_request_person_id"))
         batch_op.drop_index(batch_op.f("ix_join_request_community_id"))
