@@ -2,13 +2,45 @@
 
 from __future__ import annotations
 
-from types import ModuleType
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType, TracebackType
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Settings
+from bot.context import BotInfo
+from bot.conversation import Conversation
 from bot.handlers import help as help_handlers
+from bot.handlers import invitations as invitations_handlers
+from bot.handlers import join as join_handlers
+from bot.handlers import language as language_handlers
+from bot.handlers import members as members_handlers
+from bot.handlers import menu as menu_handlers
+from bot.handlers import privacy as privacy_handlers
+from bot.handlers import start as start_handlers
+from bot.rendering import Localizers
 from bot.router import Router
+from community.clock import Clock, SystemClock
+from community.db import create_engine, session_factory
+from community.unit_of_work import UnitOfWorkFactory
+from i18n import LANGUAGES, Catalogs
+
+log = logging.getLogger(__name__)
 
 # Every feature's handler module; each exposes register(router). Order does not matter.
-HANDLER_MODULES: tuple[ModuleType, ...] = (help_handlers,)
+HANDLER_MODULES: tuple[ModuleType, ...] = (
+    help_handlers,
+    menu_handlers,
+    language_handlers,
+    privacy_handlers,
+    members_handlers,
+    start_handlers,
+    join_handlers,
+    invitations_handlers,
+)
 
 
 def build_router() -> Router:
@@ -16,3 +48,81 @@ def build_router() -> Router:
     for module in HANDLER_MODULES:
         module.register(router)
     return router
+
+
+@dataclass(slots=True)
+class App:
+    """Everything a front end needs, built once. Close it (or use ``async with``) to release the database."""
+
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    uows: UnitOfWorkFactory
+    catalogs: Catalogs
+    localizers: Localizers
+    router: Router
+    bot: BotInfo
+    conversation: Conversation
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> App:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+async def build_app(
+    settings: Settings,
+    clock: Clock = SystemClock(),  # noqa: B008 - stateless
+    *,
+    catalogs: Catalogs | None = None,
+) -> App:
+    """The single composition root, used by the CLI, the tests and the benchmarks. It opens no connection yet:
+    migrating (``community.migrate.upgrade(app.engine)``) is the caller's choice.
+
+    catalogs: already loaded ones (the CLI loads them first for its own messages); by default the compiled
+    catalogs are loaded here, and a missing one fails at once rather than at the first message."""
+    sqlite_file = _sqlite_file(settings.database_url)
+    if sqlite_file is not None:
+        # SQLite creates the file but not the directories above it.
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    catalogs = catalogs or Catalogs()
+    localizers = Localizers(catalogs)
+    engine = create_engine(settings.database_url)
+    uows = UnitOfWorkFactory(session_factory(engine), clock)
+    router = build_router()
+    bot = BotInfo(username=settings.bot_username)
+    log.debug("database: %s", settings.database_label)
+    return App(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        uows=uows,
+        catalogs=catalogs,
+        localizers=localizers,
+        router=router,
+        bot=bot,
+        conversation=Conversation(uows, router, localizers, bot),
+    )
+
+
+def localized_commands(localizers: Localizers, router: Router) -> dict[str, list[tuple[str, str]]]:
+    """The command menu (Telegram's setMyCommands) in every language: {language: [(command, description)]}."""
+    menus: dict[str, list[tuple[str, str]]] = {}
+    for language in LANGUAGES:
+        localizer = localizers.get(language)
+        # label(): the client shows descriptions verbatim, so no HTML escaping.
+        menus[language] = [(entry.name, localizer.label(entry.description)) for entry in router.menu_commands]
+    return menus

@@ -1,0 +1,91 @@
+"""/menu: what the person's roles allow, as buttons that run commands.
+
+The menu is a table: a feature adds its entry with one line in MENU. The permission table decides who sees an
+entry; the services behind each command check the same permission again, so hiding is only a convenience."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.context import Context
+from bot.events import Command
+from bot.labels import role_list
+from bot.replies import Button, Keyboard, Reply, SendText
+from bot.router import Router, RunCommand
+from community.people import Identity
+from community.permissions import INHERITED_ROLES, allows
+from community.roles import Action, Role
+from i18n import N_
+
+BUTTONS_PER_ROW = 2
+
+
+@dataclass(frozen=True, slots=True)
+class MenuEntry:
+    command: str  # run by the button, also reachable by typing /command
+    label: str  # English message id of the button label
+    action: Action | None = None  # who sees it; None: everyone, members of no community too
+
+
+MENU: tuple[MenuEntry, ...] = (
+    MenuEntry("invite", N_("Invite residents"), Action.CREATE_INVITATION),
+    MenuEntry("requests", N_("Join requests"), Action.DECIDE_JOIN_REQUEST),
+    MenuEntry("members", N_("Members"), Action.LIST_MEMBERS),
+    MenuEntry("language", N_("Language")),
+    MenuEntry("privacy", N_("Privacy")),
+    MenuEntry("help", N_("Help")),
+)
+
+JOIN_ENTRY = MenuEntry("start", N_("Join a community"))
+
+
+def menu_roles(identity: Identity) -> frozenset[Role]:
+    """The roles the menu is drawn for: those of the person's primary community, plus the roles that reach down
+    from communities above it (community.permissions.INHERITED_ROLES) where the person is a member there too.
+
+    Only for choosing buttons: services check community.communities.effective_roles."""
+    primary = identity.primary
+    if primary is None:
+        return frozenset()
+    roles = set(primary.roles)
+    by_community = {view.community.id: view for view in identity.memberships}
+    seen = {primary.community.id}
+    parent_id = primary.community.parent_id
+    while parent_id is not None and parent_id not in seen and parent_id in by_community:
+        seen.add(parent_id)
+        above = by_community[parent_id]
+        roles |= above.roles & INHERITED_ROLES
+        parent_id = above.community.parent_id
+    return frozenset(roles)
+
+
+def _keyboard(ctx: Context, entries: Sequence[MenuEntry]) -> Keyboard:
+    buttons = [Button(ctx.l.label(entry.label), RunCommand(entry.command).pack()) for entry in entries]
+    return tuple(tuple(buttons[i : i + BUTTONS_PER_ROW]) for i in range(0, len(buttons), BUTTONS_PER_ROW))
+
+
+def main_menu(ctx: Context) -> SendText:
+    """The person's main menu in ctx's language; /start and /language end with it."""
+    membership = ctx.membership
+    if membership is None:
+        entries = [JOIN_ENTRY, *(entry for entry in MENU if entry.action is None)]
+        return SendText(ctx.l.render("menu_guest.j2"), buttons=_keyboard(ctx, entries))
+    roles = menu_roles(ctx.identity)
+    entries = [entry for entry in MENU if entry.action is None or allows(roles, entry.action)]
+    text = ctx.l.render(
+        "menu.j2",
+        name=ctx.identity.person.display_name,
+        community=membership.community.name,
+        household=membership.household.label if membership.household is not None else None,
+        roles=role_list(ctx.l, roles),
+    )
+    return SendText(text, buttons=_keyboard(ctx, entries))
+
+
+async def show_menu(ctx: Context, _: Command) -> Sequence[Reply]:
+    return (main_menu(ctx),)
+
+
+def register(router: Router) -> None:
+    router.command("menu", show_menu, description=N_("Everything your roles allow"))

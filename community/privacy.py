@@ -1,0 +1,320 @@
+"""A person's own data: everything Linli holds about them (/privacy), and erasing it (/forget).
+
+What stays after erasure is only what no longer leads to the person: the audit log keeps bare person ids
+(it has no foreign keys, so its hash chain stays verifiable), invitations they created and join requests they
+decided stay with their author cleared, and households stay as addresses of the community."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, update
+from sqlmodel import col, select
+
+from community import audit
+from community.errors import NotFound
+from community.models import (
+    ChannelAccount,
+    CodeThrottle,
+    Community,
+    ConversationState,
+    Household,
+    Invitation,
+    JoinRequest,
+    JoinRequestStatus,
+    Membership,
+    MembershipRole,
+    Person,
+)
+from community.roles import Role
+from community.unit_of_work import UnitOfWork
+
+_KEY_SEPARATOR = ":"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountData:
+    channel: str
+    username: str | None
+    language_code: str | None
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipData:
+    community: str
+    household: str | None
+    roles: tuple[Role, ...]
+    joined_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequestData:
+    community: str
+    name: str
+    household: str
+    phone: str | None
+    status: JoinRequestStatus
+    reason: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DialogueData:
+    """A multi-step form the person is in the middle of, with what they typed so far."""
+
+    channel: str
+    step: str
+    data: dict[str, Any]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalData:
+    person_id: int
+    display_name: str
+    phone: str | None
+    language: str | None
+    created_at: datetime
+    accounts: tuple[AccountData, ...]
+    memberships: tuple[MembershipData, ...]
+    join_requests: tuple[JoinRequestData, ...]
+    invitations_created: int
+    dialogues: tuple[DialogueData, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain JSON values: dates in ISO 8601 (UTC), roles and statuses by their stable names."""
+
+        def when(moment: datetime | None) -> str | None:
+            return moment.isoformat() if moment is not None else None
+
+        return {
+            "person": {
+                "id": self.person_id,
+                "name": self.display_name,
+                "phone": self.phone,
+                "language": self.language,
+                "created_at": when(self.created_at),
+            },
+            "accounts": [
+                {
+                    "channel": a.channel,
+                    "username": a.username,
+                    "language_code": a.language_code,
+                    "since": when(a.since),
+                }
+                for a in self.accounts
+            ],
+            "memberships": [
+                {
+                    "community": m.community,
+                    "household": m.household,
+                    "roles": [role.value for role in m.roles],
+                    "joined_at": when(m.joined_at),
+                }
+                for m in self.memberships
+            ],
+            "join_requests": [
+                {
+                    "community": r.community,
+                    "name": r.name,
+                    "household": r.household,
+                    "phone": r.phone,
+                    "status": r.status.value,
+                    "reason": r.reason,
+                    "created_at": when(r.created_at),
+                    "decided_at": when(r.decided_at),
+                }
+                for r in self.join_requests
+            ],
+            "invitations_created": self.invitations_created,
+            "dialogues_in_progress": [
+                {"channel": d.channel, "step": d.step, "data": d.data, "updated_at": when(d.updated_at)}
+                for d in self.dialogues
+            ],
+        }
+
+    def to_json_bytes(self) -> bytes:
+        """The export file: UTF-8, Chinese kept readable, indented for people who open it in an editor."""
+        return json.dumps(self.as_json(), ensure_ascii=False, indent=2).encode()
+
+
+def _one_part(chat_id: str) -> bool:
+    return bool(chat_id) and _KEY_SEPARATOR not in chat_id
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def _dialogue_rows(uow: UnitOfWork, accounts: list[ChannelAccount]) -> list[ConversationState]:
+    """Conversation state rows of these accounts. Keys are "channel:chat_id:account_id" (see bot.context), so a
+    person's state in any chat (private or group) is found by channel prefix and account suffix."""
+    found: list[ConversationState] = []
+    for account in accounts:
+        prefix = f"{account.channel}{_KEY_SEPARATOR}"
+        suffix = f"{_KEY_SEPARATOR}{account.external_id}"
+        pattern = f"{_escape_like(prefix)}%{_escape_like(suffix)}"
+        rows = (
+            await uow.session.exec(
+                select(ConversationState)
+                .where(col(ConversationState.key).like(pattern, escape="\\"))
+                .order_by(col(ConversationState.key))
+            )
+        ).all()
+        # LIKE only narrows (SQLite's ignores case): the key must match exactly, with one chat id in the middle.
+        found.extend(
+            row
+            for row in rows
+            if row.key.startswith(prefix)
+            and row.key.endswith(suffix)
+            and _one_part(row.key[len(prefix) : len(row.key) - len(suffix)])
+        )
+    return found
+
+
+async def _person(uow: UnitOfWork, person_id: int) -> Person:
+    person = await uow.session.get(Person, person_id)
+    if person is None:
+        raise NotFound()
+    return person
+
+
+async def _accounts(uow: UnitOfWork, person_id: int) -> list[ChannelAccount]:
+    return list(
+        (
+            await uow.session.exec(
+                select(ChannelAccount).where(ChannelAccount.person_id == person_id).order_by(col(ChannelAccount.id))
+            )
+        ).all()
+    )
+
+
+async def personal_data(uow: UnitOfWork, person_id: int) -> PersonalData:
+    """Everything Linli holds that leads to this person, for them to read and take away."""
+    session = uow.session
+    person = await _person(uow, person_id)
+    accounts = await _accounts(uow, person_id)
+
+    membership_rows = (
+        await session.exec(
+            select(Membership, Community, Household)
+            .join(Community, col(Community.id) == col(Membership.community_id))
+            .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+            .where(Membership.person_id == person_id)
+            .order_by(col(Membership.id))
+        )
+    ).all()
+    roles: dict[int, list[Role]] = defaultdict(list)
+    if membership_rows:
+        membership_ids = [m.id for m, _, _ in membership_rows]
+        for mr in (
+            await session.exec(
+                select(MembershipRole)
+                .where(col(MembershipRole.membership_id).in_(membership_ids))
+                .order_by(col(MembershipRole.id))
+            )
+        ).all():
+            roles[mr.membership_id].append(Role(mr.role))
+
+    request_rows = (
+        await session.exec(
+            select(JoinRequest, Community)
+            .join(Community, col(Community.id) == col(JoinRequest.community_id))
+            .where(JoinRequest.person_id == person_id)
+            .order_by(col(JoinRequest.id))
+        )
+    ).all()
+
+    invitations = (
+        await session.exec(select(func.count()).select_from(Invitation).where(Invitation.created_by == person_id))
+    ).one()
+
+    dialogues = [
+        DialogueData(
+            channel=row.key.split(_KEY_SEPARATOR, 1)[0],
+            step=row.name,
+            data=json.loads(row.data),
+            updated_at=row.updated_at,
+        )
+        for row in await _dialogue_rows(uow, accounts)
+    ]
+
+    return PersonalData(
+        person_id=person_id,
+        display_name=person.display_name,
+        phone=person.phone,
+        language=person.language,
+        created_at=person.created_at,
+        accounts=tuple(
+            AccountData(channel=a.channel, username=a.username, language_code=a.language_code, since=a.created_at)
+            for a in accounts
+        ),
+        memberships=tuple(
+            MembershipData(
+                community=c.name,
+                household=h.label if h is not None else None,
+                roles=tuple(roles[m.id or 0]),
+                joined_at=m.joined_at,
+            )
+            for m, c, h in membership_rows
+        ),
+        join_requests=tuple(
+            JoinRequestData(
+                community=c.name,
+                name=r.name,
+                household=r.household_label,
+                phone=r.phone,
+                status=JoinRequestStatus(r.status),
+                reason=r.reason,
+                created_at=r.created_at,
+                decided_at=r.decided_at,
+            )
+            for r, c in request_rows
+        ),
+        invitations_created=int(invitations),
+        dialogues=tuple(dialogues),
+    )
+
+
+async def forget(uow: UnitOfWork, person_id: int) -> None:
+    """Erase the person: memberships and their roles, channel accounts with their code throttles and dialogue
+    state, their join requests, and the person row; clear their name from invitations they created and join
+    requests they decided. One transaction (the caller's): erased whole or not at all.
+
+    A feature that adds a table pointing at person.id must erase or detach its rows here too; the foreign key
+    makes the final delete fail loudly if it does not."""
+    session = uow.session
+    await _person(uow, person_id)
+    accounts = await _accounts(uow, person_id)
+    account_ids = [a.id for a in accounts if a.id is not None]
+
+    for row in await _dialogue_rows(uow, accounts):
+        await session.delete(row)
+    if account_ids:
+        await session.exec(delete(CodeThrottle).where(col(CodeThrottle.account_id).in_(account_ids)))
+
+    membership_ids = select(Membership.id).where(Membership.person_id == person_id).scalar_subquery()
+    await session.exec(delete(MembershipRole).where(col(MembershipRole.membership_id).in_(membership_ids)))
+    await session.exec(delete(Membership).where(col(Membership.person_id) == person_id))
+
+    await session.exec(delete(JoinRequest).where(col(JoinRequest.person_id) == person_id))
+    await session.exec(update(JoinRequest).where(col(JoinRequest.decided_by) == person_id).values(decided_by=None))
+    await session.exec(update(Invitation).where(col(Invitation.created_by) == person_id).values(created_by=None))
+
+    await session.exec(delete(ChannelAccount).where(col(ChannelAccount.person_id) == person_id))
+    await session.exec(delete(Person).where(col(Person.id) == person_id))
+    await session.flush()
+
+    await audit.record(
+        uow,
+        action="person.forgotten",
+        subject_type="person",
+        subject_id=person_id,
+        actor_id=person_id,
+    )
