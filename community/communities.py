@@ -83,8 +83,9 @@ async def grassroots_communities(uow: UnitOfWork) -> list[Community]:
     """Neighbourhoods and villages, the communities a resident can ask to join."""
     kinds = [CommunityKind.NEIGHBOURHOOD, CommunityKind.VILLAGE]
     return list(
-        (await uow.session.exec(select(Community).where(col(Community.kind).in_(kinds)).order_by(col(Community.id))))
-        .all()
+        (
+            await uow.session.exec(select(Community).where(col(Community.kind).in_(kinds)).order_by(col(Community.id)))
+        ).all()
     )
 
 

@@ -1,0 +1,56 @@
+# Linli's two everyday commands are `make run` and `make test`; see README.md.
+# GNU make. Recipes are indented with tabs.
+
+VENV ?= .venv
+PY = $(VENV)/bin/python
+# Touched after a successful install, so the venv is rebuilt only when pyproject.toml changes.
+STAMP = $(VENV)/.linli-installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv catalogs run test bench-updates i18n clean distclean
+
+help:
+	@echo "make run            install if needed, compile translations, run Linli (console, or Telegram with TELEGRAM_BOT_TOKEN)"
+	@echo "make test           ruff, mypy, import-linter, the catalog check, then pytest (SQLite and PostgreSQL)"
+	@echo "make bench-updates  the update-throughput benchmark"
+	@echo "make i18n           extract, update and compile the translation catalogs"
+	@echo "make clean          remove caches and compiled catalogs (keeps .venv and the data in var/)"
+	@echo "make distclean      clean, and remove $(VENV)"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Compiled catalogs are build output (.gitignore'd); compiling is quick, so it always runs.
+catalogs: $(STAMP)
+	$(PY) -m i18n.catalog compile
+
+run: $(STAMP) catalogs
+	$(VENV)/bin/linli run
+
+# Fails at the first step that fails, in this order. No network: pytest reaches only 127.0.0.1.
+test: $(STAMP) catalogs
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy community consultation volunteers bot i18n tests bench migrations
+	$(VENV)/bin/lint-imports
+	$(PY) -m i18n.catalog check
+	$(VENV)/bin/pytest
+
+bench-updates: $(STAMP) catalogs
+	$(PY) bench/bench_updates.py
+
+i18n: $(STAMP)
+	$(PY) -m i18n.catalog all
+
+# Never removes var/: that is the operator's database.
+clean:
+	rm -rf .mypy_cache .ruff_cache .pytest_cache .import_linter_cache build *.egg-info
+	find community consultation volunteers bot i18n tests bench migrations -name __pycache__ -type d -prune -exec rm -rf {} +
+	find i18n/locales -name '*.mo' -delete
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,580 @@
+"""The `linli` command line: run the bot (Telegram or console), migrate, add communities, issue invitations,
+seed the demo and verify the audit log.
+
+Every command reads the same settings from the environment (bot.config) and speaks the operator's language
+(LINLI_LANGUAGE, else LANG): its messages and help go through gettext like everything else users read.
+A bad setting is one line naming it and exit code 2; a refusal from a service is its translated message and
+exit code 1. Logging is configured here, once per command, never at import.
+
+No `from __future__ import annotations` here: Typer evaluates the commands' annotations, and their help texts
+are translated in create_cli's scope, which string annotations could not see."""
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO, TypeVar
+
+import typer
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import App, build_app, localized_commands
+from bot.channels.console import ConsoleSession, ConsoleUser, run_console
+from bot.config import ConfigError, Settings, cli_language, load_settings
+from bot.labels import ROLE_LABELS
+from bot.rendering import Localizer
+from community import audit
+from community.communities import add_community
+from community.demo import NEWCOMER_DESCRIPTION, NEWCOMER_KEY, NEWCOMER_NAME, DemoPeople, seed_demo
+from community.errors import LinliError
+from community.migrate import alembic_config, upgrade
+from community.models import AuditEntry, Community
+from community.roles import CommunityKind, Role
+from community.unit_of_work import UnitOfWork
+from community.verification import create_invitation
+from i18n import LANGUAGES, N_, Catalogs, Translator
+
+if TYPE_CHECKING:
+    # Imported where the Telegram mode starts: aiogram takes seconds to import, which every other command
+    # (db upgrade, invite create, ...) would pay for nothing.
+    from bot.channels.telegram import TelegramChannel
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PROGRAM = "linli"
+EXIT_REFUSED = 1
+EXIT_CONFIG = 2
+MAX_INVITATION_DAYS = 3650  # beyond ten years a date is more likely a typo than a plan
+
+KIND_LABELS: Mapping[CommunityKind, str] = {
+    CommunityKind.STREET: N_("street"),
+    CommunityKind.TOWNSHIP: N_("township"),
+    CommunityKind.NEIGHBOURHOOD: N_("neighbourhood"),
+    CommunityKind.VILLAGE: N_("village"),
+}
+
+# Loggers that would write SQL parameters, i.e. people's names and phone numbers, at INFO or DEBUG.
+_QUIET_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg")
+# Loggers whose INFO lines are noise at a command line (Alembic announces its context on every check); their
+# news is printed by the commands themselves. LINLI_LOG_LEVEL=DEBUG shows them again.
+_CHATTY_LOGGERS = ("alembic",)
+
+
+class CommandFailed(Exception):
+    """Ends a command with one line on stderr and an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_REFUSED) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+# ---- logging -----------------------------------------------------------------------------------------------
+
+
+class RedactingFormatter(logging.Formatter):
+    """Masks the given secrets in every formatted line, tracebacks included: a last line of defence should a
+    library ever put the bot token into a message or an exception."""
+
+    def __init__(self, fmt: str, secrets: Sequence[str]) -> None:
+        super().__init__(fmt)
+        self._secrets = [secret for secret in secrets if secret]
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self._secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is when a record comes (test runners swap it), not at set-up time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            self.handleError(record)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Idempotent: a second call replaces the handler the first one installed."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _StderrHandler):
+            root.removeHandler(handler)
+    token = settings.telegram_bot_token
+    handler = _StderrHandler()
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", [token.reveal()] if token else [])
+    )
+    root.addHandler(handler)
+    root.setLevel(settings.log_level_number)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, settings.log_level_number))
+    for name in _CHATTY_LOGGERS:
+        level = settings.log_level_number
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else max(logging.WARNING, level))
+
+
+# ---- translation -------------------------------------------------------------------------------------------
+
+
+def load_catalogs() -> tuple[Catalogs, bool]:
+    """The compiled catalogs and whether all of them were there. Without them (a fresh checkout before
+    `make i18n`) the command line still works, in English, the language of the message ids."""
+    try:
+        return Catalogs(), True
+    except FileNotFoundError:
+        return Catalogs(languages=("en",)), False
+
+
+def _kind_label(t: Translator, kind: CommunityKind) -> str:
+    return t.gettext(KIND_LABELS[kind])
+
+
+def _role_label(t: Translator, role: Role) -> str:
+    return t.gettext(ROLE_LABELS[role])
+
+
+# ---- plumbing ----------------------------------------------------------------------------------------------
+
+
+def _say(text: str) -> None:
+    typer.echo(text)
+
+
+def _fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
+    typer.echo(f"{PROGRAM}: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _database_problem(t: Translator, settings: Settings, err: SQLAlchemyError | OSError) -> str:
+    # Only the driver's first line: SQLAlchemy appends the statement and its parameters, which may hold
+    # personal data.
+    original = err.orig if isinstance(err, DBAPIError) else err
+    detail = (str(original).strip().splitlines() or [type(original).__name__])[0]
+    return t.gettext(
+        "The database %(database)s could not be used: %(error)s", database=settings.database_label, error=detail
+    )
+
+
+def _execute(
+    t: Translator, catalogs: Catalogs, settings: Settings, work: Callable[[App], Awaitable[T]], *, migrated: bool
+) -> T:
+    """Build the app, run one piece of async work with it, close it; turn refusals into one line and an exit
+    code. migrated: the work needs the schema at the newest migration."""
+
+    async def main() -> T:
+        async with await build_app(settings, catalogs=catalogs) as app:
+            if migrated:
+                await _require_current_schema(t, app.engine)
+            return await work(app)
+
+    try:
+        return asyncio.run(main())
+    except CommandFailed as failure:
+        _fail(failure.message, failure.code)
+    except LinliError as err:
+        _fail(t.gettext(err.message, **err.params))
+    except (SQLAlchemyError, ConnectionError, TimeoutError, socket.gaierror) as err:
+        # Connection failures reach us unwrapped from the drivers (asyncpg raises ConnectionRefusedError).
+        _fail(_database_problem(t, settings, err))
+    except OSError as err:
+        # Files: the data directory cannot be created, the disk is full, the console cannot save a file.
+        _fail(t.gettext("Linli could not go on: %(error)s", error=str(err)))
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def _require_current_schema(t: Translator, engine: AsyncEngine) -> None:
+    current = await _revision(engine)
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if current != head:
+        raise CommandFailed(t.gettext("The database is not up to date. Run `linli db upgrade` first."))
+
+
+# ---- the commands' work ------------------------------------------------------------------------------------
+
+
+async def _revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as connection:
+        return await connection.run_sync(_current_revision)
+
+
+async def _db_upgrade(t: Translator, app: App) -> None:
+    before = await _revision(app.engine)
+    await upgrade(app.engine)
+    after = await _revision(app.engine)
+    database = app.settings.database_label
+    if before == after:
+        _say(t.gettext("The database %(database)s was already up to date.", database=database))
+    else:
+        _say(
+            t.gettext(
+                "Upgraded the database %(database)s from %(before)s to %(after)s.",
+                database=database,
+                before=before or t.gettext("empty"),
+                after=after or "-",
+            )
+        )
+
+
+async def _existing_community(t: Translator, uow: UnitOfWork, community_id: int) -> Community:
+    # The services' NotFound says "That no longer exists", right in a chat; an operator needs the id.
+    found = await uow.session.get(Community, community_id)
+    if found is None:
+        raise CommandFailed(t.gettext("There is no community with id %(id)s.", id=community_id))
+    return found
+
+
+async def _community_add(
+    t: Translator,
+    app: App,
+    *,
+    name: str,
+    kind: CommunityKind,
+    parent: int | None,
+    timezone: str,
+    language: str,
+) -> None:
+    async with app.uows() as uow:
+        if parent is not None:
+            await _existing_community(t, uow, parent)
+        community = await add_community(
+            uow, name=name, kind=kind, parent_id=parent, timezone=timezone, default_language=language
+        )
+        await uow.commit()
+    _say(
+        t.gettext(
+            "Added the %(kind)s %(name)s with id %(id)s.",
+            kind=_kind_label(t, kind),
+            name=community.name,
+            id=community.id,
+        )
+    )
+
+
+async def _invite_create(
+    t: Translator,
+    app: App,
+    *,
+    community_id: int,
+    uses: int,
+    role: Role,
+    household: str | None,
+    days: int,
+) -> None:
+    async with app.uows() as uow:
+        community = await _existing_community(t, uow, community_id)
+        issued = await create_invitation(
+            uow,
+            actor_id=None,
+            community_id=community_id,
+            max_uses=uses,
+            role=role,
+            household_label=household,
+            valid_for=timedelta(days=days),
+        )
+        await uow.commit()
+    invitation = issued.invitation
+    _say(
+        t.gettext(
+            "Invitation to %(community)s as %(role)s:", community=community.name, role=_role_label(t, invitation.role)
+        )
+    )
+    _say(t.gettext("Code (shown only this once): %(code)s", code=issued.code))
+    _say(t.gettext("Link: %(link)s", link=app.bot.deep_link(issued.code)))
+    if invitation.expires_at is not None:
+        until = t.format_datetime(invitation.expires_at, community.timezone)
+        _say(
+            t.ngettext(
+                "It can be used %(num)s time, until %(until)s.",
+                "It can be used %(num)s times, until %(until)s.",
+                invitation.max_uses,
+                until=until,
+            )
+        )
+
+
+def _roster(t: Translator, demo: DemoPeople) -> list[str]:
+    if not demo.people:
+        return []
+    lines = [t.gettext("People of the demo (in the console, become one with /as KEY):")]
+    width = max((len(person.key) for person in demo.people), default=0)
+    for person in demo.people:
+        description = t.gettext(person.description, **person.description_params)
+        lines.append(f"  {person.key:<{width}}  {person.name} — {description}")
+    return lines
+
+
+async def _seed(app: App) -> DemoPeople:
+    async with app.uows() as uow:
+        demo = await seed_demo(uow)
+        await uow.commit()
+    return demo
+
+
+async def _demo_seed(t: Translator, app: App) -> None:
+    demo = await _seed(app)
+    _say(t.gettext(demo.outcome))
+    for line in _roster(t, demo):
+        _say(line)
+
+
+async def _audit_verify(t: Translator, app: App) -> None:
+    async with app.uows() as uow:
+        report = await audit.verify(uow)
+        broken = await uow.session.get(AuditEntry, report.first_broken_id) if report.first_broken_id else None
+    if report.ok:
+        _say(t.ngettext("audit log intact: %(num)s entry", "audit log intact: %(num)s entries", report.entries))
+        return
+    raise CommandFailed(
+        t.gettext(
+            "audit log broken at entry %(id)s (%(action)s): %(problem)s",
+            id=report.first_broken_id,
+            action=broken.action if broken else "?",
+            problem=report.problem or "",
+        )
+    )
+
+
+# ---- run ---------------------------------------------------------------------------------------------------
+
+
+def console_users(chrome: Localizer, demo: DemoPeople) -> list[ConsoleUser]:
+    """The demo's people, then a newcomer who belongs nowhere yet, to try joining."""
+    users = [
+        ConsoleUser(
+            key=person.key,
+            name=person.name,
+            language_code=person.language_code,
+            phone=person.phone,
+            description=chrome.label(person.description, **person.description_params),
+        )
+        for person in demo.people
+    ]
+    users.append(ConsoleUser(key=NEWCOMER_KEY, name=NEWCOMER_NAME, description=chrome.label(NEWCOMER_DESCRIPTION)))
+    return users
+
+
+async def serve_console(t: Translator, app: App, stdin: TextIO, stdout: TextIO) -> None:
+    demo = await _seed(app)
+    if demo.created:
+        stdout.write(t.gettext(demo.outcome) + "\n")
+    stdout.write(
+        t.gettext(
+            "Linli is running in the console channel, as the demo's people. "
+            "Set TELEGRAM_BOT_TOKEN to run the Telegram bot instead."
+        )
+        + "\n"
+    )
+    stdout.write(t.gettext("Type a message or a /command; /as KEY changes who you are; end with Ctrl-D.") + "\n")
+    chrome = app.localizers.get(app.settings.language)
+    session = ConsoleSession(
+        app.conversation, console_users(chrome, demo), chrome, files_dir=app.settings.data_dir / "console"
+    )
+    # A prompt only for a person at a terminal: a piped transcript stays clean.
+    await run_console(session, stdin, stdout, prompt=stdin.isatty())
+
+
+def telegram_channel(app: App) -> "TelegramChannel":
+    from bot.channels.telegram import TelegramChannel  # here, not at the top: slow import, see above
+
+    token = app.settings.telegram_bot_token
+    if token is None:
+        raise ValueError("no TELEGRAM_BOT_TOKEN")
+    return TelegramChannel(
+        token.reveal(),
+        app.conversation,
+        api_base=app.settings.telegram_api_base,
+        localized_commands=localized_commands(app.localizers, app.router),
+        polling_timeout=app.settings.polling_timeout,
+    )
+
+
+async def serve_telegram(t: Translator, channel: "TelegramChannel", stdout: TextIO) -> None:
+    """Long-poll until SIGINT or SIGTERM, then stop cleanly: updates in flight are finished, not dropped."""
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers on this platform/thread
+            loop.add_signal_handler(sig, lambda: stopping.append(asyncio.ensure_future(channel.stop())))
+    try:
+        running = asyncio.ensure_future(channel.run())
+        started = asyncio.ensure_future(channel.wait_started())
+        try:
+            await asyncio.wait({running, started}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            started.cancel()
+        if not running.done():
+            stdout.write(
+                t.gettext(
+                    "Linli is running on Telegram as @%(name)s (long polling). "
+                    "Unset TELEGRAM_BOT_TOKEN to use the console channel.",
+                    name=channel.bot_username or "?",
+                )
+                + "\n"
+            )
+            stdout.flush()
+        await running
+    finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        if stopping:
+            await asyncio.gather(*stopping)
+
+
+async def run_app(t: Translator, app: App) -> None:
+    """What `linli run` does once the app is built: migrate, then serve Telegram or the console."""
+    await upgrade(app.engine)
+    if app.settings.telegram_bot_token is None:
+        await serve_console(t, app, sys.stdin, sys.stdout)
+        return
+    from aiogram.exceptions import TelegramAPIError  # here, not at the top: slow import, see above
+
+    try:
+        await serve_telegram(t, telegram_channel(app), sys.stdout)
+    except TelegramAPIError as err:
+        # aiogram's messages name the method and Telegram's description, not the token; masked all the same.
+        detail = str(err).replace(app.settings.telegram_bot_token.reveal(), "<redacted>")
+        raise CommandFailed(t.gettext("The Telegram bot could not start: %(error)s", error=detail)) from err
+
+
+# ---- the command line --------------------------------------------------------------------------------------
+
+
+def create_cli(env: Mapping[str, str]) -> typer.Typer:
+    """The Typer app, with its help in the operator's language. env is read when a command runs."""
+    catalogs, complete = load_catalogs()
+    t = catalogs.get(cli_language(env)) if complete else catalogs.get("en")
+
+    def settings() -> Settings:
+        try:
+            loaded = load_settings(env)
+        except ConfigError as err:
+            _fail(t.gettext(err.problem, **err.params), EXIT_CONFIG)
+        configure_logging(loaded)
+        return loaded
+
+    # No pretty tracebacks: they print local variables, and a local may hold the bot token.
+    cli = typer.Typer(
+        name=PROGRAM,
+        help=t.gettext("Linli (邻里): chat-first civic participation for neighbourhoods and villages."),
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    db = typer.Typer(help=t.gettext("The database."), no_args_is_help=True)
+    community = typer.Typer(help=t.gettext("Streets, townships, neighbourhoods and villages."), no_args_is_help=True)
+    invite = typer.Typer(help=t.gettext("Invitations for residents and staff."), no_args_is_help=True)
+    demo = typer.Typer(help=t.gettext("The demo street, communities and people."), no_args_is_help=True)
+    audit_cli = typer.Typer(help=t.gettext("The hash-chained audit log."), no_args_is_help=True)
+    cli.add_typer(db, name="db")
+    cli.add_typer(community, name="community")
+    cli.add_typer(invite, name="invite")
+    cli.add_typer(demo, name="demo")
+    cli.add_typer(audit_cli, name="audit")
+
+    @cli.command(
+        "run",
+        help=t.gettext(
+            "Migrate the database, then run the Telegram bot if TELEGRAM_BOT_TOKEN is set, "
+            "else the console channel with the demo."
+        ),
+    )
+    def run() -> None:
+        loaded = settings()
+        if not complete:
+            _fail(
+                t.gettext(
+                    "The translations are not compiled. Run `python -m i18n.catalog compile` (make run does it)."
+                ),
+                EXIT_CONFIG,
+            )
+        _execute(t, catalogs, loaded, lambda app: run_app(t, app), migrated=False)
+
+    @db.command("upgrade", help=t.gettext("Apply the database migrations."))
+    def db_upgrade() -> None:
+        _execute(t, catalogs, settings(), lambda app: _db_upgrade(t, app), migrated=False)
+
+    @community.command("add", help=t.gettext("Add a community."))
+    def community_add(
+        name: Annotated[str, typer.Argument(help=t.gettext("Its name, e.g. 梧桐社区."), show_default=False)],
+        kind: Annotated[CommunityKind, typer.Option("--kind", help=t.gettext("What kind of community it is."))],
+        parent: Annotated[
+            int | None, typer.Option("--parent", help=t.gettext("Id of the street or township above it."))
+        ] = None,
+        timezone: Annotated[str, typer.Option("--timezone", help=t.gettext("Its time zone."))] = "Asia/Shanghai",
+        language: Annotated[
+            str,
+            typer.Option("--language", help=t.gettext("Its default language: %(languages)s.", languages="zh_Hans, en")),
+        ] = LANGUAGES[0],
+    ) -> None:
+        _execute(
+            t,
+            catalogs,
+            settings(),
+            lambda app: _community_add(
+                t, app, name=name, kind=kind, parent=parent, timezone=timezone, language=language
+            ),
+            migrated=True,
+        )
+
+    @invite.command("create", help=t.gettext("Create an invitation code and its deep link."))
+    def invite_create(
+        community_id: Annotated[
+            int, typer.Option("--community", help=t.gettext("Id of the community to join."), show_default=False)
+        ],
+        uses: Annotated[int, typer.Option("--uses", help=t.gettext("How many people can use it."))] = 1,
+        role: Annotated[Role, typer.Option("--role", help=t.gettext("The role it gives."))] = Role.RESIDENT,
+        household: Annotated[
+            str | None, typer.Option("--household", help=t.gettext("The household it is for, e.g. 3号楼 2单元 501."))
+        ] = None,
+        days: Annotated[
+            int, typer.Option("--days", help=t.gettext("How many days it stays valid."), max=MAX_INVITATION_DAYS)
+        ] = 14,
+    ) -> None:
+        _execute(
+            t,
+            catalogs,
+            settings(),
+            lambda app: _invite_create(
+                t, app, community_id=community_id, uses=uses, role=role, household=household, days=days
+            ),
+            migrated=True,
+        )
+
+    @demo.command("seed", help=t.gettext("Add the demo, if the database has no community yet."))
+    def demo_seed() -> None:
+        _execute(t, catalogs, settings(), lambda app: _demo_seed(t, app), migrated=True)
+
+    @audit_cli.command("verify", help=t.gettext("Check that no audit log entry was changed, removed or reordered."))
+    def audit_verify() -> None:
+        _execute(t, catalogs, settings(), lambda app: _audit_verify(t, app), migrated=True)
+
+    return cli
+
+
+def main() -> None:
+    create_cli(os.environ)(prog_name=PROGRAM)
+
+
+if __name__ == "__main__":
+    main()
