@@ -348,7 +348,7 @@ async def _audit_verify(t: Translator, app: App) -> None:
             "audit log broken at entry %(id)s (%(action)s): %(problem)s",
             id=report.first_broken_id,
             action=broken.action if broken else "?",
-            problem=report.problem or "",
+            problem=t.gettext(report.problem) if report.problem else "",
         )
     )
 

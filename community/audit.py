@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from community.models import AuditEntry
 from community.unit_of_work import UnitOfWork
+from i18n import N_
 
 GENESIS = "0" * 64
 # Any constant works; PostgreSQL serialises writers on it so two processes never fork the chain.
@@ -84,7 +85,7 @@ async def record(
 class ChainReport:
     entries: int
     first_broken_id: int | None = None
-    problem: str | None = None
+    problem: str | None = None  # an English message id, translated by whoever shows the report
 
     @property
     def ok(self) -> bool:
@@ -107,7 +108,7 @@ async def verify(uow: UnitOfWork, batch: int = 1000) -> ChainReport:
         for entry in rows:
             count += 1
             if entry.prev_hash != prev_hash:
-                return ChainReport(count, entry.id, "previous hash does not match: an entry was removed or reordered")
+                return ChainReport(count, entry.id, N_("the previous hash does not match: an entry was removed or reordered"))
             canonical = _canonical(
                 entry.at,
                 entry.community_id,
@@ -118,7 +119,7 @@ async def verify(uow: UnitOfWork, batch: int = 1000) -> ChainReport:
                 entry.data,
             )
             if _digest(prev_hash, canonical) != entry.hash:
-                return ChainReport(count, entry.id, "content does not match its hash: the entry was changed")
+                return ChainReport(count, entry.id, N_("the content does not match its hash: the entry was changed"))
             prev_hash = entry.hash
             last_id = entry.id or last_id
         uow.session.expunge_all()
