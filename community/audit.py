@@ -108,7 +108,9 @@ async def verify(uow: UnitOfWork, batch: int = 1000) -> ChainReport:
         for entry in rows:
             count += 1
             if entry.prev_hash != prev_hash:
-                return ChainReport(count, entry.id, N_("the previous hash does not match: an entry was removed or reordered"))
+                return ChainReport(
+                    count, entry.id, N_("the previous hash does not match: an entry was removed or reordered")
+                )
             canonical = _canonical(
                 entry.at,
                 entry.community_id,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from community.models import ChannelAccount, Community, Household, Membership, MembershipRole, Person
@@ -59,15 +62,21 @@ async def identify(
 ) -> Identity:
     """Find the person behind a channel account, creating both on first contact."""
     session = uow.session
-    row = (
-        await session.exec(
-            select(ChannelAccount, Person)
+    # One round trip for the account, the person, their memberships and roles: this runs for every event.
+    rows = (
+        await session.execute(  # sqlmodel's exec() types at most four entities
+            sa_select(ChannelAccount, Person, Membership, Community, Household, col(MembershipRole.role))
             .join(Person, col(Person.id) == col(ChannelAccount.person_id))
-            .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
+            .outerjoin(Membership, col(Membership.person_id) == col(Person.id))
+            .outerjoin(Community, col(Community.id) == col(Membership.community_id))
+            .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+            .outerjoin(MembershipRole, col(MembershipRole.membership_id) == col(Membership.id))
+            .where(col(ChannelAccount.channel) == channel, col(ChannelAccount.external_id) == external_id)
+            .order_by(col(Membership.id))
         )
-    ).first()
+    ).all()
     now = uow.clock.now()
-    if row is None:
+    if not rows:
         person = Person(display_name=display_name, created_at=now)
         session.add(person)
         await session.flush()
@@ -84,11 +93,27 @@ async def identify(
         session.add(account)
         await session.flush()
         return Identity(person=person, account=account, is_new=True)
-    account, person = row
+    account, person = rows[0][0], rows[0][1]
     if (account.language_code, account.username, account.chat_id) != (language_code, username, chat_id):
         account.language_code, account.username, account.chat_id = language_code, username, chat_id
         session.add(account)
-    return Identity(person=person, account=account, memberships=await memberships_of(uow, person.id or 0))
+    return Identity(person=person, account=account, memberships=_group_memberships(rows))
+
+
+def _group_memberships(
+    rows: Sequence[tuple[Any, Any, Membership | None, Community | None, Household | None, Role | None]],
+) -> list[MembershipView]:
+    found: dict[int, tuple[Community, Household | None, set[Role]]] = {}
+    for _, _, member, community, household, role in rows:
+        if member is None or member.id is None or community is None:
+            continue
+        entry = found.setdefault(member.id, (community, household, set()))
+        if role is not None:
+            entry[2].add(Role(role))
+    return [
+        MembershipView(membership_id=mid, community=community, household=household, roles=frozenset(roles))
+        for mid, (community, household, roles) in found.items()
+    ]
 
 
 async def memberships_of(uow: UnitOfWork, person_id: int) -> list[MembershipView]:

@@ -3,6 +3,7 @@ never leaves anything half-written."""
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -12,9 +13,12 @@ from community.clock import Clock
 
 
 class UnitOfWork:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, gate: asyncio.Lock | None = None
+    ) -> None:
         self._sessions = sessions
         self.clock = clock
+        self._gate = gate
         self._session: AsyncSession | None = None
 
     @property
@@ -24,6 +28,8 @@ class UnitOfWork:
         return self._session
 
     async def __aenter__(self) -> UnitOfWork:
+        if self._gate is not None:
+            await self._gate.acquire()
         self._session = self._sessions()
         return self
 
@@ -37,6 +43,8 @@ class UnitOfWork:
         finally:
             await session.close()
             self._session = None
+            if self._gate is not None:
+                self._gate.release()
 
     async def commit(self) -> None:
         await self.session.commit()
@@ -46,11 +54,22 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory:
-    """What the composition root hands to front ends: a way to open a fresh unit of work."""
+    """What the composition root hands to front ends: a way to open a fresh unit of work.
+
+    On SQLite the units of work of one process take turns. SQLite has a single writer anyway, and two
+    transactions that both read and then write would otherwise fail with "database is locked" instead of
+    waiting (a read lock cannot be upgraded while another writer holds the file). PostgreSQL needs no gate."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self.sessions = sessions
         self.clock = clock
+        bind = sessions.kw.get("bind")
+        self._gate = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
+
+    @property
+    def serialized(self) -> bool:
+        """True where units of work take turns (SQLite)."""
+        return self._gate is not None
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.clock)
+        return UnitOfWork(self.sessions, self.clock, self._gate)

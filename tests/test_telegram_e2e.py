@@ -388,7 +388,11 @@ async def test_a_chat_is_served_in_order(harness: Harness) -> None:
     assert [plain(m) for m in messages] == [f"echo: slow {n}" for n in range(1, 6)]
 
 
-async def test_different_chats_are_served_concurrently(harness: Harness) -> None:
+async def test_different_chats_are_served_concurrently(harness: Harness, uows: UnitOfWorkFactory) -> None:
+    if uows.serialized:
+        # Here one chat's handler waits, inside its transaction, for another chat's: on SQLite the units of
+        # work of a process take turns by design (community.unit_of_work), so only PostgreSQL can show it.
+        pytest.skip("SQLite serialises units of work by design; the adapter's concurrency is shown on PostgreSQL")
     fake = harness.fake
     # Both known first: a newcomer's first update writes, and SQLite would make the other wait on its lock.
     fake.push_message(USER, "hi")
