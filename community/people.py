@@ -64,7 +64,7 @@ async def identify(
     session = uow.session
     # One round trip for the account, the person, their memberships and roles: this runs for every event.
     rows = (
-        await session.execute(  # sqlmodel's exec() types at most four entities
+        await session.exec(  # type: ignore[call-overload]  # sqlmodel types exec() for four entities at most
             sa_select(ChannelAccount, Person, Membership, Community, Household, col(MembershipRole.role))
             .join(Person, col(Person.id) == col(ChannelAccount.person_id))
             .outerjoin(Membership, col(Membership.person_id) == col(Person.id))
