@@ -5,6 +5,7 @@ the run; it is never skipped."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import threading
@@ -166,3 +167,16 @@ def console(
         return ConsoleSession(conversation, users, localizers.get("en"), files_dir=tmp_path / "files")
 
     return make
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """For tests of code that configures logging (the CLI): put the loggers back as they were."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    others = {name: logging.getLogger(name).level for name in ("sqlalchemy", "aiosqlite", "asyncpg", "alembic")}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, other_level in others.items():
+        logging.getLogger(name).setLevel(other_level)

@@ -4,13 +4,11 @@ a real process in Telegram mode against the fake Bot API."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import re
 import signal
 import sqlite3
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,6 @@ from typer.testing import CliRunner, Result
 from bot.app import build_app
 from bot.cli import CommandFailed, create_cli, load_catalogs, run_app
 from bot.config import load_settings
-from bot.rendering import Localizers
 from community.codes import hash_code
 from i18n import Catalogs
 from tests.support.fake_bot_api import FakeBotApi
@@ -28,22 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LINK = re.compile(r"https://t\.me/(?P<bot>\w+)\?start=(?P<code>[A-Z0-9]+)")
 
 
-@pytest.fixture(autouse=True)
-def compiled_catalogs(localizers: Localizers) -> None:
-    """The commands load the compiled catalogs; conftest's localizers fixture compiles them once per run."""
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """Each command configures the root logger; other tests must not inherit that."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    others = {name: logging.getLogger(name).level for name in ("sqlalchemy", "aiosqlite", "asyncpg", "alembic")}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, other_level in others.items():
-        logging.getLogger(name).setLevel(other_level)
+# The commands load the compiled catalogs (the localizers fixture compiles them once per run) and configure
+# the root logger, which other tests must not inherit.
+pytestmark = pytest.mark.usefixtures("localizers", "restore_logging")
 
 
 @pytest.fixture

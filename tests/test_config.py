@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,29 +8,15 @@ import pytest
 from bot.app import build_app
 from bot.cli import RedactingFormatter, configure_logging, load_catalogs
 from bot.config import ConfigError, Secret, Settings, cli_language, load_settings
-from bot.rendering import Localizers
 from community.db import sqlite_url_for
 from community.migrate import upgrade
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
 
-@pytest.fixture(autouse=True)
-def compiled_catalogs(localizers: Localizers) -> None:
-    """The commands load the compiled catalogs; conftest's localizers fixture compiles them once per run."""
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """configure_logging changes the root logger; other tests must not inherit that."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    others = {name: logging.getLogger(name).level for name in ("sqlalchemy", "aiosqlite", "asyncpg", "alembic")}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, other_level in others.items():
-        logging.getLogger(name).setLevel(other_level)
+# The commands load the compiled catalogs (the localizers fixture compiles them once per run) and configure
+# the root logger, which other tests must not inherit.
+pytestmark = pytest.mark.usefixtures("localizers", "restore_logging")
 
 
 def test_defaults() -> None:
