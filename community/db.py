@@ -20,11 +20,6 @@ def async_url(url: str) -> str:
     return url
 
 
-def sync_url(url: str) -> str:
-    """The same database for tools that want a plain URL (Alembic runs through the async engine anyway)."""
-    return url.replace("+aiosqlite", "").replace("+asyncpg", "")
-
-
 def sqlite_url_for(data_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{data_dir / 'linli.sqlite3'}"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from alembic import command
@@ -29,7 +28,3 @@ def _upgrade(connection: Connection, revision: str) -> None:
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
-
-
-def upgrade_sync(engine: AsyncEngine, revision: str = "head") -> None:
-    asyncio.run(upgrade(engine, revision))

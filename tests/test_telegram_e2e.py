@@ -27,7 +27,7 @@ from bot.replies import AnswerButton, Button, ChatRef, EditText, Reply, SendFile
 from bot.router import Router
 from community.unit_of_work import UnitOfWorkFactory
 from tests.support.fake_bot_api import FakeBotApi, SentMessage, parse_telegram_html
-from tests.support.telegram import load_catalogs, running_bot
+from tests.support.telegram import running_bot
 
 pytestmark = pytest.mark.e2e
 
@@ -189,9 +189,9 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(uows: UnitOfWorkFactory) -> AsyncIterator[Harness]:
+async def harness(uows: UnitOfWorkFactory, localizers: Localizers) -> AsyncIterator[Harness]:
     gate = Gate()
-    conversation = Conversation(uows, build_test_router(gate), Localizers(load_catalogs()), BotInfo())
+    conversation = Conversation(uows, build_test_router(gate), localizers, BotInfo())
     async with FakeBotApi(token=TOKEN) as fake, running_bot(conversation, fake, commands=COMMANDS):
         yield Harness(fake, conversation, gate)
 
@@ -422,9 +422,9 @@ async def test_group_chats_are_ignored_for_now(harness: Harness) -> None:
     assert fake.messages_to(-100123) == []
 
 
-async def test_stopping_lets_in_flight_updates_finish(uows: UnitOfWorkFactory) -> None:
+async def test_stopping_lets_in_flight_updates_finish(uows: UnitOfWorkFactory, localizers: Localizers) -> None:
     gate = Gate()
-    conversation = Conversation(uows, build_test_router(gate), Localizers(load_catalogs()), BotInfo())
+    conversation = Conversation(uows, build_test_router(gate), localizers, BotInfo())
     async with FakeBotApi(token=TOKEN) as fake:
         async with running_bot(conversation, fake):
             fake.push_message(USER, "/block")

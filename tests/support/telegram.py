@@ -12,27 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 
 from bot.channels.telegram import TelegramChannel
 from bot.conversation import Conversation
 from i18n import Catalogs
+from i18n.catalog import compile_all
 from tests.support.fake_bot_api import FakeBotApi
 
-ROOT = Path(__file__).resolve().parents[2]
 LocalizedCommands = Mapping[str, list[tuple[str, str]]]
 
 
 def load_catalogs() -> Catalogs:
-    """The compiled catalogs; compiles them first when a fresh checkout has only the .po files."""
-    try:
-        return Catalogs()
-    except FileNotFoundError:
-        subprocess.run([sys.executable, "-m", "i18n.catalog", "compile"], cwd=ROOT, check=True, capture_output=True)
-        return Catalogs()
+    """The catalogs compiled from the .po files in the tree, as the tests' localizers fixture does."""
+    compile_all()
+    return Catalogs()
 
 
 @contextlib.asynccontextmanager
