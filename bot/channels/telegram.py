@@ -322,12 +322,12 @@ class TelegramChannel:
         async with self._chat_locks.hold(event.sender.chat_id):
             try:
                 replies = await self.conversation.handle(event)
-            except Exception:
-                # A bug in a handler. The traceback is needed to fix it; the event's text is not logged.
-                log.exception("handling a %s from telegram failed", type(payload).__name__)
+            except BaseException:
+                # A bug in a handler: aiogram's dispatcher logs it (without the update's text); the press is
+                # still answered so the person's client stops spinning.
                 if callback_id is not None:
                     await self._answer(callback_id)
-                return
+                raise
             await self.execute(event, replies)
 
     # ---- outgoing --------------------------------------------------------------------------------------------
