@@ -56,11 +56,13 @@ async def record(
 ) -> AuditEntry:
     """Append one entry in the caller's transaction: it lands with the change it describes, or not at all."""
     session = uow.session
-    bind = session.bind
-    if bind is not None and bind.dialect.name == "postgresql":
-        await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_PG_CHAIN_LOCK))  # type: ignore[call-overload]
-    last = (await session.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(1))).first()
-    prev_hash = last.hash if last else GENESIS
+    prev_hash = uow.audit_head
+    if prev_hash is None:
+        bind = session.bind
+        if bind is not None and bind.dialect.name == "postgresql":
+            await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_PG_CHAIN_LOCK))  # type: ignore[call-overload]
+        last = (await session.exec(select(AuditEntry.hash).order_by(col(AuditEntry.id).desc()).limit(1))).first()
+        prev_hash = last or GENESIS
     # Microseconds are dropped so the hashed time is the time every database gives back.
     at = uow.clock.now().replace(microsecond=0)
     payload = json.dumps(dict(data or {}), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
@@ -78,6 +80,7 @@ async def record(
     )
     session.add(entry)
     await session.flush()
+    uow.audit_head = entry.hash
     return entry
 
 

@@ -20,6 +20,9 @@ class UnitOfWork:
         self.clock = clock
         self._gate = gate
         self._session: AsyncSession | None = None
+        # The audit chain's last hash as this transaction left it (community.audit): writers are serialised
+        # for the whole transaction, so after the first entry the head need not be read again.
+        self.audit_head: str | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -43,14 +46,17 @@ class UnitOfWork:
         finally:
             await session.close()
             self._session = None
+            self.audit_head = None
             if self._gate is not None:
                 self._gate.release()
 
     async def commit(self) -> None:
         await self.session.commit()
+        self.audit_head = None
 
     async def rollback(self) -> None:
         await self.session.rollback()
+        self.audit_head = None
 
 
 class UnitOfWorkFactory:

@@ -235,7 +235,7 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
     if invitation is None or invitation.id is None:
         return await _refuse(uow, account_id, InvalidCode())
     community = await get_community(uow, invitation.community_id)
-    if await membership(uow, identity.person_id, invitation.community_id) is not None:
+    if any(view.community.id == invitation.community_id for view in identity.memberships):
         # A real code, so no guess: nothing is counted, and no use is spent. Checked first, because a member
         # opening their own (now used) link again should hear that they are in, not that the code is used.
         return Redemption(refused=AlreadyMember(community=community.name))
@@ -246,25 +246,29 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
     if invitation.uses >= invitation.max_uses:
         return await _refuse(uow, account_id, UsedUpCode())
     # Spend one use only if one is left at this instant: of two people racing for the last use, one gets it.
-    spent = await uow.session.exec(
-        update(Invitation)
-        .where(
-            col(Invitation.id) == invitation.id,
-            col(Invitation.uses) < col(Invitation.max_uses),
-            col(Invitation.revoked_at).is_(None),
+    uses = (
+        await uow.session.exec(
+            update(Invitation)
+            .where(
+                col(Invitation.id) == invitation.id,
+                col(Invitation.uses) < col(Invitation.max_uses),
+                col(Invitation.revoked_at).is_(None),
+            )
+            .values(uses=col(Invitation.uses) + 1)
+            .returning(col(Invitation.uses))
+            .execution_options(synchronize_session=False)
         )
-        .values(uses=col(Invitation.uses) + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if spent.rowcount != 1:
+    ).scalar_one_or_none()
+    if uses is None:
         return await _refuse(uow, account_id, UsedUpCode())
-    await uow.session.refresh(invitation)
+    invitation.uses = uses
     role = Role(invitation.role)
-    await add_member(
+    roles = roles_for(role)
+    member = await add_member(
         uow,
         person_id=identity.person_id,
         community_id=invitation.community_id,
-        roles=roles_for(role),
+        roles=roles,
         household_id=invitation.household_id,
         reason="invitation",
     )
@@ -278,8 +282,9 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
         actor_id=identity.person_id,
         data={"uses": invitation.uses},
     )
-    identity.memberships = await memberships_of(uow, identity.person_id)
-    joined = next(view for view in identity.memberships if view.community.id == invitation.community_id)
+    household = await uow.session.get(Household, invitation.household_id) if invitation.household_id else None
+    joined = MembershipView(membership_id=member.id or 0, community=community, household=household, roles=roles)
+    identity.memberships.append(joined)
     return Redemption(joined=joined, role=role)
 
 
