@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Select, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
@@ -50,6 +52,24 @@ class Identity:
         return frozenset()
 
 
+@functools.cache
+def _identity_statement() -> Select[ChannelAccount, Person, Membership, Community, Household, Role]:
+    """Built once: composing this join costs more than SQLite takes to run it."""
+    return (
+        sa_select(ChannelAccount, Person, Membership, Community, Household, col(MembershipRole.role))
+        .join(Person, col(Person.id) == col(ChannelAccount.person_id))
+        .outerjoin(Membership, col(Membership.person_id) == col(Person.id))
+        .outerjoin(Community, col(Community.id) == col(Membership.community_id))
+        .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+        .outerjoin(MembershipRole, col(MembershipRole.membership_id) == col(Membership.id))
+        .where(
+            col(ChannelAccount.channel) == bindparam("channel"),
+            col(ChannelAccount.external_id) == bindparam("external_id"),
+        )
+        .order_by(col(Membership.id))
+    )
+
+
 async def identify(
     uow: UnitOfWork,
     *,
@@ -65,14 +85,7 @@ async def identify(
     # One round trip for the account, the person, their memberships and roles: this runs for every event.
     rows = (
         await session.exec(  # type: ignore[call-overload]  # sqlmodel types exec() for four entities at most
-            sa_select(ChannelAccount, Person, Membership, Community, Household, col(MembershipRole.role))
-            .join(Person, col(Person.id) == col(ChannelAccount.person_id))
-            .outerjoin(Membership, col(Membership.person_id) == col(Person.id))
-            .outerjoin(Community, col(Community.id) == col(Membership.community_id))
-            .outerjoin(Household, col(Household.id) == col(Membership.household_id))
-            .outerjoin(MembershipRole, col(MembershipRole.membership_id) == col(Membership.id))
-            .where(col(ChannelAccount.channel) == channel, col(ChannelAccount.external_id) == external_id)
-            .order_by(col(Membership.id))
+            _identity_statement(), params={"channel": channel, "external_id": external_id}
         )
     ).all()
     now = uow.clock.now()
