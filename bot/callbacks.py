@@ -21,6 +21,8 @@ class CallbackData:
     """Subclass as a frozen dataclass with a class-level ``prefix`` and int / str / StrEnum / bool fields."""
 
     prefix: ClassVar[str]
+    # Set on each subclass the first time it is unpacked (read through __dict__, so never inherited).
+    _resolved_fields: ClassVar[tuple[tuple[str, Any], ...] | None] = None
 
     def pack(self) -> str:
         parts = [self.prefix]
@@ -43,25 +45,34 @@ class CallbackData:
     @classmethod
     def unpack(cls, data: str) -> Self:
         prefix, *values = data.split(_SEPARATOR)
-        fields = dataclasses.fields(cls)
+        fields = cls._field_types()
         if prefix != cls.prefix or len(values) != len(fields):
             raise CallbackDataError(f"not a {cls.__name__}: {data!r}")
-        hints = get_type_hints(cls)
         kwargs: dict[str, Any] = {}
-        for f, raw in zip(fields, values, strict=True):
-            kind = hints[f.name]
+        for (name, kind), raw in zip(fields, values, strict=True):
             try:
                 if kind is bool:
-                    kwargs[f.name] = raw == "1"
+                    kwargs[name] = raw == "1"
                 elif kind is int:
-                    kwargs[f.name] = int(raw)
+                    kwargs[name] = int(raw)
                 elif isinstance(kind, type) and issubclass(kind, StrEnum):
-                    kwargs[f.name] = kind(raw)
+                    kwargs[name] = kind(raw)
                 else:
-                    kwargs[f.name] = raw
+                    kwargs[name] = raw
             except ValueError as exc:
-                raise CallbackDataError(f"bad {cls.__name__}.{f.name}: {raw!r}") from exc
+                raise CallbackDataError(f"bad {cls.__name__}.{name}: {raw!r}") from exc
         return cls(**kwargs)
+
+    @classmethod
+    def _field_types(cls) -> tuple[tuple[str, Any], ...]:
+        """Each field's name and type, resolved once per class and kept on it: resolving string annotations
+        is slow, and every button press unpacks one."""
+        resolved: tuple[tuple[str, Any], ...] | None = cls.__dict__.get("_resolved_fields")
+        if resolved is None:
+            hints = get_type_hints(cls)
+            resolved = tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+            cls._resolved_fields = resolved
+        return resolved
 
     @staticmethod
     def prefix_of(data: str) -> str:
