@@ -55,10 +55,14 @@ class ThrottleState:
     locked_until: datetime | None
 
 
-async def locked_until(uow: UnitOfWork, account_id: int) -> datetime | None:
+async def throttle_of(uow: UnitOfWork, account_id: int) -> CodeThrottle | None:
+    """The account's record of wrong codes, if it has one."""
+    return await uow.session.get(CodeThrottle, account_id)
+
+
+def locked_until(row: CodeThrottle | None, now: datetime) -> datetime | None:
     """When the account may try codes again, if it is locked now."""
-    row = await uow.session.get(CodeThrottle, account_id)
-    if row is None or row.locked_until is None or row.locked_until <= uow.clock.now():
+    if row is None or row.locked_until is None or row.locked_until <= now:
         return None
     return row.locked_until
 
@@ -81,8 +85,8 @@ async def record_wrong_code(uow: UnitOfWork, account_id: int) -> ThrottleState:
     return ThrottleState(locked_until=row.locked_until if row.locked_until and row.locked_until > now else None)
 
 
-async def reset_throttle(uow: UnitOfWork, account_id: int) -> None:
-    row = await uow.session.get(CodeThrottle, account_id)
+async def reset_throttle(uow: UnitOfWork, row: CodeThrottle | None) -> None:
+    """Forget the wrong codes (after a right one). Takes the row throttle_of gave, so it is not read twice."""
     if row is not None:
         await uow.session.delete(row)
         await uow.session.flush()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select, update
 
 from community import audit, codes
@@ -223,10 +224,11 @@ async def _refuse(uow: UnitOfWork, account_id: int, error: LinliError) -> Redemp
 async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -> Redemption:
     account_id = identity.account.id
     assert account_id is not None
-    locked = await codes.locked_until(uow, account_id)
+    now = uow.clock.now()
+    throttle = await codes.throttle_of(uow, account_id)
+    locked = codes.locked_until(throttle, now)
     if locked is not None:
         return Redemption(refused=Throttled(locked), locked_until=locked)
-    now = uow.clock.now()
     invitation = None
     if codes.looks_like_code(code):
         invitation = (
@@ -261,7 +263,7 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
     ).scalar_one_or_none()
     if uses is None:
         return await _refuse(uow, account_id, UsedUpCode())
-    invitation.uses = uses
+    set_committed_value(invitation, "uses", uses)  # the database has it already: no second UPDATE
     role = Role(invitation.role)
     roles = roles_for(role)
     member = await add_member(
@@ -272,7 +274,7 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
         household_id=invitation.household_id,
         reason="invitation",
     )
-    await codes.reset_throttle(uow, account_id)
+    await codes.reset_throttle(uow, throttle)
     await audit.record(
         uow,
         action="invitation.redeemed",
