@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import bindparam
+from sqlmodel import col, select
+from sqlmodel.sql.expression import Select
 
 from community.models import ConversationState
 from community.unit_of_work import UnitOfWork
@@ -16,11 +21,18 @@ class DialogueState:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@functools.cache
+def _load_statement() -> Select[str, str]:
+    """Built once: this runs for every event, and building the ORM's get() query cost more than running it."""
+    return select(ConversationState.name, ConversationState.data).where(col(ConversationState.key) == bindparam("key"))
+
+
 async def load_state(uow: UnitOfWork, key: str) -> DialogueState | None:
-    row = await uow.session.get(ConversationState, key)
+    row = (await uow.session.exec(_load_statement(), params={"key": key})).first()
     if row is None:
         return None
-    return DialogueState(name=row.name, data=json.loads(row.data))
+    name, data = row
+    return DialogueState(name=name, data=json.loads(data))
 
 
 async def save_state(uow: UnitOfWork, key: str, state: DialogueState) -> None:
