@@ -289,11 +289,13 @@ def split_html(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
     no parts (Telegram refuses to send it)."""
     if limit < 2:
         raise ValueError("limit must be at least 2: one character can take two UTF-16 code units")
-    if "<" not in text and "&" not in text:
-        if not text.strip(_BREAK_SPACE):
-            return []
-        if utf16_len(text) <= limit:
+    if utf16_len(text) <= limit:
+        # Tags and character references only ever make the source longer than what Telegram counts, so a
+        # source that fits needs no parsing unless it might show nothing at all.
+        if _TAG.sub("", text).strip(_BREAK_SPACE) and "&" not in text:
             return [text]
+        if "<" not in text and "&" not in text:
+            return []
     parsed = _Parsed(text)
     if not parsed.visible.strip(_BREAK_SPACE):
         return []
