@@ -5,6 +5,7 @@ removing or reordering any entry breaks every hash after it, which `linli audit 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from community.models import AuditEntry
 from community.unit_of_work import UnitOfWork
@@ -44,6 +46,12 @@ def _digest(prev_hash: str, canonical: str) -> str:
     return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
 
 
+@functools.cache
+def _head_statement() -> SelectOfScalar[str]:
+    """Built once: every audited change reads the chain's head."""
+    return select(AuditEntry.hash).order_by(col(AuditEntry.id).desc()).limit(1)
+
+
 async def record(
     uow: UnitOfWork,
     *,
@@ -61,7 +69,7 @@ async def record(
         bind = session.bind
         if bind is not None and bind.dialect.name == "postgresql":
             await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_PG_CHAIN_LOCK))  # type: ignore[call-overload]
-        last = (await session.exec(select(AuditEntry.hash).order_by(col(AuditEntry.id).desc()).limit(1))).first()
+        last = (await session.exec(_head_statement())).first()
         prev_hash = last or GENESIS
     # Microseconds are dropped so the hashed time is the time every database gives back.
     at = uow.clock.now().replace(microsecond=0)

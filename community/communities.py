@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from community import audit
 from community.errors import Conflict, NotFound, ValidationFailed
@@ -105,12 +108,17 @@ async def household(uow: UnitOfWork, community_id: int, label: str) -> Household
     return created
 
 
+@functools.cache
+def _membership_statement() -> SelectOfScalar[Membership]:
+    """Built once: every join and every permission check asks this."""
+    return select(Membership).where(
+        col(Membership.person_id) == bindparam("person_id"), col(Membership.community_id) == bindparam("community_id")
+    )
+
+
 async def membership(uow: UnitOfWork, person_id: int, community_id: int) -> Membership | None:
-    return (
-        await uow.session.exec(
-            select(Membership).where(Membership.person_id == person_id, Membership.community_id == community_id)
-        )
-    ).first()
+    params = {"person_id": person_id, "community_id": community_id}
+    return (await uow.session.exec(_membership_statement(), params=params)).first()
 
 
 async def roles_of(uow: UnitOfWork, membership_id: int) -> frozenset[Role]:

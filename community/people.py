@@ -53,10 +53,11 @@ class Identity:
 
 
 @functools.cache
-def _identity_statement() -> Select[ChannelAccount, Person, Membership, Community, Household, Role]:
-    """Built once: composing this join costs more than SQLite takes to run it."""
+def _identity_statement() -> Select[ChannelAccount, Person, int | None, Community, Household, Role]:
+    """Built once: composing this join costs more than SQLite takes to run it. The membership comes as its id
+    only: nothing reads the rest of it, and every entity loaded costs more than a column."""
     return (
-        sa_select(ChannelAccount, Person, Membership, Community, Household, col(MembershipRole.role))
+        sa_select(ChannelAccount, Person, col(Membership.id), Community, Household, col(MembershipRole.role))
         .join(Person, col(Person.id) == col(ChannelAccount.person_id))
         .outerjoin(Membership, col(Membership.person_id) == col(Person.id))
         .outerjoin(Community, col(Community.id) == col(Membership.community_id))
@@ -114,13 +115,13 @@ async def identify(
 
 
 def _group_memberships(
-    rows: Sequence[tuple[Any, Any, Membership | None, Community | None, Household | None, Role | None]],
+    rows: Sequence[tuple[Any, Any, int | None, Community | None, Household | None, Role | None]],
 ) -> list[MembershipView]:
     found: dict[int, tuple[Community, Household | None, set[Role]]] = {}
-    for _, _, member, community, household, role in rows:
-        if member is None or member.id is None or community is None:
+    for _, _, membership_id, community, household, role in rows:
+        if membership_id is None or community is None:
             continue
-        entry = found.setdefault(member.id, (community, household, set()))
+        entry = found.setdefault(membership_id, (community, household, set()))
         if role is not None:
             entry[2].add(Role(role))
     return [

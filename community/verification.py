@@ -3,13 +3,16 @@ join and having a worker approve the request in chat."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy import bindparam
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select, update
+from sqlmodel.sql.expression import SelectOfScalar
 
 from community import audit, codes
 from community.communities import (
@@ -221,6 +224,12 @@ async def _refuse(uow: UnitOfWork, account_id: int, error: LinliError) -> Redemp
     return Redemption(refused=error, locked_until=state.locked_until)
 
 
+@functools.cache
+def _invitation_by_hash() -> SelectOfScalar[Invitation]:
+    """Built once: every code typed or opened from a link is looked up with it."""
+    return select(Invitation).where(col(Invitation.code_hash) == bindparam("code_hash"))
+
+
 async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -> Redemption:
     account_id = identity.account.id
     assert account_id is not None
@@ -232,7 +241,7 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
     invitation = None
     if codes.looks_like_code(code):
         invitation = (
-            await uow.session.exec(select(Invitation).where(Invitation.code_hash == codes.hash_code(code)))
+            await uow.session.exec(_invitation_by_hash(), params={"code_hash": codes.hash_code(code)})
         ).first()
     if invitation is None or invitation.id is None:
         return await _refuse(uow, account_id, InvalidCode())
