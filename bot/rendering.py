@@ -73,6 +73,8 @@ class Localizers:
                 undefined=StrictUndefined,
                 trim_blocks=True,
                 lstrip_blocks=True,
+                # Templates ship with the code: no stat() of the file on every message to see if it changed.
+                auto_reload=False,
             )
             translator = catalogs.get(language)
             env.install_gettext_translations(translator.translations, newstyle=True)  # type: ignore[attr-defined]
