@@ -7,8 +7,10 @@ The product flows (invitation deep link, resident menu) have their own e2e tests
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -456,3 +458,15 @@ def test_parse_command(text: str, expected: Command | None) -> None:
 
 def test_telegram_language_codes() -> None:
     assert [telegram_language_code(lang) for lang in ("zh_Hans", "en", "pt-BR")] == ["zh", "en", "pt"]
+
+
+async def test_reply_parsers_survive_garbage_collection_while_the_channel_runs(harness: Harness) -> None:
+    # pydantic caches aiogram's Response[...] models weakly: without the channel holding them, a collection
+    # frees them and every later reply pays for building the class again.
+    from aiogram.methods import Response
+    from aiogram.types import Message
+
+    parser = weakref.ref(Response[Message])
+    gc.collect()
+    assert parser() is not None
+    assert Response[Message] is parser()  # SendMessage.__returning__

@@ -160,19 +160,15 @@ async def test_a_chinese_newcomer_opens_the_invitation_link_and_gets_the_residen
     wang = TelegramUser(telegram, WANG_FANG, "王芳", "zh-hans")
     wang.opens(await invitation_link(conversation, uows, community_id))
 
-    welcome, menu = await wang.receives(2)
-    # 欢迎加入康乐社区！ / 你已以居民的身份加入。
-    assert seen(welcome).splitlines() == [
+    # One message: 欢迎加入康乐社区！ / 你已以居民的身份加入。 / 王芳，你想做些什么？ over 语言 · 隐私 · 帮助.
+    (menu,) = await wang.receives(1)
+    assert seen(menu).splitlines() == [
         shown(zh.text("Welcome to %(community)s!", community=COMMUNITY)),
         shown(zh.text("You joined as %(role)s.", role=zh.label("resident"))),
+        "",
+        shown(zh.text("What would you like to do, %(name)s?", name="王芳")),
     ]
-    assert COMMUNITY in seen(welcome) and in_chinese(seen(welcome), "Welcome", "You joined as")
-    assert welcome.reply_markup == {"remove_keyboard": True}
-
-    # 康乐社区 / 你的身份：居民 / 王芳，你想做些什么？ with 语言 · 隐私 · 帮助 underneath.
-    assert seen(menu).splitlines()[0] == COMMUNITY
-    assert shown(zh.text("What would you like to do, %(name)s?", name="王芳")) in seen(menu)
-    assert in_chinese(seen(menu), "What would you like to do", "Your roles")
+    assert in_chinese(seen(menu), "Welcome", "You joined as", "What would you like to do")
     assert callback_data(menu) == RESIDENT_MENU
     assert labels(menu) == [zh.label("Language"), zh.label("Privacy"), zh.label("Help")]
     assert all(in_chinese(label, "Language", "Privacy", "Help") for label in labels(menu))
@@ -186,22 +182,44 @@ async def test_an_english_newcomer_opens_another_invitation_link_and_gets_the_re
     # Someone else already joined in Chinese; the community's default language is Chinese too.
     wang = TelegramUser(telegram, WANG_FANG, "王芳", "zh-hans")
     wang.opens(await invitation_link(conversation, uows, community_id))
-    await wang.receives(2)
+    await wang.receives(1)
 
     chen = TelegramUser(telegram, CHEN_XIAO, "Chen Xiao", "en")
     chen.opens(await invitation_link(conversation, uows, community_id))
 
-    welcome, menu = await chen.receives(2)
-    assert seen(welcome) == f"Welcome to {COMMUNITY}!\nYou joined as resident."
+    (menu,) = await chen.receives(1)
     assert seen(menu).splitlines() == [
-        COMMUNITY,
-        "Your roles: resident",
+        f"Welcome to {COMMUNITY}!",
+        "You joined as resident.",
         "",
         "What would you like to do, Chen Xiao?",
     ]
     assert callback_data(menu) == RESIDENT_MENU
     assert labels(menu) == ["Language", "Privacy", "Help"]
     assert not set(STAFF_ONLY) & set(callback_data(menu))
+
+
+async def test_a_link_opened_halfway_through_the_join_form_takes_the_phone_keyboard_away(
+    telegram: FakeBotApi, conversation: Conversation, uows: UnitOfWorkFactory, community_id: int
+) -> None:
+    chen = TelegramUser(telegram, CHEN_XIAO, "Chen Xiao", "en")
+    chen.sends("/start")
+    (hello,) = await chen.receives(1)
+    chen.taps(hello, StartWay(Way.ASK).pack())
+    await chen.receives(1)
+    chen.sends("Chen Xiao")
+    await chen.receives(1)
+    chen.sends(HOME)
+    share_phone, _ = await chen.receives(2)
+    assert share_phone.reply_markup is not None and "keyboard" in share_phone.reply_markup
+
+    # The worker's link arrives meanwhile: the welcome clears the phone button, and the menu follows.
+    chen.opens(await invitation_link(conversation, uows, community_id))
+    welcome, menu = await chen.receives(2)
+    assert seen(welcome) == f"Welcome to {COMMUNITY}!\nYou joined as resident."
+    assert welcome.reply_markup == {"remove_keyboard": True}
+    assert seen(menu).splitlines()[0] == COMMUNITY
+    assert callback_data(menu) == RESIDENT_MENU
 
 
 # --- 3: wrong codes -----------------------------------------------------------------------------------------
@@ -259,8 +277,8 @@ async def test_wrong_codes_are_refused_and_the_sixth_try_meets_the_lockout(
     # Once the lockout is over, the real link works.
     clock.advance(LOCKOUT)
     wang.opens(real_link)
-    welcome, menu = await wang.receives(2)
-    assert seen(welcome).splitlines()[0] == shown(zh.text("Welcome to %(community)s!", community=COMMUNITY))
+    (menu,) = await wang.receives(1)
+    assert seen(menu).splitlines()[0] == shown(zh.text("Welcome to %(community)s!", community=COMMUNITY))
     assert callback_data(menu) == RESIDENT_MENU
 
 
@@ -272,7 +290,7 @@ async def test_a_menu_button_runs_its_command_and_the_tap_is_answered(
 ) -> None:
     wang = TelegramUser(telegram, WANG_FANG, "王芳", "zh-hans")
     wang.opens(await invitation_link(conversation, uows, community_id))
-    _, menu = await wang.receives(2)
+    (menu,) = await wang.receives(1)
 
     # 语言: the language choice, each language named in itself.
     wang.taps(menu, RunCommand("language").pack())
@@ -337,12 +355,12 @@ async def test_a_tricky_display_name_is_shown_as_typed_in_the_menu(
     newcomer.opens(await invitation_link(conversation, uows, community_id))
 
     # The fake refuses unescaped HTML like Telegram does, so the menu arriving at all proves the escaping.
-    _, menu = await newcomer.receives(2)
+    (menu,) = await newcomer.receives(1)
     assert seen(menu).splitlines()[-1] == f"What would you like to do, {TRICKY_NAME}?"
     assert menu.text is not None and "&lt;b&gt;王&amp;芳&lt;/b&gt;" in menu.text
-    # Only the community's name is bold; the name's <b> is text, not formatting.
+    # Only the welcome line is bold; the name's <b> is text, not formatting.
     _, entities = parse_telegram_html(menu.text)
-    assert entities == [{"type": "bold", "offset": 0, "length": len(COMMUNITY)}]
+    assert entities == [{"type": "bold", "offset": 0, "length": len(f"Welcome to {COMMUNITY}!")}]
 
 
 async def test_a_join_request_reaches_the_worker_with_the_name_shown_safely(
@@ -351,7 +369,7 @@ async def test_a_join_request_reaches_the_worker_with_the_name_shown_safely(
     # The community's worker joined with a worker invitation from the operator.
     li_na = TelegramUser(telegram, LI_NA, "李娜", "zh-hans")
     li_na.opens(await invitation_link(conversation, uows, community_id, Role.COMMUNITY_WORKER))
-    _, worker_menu = await li_na.receives(2)
+    (worker_menu,) = await li_na.receives(1)
     assert {RunCommand("invite").pack(), RunCommand("requests").pack()} <= set(callback_data(worker_menu))
 
     # A newcomer without a code says hello and is greeted by their Telegram name.

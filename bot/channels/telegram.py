@@ -32,6 +32,17 @@ from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramRetryAfter,
 )
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageText,
+    GetMe,
+    GetUpdates,
+    Response,
+    SendDocument,
+    SendMessage,
+    SetMyCommands,
+    TelegramMethod,
+)
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
@@ -96,6 +107,27 @@ def inline_keyboard(buttons: Keyboard) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
+# The Bot API methods this adapter calls (aiogram's polling included).
+_METHODS_USED: tuple[type[TelegramMethod[Any]], ...] = (
+    GetMe,
+    GetUpdates,
+    SetMyCommands,
+    SendMessage,
+    EditMessageText,
+    AnswerCallbackQuery,
+    SendDocument,
+)
+
+
+def response_models() -> tuple[type[Response[Any]], ...]:
+    """The parsed-response models of the methods we call, for the channel to hold while it runs.
+
+    aiogram parses every reply as ``Response[method.__returning__]``, and pydantic keeps such parametrized
+    models only in a weak-value cache: once the garbage collector frees one, the next call builds the class again,
+    which costs about as much as the rest of the call. Holding them keeps the cache warm."""
+    return tuple(Response[method.__returning__] for method in _METHODS_USED)  # type: ignore[name-defined]
+
+
 def _chat_id(chat_id: str) -> int | str:
     try:
         return int(chat_id)
@@ -153,6 +185,7 @@ class TelegramChannel:
         self.polling_timeout = polling_timeout
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base)) if api_base else AiohttpSession()
         self.bot = Bot(token=token, session=session)
+        self._response_models = response_models()
         self.dispatcher = Dispatcher()
         self.dispatcher.message.register(self._on_message)
         self.dispatcher.callback_query.register(self._on_callback)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from bot.context import Context
 from bot.events import Command
-from bot.labels import role_list
+from bot.labels import role_label, role_list
 from bot.replies import Button, Keyboard, Reply, SendText
 from bot.router import Router, RunCommand
 from community.people import Identity
@@ -65,8 +65,11 @@ def _keyboard(ctx: Context, entries: Sequence[MenuEntry]) -> Keyboard:
     return tuple(tuple(buttons[i : i + BUTTONS_PER_ROW]) for i in range(0, len(buttons), BUTTONS_PER_ROW))
 
 
-def main_menu(ctx: Context) -> SendText:
-    """The person's main menu in ctx's language; /start and /language end with it."""
+def main_menu(ctx: Context, *, joined_as: Role | None = None) -> SendText:
+    """The person's main menu in ctx's language; /start and /language end with it.
+
+    ``joined_as``: the person has just joined with this role, and the menu opens with the welcome, so joining
+    takes one message rather than a welcome and then a menu."""
     membership = ctx.membership
     if membership is None:
         entries = [JOIN_ENTRY, *(entry for entry in MENU if entry.action is None)]
@@ -79,6 +82,7 @@ def main_menu(ctx: Context) -> SendText:
         community=membership.community.name,
         household=membership.household.label if membership.household is not None else None,
         roles=role_list(ctx.l, roles),
+        joined_as=role_label(ctx.l, joined_as) if joined_as is not None else None,
     )
     return SendText(text, buttons=_keyboard(ctx, entries))
 

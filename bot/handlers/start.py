@@ -72,6 +72,8 @@ async def got_code(ctx: Context, payload: TextInput | ContactShared) -> Sequence
 
 
 async def _redeem(ctx: Context, code: str, *, typed_in_form: bool) -> Sequence[Reply]:
+    # Only a form in progress can have left a reply keyboard (the join form's "share my phone") on screen.
+    keyboard_shown = ctx.state is not None and ctx.state.name != STATE_CODE
     result = await redeem_invitation(ctx.uow, identity=ctx.identity, code=code)
     joined = result.joined
     if joined is not None and result.role is not None:
@@ -82,6 +84,9 @@ async def _redeem(ctx: Context, code: str, *, typed_in_form: bool) -> Sequence[R
         ctx.l = ctx.localizer_for(person.language, ctx.event.sender.language_code).with_timezone(
             joined.community.timezone
         )
+        if not keyboard_shown:
+            return (main_menu(ctx, joined_as=result.role),)
+        # An inline menu cannot also take the reply keyboard away: that needs a message of its own.
         welcome = ctx.l.render(
             "start_welcome.j2",
             community=joined.community.name,
