@@ -23,7 +23,7 @@ from its push to the first reply the fake recorded for it. Output, one JSON line
 
     {"linli_updates_per_s": ..., "echo_updates_per_s": ..., "ratio": ..., "p99_ms": ..., ...}
 
-Both bots run ``--rounds`` times (default 5), Linli then echo in each round; every figure is the median over
+Both bots run ``--rounds`` times (default 9), Linli then echo in each round; every figure is the median over
 rounds, ``ratio`` the median of the rounds' ratios (each round's ratio is in ``ratios``). ``ratio`` is Linli's
 throughput over the echo bot's; ``p99_ms`` is Linli's 99th percentile latency (``p50_ms``,
 ``echo_p99_ms`` alongside); ``linli_errors`` counts errors Linli logged (e.g. a database error answered with an
@@ -438,8 +438,8 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--rounds",
         type=int,
-        default=5,
-        help="rounds of Linli then the echo bot; the figures are the medians over rounds (default 5)",
+        default=9,
+        help="rounds of Linli then the echo bot; the figures are the medians over rounds (default 9)",
     )
     args = parser.parse_args(argv)
     if args.n < 1 or args.per_person < 1 or args.rounds < 1:
