@@ -69,6 +69,7 @@ class Household(SQLModel, table=True):
     building: str | None = Field(default=None, max_length=40)
     unit: str | None = Field(default=None, max_length=40)
     room: str | None = Field(default=None, max_length=40)
+    resident_group: str | None = Field(default=None, max_length=40)  # 居民小组 / 村民小组, where the community has them
 
 
 class Membership(SQLModel, table=True):

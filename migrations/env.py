@@ -8,7 +8,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import community.models  # noqa: F401 - registers the kernel's tables on SQLModel.metadata
+# Imported for their side effect: they register the tables on SQLModel.metadata.
+import community.models
+import community.notice_models  # noqa: F401
 from community.db import create_engine
 
 config = context.config

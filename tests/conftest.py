@@ -20,7 +20,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-import community.models  # noqa: F401 - the tables to truncate
+# The tables to truncate, registered on SQLModel.metadata by importing them.
+import community.models
+import community.notice_models  # noqa: F401
 from bot.app import build_router
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.context import BotInfo
