@@ -20,6 +20,8 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.ASSIGN_ROLE: _STAFF,
     Action.ADD_COMMUNITY: frozenset({Role.STREET_ADMINISTRATOR}),
     Action.VERIFY_AUDIT_LOG: _COMMITTEE,
+    # Notices to residents: the committee as well as staff; a street administrator for the communities below.
+    Action.SEND_NOTICE: _COMMITTEE,
 }
 
 # A street administrator's role reaches down into the communities under their street or township.

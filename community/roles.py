@@ -26,6 +26,7 @@ class Action(StrEnum):
     ASSIGN_ROLE = "assign_role"
     ADD_COMMUNITY = "add_community"
     VERIFY_AUDIT_LOG = "verify_audit_log"
+    SEND_NOTICE = "send_notice"
 
 
 class CommunityKind(StrEnum):
