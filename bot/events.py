@@ -41,7 +41,18 @@ class ContactShared:
     contact_account_id: str | None = None  # whose contact: Telegram tells us, so we can refuse others'
 
 
-Payload = Command | TextInput | ButtonPress | ContactShared
+@dataclass(frozen=True, slots=True)
+class FileShared:
+    """A photo or a document the person sent, by the channel's own reference to it (Telegram's file_id): Linli
+    never downloads it, it only sends the same reference on."""
+
+    kind: str  # "photo" or "document"
+    file_ref: str
+    file_name: str | None = None
+    caption: str = ""
+
+
+Payload = Command | TextInput | ButtonPress | ContactShared | FileShared
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,26 @@ class SendFile:
 
 
 @dataclass(frozen=True, slots=True)
+class SendMedia:
+    """A photo or document the channel already holds (a file reference a person sent earlier), with a caption."""
+
+    kind: str  # "photo" or "document"
+    file_ref: str
+    caption: str = ""
+    file_name: str | None = None
+    buttons: Keyboard = ()
+    to: ChatRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EditButtons:
+    """Replace only the buttons under a message (its text or caption stays)."""
+
+    message_id: str
+    buttons: Keyboard = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AnswerButton:
     """Acknowledges a button press (Telegram shows a short toast when text is given)."""
 
@@ -58,7 +78,7 @@ class AnswerButton:
     alert: bool = False
 
 
-Reply = SendText | EditText | SendFile | AnswerButton
+Reply = SendText | EditText | SendFile | SendMedia | EditButtons | AnswerButton
 
 
 @dataclass(slots=True)

@@ -1,7 +1,8 @@
 """The conversation router: one incoming event goes to exactly one handler.
 
 Commands by name, buttons by the prefix of their typed callback data, text and contacts by the dialogue
-state the person is in, else a short hint. Handler modules register themselves with ``register(router)``."""
+state the person is in, else a short hint; files (photos, documents) only to a state that takes them.
+Handler modules register themselves with ``register(router)``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, ClassVar, TypeVar
 
 from bot.callbacks import CallbackData, CallbackDataError
 from bot.context import Context
-from bot.events import ButtonPress, Command, ContactShared, TextInput
+from bot.events import ButtonPress, Command, ContactShared, FileShared, TextInput
 from bot.replies import Reply
 
 CD = TypeVar("CD", bound=CallbackData)
@@ -19,6 +20,7 @@ Replies = Sequence[Reply]
 CommandHandler = Callable[[Context, Command], Awaitable[Replies]]
 ButtonHandler = Callable[[Context, Any], Awaitable[Replies]]
 InputHandler = Callable[[Context, TextInput | ContactShared], Awaitable[Replies]]
+FileHandler = Callable[[Context, FileShared], Awaitable[Replies]]
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,9 @@ class Router:
         self._commands: dict[str, CommandHandler] = {}
         self._buttons: dict[str, tuple[type[CallbackData], ButtonHandler]] = {}
         self._states: dict[str, InputHandler] = {}
+        self._file_states: dict[str, FileHandler] = {}
         self._fallback: InputHandler | None = None
+        self._file_fallback: FileHandler | None = None
         self._unknown_command: CommandHandler | None = None
         self._stale_button: ButtonHandler | None = None
         self.menu_commands: list[MenuCommand] = []
@@ -63,6 +67,16 @@ class Router:
         if name in self._states:
             raise ValueError(f"state {name!r} registered twice")
         self._states[name] = handler
+
+    def file_state(self, name: str, handler: FileHandler) -> None:
+        """A state that takes a photo or a document as well as text (register its text handler with state())."""
+        if name in self._file_states:
+            raise ValueError(f"file state {name!r} registered twice")
+        self._file_states[name] = handler
+
+    def file_fallback(self, handler: FileHandler) -> None:
+        """A file where no form expects one."""
+        self._file_fallback = handler
 
     def fallback(self, handler: InputHandler) -> None:
         """Free text or a contact where no form expects one."""
@@ -102,6 +116,10 @@ class Router:
                     return await button_handler(ctx, data)
             return await self._stale_button(ctx, payload) if self._stale_button else ()
         state = ctx.state
+        if isinstance(payload, FileShared):
+            file_handler = self._file_states.get(state.name) if state is not None else None
+            file_handler = file_handler or self._file_fallback
+            return await file_handler(ctx, payload) if file_handler else ()
         if state is not None and state.name in self._states:
             return await self._states[state.name](ctx, payload)
         return await self._fallback(ctx, payload) if self._fallback else ()

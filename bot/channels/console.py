@@ -2,7 +2,8 @@
 
 It drives the same Conversation as the Telegram adapter. Buttons appear as numbered choices; `/as KEY`
 switches between the people of the demo community, so both sides of a flow can be tried; messages sent to
-someone else wait in their inbox until you switch to them. It reads lines, so a transcript can be piped in."""
+someone else wait in their inbox until you switch to them; `/photo NAME caption` and `/document NAME caption`
+stand for sending a file. It reads lines, so a transcript can be piped in."""
 
 from __future__ import annotations
 
@@ -13,11 +14,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from markupsafe import escape
+
 from bot.conversation import Conversation
-from bot.events import ButtonPress, Command, ContactShared, Event, Payload, Sender, TextInput
+from bot.events import ButtonPress, Command, ContactShared, Event, FileShared, Payload, Sender, TextInput
 from bot.html import html_to_plain
 from bot.rendering import Localizer
-from bot.replies import AnswerButton, Button, ChatRef, EditText, Keyboard, Reply, SendFile, SendText
+from bot.replies import (
+    AnswerButton,
+    Button,
+    ChatRef,
+    EditButtons,
+    EditText,
+    Keyboard,
+    Reply,
+    SendFile,
+    SendMedia,
+    SendText,
+)
 from i18n import N_
 
 CHANNEL = "console"
@@ -92,6 +106,11 @@ class ConsoleSession:
             if not phone:
                 return [self.chrome.label(N_("Give a number: /contact +8613800000000"))]
             payload = ContactShared(phone=phone, contact_account_id=self.current.key)
+        elif match and match["name"] in ("photo", "document"):
+            name, _, caption = (match["args"] or "").strip().partition(" ")
+            if not name:
+                return [self.chrome.label(N_("Name the file: /%(kind)s NAME caption"), kind=match["name"])]
+            payload = FileShared(match["name"], f"console:{name}", name, caption.strip())
         elif match:
             payload = Command(match["name"].lower(), (match["args"] or "").strip())
         else:
@@ -145,9 +164,28 @@ class ConsoleSession:
                 lines.extend(self._message(here, reply.text, reply.buttons, None, edit_of=reply.message_id))
             elif isinstance(reply, SendFile):
                 lines.extend(self._file(reply))
+            elif isinstance(reply, SendMedia):
+                media = self._media_lines(reply)
+                target = self._target(reply.to)
+                if target is None:
+                    lines.extend(self._message(here, media, reply.buttons, None))
+                else:
+                    key, chat = target
+                    chat.inbox.extend(self._message(chat, media, reply.buttons, None))
+                    name = self.users[key].name if key in self.users else key
+                    lines.append(self.chrome.label(N_("→ a message was sent to %(name)s"), name=name))
+            elif isinstance(reply, EditButtons):
+                lines.append(self.chrome.label(N_("(the buttons above were changed)")))
+                lines.extend(self._message(here, "", reply.buttons, None, edit_of=reply.message_id)[1:])
             elif isinstance(reply, AnswerButton) and reply.text:
                 lines.append(f"({reply.text})")
         return lines
+
+    def _media_lines(self, reply: SendMedia) -> str:
+        """A photo or document shown as a line naming it, then its caption (HTML, like a message's text)."""
+        name = reply.file_name or reply.file_ref.removeprefix("console:")
+        shown = self.chrome.label(N_("📎 %(name)s"), name=name)
+        return f"{escape(shown)}\n{reply.caption}" if reply.caption else str(escape(shown))
 
     def _target(self, to: ChatRef | None) -> tuple[str, _Chat] | None:
         if to is None or (to.channel == CHANNEL and to.chat_id == self.current.key):

@@ -34,12 +34,14 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import (
     AnswerCallbackQuery,
+    EditMessageReplyMarkup,
     EditMessageText,
     GetMe,
     GetUpdates,
     Response,
     SendDocument,
     SendMessage,
+    SendPhoto,
     SetMyCommands,
     TelegramMethod,
 )
@@ -57,9 +59,9 @@ from aiogram.types import (
 
 from bot.context import BotInfo
 from bot.conversation import Conversation
-from bot.events import ButtonPress, Command, ContactShared, Event, Payload, Sender, TextInput
+from bot.events import ButtonPress, Command, ContactShared, Event, FileShared, Payload, Sender, TextInput
 from bot.html import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_html
-from bot.replies import AnswerButton, ChatRef, EditText, Keyboard, Reply, SendFile, SendText
+from bot.replies import AnswerButton, ChatRef, EditButtons, EditText, Keyboard, Reply, SendFile, SendMedia, SendText
 from i18n import DEFAULT_LANGUAGE
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,8 @@ _METHODS_USED: tuple[type[TelegramMethod[Any]], ...] = (
     EditMessageText,
     AnswerCallbackQuery,
     SendDocument,
+    SendPhoto,
+    EditMessageReplyMarkup,
 )
 
 
@@ -317,8 +321,14 @@ class TelegramChannel:
             )
         elif message.text is not None:
             payload = parse_command(message.text, self.bot_username) or TextInput(message.text)
+        elif message.photo:
+            largest = message.photo[-1]  # Telegram lists the sizes smallest first
+            payload = FileShared("photo", largest.file_id, caption=message.caption or "")
+        elif message.document is not None:
+            document = message.document
+            payload = FileShared("document", document.file_id, document.file_name, message.caption or "")
         else:
-            log.debug("ignored a message without text or contact")
+            log.debug("ignored a message without text, contact, photo or document")
             return
         sender = Sender(
             channel=CHANNEL,
@@ -405,6 +415,12 @@ class TelegramChannel:
             chat = self._target(event, reply.to)
             if chat is not None:
                 await self._send_file(chat, reply)
+        elif isinstance(reply, SendMedia):
+            chat = self._target(event, reply.to)
+            if chat is not None:
+                await self._send_media(chat, reply)
+        elif isinstance(reply, EditButtons):
+            await self._edit_buttons(event.sender.chat_id, reply)
 
     @staticmethod
     def _target(event: Event, to: ChatRef | None) -> str | None:
@@ -503,6 +519,48 @@ class TelegramChannel:
                 document,
                 caption=caption,
                 parse_mode=ParseMode.HTML if caption else None,
+            ),
+        )
+
+    async def _send_media(self, chat_id: str, reply: SendMedia) -> None:
+        """A photo or document by the file_id Telegram gave us; a caption too long for one goes first as text."""
+        caption_parts = split_html(reply.caption, TELEGRAM_CAPTION_LIMIT)
+        caption: str | None = None
+        if len(caption_parts) == 1:
+            caption = caption_parts[0]
+        elif caption_parts:
+            await self._send_text(chat_id, SendText(reply.caption))
+        markup = inline_keyboard(reply.buttons)
+        parse_mode = ParseMode.HTML if caption else None
+        target = _chat_id(chat_id)
+        if reply.kind == "photo":
+            await self._call(
+                "sendPhoto",
+                chat_id,
+                lambda: self.bot.send_photo(
+                    target, reply.file_ref, caption=caption, parse_mode=parse_mode, reply_markup=markup
+                ),
+            )
+        else:
+            await self._call(
+                "sendDocument",
+                chat_id,
+                lambda: self.bot.send_document(
+                    target, reply.file_ref, caption=caption, parse_mode=parse_mode, reply_markup=markup
+                ),
+            )
+
+    async def _edit_buttons(self, chat_id: str, reply: EditButtons) -> None:
+        try:
+            message_id = int(reply.message_id)
+        except ValueError:
+            log.warning("cannot edit a telegram message with a non-numeric id")
+            return
+        await self._call(
+            "editMessageReplyMarkup",
+            chat_id,
+            lambda: self.bot.edit_message_reply_markup(
+                chat_id=_chat_id(chat_id), message_id=message_id, reply_markup=inline_keyboard(reply.buttons)
             ),
         )
 
