@@ -33,6 +33,7 @@ class _HouseholdSpec:
     building: str
     unit: str | None
     room: str
+    resident_group: str | None = None  # 居民小组 / 村民小组: notices can go to one group
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +55,12 @@ _COMMUNITIES: tuple[tuple[str, CommunityKind], ...] = (
     (DAOXIANG, CommunityKind.VILLAGE),
 )
 
-_WANG_HOME = _HouseholdSpec("3号楼 2单元 501", "3号楼", "2单元", "501")
-_CHEN_HOME = _HouseholdSpec("7号楼 1单元 302", "7号楼", "1单元", "302")
-_ZHANG_HOME = _HouseholdSpec("12号楼 3单元 1102", "12号楼", "3单元", "1102")
+# Buildings and residents' groups differ between households, so a notice's audience can single some out.
+_WANG_HOME = _HouseholdSpec("3号楼 2单元 501", "3号楼", "2单元", "501", "第一居民小组")
+_CHEN_HOME = _HouseholdSpec("7号楼 1单元 302", "7号楼", "1单元", "302", "第一居民小组")
+_ZHANG_HOME = _HouseholdSpec("12号楼 3单元 1102", "12号楼", "3单元", "1102", "第二居民小组")
 # Village households are numbered by villagers' group (组) and house number, without units.
-_ZHAO_HOME = _HouseholdSpec("5组 12号", "5组", None, "12号")
+_ZHAO_HOME = _HouseholdSpec("5组 12号", "5组", None, "12号", "5组")
 
 _PEOPLE: tuple[_PersonSpec, ...] = (
     _PersonSpec(
@@ -218,6 +220,7 @@ async def seed_demo(uow: UnitOfWork) -> DemoPeople:
         if spec.household is not None:
             home = await household(uow, community_id, spec.household.label)
             home.building, home.unit, home.room = spec.household.building, spec.household.unit, spec.household.room
+            home.resident_group = spec.household.resident_group
             uow.session.add(home)
             household_id = home.id
         await add_member(

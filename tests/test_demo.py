@@ -56,6 +56,9 @@ async def test_seed_builds_the_street_its_communities_and_people(uows: UnitOfWor
         assert all(home.building and home.room for home in homes)
         wang_home = next(home for home in homes if home.label == demo.by_key("wang").household)
         assert (wang_home.building, wang_home.unit, wang_home.room) == ("3号楼", "2单元", "501")
+        # A notice can go to some buildings or residents' groups: there are several of each to choose from.
+        assert len({home.building for home in homes}) >= 3
+        assert len({home.resident_group for home in homes if home.resident_group}) >= 2
         same_household = (
             await uow.session.exec(select(Membership.person_id).where(Membership.household_id == wang_home.id))
         ).all()
