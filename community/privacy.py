@@ -32,6 +32,16 @@ from community.models import (
     MembershipRole,
     Person,
 )
+from community.notice_models import (
+    FINAL_STATUSES,
+    DeliveryStatus,
+    Notice,
+    NoticeAck,
+    NoticeCategory,
+    NoticeMute,
+    NoticePreference,
+    OutboxMessage,
+)
 from community.roles import Role
 from community.unit_of_work import UnitOfWork
 
@@ -88,6 +98,10 @@ class PersonalData:
     join_requests: tuple[JoinRequestData, ...]
     invitations_created: int
     dialogues: tuple[DialogueData, ...]
+    muted_categories: tuple[NoticeCategory, ...] = ()  # notices the person chose not to receive
+    daily_digest: bool = False  # non-urgent notices gathered into one message a day
+    notices_acknowledged: int = 0
+    notices_written: int = 0
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON values: dates in ISO 8601 (UTC), roles and statuses by their stable names."""
@@ -139,6 +153,12 @@ class PersonalData:
                 {"channel": d.channel, "step": d.step, "data": d.data, "updated_at": when(d.updated_at)}
                 for d in self.dialogues
             ],
+            "notices": {
+                "muted_categories": [category.value for category in self.muted_categories],
+                "daily_digest": self.daily_digest,
+                "acknowledged": self.notices_acknowledged,
+                "written": self.notices_written,
+            },
         }
 
     def to_json_bytes(self) -> bytes:
@@ -184,6 +204,10 @@ class _Statements:
     requests: Select[JoinRequest, Community]
     invitations_created: SelectOfScalar[int]
     dialogues: SelectOfScalar[ConversationState]
+    mutes: SelectOfScalar[str]
+    daily_digest: SelectOfScalar[bool]
+    acks: SelectOfScalar[int]
+    notices_written: SelectOfScalar[int]
 
 
 @functools.cache
@@ -209,6 +233,10 @@ def _statements() -> _Statements:
         dialogues=select(ConversationState)
         .where(col(ConversationState.key).like(bindparam("pattern"), escape="\\"))
         .order_by(col(ConversationState.key)),
+        mutes=select(NoticeMute.category).where(col(NoticeMute.person_id) == person_id),
+        daily_digest=select(NoticePreference.daily_digest).where(col(NoticePreference.person_id) == person_id),
+        acks=select(func.count()).select_from(NoticeAck).where(col(NoticeAck.person_id) == person_id),
+        notices_written=select(func.count()).select_from(Notice).where(col(Notice.author_id) == person_id),
     )
 
 
@@ -250,6 +278,12 @@ async def personal_data(uow: UnitOfWork, person_id: int) -> PersonalData:
         for row in await _dialogue_rows(uow, accounts)
     ]
 
+    params = {"person_id": person_id}
+    muted = {NoticeCategory(c) for c in (await session.exec(_statements().mutes, params=params)).all()}
+    digest = (await session.exec(_statements().daily_digest, params=params)).first()
+    acknowledged = (await session.exec(_statements().acks, params=params)).one()
+    written = (await session.exec(_statements().notices_written, params=params)).one()
+
     return PersonalData(
         person_id=person_id,
         display_name=person.display_name,
@@ -284,13 +318,42 @@ async def personal_data(uow: UnitOfWork, person_id: int) -> PersonalData:
         ),
         invitations_created=int(invitations),
         dialogues=tuple(dialogues),
+        muted_categories=tuple(category for category in NoticeCategory if category in muted),
+        daily_digest=bool(digest),
+        notices_acknowledged=int(acknowledged),
+        notices_written=int(written),
+    )
+
+
+async def _forget_notice_data(uow: UnitOfWork, person_id: int, account_ids: list[int]) -> None:
+    """Their notice choices and acknowledgements go; messages to them stay as the notice's counts, without
+    recipient, chat or text, and those not yet sent are cancelled. Notices they wrote stay with the community,
+    without their author and the author's progress message."""
+    session = uow.session
+    await session.exec(delete(NoticeMute).where(col(NoticeMute.person_id) == person_id))
+    await session.exec(delete(NoticePreference).where(col(NoticePreference.person_id) == person_id))
+    await session.exec(delete(NoticeAck).where(col(NoticeAck.person_id) == person_id))
+    theirs = col(OutboxMessage.person_id) == person_id
+    if account_ids:
+        theirs = theirs | col(OutboxMessage.account_id).in_(account_ids)
+    # A message in flight (SENDING) keeps its status for the sender to record; every other unsent one stops.
+    unsent = col(OutboxMessage.status).not_in([*FINAL_STATUSES, DeliveryStatus.SENDING])
+    await session.exec(update(OutboxMessage).where(theirs, unsent).values(status=DeliveryStatus.CANCELLED))
+    await session.exec(
+        update(OutboxMessage).where(theirs).values(person_id=None, account_id=None, chat_id="", text="", buttons=None)
+    )
+    await session.exec(
+        update(Notice)
+        .where(col(Notice.author_id) == person_id)
+        .values(author_id=None, progress_channel=None, progress_chat_id=None, progress_message_id=None)
     )
 
 
 async def forget(uow: UnitOfWork, person_id: int) -> None:
     """Erase the person: memberships and their roles, channel accounts with their code throttles and dialogue
-    state, their join requests, and the person row; clear their name from invitations they created and join
-    requests they decided. One transaction (the caller's): erased whole or not at all.
+    state, their join requests, their notice choices and acknowledgements, and the person row; clear their name
+    from invitations they created, join requests they decided, notices they wrote and messages sent to them.
+    One transaction (the caller's): erased whole or not at all.
 
     A feature that adds a table pointing at person.id must erase or detach its rows here too; the foreign key
     makes the final delete fail loudly if it does not."""
@@ -309,6 +372,7 @@ async def forget(uow: UnitOfWork, person_id: int) -> None:
     await session.exec(delete(Membership).where(col(Membership.person_id) == person_id))
 
     await session.exec(delete(JoinRequest).where(col(JoinRequest.person_id) == person_id))
+    await _forget_notice_data(uow, person_id, account_ids)
     await session.exec(update(JoinRequest).where(col(JoinRequest.decided_by) == person_id).values(decided_by=None))
     await session.exec(update(Invitation).where(col(Invitation.created_by) == person_id).values(created_by=None))
 
