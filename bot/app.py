@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -23,6 +24,7 @@ from bot.handlers import privacy as privacy_handlers
 from bot.handlers import start as start_handlers
 from bot.rendering import Localizers
 from bot.router import Router
+from bot.scheduling import DatabaseScheduler, JobRegistry, ManagedScheduler
 from community.clock import Clock, SystemClock
 from community.db import create_engine, session_factory
 from community.unit_of_work import UnitOfWorkFactory
@@ -41,6 +43,11 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
     join_handlers,
     invitations_handlers,
 )
+
+
+# Every feature's scheduled jobs: each registers its job names (and any daily job) with
+# register_jobs(registry, app), called once the app is built. Order does not matter.
+JOB_REGISTRARS: tuple[Callable[[JobRegistry, App], None], ...] = ()
 
 
 def build_router() -> Router:
@@ -63,8 +70,12 @@ class App:
     router: Router
     bot: BotInfo
     conversation: Conversation
+    jobs: JobRegistry
+    # Started only by `linli run` (see bot/scheduling.py); closing the app stops it.
+    scheduler: ManagedScheduler
 
     async def aclose(self) -> None:
+        await self.scheduler.shutdown()
         await self.engine.dispose()
 
     async def __aenter__(self) -> App:
@@ -88,12 +99,15 @@ async def build_app(
     clock: Clock = SystemClock(),  # noqa: B008 - stateless
     *,
     catalogs: Catalogs | None = None,
+    scheduler: Callable[[JobRegistry], ManagedScheduler] | None = None,
 ) -> App:
     """The single composition root, used by the CLI, the tests and the benchmarks. It opens no connection yet:
     migrating (``community.migrate.upgrade(app.engine)``) is the caller's choice.
 
     catalogs: already loaded ones (the CLI loads them first for its own messages); by default the compiled
-    catalogs are loaded here, and a missing one fails at once rather than at the first message."""
+    catalogs are loaded here, and a missing one fails at once rather than at the first message.
+    scheduler: makes the scheduler from the job registry (tests pass a FakeScheduler); by default APScheduler
+    with its jobs in the app's database."""
     sqlite_file = _sqlite_file(settings.database_url)
     if sqlite_file is not None:
         # SQLite creates the file but not the directories above it.
@@ -105,7 +119,8 @@ async def build_app(
     router = build_router()
     bot = BotInfo(username=settings.bot_username)
     log.debug("database: %s", settings.database_label)
-    return App(
+    jobs = JobRegistry()
+    app = App(
         settings=settings,
         clock=clock,
         engine=engine,
@@ -115,7 +130,12 @@ async def build_app(
         router=router,
         bot=bot,
         conversation=Conversation(uows, router, localizers, bot),
+        jobs=jobs,
+        scheduler=scheduler(jobs) if scheduler else DatabaseScheduler(settings.database_url, jobs),
     )
+    for register_jobs in JOB_REGISTRARS:
+        register_jobs(jobs, app)
+    return app
 
 
 def localized_commands(localizers: Localizers, router: Router) -> dict[str, list[tuple[str, str]]]:

@@ -442,8 +442,18 @@ async def serve_telegram(t: Translator, channel: "TelegramChannel", stdout: Text
 
 
 async def run_app(t: Translator, app: App) -> None:
-    """What `linli run` does once the app is built: migrate, then serve Telegram or the console."""
+    """What `linli run` does once the app is built: migrate, start the scheduler, serve Telegram or the console,
+    stop the scheduler. This is the one process that runs scheduled jobs (bot/scheduling.py): a second
+    `linli run` on the same database would run each due job twice; `linli deliver` never starts it."""
     await upgrade(app.engine)
+    await app.scheduler.start()
+    try:
+        await _serve(t, app)
+    finally:
+        await app.scheduler.shutdown()
+
+
+async def _serve(t: Translator, app: App) -> None:
     if app.settings.telegram_bot_token is None:
         await serve_console(t, app, sys.stdin, sys.stdout)
         return

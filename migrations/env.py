@@ -12,9 +12,15 @@ from sqlmodel import SQLModel
 import community.models
 import community.notice_models  # noqa: F401
 from community.db import create_engine
+from community.scheduling import JOB_TABLE
 
 config = context.config
 target_metadata = SQLModel.metadata
+
+
+def _include_name(name: str | None, type_: str, _parent_names: object) -> bool:
+    # The scheduler's job store creates and owns its table: autogenerate must not propose dropping it.
+    return not (type_ == "table" and name == JOB_TABLE)
 
 
 def _run(connection: Connection) -> None:
@@ -23,6 +29,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
         compare_type=True,
+        include_name=_include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,366 @@
+"""The scheduler: community.scheduling.Scheduler on APScheduler 3 (AsyncIOScheduler), with its jobs persisted in
+Linli's own database, and the JobRegistry that says what each job name does.
+
+Exactly one process runs the jobs: `linli run` starts the scheduler before its channel and shuts it down after.
+`linli deliver` (the delivery engine alone) and every other command never start it in that mode: two processes
+running jobs from one table would both run each due job. A process that only needs to add or cancel jobs can
+start it with ``run_jobs=False``; the running process picks such jobs up at its next poll (``poll_interval``).
+
+Jobs:
+- A stored job refers to ``run_job`` in this module (``JOB_FUNCTION``, kept textually in every job row: moving
+  or renaming run_job needs a data migration) with the keyword arguments ``key``, ``job`` (the name) and
+  ``args`` (plain ints and strings). run_job looks the name up in the running scheduler's JobRegistry.
+- A job missed while no process ran the scheduler runs at the next start (no misfire grace time), once even if
+  it was due several times (coalesce).
+- An unknown name (a job renamed or removed since it was scheduled) is logged and dropped; an exception from a
+  job is logged and the scheduler goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from types import MappingProxyType
+from typing import Any, ParamSpec, Protocol, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    EVENT_SCHEDULER_SHUTDOWN,
+)
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from community.db import async_url
+from community.errors import LinliError
+from community.scheduling import JOB_TABLE, JobArgs, Scheduler
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+JobFunction = Callable[[JobArgs], Awaitable[None]]
+
+# The reference every stored job holds; APScheduler imports it when it loads a job from the table.
+JOB_FUNCTION = "bot.scheduling:run_job"
+# How often the running scheduler looks at the table even when it expects nothing: it then sees jobs that
+# another process added, and it recovers should a job store error have stopped its timer.
+DEFAULT_POLL_SECONDS = 30.0
+# How long shutdown waits for jobs that are running to finish before cancelling them.
+DEFAULT_DRAIN_SECONDS = 10.0
+# SQLite: how long the job store waits for another connection's write lock (the app's engine waits as long).
+SQLITE_BUSY_SECONDS = 10.0
+
+
+def sync_url(url: str) -> URL:
+    """The synchronous URL for the job store, from the app's URL (APScheduler 3 only speaks synchronous
+    SQLAlchemy): sqlite+aiosqlite:///f -> sqlite:///f, postgresql+asyncpg://... -> postgresql+psycopg://..."""
+    parsed = make_url(async_url(url))
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite")
+    if backend == "postgresql":
+        # asyncpg's ssl=... is libpq's sslmode=...
+        query = dict(parsed.query)
+        ssl = query.pop("ssl", None)
+        if ssl is not None and "sslmode" not in query:
+            query["sslmode"] = "require" if ssl in ("true", "1", "on") else ssl
+        return parsed.set(drivername="postgresql+psycopg", query=query)
+    raise ValueError(f"no job store for the database backend {backend!r}")
+
+
+def job_store_engine(url: str) -> Engine:
+    """A synchronous engine on the app's database for the job store. It connects only when first used."""
+    target = sync_url(url)
+    if target.get_backend_name() == "sqlite":
+        return create_engine(target, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+    return create_engine(target, pool_size=2, max_overflow=2, pool_pre_ping=True)
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"unknown time zone {name!r}") from err
+
+
+@dataclass(frozen=True, slots=True)
+class DailyJob:
+    """A job a feature wants every day as long as Linli runs, (re)scheduled at every start."""
+
+    key: str
+    at: time
+    timezone: str
+    job: str
+    args: JobArgs
+
+
+class JobRegistry:
+    """What each job name does. Built in the composition root and filled there by every feature's
+    ``register_jobs(registry, app)``; the scheduler looks names up here when a job comes due.
+
+    A feature that wants a job every day (a daily digest, say) declares it with every_day(): the scheduler
+    schedules it at each start, so changing its time in the code changes the stored job too."""
+
+    def __init__(self) -> None:
+        self._functions: dict[str, JobFunction] = {}
+        self._daily: dict[str, DailyJob] = {}
+
+    def register(self, name: str, function: JobFunction) -> None:
+        if name in self._functions:
+            raise ValueError(f"the job {name!r} is registered twice")
+        self._functions[name] = function
+
+    def every_day(self, key: str, at: time, timezone: str, job: str, args: JobArgs | None = None) -> None:
+        zone(timezone)  # a typo fails here, at start-up, not at the first run
+        self._daily[key] = DailyJob(key, at, timezone, job, MappingProxyType(dict(args or {})))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._functions
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self._functions)
+
+    @property
+    def daily_jobs(self) -> tuple[DailyJob, ...]:
+        return tuple(self._daily.values())
+
+    async def run(self, key: str, job: str, args: JobArgs) -> bool:
+        """Run the job registered as ``job``; False, logged, if there is none. Exceptions reach the caller.
+        Logs name the job and its key, never its arguments."""
+        function = self._functions.get(job)
+        if function is None:
+            log.error("no job is registered as %r (scheduled under %r): dropped", job, key)
+            return False
+        await function(args)
+        return True
+
+
+class ManagedScheduler(Scheduler, Protocol):
+    """A Scheduler the composition root starts and stops: DatabaseScheduler, or the tests' FakeScheduler."""
+
+    async def start(self, *, run_jobs: bool = True) -> None:
+        """run_jobs=False: only add and cancel jobs in the store; another process runs them."""
+        ...
+
+    async def shutdown(self) -> None:
+        """Stop; nothing happens if not started."""
+        ...
+
+
+# How a stored job finds the registry: run_job is a plain module-level function (APScheduler stores a textual
+# reference to it), so the registry cannot travel with the job, and a module-level variable holding it would be
+# mutable global state. Instead the registry is the value of this context variable in a context each
+# DatabaseScheduler owns. asyncio runs every callback and task in a copy of the context it was scheduled from,
+# and APScheduler schedules everything (its wake-up timer, the task of each due job) from inside its own
+# callbacks, which run in the context of whoever called into it. So DatabaseScheduler makes every call into
+# APScheduler inside its own context, and each job's task inherits that context, hence the registry. Calling in
+# from elsewhere would not do: a job added from a handler's task would run in the handler's context, without the
+# registry (tests/test_scheduling.py holds both). Two schedulers in one process (the tests) each keep their own.
+_REGISTRY: contextvars.ContextVar[JobRegistry] = contextvars.ContextVar("linli_job_registry")
+
+
+def _first_line(err: SQLAlchemyError) -> str:
+    # SQLAlchemy appends the statement and its parameters, which may hold personal data: the driver's first line.
+    original = err.orig if isinstance(err, DBAPIError) else err
+    return (str(original).strip().splitlines() or [type(original).__name__])[0]
+
+
+async def run_job(*, key: str, job: str, args: Mapping[str, int | str]) -> None:
+    """What every stored job runs (see JOB_FUNCTION): the registered function for ``job``.
+
+    Errors we expect are logged here without what could be personal: a domain refusal by its message id (its
+    parameters may name people), a database error by the driver's first line. Anything else is a bug:
+    APScheduler logs it with its traceback and goes on."""
+    registry = _REGISTRY.get(None)
+    if registry is None:
+        log.error("the job %r (%r) ran outside a Linli scheduler: dropped", job, key)
+        return
+    try:
+        await registry.run(key, job, args)
+    except LinliError as err:
+        log.warning("the job %r (%r) was refused: %s", job, key, err.message)
+    except SQLAlchemyError as err:
+        log.error("the job %r (%r) failed on the database: %s", job, key, _first_line(err))
+
+
+def _plain_args(args: JobArgs) -> dict[str, int | str]:
+    plain: dict[str, int | str] = {}
+    for name, value in args.items():
+        if not isinstance(name, str) or not isinstance(value, int | str):
+            raise TypeError(f"job arguments are strings and integers; {name!r} is a {type(value).__name__}")
+        plain[name] = value
+    return plain
+
+
+class DatabaseScheduler:
+    """community.scheduling.Scheduler on APScheduler 3's AsyncIOScheduler, with an SQLAlchemyJobStore on the
+    app's database (table community.scheduling.JOB_TABLE, which the job store creates).
+
+    Calls that touch the job store (start, at, daily, cancel) run in a worker thread, since the job store is
+    synchronous SQL; APScheduler's own wake-ups query it on the event loop, a few small statements each."""
+
+    def __init__(
+        self,
+        database_url: str,
+        registry: JobRegistry,
+        *,
+        poll_interval: float = DEFAULT_POLL_SECONDS,
+        drain_timeout: float = DEFAULT_DRAIN_SECONDS,
+    ) -> None:
+        self._registry = registry
+        self._engine = job_store_engine(database_url)
+        self._poll_interval = poll_interval
+        self._drain_timeout = drain_timeout
+        # The context every call into APScheduler runs in; see _REGISTRY. Empty but for the registry, so jobs
+        # do not inherit whatever context the scheduler happened to be built in.
+        self._context = contextvars.Context()
+        self._context.run(_REGISTRY.set, registry)
+        self._aps: Any = None  # the AsyncIOScheduler while started
+        self._poller: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._running_jobs = 0
+        # Made at each start, on the loop that runs the scheduler.
+        self._idle = asyncio.Event()
+        self._stopped = asyncio.Event()
+
+    @property
+    def registry(self) -> JobRegistry:
+        return self._registry
+
+    async def _call(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        # A copy each time: one Context cannot be entered by two threads at once.
+        context = self._context.copy()
+
+        def call() -> T:
+            return context.run(function, *args, **kwargs)
+
+        return await asyncio.to_thread(call)
+
+    def _started(self) -> Any:
+        if self._aps is None:
+            raise RuntimeError("the scheduler is not started")
+        return self._aps
+
+    async def start(self, *, run_jobs: bool = True) -> None:
+        """Open the job store (creating its table if need be). run_jobs: run due jobs, now (those missed while
+        down) and as they come due, and schedule the registry's daily jobs; else only add and cancel jobs."""
+        if self._aps is not None:
+            raise RuntimeError("the scheduler is already started")
+        for daily in self._registry.daily_jobs:
+            if daily.job not in self._registry:
+                raise ValueError(f"the daily job {daily.key!r} names the unregistered job {daily.job!r}")
+        aps = AsyncIOScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self._engine, tablename=JOB_TABLE)},
+            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+            timezone=UTC,
+            event_loop=asyncio.get_running_loop(),
+        )
+        aps.add_listener(
+            self._on_job_event, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
+        )
+        aps.add_listener(self._on_shutdown, EVENT_SCHEDULER_SHUTDOWN)
+        self._running_jobs = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopped = asyncio.Event()
+        await self._call(aps.start, paused=not run_jobs)
+        self._aps = aps
+        if not run_jobs:
+            return
+        for daily in self._registry.daily_jobs:
+            await self.daily(daily.key, daily.at, daily.timezone, daily.job, daily.args)
+        self._poller = asyncio.get_running_loop().create_task(self._poll(aps), context=self._context.copy())
+
+    async def _poll(self, aps: Any) -> None:
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            aps.wakeup()
+
+    def _on_job_event(self, event: Any) -> None:
+        # APScheduler calls its listeners on the event loop's thread for these events.
+        if event.code == EVENT_JOB_SUBMITTED:
+            self._running_jobs += 1
+            self._idle.clear()
+        else:
+            self._running_jobs = max(0, self._running_jobs - 1)
+            if self._running_jobs == 0:
+                self._idle.set()
+
+    def _on_shutdown(self, _event: Any) -> None:
+        self._stopped.set()
+
+    async def shutdown(self) -> None:
+        """Stop taking due jobs, give those running up to drain_timeout to finish, then stop. Jobs that come
+        due from now on stay in the store for the next start. Jobs still running may schedule and cancel."""
+        aps = self._aps
+        if aps is None or self._stopping:
+            return
+        self._stopping = True
+        try:
+            if self._poller is not None:
+                self._poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._poller
+                self._poller = None
+            aps.pause()
+            try:
+                await asyncio.wait_for(self._idle.wait(), self._drain_timeout)
+            except TimeoutError:
+                log.warning("%d scheduled job(s) still running at shutdown: cancelled", self._running_jobs)
+            self._aps = None
+            self._context.copy().run(aps.shutdown, wait=False)
+            # AsyncIOScheduler shuts down in a callback on the loop; wait for it, so the job store is closed.
+            await self._stopped.wait()
+        finally:
+            self._stopping = False
+
+    async def at(self, key: str, when: datetime, job: str, args: JobArgs) -> None:
+        if when.tzinfo is None or when.utcoffset() is None:
+            raise ValueError("a job's time must be timezone-aware")
+        await self._add(key, DateTrigger(run_date=when), job, args)
+
+    async def daily(self, key: str, at: time, timezone: str, job: str, args: JobArgs) -> None:
+        trigger = CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=zone(timezone))
+        await self._add(key, trigger, job, args)
+
+    async def _add(self, key: str, trigger: Any, job: str, args: JobArgs) -> None:
+        aps = self._started()
+        await self._call(
+            aps.add_job,
+            JOB_FUNCTION,
+            trigger=trigger,
+            id=key,
+            name=job,  # what APScheduler's log lines show: the name, not the arguments
+            kwargs={"key": key, "job": job, "args": _plain_args(args)},
+            replace_existing=True,
+        )
+
+    async def cancel(self, key: str) -> None:
+        aps = self._started()
+        with contextlib.suppress(JobLookupError):
+            await self._call(aps.remove_job, key)
+
+    async def next_run(self, key: str) -> datetime | None:
+        """When the job under ``key`` runs next; None if there is no such job."""
+        aps = self._started()
+        found = await self._call(aps.get_job, key)
+        if found is None:
+            return None
+        when: datetime | None = found.next_run_time
+        return when
