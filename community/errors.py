@@ -59,3 +59,59 @@ class Throttled(LinliError):
 
 class Conflict(LinliError):
     message = N_("That has already been done.")
+
+
+# Notices (community/notices.py).
+
+
+class EmptyNotice(ValidationFailed):
+    message = N_("A notice needs some text.")
+
+
+class NoticeTooLong(ValidationFailed):
+    message = N_("A notice can be at most %(limit)s characters long; this one has %(length)s.")
+
+    def __init__(self, limit: int, length: int) -> None:
+        super().__init__(limit=limit, length=length)
+
+
+class SendTimePassed(ValidationFailed):
+    message = N_("That time has already passed. Choose a later time to send the notice.")
+
+
+class NothingSelected(ValidationFailed):
+    message = N_("Choose at least one building, group or role, or send the notice to the whole community.")
+
+
+class UnknownBuilding(ValidationFailed):
+    message = N_("This community has no building called %(building)s.")
+
+    def __init__(self, building: str) -> None:
+        super().__init__(building=building)
+
+
+class UnknownResidentGroup(ValidationFailed):
+    message = N_("This community has no residents' group called %(group)s.")
+
+    def __init__(self, group: str) -> None:
+        super().__init__(group=group)
+
+
+class NoRecipients(ValidationFailed):
+    message = N_("No one would receive this notice. Choose other buildings, groups or roles.")
+
+
+class NoticeNotFound(NotFound):
+    message = N_("That notice no longer exists.")
+
+
+class NoticeAlreadySent(Conflict):
+    message = N_("This notice has already gone out, so it can no longer be cancelled.")
+
+
+class NoticeNotAllowed(PermissionDenied):
+    message = N_("Your role in this community does not allow sending notices.")
+
+
+class SensitiveAudienceNotAllowed(PermissionDenied):
+    message = N_("Only staff who may see party membership can send a notice to party members.")

@@ -1,0 +1,770 @@
+"""Notices: what a community worker writes to residents, who receives it, and how it went.
+
+A worker's draft is validated and published (SCHEDULED for later, or SENDING at once); at send time the notice
+is fanned out into the outbox, one row per recipient account (community.outbox), which the sender delivers.
+This module decides who the recipients are: the verified members of the notice's community in its audience,
+through every channel account that can still be reached, less those who muted the category (unless the notice
+is important); people who chose the daily digest get non-important notices held for it.
+
+Resolving recipients is a handful of set-based queries whatever the audience's size: the fan-out of a notice to
+ten thousand people must not run a query per person."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import ColumnElement, Insert, and_, exists, func, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+
+from community import audit, outbox
+from community.communities import effective_roles, get_community
+from community.errors import (
+    EmptyNotice,
+    NoRecipients,
+    NoticeAlreadySent,
+    NoticeNotAllowed,
+    NoticeNotFound,
+    NoticeTooLong,
+    SendTimePassed,
+    SensitiveAudienceNotAllowed,
+    UnknownBuilding,
+    UnknownResidentGroup,
+    ValidationFailed,
+)
+from community.models import ChannelAccount, Community, Household, Membership, MembershipRole, Person
+from community.notice_models import (
+    AttachmentKind,
+    DeliveryStatus,
+    Notice,
+    NoticeAck,
+    NoticeCategory,
+    NoticeMute,
+    NoticePreference,
+    NoticeStatus,
+    NoticeTranslation,
+    OutboxMessage,
+)
+from community.people import Identity
+from community.permissions import allows
+from community.roles import Action, Role
+from community.unit_of_work import UnitOfWork
+from i18n import LANGUAGES, N_, negotiate_language
+
+MAX_BODY = 4000  # Telegram's message limit is 4096 after entities; the rest is room for the rendered frame
+MAX_CAPTION = 1000  # a body sent as a photo's or document's caption (Telegram: 1024)
+
+# The role segments a worker can address, in the order the chat offers them.
+SEGMENT_ROLES: tuple[Role, ...] = (
+    Role.VOLUNTEER,
+    Role.PARTY_MEMBER,
+    Role.HOUSEHOLD_REPRESENTATIVE,
+    Role.UNIT_CONTACT,
+)
+# Addressing these tells the sender who holds them (the preview counts them): only for those who may see them.
+SENSITIVE_SEGMENTS: frozenset[Role] = frozenset({Role.PARTY_MEMBER})
+
+
+_NUMBER = re.compile(r"(\d+)")
+
+
+def natural_key(value: str) -> tuple[str | int, ...]:
+    """Sort "3号楼" before "12号楼": digit runs compare as numbers. Splitting on a capture group alternates text
+    and digits, so the same positions always hold the same type and any two keys compare."""
+    return tuple(int(part) if index % 2 else part for index, part in enumerate(_NUMBER.split(value)))
+
+
+def _building_key(building: str | None) -> tuple[bool, tuple[str | int, ...]]:
+    return (building is None, natural_key(building or ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who a notice is for. All empty means the whole community; within a key any value matches, across keys
+    all must match (building 3 AND volunteers). Values are kept sorted and without repeats, so two audiences
+    that select the same people compare equal and store the same JSON."""
+
+    buildings: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()  # Household.resident_group
+    roles: tuple[Role, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "buildings", tuple(sorted(set(self.buildings), key=natural_key)))
+        object.__setattr__(self, "groups", tuple(sorted(set(self.groups), key=natural_key)))
+        order = {role: index for index, role in enumerate(Role)}
+        object.__setattr__(self, "roles", tuple(sorted({Role(r) for r in self.roles}, key=order.__getitem__)))
+
+    def is_everyone(self) -> bool:
+        return not (self.buildings or self.groups or self.roles)
+
+    def to_json(self) -> str:
+        """Canonical JSON with only the keys in use: the whole community is "{}"."""
+        data: dict[str, list[str]] = {}
+        if self.buildings:
+            data["buildings"] = list(self.buildings)
+        if self.groups:
+            data["groups"] = list(self.groups)
+        if self.roles:
+            data["roles"] = [role.value for role in self.roles]
+        return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Audience:
+        data = json.loads(raw or "{}")
+        return cls(
+            buildings=tuple(str(b) for b in data.get("buildings", ())),
+            groups=tuple(str(g) for g in data.get("groups", ())),
+            roles=tuple(Role(r) for r in data.get("roles", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    kind: AttachmentKind
+    channel: str  # whose file reference ref is
+    ref: str  # e.g. a Telegram file_id
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeDraft:
+    community_id: int
+    body: str
+    language: str  # the language body is written in
+    category: NoticeCategory = NoticeCategory.GENERAL
+    important: bool = False
+    ack_requested: bool = False
+    audience: Audience = Audience()
+    send_at: datetime | None = None  # aware; None: as soon as published
+    translations: Mapping[str, str] = field(default_factory=dict)  # language -> the worker's own version
+    attachment: Attachment | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One message of a notice: a person through one of their channel accounts."""
+
+    person_id: int
+    account_id: int
+    channel: str
+    chat_id: str
+    language: str  # the language to write to them in
+    held: bool  # True: waits for their daily digest
+    building: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AudienceOptions:
+    """The buildings and residents' groups of a community's households, in natural order (3 before 12)."""
+
+    buildings: tuple[str, ...]
+    groups: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildingFigures:
+    building: str | None  # None: recipients without a household (or no longer members)
+    total: int
+    sent: int
+    failed: int
+    unreachable: int
+    acknowledged: int
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeFigures:
+    """How a notice's messages stand. queued counts the ones on their way (queued or being sent); sent counts
+    those delivered on their own or inside a digest; acknowledged counts people."""
+
+    total: int
+    queued: int
+    sent: int
+    failed: int
+    unreachable: int
+    held: int
+    cancelled: int
+    acknowledged: int
+    by_building: tuple[BuildingFigures, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestBatch:
+    """The held messages of one recipient account, to be gathered into one digest message."""
+
+    person_id: int
+    account_id: int
+    channel: str
+    chat_id: str
+    language: str
+    notices: tuple[Notice, ...]
+    row_ids: tuple[int, ...]
+
+
+# --- validation and publishing -----------------------------------------------------------------------------
+
+
+def _check_body(body: str, limit: int) -> None:
+    text = body.strip()
+    if not text:
+        raise EmptyNotice()
+    if len(text) > limit:
+        raise NoticeTooLong(limit=limit, length=len(text))
+
+
+def validate_draft(draft: NoticeDraft, now: datetime) -> None:
+    """Refuse what cannot be sent, with a message for the worker. Checks that need the database (the
+    community's buildings and groups, the audience's size, the worker's role) are publish's."""
+    limit = MAX_CAPTION if draft.attachment is not None else MAX_BODY
+    _check_body(draft.body, limit)
+    for language in (draft.language, *draft.translations):
+        if language not in LANGUAGES:
+            raise ValidationFailed(N_("Unknown language: %(language)s"), language=language)
+    for body in draft.translations.values():
+        _check_body(body, limit)
+    if draft.send_at is not None:
+        if draft.send_at.tzinfo is None:
+            raise ValueError("NoticeDraft.send_at must be timezone-aware")
+        if draft.send_at <= now:
+            raise SendTimePassed()
+
+
+async def _require_sender(uow: UnitOfWork, person_id: int, community_id: int) -> frozenset[Role]:
+    roles = await effective_roles(uow, person_id, community_id)
+    if not allows(roles, Action.SEND_NOTICE):
+        raise NoticeNotAllowed()
+    return roles
+
+
+def segment_roles_for(roles: Iterable[Role]) -> tuple[Role, ...]:
+    """The role segments someone holding these roles may address (party members only for those who may see
+    party membership)."""
+    sensitive = allows(roles, Action.VIEW_SENSITIVE_DATA)
+    return tuple(role for role in SEGMENT_ROLES if sensitive or role not in SENSITIVE_SEGMENTS)
+
+
+async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> Notice:
+    """Confirm a worker's notice. With a send time in the future it is SCHEDULED (the caller schedules the job
+    "notice.send"); without one it is SENDING, and the caller fans it out in the same unit of work:
+    recipients(), outbox.enqueue(), mark_fanned_out(). Everything is checked before anything is written."""
+    community = await get_community(uow, draft.community_id)
+    roles = await _require_sender(uow, identity.person_id, draft.community_id)
+    now = uow.clock.now()
+    validate_draft(draft, now)
+    audience = draft.audience
+    if not allows(roles, Action.VIEW_SENSITIVE_DATA) and SENSITIVE_SEGMENTS.intersection(audience.roles):
+        raise SensitiveAudienceNotAllowed()
+    options = await audience_options(uow, draft.community_id)
+    for building in audience.buildings:
+        if building not in options.buildings:
+            raise UnknownBuilding(building)
+    for group in audience.groups:
+        if group not in options.groups:
+            raise UnknownResidentGroup(group)
+    if not await count_recipients(
+        uow, draft.community_id, audience, category=draft.category, important=draft.important
+    ):
+        raise NoRecipients()
+
+    scheduled = draft.send_at is not None
+    notice = Notice(
+        community_id=draft.community_id,
+        author_id=identity.person_id,
+        category=draft.category,
+        important=draft.important,
+        ack_requested=draft.ack_requested,
+        body=draft.body.strip(),
+        language=draft.language,
+        attachment_kind=draft.attachment.kind if draft.attachment else None,
+        attachment_channel=draft.attachment.channel if draft.attachment else None,
+        attachment_ref=draft.attachment.ref if draft.attachment else None,
+        attachment_name=draft.attachment.name if draft.attachment else None,
+        audience=audience.to_json(),
+        status=NoticeStatus.SCHEDULED if scheduled else NoticeStatus.SENDING,
+        send_at=draft.send_at.astimezone(UTC) if draft.send_at is not None else None,
+        created_at=now,
+    )
+    uow.session.add(notice)
+    await uow.session.flush()
+    assert notice.id is not None
+    languages = sorted(language for language in draft.translations if language != draft.language)
+    for language in languages:
+        body = draft.translations[language].strip()
+        uow.session.add(NoticeTranslation(notice_id=notice.id, language=language, body=body))
+    await uow.session.flush()
+    await audit.record(
+        uow,
+        action="notice.published",
+        subject_type="notice",
+        subject_id=notice.id,
+        community_id=community.id,
+        actor_id=identity.person_id,
+        data={
+            "status": notice.status.value,
+            "category": notice.category.value,
+            "important": notice.important,
+            "ack_requested": notice.ack_requested,
+            "audience": json.loads(notice.audience),
+            "send_at": notice.send_at.isoformat() if notice.send_at is not None else None,
+            "translations": languages,
+            "attachment": notice.attachment_kind.value if notice.attachment_kind is not None else None,
+        },
+    )
+    return notice
+
+
+# --- audiences ---------------------------------------------------------------------------------------------
+
+
+async def audience_options(uow: UnitOfWork, community_id: int) -> AudienceOptions:
+    rows = (
+        await uow.session.exec(
+            select(Household.building, Household.resident_group).where(Household.community_id == community_id)
+        )
+    ).all()
+    buildings = {building for building, _ in rows if building}
+    groups = {group for _, group in rows if group}
+    return AudienceOptions(
+        buildings=tuple(sorted(buildings, key=natural_key)), groups=tuple(sorted(groups, key=natural_key))
+    )
+
+
+def _audience_filters(
+    community_id: int, audience: Audience, category: NoticeCategory, important: bool
+) -> list[ColumnElement[bool]]:
+    """Conditions on Membership (joined with its Household and a reachable ChannelAccount) for an audience."""
+    filters: list[ColumnElement[bool]] = [
+        col(Membership.community_id) == community_id,
+        col(ChannelAccount.unreachable_since).is_(None),
+    ]
+    if audience.buildings:
+        filters.append(col(Household.building).in_(audience.buildings))
+    if audience.groups:
+        filters.append(col(Household.resident_group).in_(audience.groups))
+    if audience.roles:
+        filters.append(
+            exists().where(
+                col(MembershipRole.membership_id) == col(Membership.id),
+                col(MembershipRole.role).in_(audience.roles),
+            )
+        )
+    if not important:
+        filters.append(
+            ~exists().where(
+                col(NoticeMute.person_id) == col(Membership.person_id),
+                col(NoticeMute.category) == category,
+            )
+        )
+    return filters
+
+
+async def count_recipients(
+    uow: UnitOfWork, community_id: int, audience: Audience, *, category: NoticeCategory, important: bool
+) -> int:
+    """How many messages a notice to this audience would make now: one per reachable account (a person with
+    two channels counts twice), the same count the notice's figures later show as its total."""
+    statement = (
+        select(func.count())
+        .select_from(Membership)
+        .join(ChannelAccount, col(ChannelAccount.person_id) == col(Membership.person_id))
+        .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+        .where(*_audience_filters(community_id, audience, category, important))
+    )
+    return int((await uow.session.exec(statement)).one())
+
+
+async def recipients(uow: UnitOfWork, notice: Notice) -> list[Recipient]:
+    """Who the notice goes to now, one entry per reachable channel account, ordered by person and account."""
+    community = await get_community(uow, notice.community_id)
+    audience = Audience.from_json(notice.audience)
+    statement = (
+        sa_select(
+            col(Membership.person_id),
+            col(ChannelAccount.id),
+            col(ChannelAccount.channel),
+            col(ChannelAccount.chat_id),
+            col(Person.language),
+            col(ChannelAccount.language_code),
+            col(Household.building),
+            col(NoticePreference.daily_digest),
+        )
+        .select_from(Membership)
+        .join(Person, col(Person.id) == col(Membership.person_id))
+        .join(ChannelAccount, col(ChannelAccount.person_id) == col(Membership.person_id))
+        .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+        .outerjoin(NoticePreference, col(NoticePreference.person_id) == col(Membership.person_id))
+        .where(*_audience_filters(notice.community_id, audience, notice.category, notice.important))
+        .order_by(col(Membership.person_id), col(ChannelAccount.id))
+    )
+    rows = (await uow.session.exec(statement)).all()  # type: ignore[call-overload]
+    default = community.default_language
+    return [
+        Recipient(
+            person_id=person_id,
+            account_id=account_id,
+            channel=channel,
+            chat_id=chat_id,
+            language=negotiate_language(own, client, default),
+            held=bool(digest) and not notice.important,
+            building=building,
+        )
+        for person_id, account_id, channel, chat_id, own, client, building, digest in rows
+    ]
+
+
+async def language_versions(uow: UnitOfWork, notice: Notice) -> dict[str, str]:
+    """The notice's body by language: the original, plus the worker's own versions in other languages.
+    A recipient reads the version in their language if there is one, else the original."""
+    versions = {notice.language: notice.body}
+    rows = (
+        await uow.session.exec(
+            select(NoticeTranslation.language, NoticeTranslation.body)
+            .where(NoticeTranslation.notice_id == notice.id)
+            .order_by(col(NoticeTranslation.language))
+        )
+    ).all()
+    for language, body in rows:
+        versions.setdefault(language, body)
+    return versions
+
+
+# --- the notice's life ----------------------------------------------------------------------------------------
+
+
+async def get_notice(uow: UnitOfWork, notice_id: int) -> Notice:
+    found = await uow.session.get(Notice, notice_id)
+    if found is None:
+        raise NoticeNotFound()
+    return found
+
+
+async def _reloaded(uow: UnitOfWork, notice_id: int) -> Notice | None:
+    return await uow.session.get(Notice, notice_id, populate_existing=True)
+
+
+async def begin_sending(uow: UnitOfWork, notice_id: int) -> Notice | None:
+    """At send time: SCHEDULED -> SENDING, returning the notice for the caller to fan out in the same unit of
+    work. A notice that is SENDING but was never fanned out (published for "now" in a transaction that was
+    rolled back after) is returned too. None for anything else (cancelled, already out, or another process
+    got there first: the conditional update lets exactly one caller through)."""
+    result = await uow.session.exec(
+        update(Notice)
+        .where(
+            col(Notice.id) == notice_id,
+            (col(Notice.status) == NoticeStatus.SCHEDULED)
+            | and_(col(Notice.status) == NoticeStatus.SENDING, col(Notice.queued_at).is_(None)),
+        )
+        .values(status=NoticeStatus.SENDING)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    return await _reloaded(uow, notice_id)
+
+
+async def mark_fanned_out(uow: UnitOfWork, notice_id: int, recipients: int) -> None:
+    """The notice's outbox rows are made: record how many, and when."""
+    notice = await get_notice(uow, notice_id)
+    notice.recipients = recipients
+    notice.queued_at = uow.clock.now()
+    uow.session.add(notice)
+    await uow.session.flush()
+
+
+async def finish_if_settled(uow: UnitOfWork, notice_id: int) -> bool:
+    """SENDING -> SENT once every message reached a final state (held ones wait for the digest, which does not
+    keep the notice open). True when this call finished it, so exactly one caller records it."""
+    notice = await get_notice(uow, notice_id)
+    if notice.status != NoticeStatus.SENDING or notice.queued_at is None:
+        return False
+    if not await outbox.is_settled(uow, notice_id):
+        return False
+    now = uow.clock.now()
+    result = await uow.session.exec(
+        update(Notice)
+        .where(col(Notice.id) == notice_id, col(Notice.status) == NoticeStatus.SENDING)
+        .values(status=NoticeStatus.SENT, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    figures_now = await figures(uow, notice_id)
+    await audit.record(
+        uow,
+        action="notice.sent",
+        subject_type="notice",
+        subject_id=notice_id,
+        community_id=notice.community_id,
+        data={
+            "total": figures_now.total,
+            "sent": figures_now.sent,
+            "failed": figures_now.failed,
+            "unreachable": figures_now.unreachable,
+            "held": figures_now.held,
+        },
+    )
+    await _reloaded(uow, notice_id)
+    return True
+
+
+async def cancel(uow: UnitOfWork, identity: Identity, notice_id: int) -> Notice:
+    """Cancel a scheduled notice, or stop one that is going out: its messages not yet sent (queued or held for
+    a digest) are cancelled, those in flight or sent stay as they are. A notice already out cannot be
+    cancelled; cancelling a cancelled notice changes nothing."""
+    notice = await get_notice(uow, notice_id)
+    await _require_sender(uow, identity.person_id, notice.community_id)
+    if notice.status == NoticeStatus.CANCELLED:
+        return notice
+    if notice.status == NoticeStatus.SENT:
+        raise NoticeAlreadySent()
+    was = notice.status
+    cancelled_messages = await outbox.cancel_queued(uow, notice_id) if was == NoticeStatus.SENDING else 0
+    notice.status = NoticeStatus.CANCELLED
+    notice.cancelled_at = uow.clock.now()
+    uow.session.add(notice)
+    await uow.session.flush()
+    await audit.record(
+        uow,
+        action="notice.cancelled",
+        subject_type="notice",
+        subject_id=notice_id,
+        community_id=notice.community_id,
+        actor_id=identity.person_id,
+        data={"was": was.value, "cancelled_messages": cancelled_messages},
+    )
+    return notice
+
+
+async def recent(uow: UnitOfWork, community_id: int, limit: int = 10) -> list[Notice]:
+    """A community's latest notices, newest first."""
+    return list(
+        (
+            await uow.session.exec(
+                select(Notice)
+                .where(Notice.community_id == community_id)
+                .order_by(col(Notice.created_at).desc(), col(Notice.id).desc())
+                .limit(limit)
+            )
+        ).all()
+    )
+
+
+# --- acknowledgements and figures -----------------------------------------------------------------------------
+
+
+def _insert(uow: UnitOfWork, model: type[Any]) -> Any:
+    """INSERT with ON CONFLICT support, in the session's dialect (both have the same on_conflict_* methods)."""
+    bind = uow.session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        return pg_insert(model)
+    return sqlite_insert(model)
+
+
+async def acknowledge(uow: UnitOfWork, person_id: int, notice_id: int) -> bool:
+    """A recipient confirms they read a notice that asked for it. True the first time; False when they already
+    had (two taps at once count once: the unique constraint decides), when the notice asked for no
+    confirmation, or when it was never sent to them."""
+    notice = await uow.session.get(Notice, notice_id)
+    if notice is None or not notice.ack_requested:
+        return False
+    was_recipient = (
+        await uow.session.exec(
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.notice_id == notice_id,
+                OutboxMessage.person_id == person_id,
+                col(OutboxMessage.status) != DeliveryStatus.CANCELLED,
+            )
+            .limit(1)
+        )
+    ).first()
+    if was_recipient is None:
+        return False
+    statement: Insert = (
+        _insert(uow, NoticeAck)
+        .values(notice_id=notice_id, person_id=person_id, at=uow.clock.now())
+        .on_conflict_do_nothing(index_elements=["notice_id", "person_id"])
+        .returning(col(NoticeAck.id))
+    )
+    inserted = (await uow.session.exec(statement)).first()
+    return inserted is not None
+
+
+async def figures(uow: UnitOfWork, notice_id: int) -> NoticeFigures:
+    """Counts of the notice's messages by outcome, acknowledgements, and both by the recipients' building."""
+    notice = await get_notice(uow, notice_id)
+    by_status = (
+        await uow.session.exec(
+            sa_select(col(Household.building), col(OutboxMessage.status), func.count())
+            .select_from(OutboxMessage)
+            .outerjoin(
+                Membership,
+                and_(
+                    col(Membership.person_id) == col(OutboxMessage.person_id),
+                    col(Membership.community_id) == notice.community_id,
+                ),
+            )
+            .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+            .where(col(OutboxMessage.notice_id) == notice_id)
+            .group_by(col(Household.building), col(OutboxMessage.status))
+        )  # type: ignore[call-overload]
+    ).all()
+    acks = (
+        await uow.session.exec(
+            sa_select(col(Household.building), func.count())
+            .select_from(NoticeAck)
+            .outerjoin(
+                Membership,
+                and_(
+                    col(Membership.person_id) == col(NoticeAck.person_id),
+                    col(Membership.community_id) == notice.community_id,
+                ),
+            )
+            .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+            .where(col(NoticeAck.notice_id) == notice_id)
+            .group_by(col(Household.building))
+        )  # type: ignore[call-overload]
+    ).all()
+
+    totals: dict[DeliveryStatus, int] = {}
+    buildings: dict[str | None, dict[DeliveryStatus, int]] = {}
+    for building, status, count in by_status:
+        status = DeliveryStatus(status)
+        totals[status] = totals.get(status, 0) + count
+        per = buildings.setdefault(building, {})
+        per[status] = per.get(status, 0) + count
+    acknowledged_by: dict[str | None, int] = {building: count for building, count in acks}
+    for building in acknowledged_by:
+        buildings.setdefault(building, {})
+
+    def delivered(counts: Mapping[DeliveryStatus, int]) -> int:
+        return counts.get(DeliveryStatus.SENT, 0) + counts.get(DeliveryStatus.DIGESTED, 0)
+
+    return NoticeFigures(
+        total=sum(totals.values()),
+        queued=totals.get(DeliveryStatus.QUEUED, 0) + totals.get(DeliveryStatus.SENDING, 0),
+        sent=delivered(totals),
+        failed=totals.get(DeliveryStatus.FAILED, 0),
+        unreachable=totals.get(DeliveryStatus.UNREACHABLE, 0),
+        held=totals.get(DeliveryStatus.HELD, 0),
+        cancelled=totals.get(DeliveryStatus.CANCELLED, 0),
+        acknowledged=sum(acknowledged_by.values()),
+        by_building=tuple(
+            BuildingFigures(
+                building=building,
+                total=sum(counts.values()),
+                sent=delivered(counts),
+                failed=counts.get(DeliveryStatus.FAILED, 0),
+                unreachable=counts.get(DeliveryStatus.UNREACHABLE, 0),
+                acknowledged=acknowledged_by.get(building, 0),
+            )
+            for building, counts in sorted(buildings.items(), key=lambda item: _building_key(item[0]))
+        ),
+    )
+
+
+# --- a resident's choices ----------------------------------------------------------------------------------
+
+
+async def set_muted(uow: UnitOfWork, person_id: int, category: NoticeCategory, muted: bool) -> None:
+    """Mute or unmute a category of notices for a person. Important notices reach them all the same."""
+    if muted:
+        await uow.session.exec(
+            _insert(uow, NoticeMute)
+            .values(person_id=person_id, category=category)
+            .on_conflict_do_nothing(index_elements=["person_id", "category"])
+        )
+    else:
+        await uow.session.exec(
+            NoticeMute.__table__.delete().where(  # type: ignore[attr-defined]
+                col(NoticeMute.person_id) == person_id, col(NoticeMute.category) == category
+            )
+        )
+
+
+async def muted_categories(uow: UnitOfWork, person_id: int) -> frozenset[NoticeCategory]:
+    rows = (await uow.session.exec(select(NoticeMute.category).where(NoticeMute.person_id == person_id))).all()
+    return frozenset(NoticeCategory(category) for category in rows)
+
+
+async def set_daily_digest(uow: UnitOfWork, person_id: int, on: bool) -> None:
+    """Gather non-important notices into one message a day (on), or receive each at once (off). Messages
+    already held go out in the next digest either way."""
+    await uow.session.exec(
+        _insert(uow, NoticePreference)
+        .values(person_id=person_id, daily_digest=on)
+        .on_conflict_do_update(index_elements=["person_id"], set_={"daily_digest": on})
+    )
+
+
+async def daily_digest(uow: UnitOfWork, person_id: int) -> bool:
+    found = (
+        await uow.session.exec(select(NoticePreference.daily_digest).where(NoticePreference.person_id == person_id))
+    ).first()
+    return bool(found)
+
+
+# --- the daily digest --------------------------------------------------------------------------------------------
+
+
+async def digest_batches(uow: UnitOfWork) -> list[DigestBatch]:
+    """Every held message, gathered per recipient account, each batch's notices in the order they were made.
+    The language is the recipient's, negotiated as for the notices themselves (with the first notice's
+    community's default)."""
+    rows = (
+        await uow.session.exec(
+            sa_select(
+                col(OutboxMessage.id),
+                col(OutboxMessage.person_id),
+                col(OutboxMessage.account_id),
+                col(OutboxMessage.channel),
+                col(OutboxMessage.chat_id),
+                Notice,
+                col(Person.language),
+                col(ChannelAccount.language_code),
+                col(Community.default_language),
+            )
+            .select_from(OutboxMessage)
+            .join(Notice, col(Notice.id) == col(OutboxMessage.notice_id))
+            .join(Community, col(Community.id) == col(Notice.community_id))
+            .join(Person, col(Person.id) == col(OutboxMessage.person_id))
+            .join(ChannelAccount, col(ChannelAccount.id) == col(OutboxMessage.account_id))
+            .where(col(OutboxMessage.status) == DeliveryStatus.HELD)
+            .order_by(col(OutboxMessage.person_id), col(OutboxMessage.account_id), col(OutboxMessage.id))
+        )  # type: ignore[call-overload]
+    ).all()
+    batches: list[DigestBatch] = []
+    for (person_id, account_id), group in groupby(rows, key=lambda row: (row[1], row[2])):
+        held = list(group)
+        _, _, _, channel, chat_id, _, own, client, default = held[0]
+        batches.append(
+            DigestBatch(
+                person_id=person_id,
+                account_id=account_id,
+                channel=channel,
+                chat_id=chat_id,
+                language=negotiate_language(own, client, default),
+                notices=tuple(row[5] for row in held),
+                row_ids=tuple(row[0] for row in held),
+            )
+        )
+    return batches
+
+
+async def mark_digested(uow: UnitOfWork, row_ids: Sequence[int]) -> None:
+    """These held messages went out inside a digest (the digest is its own outbox row)."""
+    if not row_ids:
+        return
+    await uow.session.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(list(row_ids)), col(OutboxMessage.status) == DeliveryStatus.HELD)
+        .values(status=DeliveryStatus.DIGESTED, sent_at=uow.clock.now())
+        .execution_options(synchronize_session=False)
+    )
