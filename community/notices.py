@@ -4,7 +4,8 @@ A worker's draft is validated and published (SCHEDULED for later, or SENDING at 
 is fanned out into the outbox, one row per recipient account (community.outbox), which the sender delivers.
 This module decides who the recipients are: the verified members of the notice's community in its audience,
 through every channel account that can still be reached, less those who muted the category (unless the notice
-is important); people who chose the daily digest get non-important notices held for it.
+is important); people who chose the daily digest get the other notices held for it, except those asking for
+an acknowledgement, whose button needs a message of its own.
 
 Resolving recipients is a handful of set-based queries whatever the audience's size: the fan-out of a notice to
 ten thousand people must not run a query per person."""
@@ -157,7 +158,7 @@ class Recipient:
     channel: str
     chat_id: str
     language: str  # the language to write to them in
-    held: bool  # True: waits for their daily digest
+    held: bool  # True: waits for their daily digest (never for an important notice, nor one to acknowledge)
     building: str | None
 
 
@@ -412,7 +413,7 @@ async def recipients(uow: UnitOfWork, notice: Notice) -> list[Recipient]:
             channel=channel,
             chat_id=chat_id,
             language=negotiate_language(own, client, default),
-            held=bool(digest) and not notice.important,
+            held=bool(digest) and not (notice.important or notice.ack_requested),
             building=building,
         )
         for person_id, account_id, channel, chat_id, own, client, building, digest in rows
