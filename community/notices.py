@@ -452,9 +452,10 @@ async def _reloaded(uow: UnitOfWork, notice_id: int) -> Notice | None:
 
 async def begin_sending(uow: UnitOfWork, notice_id: int) -> Notice | None:
     """At send time: SCHEDULED -> SENDING, returning the notice for the caller to fan out in the same unit of
-    work. A notice that is SENDING but was never fanned out (published for "now" in a transaction that was
-    rolled back after) is returned too. None for anything else (cancelled, already out, or another process
-    got there first: the conditional update lets exactly one caller through)."""
+        work. A notice that is SENDING but was never fanned out (published for "now" in a transaction that was
+        rolled back after) is returned too. None for anything else (cancelled, already out, or another process
+        got there first: the conditional update lets exactly one caller through), and for an id that does not exist
+    (a job scheduled by a transaction that was rolled back)."""
     result = await uow.session.exec(
         update(Notice)
         .where(
@@ -475,6 +476,22 @@ async def mark_fanned_out(uow: UnitOfWork, notice_id: int, recipients: int) -> N
     notice = await get_notice(uow, notice_id)
     notice.recipients = recipients
     notice.queued_at = uow.clock.now()
+    uow.session.add(notice)
+    await uow.session.flush()
+
+
+async def set_progress_target(uow: UnitOfWork, notice_id: int, channel: str, chat_id: str) -> None:
+    """Where the author follows the notice going out: the chat their progress message will be in."""
+    notice = await get_notice(uow, notice_id)
+    notice.progress_channel, notice.progress_chat_id, notice.progress_message_id = channel, chat_id, None
+    uow.session.add(notice)
+    await uow.session.flush()
+
+
+async def set_progress_message(uow: UnitOfWork, notice_id: int, message_id: str) -> None:
+    """The author's progress message was sent: later figures edit this message."""
+    notice = await get_notice(uow, notice_id)
+    notice.progress_message_id = message_id
     uow.session.add(notice)
     await uow.session.flush()
 

@@ -69,6 +69,8 @@ from community.notices import (
     segment_roles_for,
     set_daily_digest,
     set_muted,
+    set_progress_message,
+    set_progress_target,
 )
 from community.people import Identity, identify, set_language
 from community.privacy import forget, personal_data
@@ -513,6 +515,8 @@ async def test_a_scheduled_notice_waits_and_starts_sending_once(uows: UnitOfWork
         # The job running a second time (a restart, a second process) finds nothing to do.
         assert await begin_sending(uow, notice.id or 0) is None
         assert (await get_notice(uow, notice.id or 0)).queued_at == clock.now()
+        # A job left by a transaction that was rolled back finds no notice, and does nothing.
+        assert await begin_sending(uow, 9999) is None
 
 
 async def test_cancelling_a_scheduled_notice(uows: UnitOfWorkFactory, clock: FakeClock) -> None:
@@ -768,10 +772,11 @@ async def test_forget_keeps_an_authors_notices_without_the_author(uows: UnitOfWo
     cast = await _cast(uows)
     notice = await _publish(uows, "worker", _draft(cast))
     async with uows() as uow:
-        row = await get_notice(uow, notice.id or 0)
-        row.progress_channel, row.progress_chat_id, row.progress_message_id = "telegram", "worker", "77"
-        uow.session.add(row)
+        await set_progress_target(uow, notice.id or 0, "telegram", "worker")
+        await set_progress_message(uow, notice.id or 0, "77")
         await uow.commit()
+        row = await get_notice(uow, notice.id or 0)
+        assert (row.progress_channel, row.progress_chat_id, row.progress_message_id) == ("telegram", "worker", "77")
         assert (await personal_data(uow, cast.worker)).notices_written == 1
     async with uows() as uow:
         await forget(uow, cast.worker)
