@@ -1,0 +1,118 @@
+"""A Scheduler for service and handler tests: it keeps its jobs in memory and runs them only when the test says
+so, by the FakeClock.
+
+    clock = FakeClock()
+    scheduler = FakeScheduler(clock, registry)  # build_app(..., scheduler=lambda jobs: FakeScheduler(clock, jobs))
+    await scheduler.at("notice:1:send", clock.now() + timedelta(hours=1), "notice.send", {"notice_id": 1})
+    clock.advance(timedelta(hours=1))
+    await scheduler.run_due()                       # runs it through the registry
+
+Like the real one: the same key replaces a job, a job due long ago runs once, a daily job comes back the next
+day in its zone, an unknown job name is logged and dropped. Unlike it: a job's exception reaches the test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from types import MappingProxyType
+
+from bot.scheduling import JobRegistry, zone
+from community.clock import FakeClock
+from community.scheduling import JobArgs
+
+# Jobs that keep scheduling jobs due at once would never let run_due() return.
+MAX_ROUNDS = 1000
+
+
+def next_daily(after: datetime, at: time, timezone: str, *, inclusive: bool) -> datetime:
+    """The first ``at`` in ``timezone`` at or after (inclusive) or strictly after ``after``, in UTC."""
+    tz = zone(timezone)
+    day = after.astimezone(tz).date()
+    while True:
+        candidate = datetime.combine(day, at.replace(tzinfo=None), tzinfo=tz)
+        if candidate > after or (inclusive and candidate == after):
+            return candidate.astimezone(UTC)
+        day += timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class FakeJob:
+    key: str
+    job: str
+    args: JobArgs
+    when: datetime
+    daily: tuple[time, str] | None = None  # (time of day, zone) for a daily job
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    key: str
+    job: str
+    args: JobArgs
+
+
+class FakeScheduler:
+    def __init__(self, clock: FakeClock, registry: JobRegistry | None = None) -> None:
+        self.clock = clock
+        self.registry = registry if registry is not None else JobRegistry()
+        self.jobs: dict[str, FakeJob] = {}
+        self.ran: list[Ran] = []  # every job run_due() ran, in order, unknown names included
+        self.started = False
+
+    # ---- community.scheduling.Scheduler -----------------------------------------------------------------
+
+    async def at(self, key: str, when: datetime, job: str, args: JobArgs) -> None:
+        if when.tzinfo is None or when.utcoffset() is None:
+            raise ValueError("a job's time must be timezone-aware")
+        self.jobs[key] = FakeJob(key, job, MappingProxyType(dict(args)), when)
+
+    async def daily(self, key: str, at: time, timezone: str, job: str, args: JobArgs) -> None:
+        when = next_daily(self.clock.now(), at, timezone, inclusive=True)
+        self.jobs[key] = FakeJob(key, job, MappingProxyType(dict(args)), when, (at, timezone))
+
+    async def cancel(self, key: str) -> None:
+        self.jobs.pop(key, None)
+
+    # ---- bot.scheduling.ManagedScheduler ----------------------------------------------------------------
+
+    async def start(self, *, run_jobs: bool = True) -> None:
+        self.started = True
+        if run_jobs:
+            for daily in self.registry.daily_jobs:
+                await self.daily(daily.key, daily.at, daily.timezone, daily.job, daily.args)
+
+    async def shutdown(self) -> None:
+        self.started = False
+
+    # ---- for tests ---------------------------------------------------------------------------------------
+
+    async def next_run(self, key: str) -> datetime | None:
+        found = self.jobs.get(key)
+        return None if found is None else found.when
+
+    def due(self) -> list[FakeJob]:
+        now = self.clock.now()
+        return sorted((job for job in self.jobs.values() if job.when <= now), key=lambda job: (job.when, job.key))
+
+    async def run_due(self) -> int:
+        """Run every job whose time has come by the clock, earliest first, and those that jobs schedule for no
+        later than now; a daily job runs once however many days passed, then waits for its next day.
+        Returns how many ran."""
+        count = 0
+        for _ in range(MAX_ROUNDS):
+            due = self.due()
+            if not due:
+                return count
+            for job in due:
+                if self.jobs.get(job.key) is not job:
+                    continue  # an earlier job cancelled or replaced it
+                if job.daily is None:
+                    del self.jobs[job.key]
+                else:
+                    at, timezone = job.daily
+                    later = next_daily(self.clock.now(), at, timezone, inclusive=False)
+                    self.jobs[job.key] = FakeJob(job.key, job.job, job.args, later, job.daily)
+                self.ran.append(Ran(job.key, job.job, job.args))
+                count += 1
+                await self.registry.run(job.key, job.job, job.args)
+        raise RuntimeError(f"jobs still due after {MAX_ROUNDS} rounds: a job keeps scheduling itself for now")
