@@ -279,8 +279,13 @@ class DatabaseScheduler:
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopped = asyncio.Event()
-        await self._call(aps.start, paused=not run_jobs)
+        # Set before it starts: jobs missed while down run at once, and may schedule more.
         self._aps = aps
+        try:
+            await self._call(aps.start, paused=not run_jobs)
+        except BaseException:
+            self._aps = None
+            raise
         if not run_jobs:
             return
         for daily in self._registry.daily_jobs:
