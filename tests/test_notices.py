@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import SQLModel, col, select
 
+from bot.rendering import Localizers
 from community import audit, outbox
 from community.clock import FakeClock
 from community.communities import add_community, add_member, household
@@ -418,7 +419,9 @@ async def test_someone_without_a_language_of_their_own_gets_their_apps_or_the_co
 # --- who may publish, and what is refused ------------------------------------------------------------------------
 
 
-async def test_staff_committee_and_the_street_may_publish_and_a_resident_may_not(uows: UnitOfWorkFactory) -> None:
+async def test_staff_committee_and_the_street_may_publish_and_a_resident_may_not(
+    uows: UnitOfWorkFactory, localizers: Localizers
+) -> None:
     cast = await _cast(uows)
     for key in ("worker", "committee", "street"):
         notice = await _publish(uows, key, _draft(cast))
@@ -434,9 +437,9 @@ async def test_staff_committee_and_the_street_may_publish_and_a_resident_may_not
         await uow.commit()
     async with uows() as uow:
         assert (await _count(uow, Notice), await _count(uow, AuditEntry)) == before
-    # The refusal is a message id the front end translates, not English prose.
-    assert isinstance(refused.value, LinliError)
+    # The refusal is a message id the front end translates for the resident.
     assert refused.value.message == NoticeNotAllowed.message
+    assert localizers.get("zh_Hans").text(refused.value.message) == "你在本社区的身份不能发送通知。"
 
 
 async def test_party_members_are_addressed_only_by_those_who_may_see_party_membership(
@@ -473,7 +476,11 @@ async def test_party_members_are_addressed_only_by_those_who_may_see_party_membe
     ],
 )
 async def test_a_notice_that_cannot_go_out_is_refused_and_nothing_is_written(
-    uows: UnitOfWorkFactory, clock: FakeClock, changes: dict[str, object], error: type[LinliError]
+    uows: UnitOfWorkFactory,
+    clock: FakeClock,
+    localizers: Localizers,
+    changes: dict[str, object],
+    error: type[LinliError],
 ) -> None:
     cast = await _cast(uows)
     if changes.get("send_at") == "past":
@@ -489,6 +496,7 @@ async def test_a_notice_that_cannot_go_out_is_refused_and_nothing_is_written(
     if error is NoticeTooLong:
         limit = MAX_CAPTION if "attachment" in changes else MAX_BODY
         assert refused.value.params == {"limit": limit, "length": limit + 1}  # the worker is told the limit
+        assert f"{limit:,}" in localizers.get("zh_Hans").text(refused.value.message, **refused.value.params)
     if error is UnknownBuilding:
         assert refused.value.params == {"building": "99号楼"}
 
