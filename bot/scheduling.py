@@ -54,6 +54,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 JobFunction = Callable[[JobArgs], Awaitable[None]]
+StartHook = Callable[[Scheduler], Awaitable[object]]
 
 # The reference every stored job holds; APScheduler imports it when it loads a job from the table.
 JOB_FUNCTION = "bot.scheduling:run_job"
@@ -114,11 +115,14 @@ class JobRegistry:
     ``register_jobs(registry, app)``; the scheduler looks names up here when a job comes due.
 
     A feature that wants a job every day (a daily digest, say) declares it with every_day(): the scheduler
-    schedules it at each start, so changing its time in the code changes the stored job too."""
+    schedules it at each start, so changing its time in the code changes the stored job too. A feature that
+    must catch up at start (schedule again what a crash may have lost) adds an on_start() hook: the process
+    that runs the jobs awaits it once started, with the scheduler."""
 
     def __init__(self) -> None:
         self._functions: dict[str, JobFunction] = {}
         self._daily: dict[str, DailyJob] = {}
+        self._start_hooks: list[StartHook] = []
 
     def register(self, name: str, function: JobFunction) -> None:
         if name in self._functions:
@@ -128,6 +132,9 @@ class JobRegistry:
     def every_day(self, key: str, at: time, timezone: str, job: str, args: JobArgs | None = None) -> None:
         zone(timezone)  # a typo fails here, at start-up, not at the first run
         self._daily[key] = DailyJob(key, at, timezone, job, MappingProxyType(dict(args or {})))
+
+    def on_start(self, hook: StartHook) -> None:
+        self._start_hooks.append(hook)
 
     def __contains__(self, name: object) -> bool:
         return name in self._functions
@@ -139,6 +146,10 @@ class JobRegistry:
     @property
     def daily_jobs(self) -> tuple[DailyJob, ...]:
         return tuple(self._daily.values())
+
+    @property
+    def start_hooks(self) -> tuple[StartHook, ...]:
+        return tuple(self._start_hooks)
 
     async def run(self, key: str, job: str, args: JobArgs) -> bool:
         """Run the job registered as ``job``; False, logged, if there is none. Exceptions reach the caller.
@@ -259,7 +270,8 @@ class DatabaseScheduler:
 
     async def start(self, *, run_jobs: bool = True) -> None:
         """Open the job store (creating its table if need be). run_jobs: run due jobs, now (those missed while
-        down) and as they come due, and schedule the registry's daily jobs; else only add and cancel jobs."""
+        down) and as they come due, schedule the registry's daily jobs and await its start hooks; else only add
+        and cancel jobs."""
         if self._aps is not None:
             raise RuntimeError("the scheduler is already started")
         for daily in self._registry.daily_jobs:
@@ -290,6 +302,8 @@ class DatabaseScheduler:
             return
         for daily in self._registry.daily_jobs:
             await self.daily(daily.key, daily.at, daily.timezone, daily.job, daily.args)
+        for hook in self._registry.start_hooks:
+            await hook(self)
         self._poller = asyncio.get_running_loop().create_task(self._poll(aps), context=self._context.copy())
 
     async def _poll(self, aps: Any) -> None:

@@ -209,6 +209,22 @@ async def test_daily_runs_at_the_time_of_day_in_its_zone(make_scheduler: Make) -
     assert morning is not None and morning.astimezone(SHANGHAI).hour == 7
 
 
+async def test_start_hooks_run_once_the_scheduler_runs_jobs(make_scheduler: Make) -> None:
+    """A feature catching up at start: its hook schedules what a crash may have lost, and that runs."""
+    ledger = Ledger()
+
+    async def catch_up(scheduler: Scheduler) -> None:
+        await scheduler.at("notice:3:send", datetime.now(UTC), "remember", {"tag": "caught up"})
+
+    ledger.registry.on_start(catch_up)
+    store_only = make_scheduler(ledger.registry)
+    await store_only.start(run_jobs=False)
+    assert await store_only.next_run("notice:3:send") is None
+    runner = make_scheduler(ledger.registry)
+    await runner.start()
+    await ledger.wait_for("caught up")
+
+
 async def test_an_unknown_job_is_logged_and_dropped_and_the_others_run(
     make_scheduler: Make, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -391,6 +407,20 @@ async def test_the_fake_runs_a_daily_job_once_a_day_in_its_zone(fake: tuple[Fake
     assert await scheduler.run_due() == 1
     assert await scheduler.next_run("notice.digest") == datetime(2026, 3, 5, 11, 0, tzinfo=UTC)
     assert ledger.tags() == ["digest", "digest"]
+
+
+async def test_the_fake_awaits_start_hooks_when_it_runs_jobs(fake: tuple[FakeClock, FakeScheduler, Ledger]) -> None:
+    _clock, scheduler, ledger = fake
+    hooked: list[Scheduler] = []
+
+    async def hook(given: Scheduler) -> None:
+        hooked.append(given)
+
+    ledger.registry.on_start(hook)
+    await scheduler.start(run_jobs=False)
+    assert hooked == []
+    await scheduler.start()
+    assert hooked == [scheduler]
 
 
 async def test_the_fake_drops_an_unknown_job_and_runs_jobs_that_jobs_schedule(

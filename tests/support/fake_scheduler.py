@@ -80,6 +80,8 @@ class FakeScheduler:
         if run_jobs:
             for daily in self.registry.daily_jobs:
                 await self.daily(daily.key, daily.at, daily.timezone, daily.job, daily.args)
+            for hook in self.registry.start_hooks:
+                await hook(self)
 
     async def shutdown(self) -> None:
         self.started = False
