@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -31,7 +36,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from tests.support.fake_bot_api import FakeBotApi, SentMessage
+from tests.support.fake_bot_api import FakeBotApi, SentMessage, TelegramLimits
 
 USER = 1001
 
@@ -512,3 +517,305 @@ def test_sent_message_buttons_flatten_rows() -> None:
         method="sendMessage",
     )
     assert [button["text"] for button in message.buttons()] == ["A", "B"]
+
+
+# --- Telegram's limits ------------------------------------------------------------------
+
+
+@dataclass
+class Ticks:
+    """A monotonic clock the test moves by hand."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+TOO_MANY = {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1"}
+
+
+async def send(http: aiohttp.ClientSession, fake: FakeBotApi, chat_id: int, text: str = "hi", **extra: Any) -> int:
+    status, _ = await call(http, fake, "sendMessage", chat_id=chat_id, text=text, **extra)
+    return status
+
+
+async def test_without_limits_any_pace_goes(fake: FakeBotApi, http: aiohttp.ClientSession) -> None:
+    statuses = [await send(http, fake, USER, f"m{n}") for n in range(40)]
+
+    assert set(statuses) == {200}
+    assert fake.too_many_requests == {}
+
+
+async def test_over_the_overall_limit_comes_429_with_retry_after(fake: FakeBotApi, http: aiohttp.ClientSession) -> None:
+    ticks = Ticks()
+    fake.limits = TelegramLimits(per_second=5, clock=ticks)
+
+    assert [await send(http, fake, USER + n) for n in range(5)] == [200] * 5, "a full bucket: a burst of 5"
+    status, body = await call(http, fake, "sendMessage", chat_id=USER + 5, text="sixth")
+
+    assert status == 429
+    assert body == {**TOO_MANY, "parameters": {"retry_after": 1}}
+    assert fake.messages_to(USER + 5) == [], "a refused message is not delivered"
+    assert fake.too_many_requests == {"global": 1}
+    assert fake.limit_violations() == 1
+    ticks.now += 0.2  # one token back at 5/s
+    assert await send(http, fake, USER + 5) == 200
+    assert await send(http, fake, USER + 6) == 429
+
+
+async def test_the_overall_limit_is_a_rate_not_a_burst(fake: FakeBotApi, http: aiohttp.ClientSession) -> None:
+    ticks = Ticks()
+    fake.limits = TelegramLimits(per_second=5, clock=ticks)
+    statuses = []
+    for n in range(50):  # 10 seconds at 5/s, evenly spaced
+        statuses.append(await send(http, fake, USER + n))
+        ticks.now += 0.2
+
+    assert set(statuses) == {200}
+    assert fake.limit_violations() == 0
+
+
+async def test_aiogram_sees_the_limiter_as_retry_after(fake: FakeBotApi, bot: Bot) -> None:
+    fake.limits = TelegramLimits(per_second=2, clock=Ticks())
+    await bot.send_message(USER, "one")
+    await bot.send_message(USER + 1, "two")
+
+    with pytest.raises(TelegramRetryAfter) as caught:
+        await bot.send_message(USER + 2, "three")
+    assert caught.value.retry_after == 1
+
+
+async def test_one_message_a_second_per_private_chat(fake: FakeBotApi, http: aiohttp.ClientSession) -> None:
+    ticks = Ticks()
+    fake.limits = TelegramLimits(per_second=100, clock=ticks)
+
+    assert await send(http, fake, USER, "first") == 200
+    assert await send(http, fake, USER + 1, "another chat is not held back") == 200
+    status, body = await call(http, fake, "sendMessage", chat_id=USER, text="too soon")
+    assert (status, body["parameters"]) == (429, {"retry_after": 1})
+    ticks.now += 0.9
+    assert await send(http, fake, USER, "still too soon") == 429
+    ticks.now += 0.06  # 0.96 s: within the 50 ms tolerance for loopback jitter
+    assert await send(http, fake, USER, "second") == 200
+
+    assert [message.text for message in fake.messages_to(USER)] == ["first", "second"]
+    assert fake.too_many_requests == {"chat": 2}
+
+
+async def test_twenty_messages_a_minute_per_group(fake: FakeBotApi, http: aiohttp.ClientSession) -> None:
+    ticks = Ticks()
+    group = -100123
+    fake.limits = TelegramLimits(per_second=100, group_per_minute=3, clock=ticks)
+
+    for n in range(3):
+        assert await send(http, fake, group, f"g{n}") == 200, "groups are not held to one a second"
+        ticks.now += 0.1
+    status, body = await call(http, fake, "sendMessage", chat_id=group, text="g3")
+    assert (status, body["parameters"]["retry_after"]) == (429, 60)
+    assert await send(http, fake, -200, "another group") == 200
+    ticks.now += 59.7  # 60.0 s after the first message: it leaves the minute (the second, at 0.1 s, not yet)
+    assert await send(http, fake, group, "g3") == 200
+    assert await send(http, fake, group, "g4") == 429
+
+    assert fake.too_many_requests == {"group": 2}
+    assert fake.sends_per_chat[group] == 4
+
+
+async def test_paid_broadcast_raises_the_overall_limit(fake: FakeBotApi, http: aiohttp.ClientSession) -> None:
+    # No tolerance: at 20/s, 50 ms would let one more through.
+    fake.limits = TelegramLimits(per_second=5, paid_per_second=20, tolerance=0, clock=Ticks())
+
+    paid = [await send(http, fake, USER + n, allow_paid_broadcast=True) for n in range(20)]
+    assert paid == [200] * 20
+    assert await send(http, fake, USER + 20, allow_paid_broadcast=True) == 429
+    assert await send(http, fake, USER + 21) == 429, "free messages share the overall bucket"
+    assert all(message.paid_broadcast for message in fake.sent)
+
+
+async def test_free_messages_stay_at_the_free_limit_beside_paid_ones(
+    fake: FakeBotApi, http: aiohttp.ClientSession
+) -> None:
+    fake.limits = TelegramLimits(per_second=5, paid_per_second=20, clock=Ticks())
+
+    free = [await send(http, fake, USER + n) for n in range(6)]
+    assert free == [200] * 5 + [429]
+    assert await send(http, fake, USER + 6, allow_paid_broadcast=True) == 200
+
+
+async def test_only_messages_count_against_the_limits(fake: FakeBotApi, bot: Bot) -> None:
+    fake.limits = TelegramLimits(per_second=1, clock=Ticks())
+    sent = await bot.send_message(USER, "progress 1/3")
+
+    await bot.edit_message_text("progress 2/3", chat_id=USER, message_id=sent.message_id)
+    await bot.send_chat_action(USER, "typing")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_photo(USER + 1, BufferedInputFile(b"jpeg", filename="p.jpg"))
+
+
+async def test_injected_429s_are_not_counted_as_our_pacing(fake: FakeBotApi, bot: Bot) -> None:
+    fake.limits = TelegramLimits(per_second=5, clock=Ticks())
+    fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 3", retry_after=3)
+
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(USER, "hello")
+    assert fake.too_many_requests == {"injected": 1}
+    assert fake.limit_violations() == 0
+
+
+async def test_setting_limits_again_starts_afresh(fake: FakeBotApi, http: aiohttp.ClientSession) -> None:
+    fake.limits = TelegramLimits(per_second=1, clock=Ticks())
+    assert await send(http, fake, USER) == 200
+    assert await send(http, fake, USER + 1) == 429
+
+    fake.limits = fake.limits
+    assert await send(http, fake, USER + 1) == 200
+    fake.limits = None
+    assert [await send(http, fake, USER + 2, f"m{n}") for n in range(5)] == [200] * 5
+
+
+def test_limits_refuse_nonsense() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        TelegramLimits(per_second=0)
+    with pytest.raises(ValueError, match="negative"):
+        TelegramLimits(tolerance=-1)
+
+
+# --- blocked users, photos, duplicates ------------------------------------------------------
+
+
+async def test_every_send_method_is_forbidden_to_a_blocked_chat(fake: FakeBotApi, bot: Bot) -> None:
+    fake.blocked_chats.add(USER)
+    photo = BufferedInputFile(b"jpeg", filename="p.jpg")
+    document = BufferedInputFile(b"%PDF", filename="d.pdf")
+
+    for attempt in (
+        bot.send_message(USER, "hello"),
+        bot.send_photo(USER, photo, caption="look"),
+        bot.send_document(USER, document),
+    ):
+        with pytest.raises(TelegramForbiddenError) as caught:
+            await attempt
+        assert caught.value.message == "Forbidden: bot was blocked by the user"
+    assert fake.messages_to(USER) == []
+    assert fake.forbidden == 3
+
+
+async def test_send_photo_by_upload_then_by_file_id(fake: FakeBotApi, bot: Bot) -> None:
+    markup = keyboard(("Got it", "ack:1"))
+    first = await bot.send_photo(
+        USER, BufferedInputFile(b"\xff\xd8jpeg", filename="notice.jpg"), caption="<b>Water</b> off", parse_mode="HTML"
+    )
+    assert first.photo is not None and first.caption == "Water off"
+    file_id = first.photo[-1].file_id
+
+    again = await bot.send_photo(USER + 1, file_id, caption="Again", reply_markup=markup)
+
+    assert again.photo is not None and again.photo[-1].file_id == file_id
+    uploaded, by_id = fake.sent
+    assert (uploaded.method, uploaded.photo_bytes, uploaded.caption, uploaded.file_id) == (
+        "sendPhoto",
+        b"\xff\xd8jpeg",
+        "<b>Water</b> off",
+        file_id,
+    )
+    assert (by_id.chat_id, by_id.photo_bytes, by_id.file_id, by_id.plain_text) == (USER + 1, None, file_id, "Again")
+    assert [button["callback_data"] for button in by_id.buttons()] == ["ack:1"]
+
+
+async def test_send_photo_refuses_unknown_and_mistyped_files(fake: FakeBotApi, bot: Bot) -> None:
+    document = await bot.send_document(USER, BufferedInputFile(b"%PDF", filename="d.pdf"))
+    assert document.document is not None
+
+    with pytest.raises(TelegramBadRequest, match="wrong file identifier"):
+        await bot.send_photo(USER, "AgACAgIAAxkBnever")
+    with pytest.raises(TelegramBadRequest, match="Document as Photo"):
+        await bot.send_photo(USER, document.document.file_id)
+    with pytest.raises(TelegramBadRequest, match="caption is too long"):
+        await bot.send_photo(USER, BufferedInputFile(b"jpeg", filename="p.jpg"), caption="x" * 1025)
+    assert [message.method for message in fake.sent] == ["sendDocument"]
+
+
+async def test_files_people_send_can_be_sent_on(fake: FakeBotApi, bot: Bot) -> None:
+    _, photo_id = fake.push_photo(USER, "for the notice")
+    _, document_id = fake.push_document(USER, "rules.pdf", b"%PDF-1.4", mime_type="application/pdf")
+    updates = await bot.get_updates()
+    assert updates[0].message is not None and updates[0].message.photo is not None
+    assert (updates[0].message.photo[-1].file_id, updates[0].message.caption) == (photo_id, "for the notice")
+    assert updates[1].message is not None and updates[1].message.document is not None
+    assert updates[1].message.document.file_name == "rules.pdf"
+
+    await bot.send_photo(USER + 1, photo_id)
+    await bot.send_document(USER + 1, document_id)
+
+    assert [message.file_id for message in fake.messages_to(USER + 1)] == [photo_id, document_id]
+
+
+async def test_duplicates_are_the_same_message_to_the_same_chat(fake: FakeBotApi, bot: Bot) -> None:
+    for chat_id, text in [(USER, "notice"), (USER + 1, "notice"), (USER, "other"), (USER, "notice")]:
+        await bot.send_message(chat_id, text)
+    sent = await bot.send_message(USER + 1, "progress")
+    await bot.edit_message_text("notice", chat_id=USER + 1, message_id=sent.message_id)
+
+    assert fake.duplicates() == {(USER, "notice"): 1}
+    assert fake.duplicate_count() == 1
+    assert fake.sends_per_chat == {USER: 3, USER + 1: 2}, "edits are not messages posted"
+
+
+async def test_stats_and_reset_over_http(fake: FakeBotApi, http: aiohttp.ClientSession) -> None:
+    fake.limits = TelegramLimits(per_second=1, clock=Ticks())
+    fake.blocked_chats.add(USER + 9)
+    await send(http, fake, USER)
+    await send(http, fake, USER + 1)
+
+    async with http.get(f"{fake.base_url}/stats") as response:
+        stats = await response.json()
+    assert stats["recorded"] == 1
+    assert stats["per_chat"] == {str(USER): 1}
+    assert stats["too_many_requests"] == 1
+    assert stats["first_at"] is not None and stats["first_at"] == stats["last_at"]
+
+    async with http.post(f"{fake.base_url}/reset", json={"blocked_chats": [USER]}) as response:
+        assert response.status == 200
+    assert fake.sent == [] and fake.too_many_requests == {}
+    assert fake.blocked_chats == {USER}
+    assert await send(http, fake, USER + 1) == 200, "the limits start afresh"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_standalone_process_serves_limits_and_stats(http: aiohttp.ClientSession) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.support.fake_bot_api",
+        "--port",
+        "0",
+        "--limit-per-s",
+        "2",
+        "--tolerance",
+        "0",
+        "--blocked",
+        "77",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        port = int(await asyncio.wait_for(process.stdout.readline(), 30))
+        base = f"http://127.0.0.1:{port}"
+        statuses = []
+        for chat_id in (77, 1, 2):
+            async with http.post(f"{base}/bot123456:TEST/sendMessage", json={"chat_id": chat_id, "text": "x"}) as r:
+                statuses.append(r.status)
+        async with http.get(f"{base}/stats") as response:
+            stats = await response.json()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        returncode = await asyncio.wait_for(process.wait(), 30)
+
+    assert statuses == [403, 200, 429], "a message to a blocked chat still counts against the limit"
+    assert (stats["recorded"], stats["too_many_requests"], stats["forbidden"]) == (1, 1, 1)
+    assert json.dumps(stats["per_chat"]) == '{"1": 1}'
+    assert returncode == 0

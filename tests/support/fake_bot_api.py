@@ -16,39 +16,70 @@ Typical use::
         (reply,) = await fake.wait_for_messages(42, 1)
 
 Everything here must be used from the event loop that runs the server.
+
+Telegram's limits (off unless asked for)::
+
+    fake = FakeBotApi(limits=TelegramLimits(per_second=5))
+    ...
+    assert fake.limit_violations() == 0, fake.too_many_requests
+
+With ``limits`` set, a message (``sendMessage``, ``sendPhoto``, ``sendDocument``) over one of Telegram's
+limits gets Telegram's 429 with ``retry_after`` and is not recorded: per bot ``per_second`` overall (a token
+bucket holding ``per_second`` tokens, refilled continuously; ``allow_paid_broadcast=true`` on a request draws
+on ``paid_per_second`` instead), one message per ``chat_interval`` to a private chat, ``group_per_minute`` to a
+group (negative chat id) in any minute.  Every limit lets a request come ``tolerance`` seconds (50 ms) early,
+for the jitter of loopback HTTP.  ``too_many_requests`` counts the 429s given, by reason.
+
+Standalone, in a process of its own (for benchmarks and crash tests, so its CPU is not the bot's)::
+
+    python -m tests.support.fake_bot_api --port 0 --limit-per-s 30 [--paid-limit 1000]
+
+prints the bound port on stdout when it is ready, serves ``GET /stats`` (what it recorded, as JSON) and
+``POST /reset``, and stops on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import itertools
 import json
+import math
 import re
+import signal
 import socket
+import sys
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler
 
 if TYPE_CHECKING:
     from aiogram.client.telegram import TelegramAPIServer
 
 __all__ = [
+    "MESSAGE_METHODS",
     "CallbackAnswer",
     "FakeBotApi",
     "HtmlParseError",
     "SentMessage",
+    "TelegramLimits",
     "parse_telegram_html",
 ]
 
 MAX_MESSAGE_LENGTH: Final = 4096
 MAX_CAPTION_LENGTH: Final = 1024
 MAX_CALLBACK_DATA_BYTES: Final = 64
+_MAX_REQUEST_BYTES: Final = 50 * 1024 * 1024
 
 # Parameters that Telegram expects as JSON objects/arrays.  aiogram (and most clients using
 # multipart or form encoding) send them as JSON-encoded strings.
@@ -110,9 +141,12 @@ _QUERY_EXPIRED: Final = "query is too old and response timeout expired or query 
 class SentMessage:
     """One piece of outgoing traffic that changed what a chat shows.
 
-    ``method`` is ``"sendMessage"``, ``"editMessageText"`` or ``"sendDocument"``.  ``text`` and
-    ``caption`` are exactly what the bot sent (HTML tags and all); ``plain_text`` is what the
-    user sees (tags stripped, entities unescaped) for the text or caption.
+    ``method`` is ``"sendMessage"``, ``"editMessageText"``, ``"sendDocument"`` or ``"sendPhoto"``.
+    ``text`` and ``caption`` are exactly what the bot sent (HTML tags and all); ``plain_text`` is
+    what the user sees (tags stripped, entities unescaped) for the text or caption.  ``file_id``
+    is the document's or photo's file id in the chat; ``photo_bytes`` an uploaded photo's content
+    (None when the photo was sent by file id or URL).  ``paid_broadcast``: the request carried
+    ``allow_paid_broadcast=true``.
     """
 
     chat_id: int
@@ -125,6 +159,9 @@ class SentMessage:
     document_bytes: bytes | None = None
     caption: str | None = None
     plain_text: str | None = None
+    file_id: str | None = None
+    photo_bytes: bytes | None = None
+    paid_broadcast: bool = False
 
     def buttons(self) -> list[dict[str, Any]]:
         """All inline keyboard buttons, row by row, flattened (empty without an inline keyboard)."""
@@ -529,6 +566,121 @@ _Handler = Callable[[_Params], Awaitable[Any]]
 
 
 # --------------------------------------------------------------------------------------
+# Telegram's limits
+# --------------------------------------------------------------------------------------
+
+MESSAGE_METHODS: Final = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
+"""The methods that post a message: the ones Telegram's broadcast limits count by default."""
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramLimits:
+    """Telegram's limits on messages, as :class:`FakeBotApi` enforces them once ``limits`` is set.
+
+    per_second: messages per second per bot overall, a token bucket holding ``per_second`` tokens
+        (so a burst of that many), refilled continuously (Telegram: 30).
+    paid_per_second: the same for requests with ``allow_paid_broadcast=true`` (Telegram: 1000).  A
+        request without the flag needs a token from both buckets, one with it from this one only.
+    chat_interval: seconds between two messages to one private chat (positive chat id; Telegram: 1).
+    group_per_minute: messages to one group (negative chat id) in any ``group_window`` seconds
+        (Telegram: 20 a minute).
+    tolerance: how early a request may come, in seconds, for every limit: loopback HTTP adds a few
+        milliseconds of jitter between the sender's clock and the fake's (50 ms).  Over the
+        overall limit this lets the bucket run ``rate * tolerance`` tokens into debt.
+    methods: which API methods count as messages (edits don't, by default).
+    clock: monotonic seconds; a test may pass a fake one to step time without sleeping.
+
+    ``retry_after`` in a 429 is the whole number of seconds (at least 1) until the request would
+    pass, as Telegram rounds it.
+    """
+
+    per_second: float = 30.0
+    paid_per_second: float = 1000.0
+    chat_interval: float = 1.0
+    group_per_minute: int = 20
+    group_window: float = 60.0
+    tolerance: float = 0.05
+    methods: frozenset[str] = MESSAGE_METHODS
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+    def __post_init__(self) -> None:
+        if self.per_second <= 0 or self.paid_per_second <= 0 or self.group_per_minute < 1:
+            raise ValueError("limits must be positive")
+        if self.chat_interval < 0 or self.group_window < 0 or self.tolerance < 0:
+            raise ValueError("intervals and the tolerance must not be negative")
+
+
+class _Bucket:
+    """A token bucket: ``rate`` tokens a second, holding at most ``rate`` (and never less than one)."""
+
+    __slots__ = ("capacity", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = max(rate, 1.0)
+        self.tokens = self.capacity
+        self.stamp = now
+
+    def wait(self, now: float, threshold: float) -> float:
+        """Refill up to ``now``; seconds until ``threshold`` tokens are there (0: there now)."""
+        if now > self.stamp:
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+        return 0.0 if self.tokens >= threshold else (threshold - self.tokens) / self.rate
+
+
+class _Limiter:
+    """Decides whether one more message may go now; remembers what went (any attempt counts)."""
+
+    __slots__ = ("_chat_last", "_free", "_group_sent", "_paid", "limits")
+
+    def __init__(self, limits: TelegramLimits) -> None:
+        self.limits = limits
+        now = limits.clock()
+        self._free = _Bucket(limits.per_second, now)
+        self._paid = _Bucket(limits.paid_per_second, now)
+        self._chat_last: dict[int, float] = {}
+        self._group_sent: dict[int, deque[float]] = {}
+
+    def admit(self, chat_id: int, paid: bool) -> tuple[str, int] | None:
+        """None and the message is counted, or (reason, retry_after) and it is not."""
+        limits = self.limits
+        now = limits.clock()
+        tolerance = limits.tolerance
+        sent: deque[float] | None = None
+        if chat_id >= 0:
+            last = self._chat_last.get(chat_id)
+            if last is not None and (wait := last + limits.chat_interval - tolerance - now) > 0:
+                return "chat", _whole_seconds(wait)
+        else:
+            sent = self._group_sent.get(chat_id)
+            if sent is None:
+                sent = self._group_sent[chat_id] = deque()
+            horizon = now - limits.group_window + tolerance
+            while sent and sent[0] <= horizon:
+                sent.popleft()
+            if len(sent) >= limits.group_per_minute:
+                return "group", _whole_seconds(sent[0] - horizon)
+        wait = self._paid.wait(now, 1.0 - limits.paid_per_second * tolerance)
+        if not paid:
+            wait = max(wait, self._free.wait(now, 1.0 - limits.per_second * tolerance))
+        if wait > 0:
+            return "global", _whole_seconds(wait)
+        self._paid.tokens -= 1.0
+        if not paid:
+            self._free.tokens -= 1.0
+        if sent is None:
+            self._chat_last[chat_id] = now
+        else:
+            sent.append(now)
+        return None
+
+
+def _whole_seconds(seconds: float) -> int:
+    return max(1, math.ceil(seconds))
+
+
+# --------------------------------------------------------------------------------------
 # The fake server
 # --------------------------------------------------------------------------------------
 
@@ -543,15 +695,20 @@ class FakeBotApi:
         bot_id: int = 123456,
         *,
         bot_first_name: str = "Linli Test",
+        limits: TelegramLimits | None = None,
+        port: int = 0,
     ) -> None:
         self.token = token
         self.bot_username = bot_username
         self.bot_id = bot_id
         self.bot_first_name = bot_first_name
+        self._requested_port = port
 
         # Hooks
         self.blocked_chats: set[int] = set()
         self._failures: dict[str, deque[_ApiError]] = {}
+        self._limiter: _Limiter | None = None
+        self.limits = limits
 
         # Recorded traffic
         self.sent: list[SentMessage] = []
@@ -559,6 +716,13 @@ class FakeBotApi:
         self.commands: dict[str | None, list[dict[str, Any]]] = {}
         self.scoped_commands: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
         self.call_counts: Counter[str] = Counter()
+        # 429s given, by reason: "global", "chat", "group" (the limiter), "injected" (fail_next).
+        self.too_many_requests: Counter[str] = Counter()
+        self.forbidden = 0  # 403s given to blocked chats
+        self.sends_per_chat: Counter[int] = Counter()  # messages posted (not edits) per chat
+        self.first_sent_at: float | None = None  # time.time() of the first and the last message posted
+        self.last_sent_at: float | None = None
+        self._send_keys: Counter[tuple[int, str, str | None, str | None]] = Counter()
         self._sent_by_chat: dict[int, list[SentMessage]] = {}
         self._commands_scope_of: dict[str | None, str] = {}
 
@@ -570,15 +734,17 @@ class FakeBotApi:
         self._users: dict[int, dict[str, Any]] = {}
         self._open_callbacks: dict[str, int] = {}
         self._documents: dict[str, _Upload] = {}
+        self._document_info: dict[str, dict[str, Any]] = {}  # file_id -> the Document a message shows
+        self._photos: dict[str, list[dict[str, Any]]] = {}  # file_id -> the PhotoSizes a message shows
         self._callback_counter = itertools.count(1)
         self._file_counter = itertools.count(1)
 
         # Wake-ups: each event is replaced after being set, so waiters grab the current one.
         self._updates_event = asyncio.Event()
-        self._activity_event = asyncio.Event()  # set after every handled API call
+        self._activity_event: asyncio.Event | None = None  # set after the next API call; made by waiters
         self._closing = False
 
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self._port: int | None = None
 
         self._methods: dict[str, tuple[str, _Handler]] = {
@@ -594,6 +760,7 @@ class FakeBotApi:
                 ("getMyCommands", self._get_my_commands),
                 ("deleteMyCommands", self._delete_my_commands),
                 ("sendDocument", self._send_document),
+                ("sendPhoto", self._send_photo),
                 ("sendChatAction", self._send_chat_action),
             )
         }
@@ -606,14 +773,28 @@ class FakeBotApi:
         self._closing = False
         # Fresh events in case this instance was used on another event loop before.
         self._updates_event = asyncio.Event()
-        self._activity_event = asyncio.Event()
-        app = web.Application(client_max_size=50 * 1024 * 1024)
-        app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        self._activity_event = None
+        # aiohttp's low-level server with routing of our own: an Application's router and middleware
+        # machinery cost about a tenth of the fake's time per request.
+        loop = asyncio.get_running_loop()
+
+        def make_request(
+            message: RawRequestMessage,
+            payload: StreamReader,
+            protocol: RequestHandler,
+            writer: AbstractStreamWriter,
+            task: asyncio.Task[None],
+        ) -> web.BaseRequest:
+            return web.BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=_MAX_REQUEST_BYTES)
+
+        server = web.Server(self._route, request_factory=make_request, access_log=None)
+        runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            sock.bind(("127.0.0.1", 0))
+            if self._requested_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", self._requested_port))
             site = web.SockSite(runner, sock)
             await site.start()
         except BaseException:
@@ -645,6 +826,12 @@ class FakeBotApi:
         await self.stop()
 
     @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("FakeBotApi is not started")
+        return self._port
+
+    @property
     def base_url(self) -> str:
         if self._port is None:
             raise RuntimeError("FakeBotApi is not started")
@@ -657,6 +844,17 @@ class FakeBotApi:
         return TelegramAPIServer.from_base(self.base_url)
 
     # ---- hooks -----------------------------------------------------------------------
+
+    @property
+    def limits(self) -> TelegramLimits | None:
+        """Telegram's limits the fake enforces, or None (the default): no limit at all.
+
+        Setting them (again) starts from a clean slate: full buckets, no chat seen."""
+        return self._limiter.limits if self._limiter is not None else None
+
+    @limits.setter
+    def limits(self, limits: TelegramLimits | None) -> None:
+        self._limiter = _Limiter(limits) if limits is not None else None
 
     def fail_next(self, method: str, error_code: int, description: str, retry_after: int | None = None) -> None:
         """Make the next call of ``method`` fail with this error (calls queue up in order)."""
@@ -743,6 +941,42 @@ class FakeBotApi:
             }
         )
 
+    def push_photo(
+        self,
+        user_id: int,
+        caption: str | None = None,
+        *,
+        data: bytes = b"\x89PNG fake photo",
+        language_code: str | None = None,
+    ) -> tuple[int, str]:
+        """The user sends a photo (with a caption): (update_id, the photo's file_id for the bot to reuse)."""
+        user = self._user(user_id, language_code)
+        file_id, photo = self._store_photo(_Upload("photo.jpg", data, "image/jpeg"))
+        message = self._user_message(user)
+        message["photo"] = photo
+        if caption:
+            message["caption"] = caption
+        return self.push_update({"message": message}), file_id
+
+    def push_document(
+        self,
+        user_id: int,
+        file_name: str,
+        data: bytes,
+        caption: str | None = None,
+        *,
+        mime_type: str | None = None,
+        language_code: str | None = None,
+    ) -> tuple[int, str]:
+        """The user sends a file (with a caption): (update_id, the document's file_id for the bot to reuse)."""
+        user = self._user(user_id, language_code)
+        document = self._store_document(_Upload(file_name, data, mime_type))
+        message = self._user_message(user)
+        message["document"] = document
+        if caption:
+            message["caption"] = caption
+        return self.push_update({"message": message}), str(document["file_id"])
+
     def pending_updates(self) -> int:
         """Number of queued updates not yet confirmed by a getUpdates offset."""
         return len(self._pending)
@@ -752,6 +986,53 @@ class FakeBotApi:
     def messages_to(self, chat_id: int) -> list[SentMessage]:
         """Everything recorded for ``chat_id`` (sends, edits, documents), oldest first."""
         return list(self._sent_by_chat.get(chat_id, ()))
+
+    def duplicates(self) -> dict[tuple[int, str], int]:
+        """Messages a chat was posted more than once: (chat_id, text or caption) -> extra copies.
+
+        Two posts count as the same when method, text and caption (and a document's name) match."""
+        return {
+            (chat, text or other or ""): count - 1
+            for (chat, _, text, other), count in self._send_keys.items()
+            if count > 1
+        }
+
+    def duplicate_count(self) -> int:
+        """How many messages were posted again to a chat that already had them (0: no duplicates)."""
+        return sum(count - 1 for count in self._send_keys.values() if count > 1)
+
+    def limit_violations(self) -> int:
+        """429s the limiter gave (the bot went over Telegram's limits), not the ones ``fail_next`` injected."""
+        return sum(count for reason, count in self.too_many_requests.items() if reason != "injected")
+
+    def stats(self) -> dict[str, Any]:
+        """What was posted and refused, as ``GET /stats`` serves it (JSON-ready; per_chat keys are strings)."""
+        return {
+            "recorded": sum(self.sends_per_chat.values()),
+            "edits": self.call_counts["editMessageText"],
+            "per_chat": {str(chat): count for chat, count in self.sends_per_chat.items()},
+            "duplicates": self.duplicate_count(),
+            "too_many_requests": self.limit_violations(),
+            "too_many_requests_by_reason": dict(self.too_many_requests),
+            "forbidden": self.forbidden,
+            "first_at": self.first_sent_at,
+            "last_at": self.last_sent_at,
+            "calls": dict(self.call_counts),
+        }
+
+    def reset(self) -> None:
+        """Forget the recorded traffic and counters, and start the limits afresh (updates stay queued)."""
+        self.sent.clear()
+        self.callback_answers.clear()
+        self.call_counts.clear()
+        self.too_many_requests.clear()
+        self.forbidden = 0
+        self.sends_per_chat.clear()
+        self._send_keys.clear()
+        self._sent_by_chat.clear()
+        self.first_sent_at = self.last_sent_at = None
+        self._failures.clear()
+        self.limits = self.limits
 
     async def wait_for(
         self,
@@ -838,12 +1119,25 @@ class FakeBotApi:
 
     def _record(self, message: SentMessage) -> None:
         self.sent.append(message)
-        self._sent_by_chat.setdefault(message.chat_id, []).append(message)
+        chat_id = message.chat_id
+        by_chat = self._sent_by_chat.get(chat_id)
+        if by_chat is None:
+            self._sent_by_chat[chat_id] = [message]
+        else:
+            by_chat.append(message)
+        if message.method != "editMessageText":
+            self.sends_per_chat[chat_id] += 1
+            self._send_keys[(chat_id, message.method, message.text, message.caption or message.document_name)] += 1
+            now = time.time()
+            if self.first_sent_at is None:
+                self.first_sent_at = now
+            self.last_sent_at = now
 
     def _notify_activity(self) -> None:
         event = self._activity_event
-        self._activity_event = asyncio.Event()
-        event.set()
+        if event is not None:
+            self._activity_event = None
+            event.set()
 
     async def _wait_until(self, condition: Callable[[], bool], seconds: float, what: str) -> None:
         loop = asyncio.get_running_loop()
@@ -853,6 +1147,8 @@ class FakeBotApi:
             if remaining <= 0:
                 raise TimeoutError(self._timeout_report(what, seconds))
             event = self._activity_event
+            if event is None:
+                event = self._activity_event = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
 
@@ -862,7 +1158,11 @@ class FakeBotApi:
         if len(self.sent) > len(shown):
             lines.append(f"  ... {len(self.sent) - len(shown)} earlier message(s) omitted")
         for message in shown:
-            body = message.text if message.text is not None else f"[{message.document_name}] {message.caption}"
+            body = (
+                message.text
+                if message.text is not None
+                else f"[{message.document_name or message.file_id}] {message.caption}"
+            )
             if len(body) > 200:
                 body = body[:200] + "…"
             buttons = [button.get("text") for button in message.buttons()]
@@ -876,16 +1176,24 @@ class FakeBotApi:
 
     # ---- internals: HTTP -----------------------------------------------------------------
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            return await self._dispatch(request)
-        finally:
-            self._notify_activity()
+    async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/bot"):
+            token, slash, method = path[4:].partition("/")
+            if slash and method and "/" not in method:
+                try:
+                    return await self._dispatch(request, token, method)
+                finally:
+                    self._notify_activity()
+        elif path == "/stats" and request.method == "GET":
+            return web.json_response(self.stats())
+        elif path == "/reset" and request.method == "POST":
+            return await self._reset_endpoint(request)
+        return web.Response(status=404, text="404: Not Found")
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        if request.match_info["token"] != self.token:
+    async def _dispatch(self, request: web.BaseRequest, token: str, method: str) -> web.StreamResponse:
+        if token != self.token:
             return _error_response(401, "Unauthorized")
-        method = request.match_info["method"]
         entry = self._methods.get(method.lower())
         if entry is None:
             self.call_counts[method] += 1
@@ -896,13 +1204,53 @@ class FakeBotApi:
             params = await self._read_params(request)
             queued = self._failures.get(name)
             if queued:
-                raise queued.popleft()
+                failure = queued.popleft()
+                if failure.error_code == 429:
+                    self.too_many_requests["injected"] += 1
+                raise failure
+            limiter = self._limiter
+            if limiter is not None and name in limiter.limits.methods:
+                self._admit(limiter, params)
             result = await handler(params)
         except _ApiError as error:
+            if error.error_code == 403:
+                self.forbidden += 1
             return error.response()
-        return web.json_response({"ok": True, "result": result})
+        return web.Response(
+            text=json.dumps({"ok": True, "result": result}, ensure_ascii=False, separators=(",", ":")),
+            content_type="application/json",
+        )
 
-    async def _read_params(self, request: web.Request) -> _Params:
+    def _admit(self, limiter: _Limiter, params: _Params) -> None:
+        """Raise Telegram's 429 when this message would break a limit; else count it against them."""
+        try:
+            chat_id = params.int_("chat_id")
+        except _ApiError:
+            return  # the method refuses it as a bad request
+        if chat_id is None:
+            return
+        refused = limiter.admit(chat_id, params.bool_("allow_paid_broadcast"))
+        if refused is not None:
+            reason, retry_after = refused
+            self.too_many_requests[reason] += 1
+            raise _ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+
+    async def _reset_endpoint(self, request: web.BaseRequest) -> web.StreamResponse:
+        """POST /reset, optionally with JSON {"blocked_chats": [ids]} to block exactly those chats from now on."""
+        self.reset()
+        if request.body_exists:
+            try:
+                body = await request.json()
+            except ValueError:
+                return _error_response(400, "Bad Request: can't parse JSON object")
+            blocked = body.get("blocked_chats") if isinstance(body, dict) else None
+            if blocked is not None:
+                if not isinstance(blocked, list) or not all(isinstance(chat, int) for chat in blocked):
+                    return _error_response(400, "Bad Request: blocked_chats must be a list of chat ids")
+                self.blocked_chats = set(blocked)
+        return web.json_response({"ok": True, "result": True})
+
+    async def _read_params(self, request: web.BaseRequest) -> _Params:
         values: dict[str, Any] = dict(request.query)
         files: dict[str, _Upload] = {}
         if request.body_exists:
@@ -1046,6 +1394,7 @@ class FakeBotApi:
                 reply_markup=markup,
                 method="sendMessage",
                 plain_text=plain,
+                paid_broadcast=params.bool_("allow_paid_broadcast"),
             )
         )
         return message
@@ -1178,17 +1527,9 @@ class FakeBotApi:
                 raise _bad_request("message caption is too long")
         markup = self._reply_markup(params)
         self._check_blocked(chat_id)
-        serial = next(self._file_counter)
-        file_id = f"BQACAgIAAxkBAAI{self.bot_id:x}{serial:08d}"
-        self._documents[file_id] = upload
-        document: dict[str, Any] = {
-            "file_id": file_id,
-            "file_unique_id": f"AgAD{serial:08d}",
-            "file_name": upload.filename,
-            "file_size": len(upload.data),
-        }
-        if upload.content_type:
-            document["mime_type"] = upload.content_type
+        reference = params.str_("document") if "document" not in params.files else None
+        known = self._document_info.get(reference) if reference else None
+        document = known if known is not None else self._store_document(upload)
         message = self._bot_message(chat_id)
         message["document"] = document
         if plain_caption:
@@ -1210,6 +1551,99 @@ class FakeBotApi:
                 document_bytes=upload.data,
                 caption=caption,
                 plain_text=plain_caption,
+                file_id=document["file_id"],
+                paid_broadcast=params.bool_("allow_paid_broadcast"),
+            )
+        )
+        return message
+
+    def _store_document(self, upload: _Upload) -> dict[str, Any]:
+        serial = next(self._file_counter)
+        file_id = f"BQACAgIAAxkBAAI{self.bot_id:x}{serial:08d}"
+        document: dict[str, Any] = {
+            "file_id": file_id,
+            "file_unique_id": f"AgAD{serial:08d}",
+            "file_name": upload.filename,
+            "file_size": len(upload.data),
+        }
+        if upload.content_type:
+            document["mime_type"] = upload.content_type
+        self._documents[file_id] = upload
+        self._document_info[file_id] = document
+        return document
+
+    def _store_photo(self, upload: _Upload) -> tuple[str, list[dict[str, Any]]]:
+        """Keep an uploaded photo: its file_id and the PhotoSize list a message shows for it."""
+        serial = next(self._file_counter)
+        file_id = f"AgACAgIAAxkBAAI{self.bot_id:x}{serial:08d}"
+        sizes = [
+            {
+                "file_id": file_id,
+                "file_unique_id": f"AQAD{serial:08d}",
+                "width": 1280,
+                "height": 960,
+                "file_size": len(upload.data),
+            }
+        ]
+        self._photos[file_id] = sizes
+        return file_id, sizes
+
+    async def _send_photo(self, params: _Params) -> Any:
+        chat_id = self._chat_id(params)
+        upload: _Upload | None = params.files.get("photo")
+        reference: str | None = None
+        if upload is None:
+            reference = params.str_("photo")
+            if not reference:
+                raise _bad_request("there is no photo in the request")
+            if reference.startswith("attach://"):
+                upload = params.files.get(reference.removeprefix("attach://"))
+                if upload is None:
+                    raise _bad_request("wrong file identifier/HTTP URL specified")
+            elif reference in self._documents:
+                raise _bad_request("can't use file of type Document as Photo")
+            elif reference not in self._photos and not reference.startswith(("http://", "https://")):
+                raise _bad_request("wrong file identifier/HTTP URL specified")
+        if upload is not None and not upload.data:
+            raise _bad_request("file must be non-empty")
+        caption = params.str_("caption") or None
+        parse_mode = params.str_("parse_mode") or None
+        plain_caption: str | None = None
+        caption_entities: list[dict[str, Any]] = []
+        if caption is not None:
+            plain_caption, caption_entities = self._render(caption, parse_mode, params.json_("caption_entities"))
+            if len(plain_caption) > MAX_CAPTION_LENGTH:
+                raise _bad_request("message caption is too long")
+        markup = self._reply_markup(params)
+        self._check_blocked(chat_id)
+        if upload is not None:
+            file_id, sizes = self._store_photo(upload)
+        elif reference is not None and reference in self._photos:
+            file_id, sizes = reference, self._photos[reference]
+        else:  # a URL: Telegram would fetch it; the fake makes up the photo
+            file_id, sizes = self._store_photo(_Upload("photo.jpg", b"fetched", "image/jpeg"))
+        message = self._bot_message(chat_id)
+        message["photo"] = sizes
+        if plain_caption:
+            message["caption"] = plain_caption
+            if caption_entities:
+                message["caption_entities"] = caption_entities
+        if markup is not None and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
+        self._messages[(chat_id, message["message_id"])] = message
+        self._record(
+            SentMessage(
+                chat_id=chat_id,
+                message_id=message["message_id"],
+                text=None,
+                parse_mode=parse_mode,
+                reply_markup=markup,
+                method="sendPhoto",
+                caption=caption,
+                plain_text=plain_caption,
+                file_id=file_id,
+                photo_bytes=upload.data if upload is not None else None,
+                paid_broadcast=params.bool_("allow_paid_broadcast"),
             )
         )
         return message
@@ -1228,6 +1662,8 @@ class FakeBotApi:
                 upload = attached
             elif reference in self._documents:
                 upload = self._documents[reference]
+            elif reference in self._photos:
+                raise _bad_request("can't use file of type Photo as Document")
             else:
                 raise _bad_request("wrong file identifier/HTTP URL specified")
         if not upload.data:
@@ -1261,3 +1697,65 @@ def _validate_inline_keyboard(rows: Any) -> None:
             not isinstance(data, str) or not 1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES
         ):
             raise _bad_request("BUTTON_DATA_INVALID")
+
+
+# --------------------------------------------------------------------------------------
+# Standalone
+# --------------------------------------------------------------------------------------
+
+
+async def serve(fake: FakeBotApi, ready: Callable[[int], None] | None = None) -> None:
+    """Run ``fake`` until SIGTERM or SIGINT; ``ready(port)`` once it listens."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with fake:
+        if ready is not None:
+            ready(fake.port)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.support.fake_bot_api",
+        description="The fake Telegram Bot API in a process of its own, on 127.0.0.1; prints its port when ready. "
+        "GET /stats tells what it recorded, POST /reset forgets it.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
+    parser.add_argument("--token", default="123456:TEST", help="the bot token it accepts (default 123456:TEST)")
+    parser.add_argument(
+        "--limit-per-s",
+        type=float,
+        default=None,
+        help="enforce Telegram's limits with this many messages per second overall (default: no limits at all)",
+    )
+    parser.add_argument(
+        "--paid-limit", type=float, default=1000.0, help="messages per second with allow_paid_broadcast (1000)"
+    )
+    parser.add_argument("--chat-interval", type=float, default=1.0, help="seconds between messages to a chat (1)")
+    parser.add_argument("--group-per-minute", type=int, default=20, help="messages to a group in a minute (20)")
+    parser.add_argument("--tolerance", type=float, default=0.05, help="how early a request may come, seconds (0.05)")
+    parser.add_argument("--blocked", type=int, action="append", default=[], help="a chat id that blocked the bot")
+    args = parser.parse_args(argv)
+    limits = None
+    if args.limit_per_s is not None:
+        limits = TelegramLimits(
+            per_second=args.limit_per_s,
+            paid_per_second=args.paid_limit,
+            chat_interval=args.chat_interval,
+            group_per_minute=args.group_per_minute,
+            tolerance=args.tolerance,
+        )
+    fake = FakeBotApi(args.token, limits=limits, port=args.port)
+    fake.blocked_chats.update(args.blocked)
+
+    def ready(port: int) -> None:
+        sys.stdout.write(f"{port}\n")
+        sys.stdout.flush()
+
+    asyncio.run(serve(fake, ready))
+
+
+if __name__ == "__main__":
+    main()
