@@ -4,7 +4,7 @@ and commit the whole unit of work, or roll it back whole and say so in the reade
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -16,6 +16,7 @@ from bot.router import Router
 from community.dialogue import load_state
 from community.errors import LinliError
 from community.people import identify
+from community.scheduling import Scheduler
 from community.unit_of_work import UnitOfWorkFactory
 from i18n import N_, negotiate_language
 
@@ -25,11 +26,20 @@ TRY_AGAIN = N_("Something went wrong on our side and nothing was saved. Please t
 
 
 class Conversation:
-    def __init__(self, uows: UnitOfWorkFactory, router: Router, localizers: Localizers, bot: BotInfo) -> None:
+    def __init__(
+        self,
+        uows: UnitOfWorkFactory,
+        router: Router,
+        localizers: Localizers,
+        bot: BotInfo,
+        *,
+        scheduler: Scheduler | None = None,
+    ) -> None:
         self.uows = uows
         self.router = router
         self.localizers = localizers
         self.bot = bot
+        self.scheduler = scheduler  # handed to handlers, which schedule after their change has committed
 
     async def handle(self, event: Event) -> Sequence[Reply]:
         sender = event.sender
@@ -62,10 +72,10 @@ class Conversation:
                     localizers=self.localizers,
                     bot=self.bot,
                     state=await load_state(uow, state_key(event)),
+                    scheduler=self.scheduler,
                 )
                 replies = await self.router.dispatch(ctx)
                 await uow.commit()
-                return replies
             except LinliError as err:
                 await uow.rollback()
                 return self._refusal(event, localizer, localizer.text(err.message, **err.params))
@@ -74,6 +84,20 @@ class Conversation:
                 log.exception("database error while handling %s from %s", type(event.payload).__name__, sender.channel)
                 await uow.rollback()
                 return self._refusal(event, localizer, localizer.text(TRY_AGAIN))
+        await self._after_commit(event, ctx.pending_after_commit)
+        return replies
+
+    @staticmethod
+    async def _after_commit(event: Event, actions: Sequence[Callable[[], Awaitable[None]]]) -> None:
+        """What handlers asked to do once their change was saved. The change stands whatever happens here, so a
+        failure is logged and the reply still goes out (a feature that must not miss such work catches up)."""
+        for action in actions:
+            try:
+                await action()
+            except (LinliError, SQLAlchemyError, OSError, ValueError):
+                log.exception(
+                    "after-commit work for %s from %s failed", type(event.payload).__name__, event.sender.channel
+                )
 
     @staticmethod
     def _refusal(event: Event, localizer: Localizer, text: str) -> Sequence[Reply]:
