@@ -20,8 +20,12 @@ from bot.handlers import join as join_handlers
 from bot.handlers import language as language_handlers
 from bot.handlers import members as members_handlers
 from bot.handlers import menu as menu_handlers
+from bot.handlers import notice_admin as notice_admin_handlers
+from bot.handlers import notice_compose as notice_compose_handlers
+from bot.handlers import notifications as notifications_handlers
 from bot.handlers import privacy as privacy_handlers
 from bot.handlers import start as start_handlers
+from bot.notices import jobs as notice_jobs
 from bot.rendering import Localizers
 from bot.router import Router
 from bot.scheduling import DatabaseScheduler, JobRegistry, ManagedScheduler
@@ -42,12 +46,15 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
     start_handlers,
     join_handlers,
     invitations_handlers,
+    notice_compose_handlers,
+    notice_admin_handlers,
+    notifications_handlers,
 )
 
 
 # Every feature's scheduled jobs: each registers its job names (and any daily job) with
 # register_jobs(registry, app), called once the app is built. Order does not matter.
-JOB_REGISTRARS: tuple[Callable[[JobRegistry, App], None], ...] = ()
+JOB_REGISTRARS: tuple[Callable[[JobRegistry, App], None], ...] = (notice_jobs.register_jobs,)
 
 
 def build_router() -> Router:
@@ -120,6 +127,7 @@ async def build_app(
     bot = BotInfo(username=settings.bot_username)
     log.debug("database: %s", settings.database_label)
     jobs = JobRegistry()
+    managed = scheduler(jobs) if scheduler else DatabaseScheduler(settings.database_url, jobs)
     app = App(
         settings=settings,
         clock=clock,
@@ -129,9 +137,9 @@ async def build_app(
         localizers=localizers,
         router=router,
         bot=bot,
-        conversation=Conversation(uows, router, localizers, bot),
+        conversation=Conversation(uows, router, localizers, bot, scheduler=managed),
         jobs=jobs,
-        scheduler=scheduler(jobs) if scheduler else DatabaseScheduler(settings.database_url, jobs),
+        scheduler=managed,
     )
     for register_jobs in JOB_REGISTRARS:
         register_jobs(jobs, app)

@@ -1,0 +1,192 @@
+"""/notices for community workers: the community's recent notices with their status; a tap shows a notice's
+delivery figures (queued, delivered, failed, unreachable, acknowledged, by building), refreshable while it goes
+out, with Cancel (after a confirmation) for one that is scheduled or going out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+
+from bot.context import Context
+from bot.events import ButtonPress, Command
+from bot.notices.buttons import CancelNotice, ViewNotice
+from bot.notices.jobs import send_key
+from bot.notices.progress import CLAIMED, Progress, progress_keyboard, progress_text
+from bot.notices.render import category_label, describe_audience, moment
+from bot.rendering import Localizer
+from bot.replies import AnswerButton, Button, EditText, Keyboard, Reply, SendText
+from bot.router import Router, RunCommand
+from community import notices
+from community.errors import NoticeNotFound, PermissionDenied
+from community.models import Community
+from community.notice_models import Notice, NoticeStatus
+from community.notices import Audience
+from community.roles import Action
+from community.verification import staff_communities
+from i18n import N_
+
+RECENT = 10
+EXCERPT = 40  # characters of the body shown in the list
+
+STATUS_LABELS: Mapping[NoticeStatus, str] = {
+    NoticeStatus.DRAFT: N_("draft"),
+    NoticeStatus.SCHEDULED: N_("scheduled"),
+    NoticeStatus.SENDING: N_("going out"),
+    NoticeStatus.SENT: N_("sent"),
+    NoticeStatus.CANCELLED: N_("cancelled"),
+}
+CANCELLABLE = (NoticeStatus.SCHEDULED, NoticeStatus.SENDING)
+
+
+def status_label(l: Localizer, status: NoticeStatus) -> str:  # noqa: E741
+    return l.label(STATUS_LABELS[status])
+
+
+def excerpt(body: str, limit: int = EXCERPT) -> str:
+    line = " ".join(body.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+async def _communities(ctx: Context) -> list[Community]:
+    communities = await staff_communities(ctx.uow, ctx.person_id, Action.SEND_NOTICE)
+    if not communities:
+        raise PermissionDenied(action=Action.SEND_NOTICE.value)
+    return communities
+
+
+async def _notice(ctx: Context, notice_id: int) -> tuple[Notice, Community]:
+    """A notice of a community where this person may send notices (and so see how they went)."""
+    notice = await notices.get_notice(ctx.uow, notice_id)
+    community = next((c for c in await _communities(ctx) if c.id == notice.community_id), None)
+    if community is None:
+        raise NoticeNotFound()
+    return notice, community
+
+
+def _show(ctx: Context, text: str, buttons: Keyboard = ()) -> Reply:
+    payload = ctx.event.payload
+    message_id = payload.message_id if isinstance(payload, ButtonPress) else None
+    return EditText(message_id, text, buttons) if message_id is not None else SendText(text, buttons)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+async def list_notices(ctx: Context, _: Command) -> Sequence[Reply]:
+    replies: list[Reply] = []
+    for community in await _communities(ctx):
+        assert community.id is not None
+        reader = ctx.l.with_timezone(community.timezone)
+        found = await notices.recent(ctx.uow, community.id, limit=RECENT)
+        items = [
+            {
+                "id": notice.id,
+                "status": status_label(reader, notice.status),
+                "when": notice.send_at if notice.status is NoticeStatus.SCHEDULED else notice.created_at,
+                "excerpt": excerpt(notice.body),
+            }
+            for notice in found
+        ]
+        text = reader.render("notice_list.j2", community=community.name, items=items, at=partial(moment, reader))
+        buttons = tuple(
+            (
+                Button(
+                    reader.label("#%(id)s · %(status)s", id=notice.id or 0, status=status_label(reader, notice.status)),
+                    ViewNotice(notice.id or 0).pack(),
+                ),
+            )
+            for notice in found
+        )
+        replies.append(SendText(text, buttons=buttons))
+    return replies
+
+
+async def _figures_text(ctx: Context, notice: Notice, community: Community, question: str | None = None) -> str:
+    assert notice.id is not None
+    reader = ctx.l.with_timezone(community.timezone)
+    figures = await notices.figures(ctx.uow, notice.id)
+    return reader.render(
+        "notice_figures.j2",
+        at=partial(moment, reader),
+        notice=notice,
+        status=status_label(reader, notice.status),
+        category=category_label(reader, notice.category),
+        audience=describe_audience(reader, Audience.from_json(notice.audience)),
+        excerpt=excerpt(notice.body, 200),
+        f=figures,
+        question=question,
+    )
+
+
+def _figures_buttons(ctx: Context, notice: Notice) -> Keyboard:
+    notice_id = notice.id or 0
+    rows: list[tuple[Button, ...]] = [(Button(ctx.l.label("Refresh"), ViewNotice(notice_id).pack()),)]
+    if notice.status in CANCELLABLE:
+        rows.append((Button(ctx.l.label("Cancel this notice"), CancelNotice(notice_id, confirm=False).pack()),))
+    rows.append((Button(ctx.l.label("‹ All notices"), RunCommand("notices").pack()),))
+    return tuple(rows)
+
+
+async def view(ctx: Context, data: ViewNotice) -> Sequence[Reply]:
+    notice, community = await _notice(ctx, data.notice_id)
+    text = await _figures_text(ctx, notice, community)
+    return (AnswerButton(), _show(ctx, text, _figures_buttons(ctx, notice)))
+
+
+async def cancel(ctx: Context, data: CancelNotice) -> Sequence[Reply]:
+    notice, community = await _notice(ctx, data.notice_id)
+    notice_id = data.notice_id
+    if notice.status not in CANCELLABLE:
+        text = await _figures_text(ctx, notice, community)
+        return (AnswerButton(), _show(ctx, text, _figures_buttons(ctx, notice)))
+    if not data.confirm:
+        question = "scheduled" if notice.status is NoticeStatus.SCHEDULED else "sending"
+        text = await _figures_text(ctx, notice, community, question=question)
+        buttons = (
+            (
+                Button(ctx.l.label("Yes, cancel it"), CancelNotice(notice_id, confirm=True).pack()),
+                Button(ctx.l.label("No"), ViewNotice(notice_id).pack()),
+            ),
+        )
+        return (AnswerButton(), _show(ctx, text, buttons))
+    notice = await notices.cancel(ctx.uow, ctx.identity, notice_id)
+    scheduler = ctx.scheduler
+    if scheduler is not None:
+
+        async def forget_job() -> None:
+            await scheduler.cancel(send_key(notice_id))
+
+        ctx.after_commit(forget_job)
+    replies: list[Reply] = [
+        AnswerButton(ctx.l.label("Notice #%(id)s is cancelled.", id=notice_id)),
+        _show(ctx, await _figures_text(ctx, notice, community), _figures_buttons(ctx, notice)),
+    ]
+    progress = await _final_progress(ctx, notice, community)
+    if progress is not None:
+        replies.append(progress)
+    return replies
+
+
+async def _final_progress(ctx: Context, notice: Notice, community: Community) -> Reply | None:
+    """The author's progress message, when it is in this chat, says the notice was cancelled (the sender has
+    nothing more to report on it)."""
+    sender = ctx.event.sender
+    message_id = notice.progress_message_id
+    if (
+        notice.id is None
+        or message_id is None
+        or message_id == CLAIMED
+        or (notice.progress_channel, notice.progress_chat_id) != (sender.channel, sender.chat_id)
+    ):
+        return None
+    reader = ctx.l.with_timezone(community.timezone)
+    figures = await notices.figures(ctx.uow, notice.id)
+    progress = Progress.of(figures, notice.queued_at, ctx.uow.clock.now())
+    text = progress_text(reader, notice, progress, finished=True)
+    return EditText(message_id, text, progress_keyboard(reader, notice.id))
+
+
+def register(router: Router) -> None:
+    router.command("notices", list_notices, description=N_("Your community's recent notices and how they went"))
+    router.button(ViewNotice, view)
+    router.button(CancelNotice, cancel)

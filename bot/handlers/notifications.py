@@ -1,0 +1,140 @@
+"""A resident's side of notices: /notifications (mute categories, the daily digest) and the Acknowledge button
+under a notice that asks for it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from babel.lists import format_list
+from sqlmodel import col, select
+
+from bot.context import Context
+from bot.events import ButtonPress, Command
+from bot.notices.buttons import PREVIEW_NOTICE_ID, AcknowledgeNotice, DigestChoice, MuteCategory
+from bot.notices.jobs import DIGEST_TIME
+from bot.notices.render import CATEGORIES, ack_keyboard, category_label
+from bot.replies import AnswerButton, Button, EditButtons, EditText, Keyboard, Reply, SendText
+from bot.router import Router
+from community import notices
+from community.notice_models import MessageKind, NoticeAck, OutboxMessage
+from i18n import N_
+
+ON = "🔔 "
+OFF = "🔕 "
+
+
+def _message_id(ctx: Context) -> str | None:
+    payload = ctx.event.payload
+    return payload.message_id if isinstance(payload, ButtonPress) else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# /notifications
+
+
+async def _screen(ctx: Context) -> tuple[str, Keyboard]:
+    muted = await notices.muted_categories(ctx.uow, ctx.person_id)
+    digest = await notices.daily_digest(ctx.uow, ctx.person_id)
+    names = [category_label(ctx.l, category) for category in CATEGORIES if category in muted]
+    text = ctx.l.render(
+        "notice_notifications.j2",
+        muted=str(format_list(names, locale=ctx.l.t.locale)) if names else None,
+        digest=digest,
+        digest_time=DIGEST_TIME.strftime("%H:%M"),
+    )
+    toggles = [
+        Button((OFF if category in muted else ON) + category_label(ctx.l, category), MuteCategory(index).pack())
+        for index, category in enumerate(CATEGORIES)
+    ]
+    rows: list[tuple[Button, ...]] = [tuple(toggles[i : i + 2]) for i in range(0, len(toggles), 2)]
+    digest_label = ctx.l.label("Daily digest: on") if digest else ctx.l.label("Daily digest: off")
+    rows.append((Button(digest_label, DigestChoice(on=not digest).pack()),))
+    return text, tuple(rows)
+
+
+async def show(ctx: Context, _: Command) -> Sequence[Reply]:
+    text, buttons = await _screen(ctx)
+    return (SendText(text, buttons=buttons),)
+
+
+async def _refresh(ctx: Context, answer: str) -> Sequence[Reply]:
+    text, buttons = await _screen(ctx)
+    message_id = _message_id(ctx)
+    shown: Reply = EditText(message_id, text, buttons) if message_id is not None else SendText(text, buttons)
+    return (AnswerButton(answer), shown)
+
+
+async def toggle_mute(ctx: Context, data: MuteCategory) -> Sequence[Reply]:
+    if not 0 <= data.index < len(CATEGORIES):
+        return (AnswerButton(ctx.l.label("This button is out of date. Send /menu to start again."), alert=True),)
+    category = CATEGORIES[data.index]
+    mute = category not in await notices.muted_categories(ctx.uow, ctx.person_id)
+    await notices.set_muted(ctx.uow, ctx.person_id, category, mute)
+    name = category_label(ctx.l, category)
+    if mute:
+        return await _refresh(
+            ctx, ctx.l.label("Muted: %(category)s. Important notices still reach you.", category=name)
+        )
+    return await _refresh(ctx, ctx.l.label("You receive %(category)s notices again.", category=name))
+
+
+async def choose_digest(ctx: Context, data: DigestChoice) -> Sequence[Reply]:
+    await notices.set_daily_digest(ctx.uow, ctx.person_id, data.on)
+    if data.on:
+        return await _refresh(ctx, ctx.l.label("Non-urgent notices now come together once a day."))
+    return await _refresh(ctx, ctx.l.label("Notices now come as soon as they are sent."))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Acknowledge
+
+
+async def acknowledge(ctx: Context, data: AcknowledgeNotice) -> Sequence[Reply]:
+    if data.notice_id == PREVIEW_NOTICE_ID:
+        text = ctx.l.label("This is the preview: residents tap here to confirm that they have read the notice.")
+        return (AnswerButton(text, alert=True),)
+    if not await notices.acknowledge(ctx.uow, ctx.person_id, data.notice_id):
+        if await _acknowledged(ctx, data.notice_id):
+            return (AnswerButton(ctx.l.label("You have already acknowledged this notice.")),)
+        return (AnswerButton(ctx.l.label("This button is out of date. Send /menu to start again."), alert=True),)
+    replies: list[Reply] = [AnswerButton(ctx.l.label("Thank you. The community workers can see that you read it."))]
+    message_id = _message_id(ctx)
+    if message_id is not None:
+        done = ack_keyboard(ctx.l, data.notice_id, done=True)
+        sent = await _sent_message(ctx, data.notice_id)
+        if sent is not None and sent.kind is MessageKind.TEXT:
+            replies.append(EditText(message_id, sent.text, done))  # the same text, the button replaced
+        else:
+            replies.append(EditButtons(message_id, done))  # a caption stays as it is
+    return replies
+
+
+async def _acknowledged(ctx: Context, notice_id: int) -> bool:
+    found = await ctx.uow.session.exec(
+        select(NoticeAck.id).where(NoticeAck.notice_id == notice_id, NoticeAck.person_id == ctx.person_id).limit(1)
+    )
+    return found.first() is not None
+
+
+async def _sent_message(ctx: Context, notice_id: int) -> OutboxMessage | None:
+    """The message of this notice that reached this chat: its text is what the person sees."""
+    sender = ctx.event.sender
+    found = await ctx.uow.session.exec(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.notice_id == notice_id,
+            OutboxMessage.person_id == ctx.person_id,
+            OutboxMessage.channel == sender.channel,
+            OutboxMessage.chat_id == sender.chat_id,
+        )
+        .order_by(col(OutboxMessage.id).desc())
+        .limit(1)
+    )
+    return found.first()
+
+
+def register(router: Router) -> None:
+    router.command("notifications", show, description=N_("Choose which notices reach you, and when"))
+    router.button(MuteCategory, toggle_mute)
+    router.button(DigestChoice, choose_digest)
+    router.button(AcknowledgeNotice, acknowledge)

@@ -1,0 +1,157 @@
+"""From a published notice to outbox rows: one message per recipient, rendered once per language (and once
+more where the recipient's channel cannot show the attachment), held for those who take the daily digest.
+Also the digest itself: one message per recipient gathering their held notices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from bot.html import TELEGRAM_TEXT_LIMIT, html_to_plain, utf16_len
+from bot.notices.render import (
+    NoticeLook,
+    RenderedNotice,
+    attachment_label,
+    category_label,
+    moment,
+    render_notice,
+)
+from bot.rendering import Localizer, Localizers
+from bot.replies import Keyboard
+from community import notices, outbox
+from community.communities import get_community
+from community.models import Community
+from community.notice_models import AttachmentKind, MessageKind, Notice
+from community.outbox import OutboxButton, Outgoing
+from community.unit_of_work import UnitOfWork
+
+# A digest message stays well under Telegram's limit, so a few more notices go into the next message instead.
+DIGEST_BUDGET = TELEGRAM_TEXT_LIMIT - 400
+
+_KINDS = {AttachmentKind.PHOTO: MessageKind.PHOTO, AttachmentKind.DOCUMENT: MessageKind.DOCUMENT}
+
+
+def outbox_buttons(keyboard: Keyboard) -> tuple[tuple[OutboxButton, ...], ...]:
+    return tuple(tuple(OutboxButton(b.label, data=b.data, url=b.url) for b in row) for row in keyboard)
+
+
+def body_for(versions: dict[str, str], notice: Notice, language: str) -> str:
+    """The worker's version in the reader's language where they wrote one, else the original."""
+    return versions.get(language) or versions.get(notice.language) or notice.body
+
+
+async def fan_out(uow: UnitOfWork, localizers: Localizers, notice: Notice) -> int:
+    """Enqueue the notice for every recipient now and record how many; the caller commits. Run once per
+    notice: begin_sending / publish hand over a notice that has not been fanned out yet."""
+    assert notice.id is not None
+    community = await get_community(uow, notice.community_id)
+    look = NoticeLook.of(notice, community.name)
+    versions = await notices.language_versions(uow, notice)
+    rendered: dict[tuple[str, bool], RenderedNotice] = {}
+    kind = _KINDS[notice.attachment_kind] if notice.attachment_kind is not None else MessageKind.TEXT
+    messages: list[Outgoing] = []
+    for person in await notices.recipients(uow, notice):
+        with_file = kind is not MessageKind.TEXT and person.channel == notice.attachment_channel
+        key = (person.language, with_file)
+        if key not in rendered:
+            reader = localizers.get(person.language, community.timezone)
+            rendered[key] = render_notice(
+                reader, look, body_for(versions, notice, person.language), with_file=with_file
+            )
+        message = rendered[key]
+        messages.append(
+            Outgoing(
+                channel=person.channel,
+                chat_id=person.chat_id,
+                text=message.text,
+                person_id=person.person_id,
+                account_id=person.account_id,
+                notice_id=notice.id,
+                kind=kind if with_file else MessageKind.TEXT,
+                buttons=outbox_buttons(message.buttons),
+                file_ref=notice.attachment_ref if with_file else None,
+                file_name=notice.attachment_name if with_file else None,
+                # A notice that asks for an acknowledgement needs its own message with the button.
+                hold=person.held and not notice.ack_requested,
+            )
+        )
+    count = await outbox.enqueue(uow, messages, not_before=uow.clock.now())
+    await notices.mark_fanned_out(uow, notice.id, count)
+    return count
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    community: str
+    category: str
+    at: datetime
+    body: str
+    attachment: str | None
+
+
+async def send_digests(uow: UnitOfWork, localizers: Localizers) -> int:
+    """One digest message (more where it would be too long) per recipient with held notices; the caller
+    commits. Returns how many messages were enqueued."""
+    communities: dict[int, Community] = {}
+    versions: dict[int, dict[str, str]] = {}
+    messages: list[Outgoing] = []
+    for batch in await notices.digest_batches(uow):
+        if not batch.notices:
+            continue
+        first = batch.notices[0]
+        for notice in batch.notices:
+            assert notice.id is not None
+            if notice.community_id not in communities:
+                communities[notice.community_id] = await get_community(uow, notice.community_id)
+            if notice.id not in versions:
+                versions[notice.id] = await notices.language_versions(uow, notice)
+        reader = localizers.get(batch.language, communities[first.community_id].timezone)
+        items = [
+            DigestItem(
+                community=communities[n.community_id].name,
+                category=category_label(reader, n.category),
+                at=n.queued_at or n.created_at,
+                body=body_for(versions[n.id or 0], n, batch.language),
+                attachment=attachment_label(reader, n.attachment_kind, n.attachment_name),
+            )
+            for n in batch.notices
+        ]
+        for text in digest_texts(reader, items):
+            messages.append(
+                Outgoing(
+                    channel=batch.channel,
+                    chat_id=batch.chat_id,
+                    text=text,
+                    person_id=batch.person_id,
+                    account_id=batch.account_id,
+                )
+            )
+        await notices.mark_digested(uow, batch.row_ids)
+    if messages:
+        await outbox.enqueue(uow, messages, not_before=uow.clock.now())
+    return len(messages)
+
+
+def digest_texts(l: Localizer, items: Sequence[DigestItem]) -> list[str]:  # noqa: E741
+    """The digest as few messages as fit Telegram's limit, each notice whole in one of them."""
+    texts: list[str] = []
+    chunk: list[DigestItem] = []
+    for item in items:
+        candidate = [*chunk, item]
+        if chunk and _length(l, candidate, len(items)) > DIGEST_BUDGET:
+            texts.append(_digest(l, chunk, len(items)))
+            candidate = [item]
+        chunk = candidate
+    if chunk:
+        texts.append(_digest(l, chunk, len(items)))
+    return texts
+
+
+def _digest(l: Localizer, items: Sequence[DigestItem], total: int) -> str:  # noqa: E741
+    return l.render("notice_digest.j2", items=items, total=total, at=partial(moment, l))
+
+
+def _length(l: Localizer, items: Sequence[DigestItem], total: int) -> int:  # noqa: E741
+    return utf16_len(html_to_plain(_digest(l, items, total)))
