@@ -22,7 +22,6 @@ from babel.dates import get_timezone_location
 
 from bot.context import Context
 from bot.events import ButtonPress, Command, ContactShared, FileShared, TextInput
-from bot.handlers.language import ENDONYMS
 from bot.notices.buttons import (
     PREVIEW_NOTICE_ID,
     FormAction,
@@ -38,6 +37,7 @@ from bot.notices.render import (
     NoticeLook,
     category_label,
     describe_audience,
+    language_name,
     moment,
     render_notice,
     segment_label,
@@ -390,9 +390,9 @@ async def toggle(ctx: Context, data: NoticeToggle) -> Sequence[Reply]:
 async def _summary(ctx: Context, form: Form, question: str) -> str:
     community = await _community(ctx, form)
     reader = ctx.l.with_timezone(community.timezone)
-    languages = [ENDONYMS.get(form.language, form.language)]
+    languages = [language_name(reader, form.language)]
     if form.translation:
-        languages.append(ENDONYMS.get(form.other_language, form.other_language))
+        languages.append(language_name(reader, form.other_language))
     attachment = form.attachment_value()
     return reader.render(
         "notice_summary.j2",
@@ -413,7 +413,7 @@ async def _summary(ctx: Context, form: Form, question: str) -> str:
 
 async def _options_screen(ctx: Context, form: Form) -> Reply:
     l = ctx.l  # noqa: E741
-    other = ENDONYMS.get(form.other_language, form.other_language)
+    other = language_name(l, form.other_language)
     categories = [
         Button(
             _mark(form.category == category.value, category_label(l, category)),
@@ -501,7 +501,7 @@ async def _ask_translation(ctx: Context, form: Form) -> Sequence[Reply]:
     await form.save(ctx, STATE_TRANSLATION)
     text = ctx.l.render(
         "notice_ask_translation.j2",
-        language=ENDONYMS.get(form.other_language, form.other_language),
+        language=language_name(ctx.l, form.other_language),
         original=form.body,
     )
     back = ((_button(ctx, ctx.l.label("‹ Back"), FormAction.BACK),),)
@@ -550,8 +550,8 @@ async def _preview(ctx: Context, form: Form) -> Sequence[Reply]:
     else:
         intro = ctx.l.text(
             "Preview: residents who read %(first)s receive the first message, those who read %(second)s the second.",
-            first=ENDONYMS.get(versions[0][0], versions[0][0]),
-            second=ENDONYMS.get(versions[1][0], versions[1][0]),
+            first=language_name(ctx.l, versions[0][0]),
+            second=language_name(ctx.l, versions[1][0]),
         )
     replies.append(_show(ctx, intro))
     for language, body in versions:

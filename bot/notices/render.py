@@ -36,6 +36,8 @@ SEGMENT_LABELS: Mapping[Role, str] = {
     Role.UNIT_CONTACT: N_("Resident unit contacts"),
 }
 
+LANGUAGE_NAMES: Mapping[str, str] = {"zh_Hans": N_("Chinese"), "en": N_("English")}
+
 ACKNOWLEDGE = N_("✅ Acknowledge")
 ACKNOWLEDGED = N_("✓ Acknowledged")
 
@@ -65,17 +67,19 @@ def _any_of(l: Localizer, names: Iterable[str]) -> str:  # noqa: E741
 
 
 def describe_audience(l: Localizer, audience: Audience) -> str:  # noqa: E741
-    """Who a notice is for, as plain text: "the whole community", or "Buildings: 3号楼 or 7号楼 · Volunteers"."""
+    """Who a notice is for, as plain text: "the whole community", or "3号楼 or 7号楼 · Volunteers" (building and
+    group names say what they are: 3号楼, 第一居民小组)."""
     if audience.is_everyone():
         return l.label("the whole community")
-    parts: list[str] = []
-    if audience.buildings:
-        parts.append(l.label("Buildings: %(names)s", names=_any_of(l, audience.buildings)))
-    if audience.groups:
-        parts.append(l.label("Residents' groups: %(names)s", names=_any_of(l, audience.groups)))
+    parts = [_any_of(l, names) for names in (audience.buildings, audience.groups) if names]
     if audience.roles:
         parts.append(_any_of(l, (segment_label(l, role) for role in audience.roles)))
     return " · ".join(parts)
+
+
+def language_name(l: Localizer, language: str) -> str:  # noqa: E741
+    """A notice language as the reader calls it: 中文 / 英文, Chinese / English."""
+    return l.label(LANGUAGE_NAMES[language]) if language in LANGUAGE_NAMES else language
 
 
 @dataclass(frozen=True, slots=True)
