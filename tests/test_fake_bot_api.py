@@ -643,6 +643,14 @@ async def test_free_messages_stay_at_the_free_limit_beside_paid_ones(
     assert await send(http, fake, USER + 6, allow_paid_broadcast=True) == 200
 
 
+async def test_an_overall_limit_above_the_paid_one_is_not_capped_by_it(
+    fake: FakeBotApi, http: aiohttp.ClientSession
+) -> None:
+    fake.limits = TelegramLimits(per_second=30, paid_per_second=10, tolerance=0, clock=Ticks())
+
+    assert [await send(http, fake, USER + n) for n in range(31)] == [200] * 30 + [429]
+
+
 async def test_only_messages_count_against_the_limits(fake: FakeBotApi, bot: Bot) -> None:
     fake.limits = TelegramLimits(per_second=1, clock=Ticks())
     sent = await bot.send_message(USER, "progress 1/3")

@@ -579,8 +579,9 @@ class TelegramLimits:
 
     per_second: messages per second per bot overall, a token bucket holding ``per_second`` tokens
         (so a burst of that many), refilled continuously (Telegram: 30).
-    paid_per_second: the same for requests with ``allow_paid_broadcast=true`` (Telegram: 1000).  A
-        request without the flag needs a token from both buckets, one with it from this one only.
+    paid_per_second: the same for requests with ``allow_paid_broadcast=true`` (Telegram: 1000; taken
+        as ``per_second`` when lower).  A request without the flag needs a token from both buckets,
+        one with it from this one only.
     chat_interval: seconds between two messages to one private chat (positive chat id; Telegram: 1).
     group_per_minute: messages to one group (negative chat id) in any ``group_window`` seconds
         (Telegram: 20 a minute).
@@ -638,7 +639,7 @@ class _Limiter:
         self.limits = limits
         now = limits.clock()
         self._free = _Bucket(limits.per_second, now)
-        self._paid = _Bucket(limits.paid_per_second, now)
+        self._paid = _Bucket(max(limits.paid_per_second, limits.per_second), now)
         self._chat_last: dict[int, float] = {}
         self._group_sent: dict[int, deque[float]] = {}
 
@@ -661,7 +662,7 @@ class _Limiter:
                 sent.popleft()
             if len(sent) >= limits.group_per_minute:
                 return "group", _whole_seconds(sent[0] - horizon)
-        wait = self._paid.wait(now, 1.0 - limits.paid_per_second * tolerance)
+        wait = self._paid.wait(now, 1.0 - self._paid.rate * tolerance)
         if not paid:
             wait = max(wait, self._free.wait(now, 1.0 - limits.per_second * tolerance))
         if wait > 0:
