@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import signal
@@ -687,6 +688,16 @@ def test_limits_refuse_nonsense() -> None:
         TelegramLimits(per_second=0)
     with pytest.raises(ValueError, match="negative"):
         TelegramLimits(tolerance=-1)
+
+
+async def test_latency_keeps_messages_in_flight_at_once(http: aiohttp.ClientSession) -> None:
+    async with FakeBotApi(latency=60) as fake:
+        sends = asyncio.gather(*(send(http, fake, USER + n) for n in range(20)))
+        await fake.wait_for(lambda _: fake.call_counts["sendMessage"] == 20, timeout=10)
+        assert fake.sent == [], "all 20 are in flight together, none answered yet"
+        sends.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sends
 
 
 # --- blocked users, photos, duplicates ------------------------------------------------------

@@ -35,7 +35,8 @@ Standalone, in a process of its own (for benchmarks and crash tests, so its CPU 
     python -m tests.support.fake_bot_api --port 0 --limit-per-s 30 [--paid-limit 1000]
 
 prints the bound port on stdout when it is ready, serves ``GET /stats`` (what it recorded, as JSON) and
-``POST /reset``, and stops on SIGTERM or SIGINT.
+``POST /reset``, and stops on SIGTERM or SIGINT.  ``latency`` (``--latency``) holds every message that long
+before answering it, as the round trip to Telegram does, so a sender has many in flight at once.
 """
 
 from __future__ import annotations
@@ -698,12 +699,16 @@ class FakeBotApi:
         bot_first_name: str = "Linli Test",
         limits: TelegramLimits | None = None,
         port: int = 0,
+        latency: float = 0.0,
     ) -> None:
         self.token = token
         self.bot_username = bot_username
         self.bot_id = bot_id
         self.bot_first_name = bot_first_name
         self._requested_port = port
+        # Seconds each message (a method in MESSAGE_METHODS) takes before it is answered, like the round trip
+        # to Telegram's servers: messages are in flight at once, as in production.
+        self.latency = latency
 
         # Hooks
         self.blocked_chats: set[int] = set()
@@ -1212,6 +1217,9 @@ class FakeBotApi:
             limiter = self._limiter
             if limiter is not None and name in limiter.limits.methods:
                 self._admit(limiter, params)
+            if self.latency > 0 and name in MESSAGE_METHODS:
+                self._notify_activity()  # arrived: wait_for() may look at call_counts
+                await asyncio.sleep(self.latency)
             result = await handler(params)
         except _ApiError as error:
             if error.error_code == 403:
@@ -1738,6 +1746,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--group-per-minute", type=int, default=20, help="messages to a group in a minute (20)")
     parser.add_argument("--tolerance", type=float, default=0.05, help="how early a request may come, seconds (0.05)")
     parser.add_argument("--blocked", type=int, action="append", default=[], help="a chat id that blocked the bot")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds before a message is answered, a round trip (0)"
+    )
     args = parser.parse_args(argv)
     limits = None
     if args.limit_per_s is not None:
@@ -1748,7 +1759,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             group_per_minute=args.group_per_minute,
             tolerance=args.tolerance,
         )
-    fake = FakeBotApi(args.token, limits=limits, port=args.port)
+    fake = FakeBotApi(args.token, limits=limits, port=args.port, latency=args.latency)
     fake.blocked_chats.update(args.blocked)
 
     def ready(port: int) -> None:
