@@ -7,12 +7,13 @@ PY = $(VENV)/bin/python
 STAMP = $(VENV)/.linli-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv catalogs run test bench-updates i18n clean distclean
+.PHONY: help venv catalogs run test bench-updates bench-broadcast i18n clean distclean
 
 help:
 	@echo "make run            install if needed, compile translations, run Linli (console, or Telegram with TELEGRAM_BOT_TOKEN)"
 	@echo "make test           ruff, mypy, import-linter, the catalog check, then pytest (SQLite and PostgreSQL)"
 	@echo "make bench-updates  the update-throughput benchmark"
+	@echo "make bench-broadcast the delivery engine's broadcast benchmark (rate achieved, CPU per message)"
 	@echo "make i18n           extract, update and compile the translation catalogs"
 	@echo "make clean          remove caches and compiled catalogs (keeps .venv and the data in var/)"
 	@echo "make distclean      clean, and remove $(VENV)"
@@ -42,6 +43,9 @@ test: $(STAMP) catalogs
 
 bench-updates: $(STAMP) catalogs
 	$(PY) bench/bench_updates.py
+
+bench-broadcast: $(STAMP)
+	$(PY) bench/bench_broadcast.py
 
 i18n: $(STAMP)
 	$(PY) -m i18n.catalog all
