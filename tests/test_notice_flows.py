@@ -6,6 +6,7 @@ and the worker's delivery figures."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,7 +136,10 @@ def deliver(
         transports = {"console": delivery}
         editor = ProgressEditor(uows, localizers_here, transports, every=0.0)
         sender = Sender(uows, transports, SenderOptions(rate=1000.0, flush_interval=0.01), on_progress=editor)
-        await sender.run(until_idle=True)
+        try:
+            await sender.run(until_idle=True)
+        finally:
+            await editor.aclose()
 
     return run
 
@@ -520,3 +524,32 @@ async def test_a_street_administrator_chooses_the_community_first(session: Conso
     assert out[1:] == ["  [1] 梧桐社区", "  [2] 银杏社区", "  [3] 稻香村"]
     out = await session.feed("3")
     assert out[1] == "Community: 稻香村" and out[2] == "New notice to 稻香村"
+
+
+async def test_the_summary_comes_even_when_the_last_change_is_never_reported(
+    session: ConsoleSession, uows: UnitOfWorkFactory, localizers_here: Localizers, delivery: ConsoleDelivery
+) -> None:
+    """The sender reports changes at its own pace and may stop reporting once its queue is empty; the editor
+    looks again by itself while the figures move, so the author's message still ends as the summary."""
+    out = await _notice_to_building_3(session)
+    await _tap(session, out, "Preview ›", "Send")
+    editor = ProgressEditor(uows, localizers_here, {"console": delivery}, every=0.05)
+    try:
+        await editor(frozenset({1}))  # the first report: nothing sent yet
+        out = await session.feed("/as worker")
+        assert out[1:3] == ["Notice #1 is going out", "░░░░░░░░░░ 0%"]
+        # The rows go out and are recorded, and nobody tells the editor.
+        async with uows() as uow:
+            for row in (await uow.session.exec(select(OutboxMessage))).all():
+                row.status, row.sent_at = DeliveryStatus.SENT, uow.clock.now()
+                uow.session.add(row)
+            await uow.commit()
+        inbox = session._chat("worker").inbox
+        for _ in range(500):
+            if "Notice #1 has gone out" in inbox:
+                break
+            await asyncio.sleep(0.01)
+        out = await session.feed("/as worker")
+        assert out[-4:] == ["Notice #1 has gone out", "▓▓▓▓▓▓▓▓▓▓ 100%", "Delivered: 2 of 2", "  [1] Delivery figures"]
+    finally:
+        await editor.aclose()

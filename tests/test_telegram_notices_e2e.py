@@ -105,6 +105,7 @@ async def deliver(fake: FakeBotApi, uows: UnitOfWorkFactory, localizers: Localiz
     try:
         await sender.run(until_idle=True)
     finally:
+        await editor.aclose()
         await transport.aclose()
 
 

@@ -44,10 +44,15 @@ class _Edit:
     text: str
     keyboard: Keyboard
     finished: bool
+    figures: tuple[int, ...]  # what the text says, less the time left (which moves with the clock alone)
 
 
 class ProgressEditor:
-    """The delivery engine's on_progress hook. monotonic: the clock that paces edits (injected for tests)."""
+    """The delivery engine's on_progress hook. monotonic: the clock that paces edits (injected for tests).
+
+    Edits of one message are at least ``every`` seconds apart, except the last. A change held back by that pace
+    (or reported by the sender too late to matter) is not lost: after an edit, or a change held back, the
+    editor looks again ``every`` seconds later by itself, for as long as the figures keep moving."""
 
     def __init__(
         self,
@@ -64,33 +69,69 @@ class ProgressEditor:
         self.every = every
         self._monotonic = monotonic
         self._last_edit: dict[int, float] = {}
+        self._shown: dict[int, tuple[int, ...]] = {}
+        self._follow_ups: dict[int, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
 
     async def __call__(self, notice_ids: frozenset[int]) -> None:
         async with self._lock:  # one pass at a time: two passes must not both send a first message
             for notice_id in sorted(notice_ids):
-                try:
-                    await self.update(notice_id)
-                except (LinliError, SQLAlchemyError):
-                    # Never stop the sender over a progress message; the next change tries again.
-                    log.exception("progress message of notice %s not updated", notice_id)
+                await self._update_safely(notice_id)
 
-    async def update(self, notice_id: int) -> None:
+    async def aclose(self) -> None:
+        """Stop looking again (when the delivery stops)."""
+        tasks = list(self._follow_ups.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._follow_ups.clear()
+
+    async def _update_safely(self, notice_id: int) -> None:
+        try:
+            if await self.update(notice_id):
+                self._follow_up(notice_id)
+        except (LinliError, SQLAlchemyError):
+            # Never stop the sender over a progress message; the next change tries again.
+            log.exception("progress message of notice %s not updated", notice_id)
+
+    def _follow_up(self, notice_id: int) -> None:
+        pending = self._follow_ups.get(notice_id)
+        if pending is not None and not pending.done():
+            return
+        self._follow_ups[notice_id] = asyncio.get_running_loop().create_task(
+            self._look_again(notice_id), name=f"notice-{notice_id}-progress"
+        )
+
+    async def _look_again(self, notice_id: int) -> None:
+        await asyncio.sleep(max(self.every, 0.05))
+        async with self._lock:
+            self._follow_ups.pop(notice_id, None)
+            await self._update_safely(notice_id)
+
+    async def update(self, notice_id: int) -> bool:
+        """Bring the notice's progress message up to date. True: look again later (it is still going out, and
+        either its figures just moved or a change was held back by the pace)."""
         edit = await self._prepare(notice_id)
         if edit is None:
-            return
-        transport = self.transports.get(edit.channel)
-        if transport is None:
-            log.warning("no transport for %s: progress of notice %s not shown", edit.channel, notice_id)
-            return
+            return False
+        if not edit.finished and self._shown.get(notice_id) == edit.figures:
+            return False  # nothing new: the sender's next report wakes the editor again
+        last = self._last_edit.get(notice_id)
+        if not edit.finished and last is not None and self._monotonic() - last < self.every:
+            return True  # held back by the pace, shown at the next look
+        transport = self.transports[edit.channel]
         if edit.message_id is None:
-            await self._send_first(transport, notice_id, edit)
+            if not await self._send_first(transport, notice_id, edit):
+                return False
         else:
             await transport.edit_text(edit.chat_id, edit.message_id, edit.text, _outbox_buttons(edit.keyboard))
         if edit.finished:
             self._last_edit.pop(notice_id, None)
-        else:
-            self._last_edit[notice_id] = self._monotonic()
+            self._shown.pop(notice_id, None)
+            return False
+        self._last_edit[notice_id] = self._monotonic()
+        self._shown[notice_id] = edit.figures
+        return True
 
     async def _prepare(self, notice_id: int) -> _Edit | None:
         async with self.uows() as uow:
@@ -103,10 +144,10 @@ class ProgressEditor:
             channel, chat_id = notice.progress_channel, notice.progress_chat_id
             if channel is None or chat_id is None or notice.author_id is None:
                 return None  # nobody to tell (sent by the system, or the author erased their data)
-            finished = notice.status in (NoticeStatus.SENT, NoticeStatus.CANCELLED)
-            last = self._last_edit.get(notice_id)
-            if not finished and last is not None and self._monotonic() - last < self.every:
+            if channel not in self.transports:
+                log.warning("no transport for %s: progress of notice %s not shown", channel, notice_id)
                 return None
+            finished = notice.status in (NoticeStatus.SENT, NoticeStatus.CANCELLED)
             message_id = notice.progress_message_id
             if message_id == CLAIMED:
                 return None  # another process is sending the first message right now
@@ -118,7 +159,8 @@ class ProgressEditor:
             progress = Progress.of(figures, notice.queued_at, uow.clock.now())
             text = progress_text(reader, notice, progress, finished=finished)
             await uow.commit()
-            return _Edit(channel, chat_id, message_id, text, progress_keyboard(reader, notice_id), finished)
+            shown = (progress.done, progress.to_go, progress.held, progress.cancelled, progress.acknowledged)
+            return _Edit(channel, chat_id, message_id, text, progress_keyboard(reader, notice_id), finished, shown)
 
     @staticmethod
     async def _claim(uow: UnitOfWork, notice_id: int) -> bool:
@@ -131,7 +173,7 @@ class ProgressEditor:
         await uow.commit()
         return bool(result.rowcount)
 
-    async def _send_first(self, transport: Transport, notice_id: int, edit: _Edit) -> None:
+    async def _send_first(self, transport: Transport, notice_id: int, edit: _Edit) -> bool:
         now = self.uows.clock.now()
         message = OutboxMessage(
             channel=edit.channel,
@@ -152,3 +194,4 @@ class ProgressEditor:
                 )
                 log.info("progress message of notice %s not sent (%s)", notice_id, type(result).__name__)
             await uow.commit()
+        return isinstance(result, Delivered)
