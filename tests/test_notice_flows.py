@@ -20,7 +20,7 @@ from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
 from bot.delivery.transport import Delivered, SendResult
-from bot.notices.jobs import DIGEST_JOB, DIGEST_KEY, DIGEST_TIME, DIGEST_TIMEZONE, SEND_JOB, NoticeJobs, send_key
+from bot.notices.jobs import SEND_JOB, register_notice_jobs, send_key
 from bot.notices.progress_editor import ProgressEditor
 from bot.rendering import Localizer, Localizers
 from bot.replies import Button
@@ -106,10 +106,7 @@ async def demo(uows: UnitOfWorkFactory) -> None:
 @pytest.fixture
 def scheduler(clock: FakeClock, uows: UnitOfWorkFactory, localizers_here: Localizers) -> FakeScheduler:
     registry = JobRegistry()
-    jobs = NoticeJobs(uows, localizers_here)
-    registry.register(SEND_JOB, jobs.send)
-    registry.register(DIGEST_JOB, jobs.digest)
-    registry.every_day(DIGEST_KEY, DIGEST_TIME, DIGEST_TIMEZONE, DIGEST_JOB)
+    register_notice_jobs(registry, uows, localizers_here)  # as bot.app registers them
     return FakeScheduler(clock, registry)
 
 
@@ -553,3 +550,20 @@ async def test_the_summary_comes_even_when_the_last_change_is_never_reported(
         assert out[-4:] == ["Notice #1 has gone out", "▓▓▓▓▓▓▓▓▓▓ 100%", "Delivered: 2 of 2", "  [1] Delivery figures"]
     finally:
         await editor.aclose()
+
+
+async def test_a_scheduled_notice_whose_job_was_lost_is_scheduled_again_at_start(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock, scheduler: FakeScheduler
+) -> None:
+    out = await _notice_to_building_3(session)
+    out = await _tap(session, out, "Send later…")
+    out = await session.feed("2026-03-02 08:30")
+    await _tap(session, out, "Preview ›", "Schedule")
+    # The process died between the commit and the scheduling, say: the job is gone.
+    await scheduler.cancel(send_key(1))
+
+    await scheduler.start()  # the next start catches up
+    assert await scheduler.next_run(send_key(1)) == datetime(2026, 3, 2, 0, 30, tzinfo=UTC)
+    clock.set(datetime(2026, 3, 2, 0, 30, tzinfo=UTC))
+    await scheduler.run_due()
+    assert [row.chat_id for row in await _rows(uows)] == ["wang", "liu"]

@@ -96,10 +96,14 @@ class NoticeJobs:
 
 
 def register_jobs(registry: JobRegistry, app: App) -> None:
-    """The composition root's hook (bot.app.JOB_REGISTRARS): the two jobs, the digest every evening, and the
-    catch-up once the jobs' process has started."""
-    jobs = NoticeJobs(app.uows, app.localizers)
+    """The composition root's hook (bot.app.JOB_REGISTRARS)."""
+    register_notice_jobs(registry, app.uows, app.localizers)
+
+
+def register_notice_jobs(registry: JobRegistry, uows: UnitOfWorkFactory, localizers: Localizers) -> None:
+    """The two jobs, the digest every evening, and the catch-up once the jobs' process has started."""
+    jobs = NoticeJobs(uows, localizers)
     registry.register(SEND_JOB, jobs.send)
     registry.register(DIGEST_JOB, jobs.digest)
     registry.every_day(DIGEST_KEY, DIGEST_TIME, DIGEST_TIMEZONE, DIGEST_JOB)
-    registry.on_start(functools.partial(catch_up, app.uows))
+    registry.on_start(functools.partial(catch_up, uows))
