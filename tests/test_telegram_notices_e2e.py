@@ -224,3 +224,32 @@ async def test_a_worker_sends_a_notice_residents_acknowledge_and_the_figures_sho
         in lines
     )
     assert CJK.search(seen(figures))
+
+
+async def test_a_photo_notice_is_previewed_and_delivered_as_the_same_photo(
+    telegram: FakeBotApi, uows: UnitOfWorkFactory, localizers: Localizers, community_id: int, zh: Localizer
+) -> None:
+    li_na = TelegramUser(telegram, LI_NA, "李娜", "zh-hans")
+    chen = TelegramUser(telegram, CHEN_XIAO, "Chen Xiao", "en")
+
+    li_na.sends("/notice")
+    await li_na.receives(1)
+    _, file_id = telegram.push_photo(LI_NA, "周六上午社区大扫除，欢迎参加！", language_code="zh-hans")
+    (audience,) = await li_na.receives(1)
+    li_na.taps(audience, NoticeForm(FormAction.AUDIENCE_DONE).pack())
+    (options,) = await li_na.receives(1)
+    assert zh.text("Attachment: a photo or document") in seen(options).splitlines()
+    li_na.taps(options, NoticeForm(FormAction.PREVIEW).pack())
+    _, preview, summary = await li_na.receives(3)
+    # The preview is the worker's own photo, sent again by its file id, with the notice as its caption.
+    assert (preview.method, preview.file_id) == ("sendPhoto", file_id)
+    assert seen(preview).splitlines()[-1] == "周六上午社区大扫除，欢迎参加！"
+    li_na.taps(summary, NoticeForm(FormAction.SEND).pack())
+    await li_na.receives(1)
+
+    await deliver(telegram, uows, localizers)
+
+    (photo,) = await chen.receives(1)
+    assert (photo.method, photo.file_id) == ("sendPhoto", file_id)
+    assert seen(photo).splitlines() == [f"📢 {COMMUNITY} · General", "", "周六上午社区大扫除，欢迎参加！"]
+    assert [m.method for m in telegram.messages_to(ZHAO_LEI)] == ["sendPhoto"]  # the whole community this time
