@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.handlers.notice_compose import parse_send_time
+from bot.notices.form import parse_send_time
 from bot.html import TELEGRAM_TEXT_LIMIT, html_to_plain, utf16_len
 from bot.notices.fanout import DigestItem, digest_texts
 from bot.notices.progress import Progress, progress_bar

@@ -11,10 +11,8 @@ who receives it, limits) are the service's; this module only keeps the form and 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -31,6 +29,7 @@ from bot.notices.buttons import (
     Toggle,
 )
 from bot.notices.fanout import fan_out
+from bot.notices.form import TIME_FORMAT, Form, parse_send_time
 from bot.notices.jobs import schedule_send
 from bot.notices.render import (
     CATEGORIES,
@@ -50,10 +49,10 @@ from community.communities import effective_roles, get_community
 from community.errors import PermissionDenied, ValidationFailed
 from community.models import Community
 from community.notice_models import AttachmentKind, NoticeCategory, NoticeStatus
-from community.notices import SEGMENT_ROLES, Attachment, Audience, NoticeDraft, segment_roles_for
+from community.notices import SEGMENT_ROLES, segment_roles_for
 from community.roles import Action, Role
 from community.verification import staff_communities
-from i18n import LANGUAGES, N_
+from i18n import N_
 
 STATE_COMMUNITY = "notice.community"
 STATE_BODY = "notice.body"
@@ -65,74 +64,6 @@ STATES = (STATE_COMMUNITY, STATE_BODY, STATE_FORM, STATE_TIME, STATE_TRANSLATION
 STALE = N_("This button is out of date. Send /menu to start again.")
 CHECK = "✓ "
 PER_ROW = 2
-TIME_FORMAT = "%Y-%m-%d %H:%M"
-_TIME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})[ T]+(\d{1,2}):(\d{2})")
-_TIME_CHARACTERS = str.maketrans({"：": ":", "－": "-", "/": "-", "．": "-", "　": " "})
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The form, as kept in the dialogue state (JSON)
-
-
-@dataclass(slots=True)
-class Form:
-    community_id: int
-    language: str  # of the body: the worker's own
-    body: str = ""
-    attachment: dict[str, str] | None = None  # kind, channel, ref, name ("" if none)
-    buildings: list[str] = field(default_factory=list)
-    groups: list[str] = field(default_factory=list)
-    roles: list[str] = field(default_factory=list)
-    building_options: list[str] = field(default_factory=list)  # as shown: the buttons' indexes point here
-    group_options: list[str] = field(default_factory=list)
-    role_options: list[str] = field(default_factory=list)
-    category: str = NoticeCategory.GENERAL.value
-    important: bool = False
-    ack: bool = False
-    translation: str | None = None  # the worker's version in other_language
-    send_at: str | None = None  # ISO 8601, aware; None: as soon as sent
-    audience_done: bool = False  # past the audience once: a new text goes back to the options
-
-    @classmethod
-    def of(cls, ctx: Context) -> Form:
-        assert ctx.state is not None
-        data = dict(ctx.state.data)
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
-
-    async def save(self, ctx: Context, state: str) -> None:
-        await ctx.set_state(state, **asdict(self))
-
-    @property
-    def other_language(self) -> str:
-        return next(language for language in LANGUAGES if language != self.language)
-
-    def audience(self) -> Audience:
-        return Audience(buildings=tuple(self.buildings), groups=tuple(self.groups), roles=tuple(map(Role, self.roles)))
-
-    def when(self) -> datetime | None:
-        return datetime.fromisoformat(self.send_at) if self.send_at else None
-
-    def attachment_value(self) -> Attachment | None:
-        found = self.attachment
-        if not found:
-            return None
-        return Attachment(
-            kind=AttachmentKind(found["kind"]), channel=found["channel"], ref=found["ref"], name=found["name"] or None
-        )
-
-    def draft(self) -> NoticeDraft:
-        return NoticeDraft(
-            community_id=self.community_id,
-            body=self.body,
-            language=self.language,
-            category=NoticeCategory(self.category),
-            important=self.important,
-            ack_requested=self.ack,
-            audience=self.audience(),
-            send_at=self.when(),
-            translations={self.other_language: self.translation} if self.translation else {},
-            attachment=self.attachment_value(),
-        )
 
 
 def _in_form(ctx: Context) -> bool:
@@ -471,18 +402,6 @@ async def _ask_time(ctx: Context, form: Form) -> Sequence[Reply]:
     )
     now = ((_button(ctx, ctx.l.label("Send now instead"), FormAction.NOW),),)
     return (AnswerButton(), _show(ctx, text, now))
-
-
-def parse_send_time(text: str, timezone: str) -> datetime:
-    """ "2026-03-02 09:00" (full-width digits and separators welcome) in the community's time zone."""
-    match = _TIME.fullmatch(" ".join(text.translate(_TIME_CHARACTERS).split()))
-    if match is None:
-        raise ValidationFailed(N_("Please write the time as YYYY-MM-DD HH:MM, for example 2026-03-02 09:00."))
-    year, month, day, hour, minute = (int(part) for part in match.groups())
-    try:
-        return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(timezone))
-    except ValueError as err:
-        raise ValidationFailed(N_("There is no such date or time: %(time)s"), time=text.strip()) from err
 
 
 async def got_time(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
