@@ -1,7 +1,7 @@
 """The sender: takes due outbox rows, sends them through their channel's transport within Telegram's limits, and
 records how each went.
 
-One loop claims rows in batches sized to the rate (about 0.2 s of sending, with a lease), hands them out at the
+One loop claims rows in batches sized to the rate (about a second of sending, with a lease), hands them out at the
 pace the Pacer allows (overall, per chat, per group, pauses after a 429) and sends each in a task of its own.
 Outcomes are written in batches, every ``flush_interval`` or sooner when many are waiting, so the database sees a
 few statements per batch, not one per message.
@@ -63,7 +63,7 @@ ProgressHook = Callable[[frozenset[int]], Awaitable[None]]
 ChatKey = tuple[str, str]
 
 _MIN_BATCH: Final = 10
-_MAX_BATCH: Final = 500
+_MAX_BATCH: Final = 250
 _LONG_WAIT: Final = 0.05  # seconds; a shorter wait is a plain sleep, a longer one can be cut short by stop()
 
 
@@ -87,7 +87,7 @@ class SenderOptions:
     lease: float = 30.0  # seconds a claim holds a row; renewed every third of it while the sender holds the row
     max_attempts: int = 5
     backoff: Backoff = field(default_factory=Backoff)
-    flush_interval: float = 0.15  # seconds between two writes of outcomes
+    flush_interval: float = 0.5  # seconds an outcome may wait to be written (sooner when a batch is ready)
     poll_interval: float = 0.5  # seconds between two claims while nothing is due
     progress_interval: float = 1.0
     hold_limit: float = 10.0  # a row whose chat is busy longer than this goes back to the queue until then
@@ -101,7 +101,13 @@ class SenderOptions:
 
     @property
     def batch(self) -> int:
-        return min(_MAX_BATCH, max(_MIN_BATCH, int(self.rate * 0.2)))
+        """Rows a claim takes: about a second's worth, at most _MAX_BATCH (a sixth of a second at 3000/s)."""
+        return min(_MAX_BATCH, max(_MIN_BATCH, int(self.rate)))
+
+    @property
+    def flush_batch(self) -> int:
+        """Outcomes that are written at once rather than at the next flush_interval."""
+        return max(8, self.effective_window // 8)
 
 
 @dataclass(slots=True)
@@ -116,6 +122,7 @@ class SenderStats:
     rate_limited: int = 0  # 429s
     released: int = 0
     flushes: int = 0
+    window_full: int = 0  # times a send waited for outcomes to be recorded (the window was full)
 
 
 def default_owner() -> str:
@@ -156,7 +163,9 @@ class Sender:
         }
         self._window = options.effective_window
         self._batch = options.batch
+        self._flush_batch = options.flush_batch
         self._max_held = self._window + 2 * self._batch  # rows claimed and not yet recorded, at most
+        self._low_water = self._batch // 2  # a claim is made when no more rows than this are ready
         self._ready: deque[OutboxMessage] = deque()
         self._waiting: list[tuple[float, int, OutboxMessage]] = []  # (chat free at, seq, row): a heap
         self._seq = itertools.count()
@@ -171,7 +180,9 @@ class Sender:
         self._progress_task: asyncio.Task[None] | None = None
         self._next_claim = 0.0
         self._claims_dry = False  # the last claim found nothing
-        self._wake = asyncio.Event()
+        self._claiming = False
+        self._wake = asyncio.Event()  # the dispatcher should look again
+        self._want_rows = asyncio.Event()  # the claimer should look again
         self._flush_now = asyncio.Event()
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -187,6 +198,7 @@ class Sender:
         self._running = True
         self._stopped.clear()
         self._closing = False
+        claimer = asyncio.create_task(self._claim_loop(), name="outbox-claim")
         flusher = asyncio.create_task(self._flush_loop(), name="outbox-flush")
         renewer = asyncio.create_task(self._renew_loop(), name="outbox-renew")
         log.info("sender %s started: %s messages/s, channels %s", self.owner, self.options.rate, self._channels)
@@ -194,7 +206,7 @@ class Sender:
             await self._dispatch(until_idle)
         finally:
             try:
-                await self._shut_down(flusher, renewer)
+                await self._shut_down(claimer, flusher, renewer)
             finally:
                 self._running = False
                 self._stopped.set()
@@ -218,7 +230,7 @@ class Sender:
     def wake(self) -> None:
         """Claim now rather than at the next poll (new rows were just enqueued)."""
         self._next_claim = 0.0
-        self._wake.set()
+        self._want_rows.set()
 
     async def aclose(self) -> None:
         """Stop, then close the transports' connections."""
@@ -241,17 +253,12 @@ class Sender:
             self._wake.clear()
             now = self._mono()
             self._promote(now)
-            if (
-                len(ready) < self._batch // 2 + 1
-                and now >= max(self._next_claim, pacer.paused_until)
-                and self._held() < self._max_held
-            ):
-                await self._claim()
-                continue
+            if len(ready) <= self._low_water:
+                self._want_rows.set()
             if not ready:
                 if until_idle and self._idle():
                     return
-                wake_at = self._next_claim if not self._waiting else min(self._next_claim, self._waiting[0][0])
+                wake_at = self._waiting[0][0] if self._waiting else now + options.poll_interval
                 await self._pause(max(wake_at, pacer.paused_until) - now)
                 continue
             message = ready[0]
@@ -274,11 +281,27 @@ class Sender:
                 await self._pause(delay)
                 continue
             if self._unsettled >= self._window:
+                self.stats.window_full += 1
                 self._flush_now.set()
                 await self._pause(options.flush_interval)
                 continue
             ready.popleft()
             self._launch(message, key)
+
+    async def _claim_loop(self) -> None:
+        """Keeps the ready queue filled, so the dispatcher never waits for the database."""
+        options = self.options
+        while not self._stopping.is_set():
+            now = self._mono()
+            due = max(self._next_claim, self.pacer.paused_until)
+            if len(self._ready) > self._low_water or self._held() >= self._max_held or now < due:
+                self._want_rows.clear()
+                timeout = due - now if now < due else options.poll_interval
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._want_rows.wait(), timeout)
+                continue
+            await self._claim()
+            self._wake.set()
 
     def _promote(self, now: float) -> None:
         waiting = self._waiting
@@ -291,6 +314,7 @@ class Sender:
     def _idle(self) -> bool:
         return (
             self._claims_dry
+            and not self._claiming
             and not self._ready
             and not self._waiting
             and self._unsettled == 0
@@ -310,6 +334,7 @@ class Sender:
 
     async def _claim(self) -> None:
         options = self.options
+        self._claiming = True
         try:
             async with self.uows() as uow:
                 now = uow.clock.now()
@@ -321,6 +346,8 @@ class Sender:
             log.warning("sender %s could not claim rows: %s", self.owner, _first_line(err))
             self._next_claim = self._mono() + options.poll_interval
             return
+        finally:
+            self._claiming = False
         self._claims_dry = not claimed
         if claimed:
             self.stats.claimed += len(claimed)
@@ -390,8 +417,8 @@ class Sender:
         self._pending_dispatched += 1
         if message.notice_id is not None:
             self._pending_notices.add(message.notice_id)
-        if len(outcomes) >= self._window // 2:
-            self._flush_now.set()
+        if len(outcomes) >= self._flush_batch or not (self._ready or self._waiting):
+            self._flush_now.set()  # a batch is ready, or nothing else is about to go: no reason to wait
 
     def _rate_limited(self, message: OutboxMessage, seconds: float, now: datetime) -> None:
         seconds = max(seconds, 0.0)
@@ -411,7 +438,7 @@ class Sender:
         assert message.id is not None
         self._outcomes.released.append((message.id, self.uows.clock.now() + timedelta(seconds=after)))
         self.stats.released += 1
-        if len(self._outcomes) >= self._window // 2:
+        if len(self._outcomes) >= self._flush_batch:
             self._flush_now.set()
 
     async def _flush_loop(self) -> None:
@@ -445,6 +472,7 @@ class Sender:
             # Rows went back to the queue: some may be due at once.
             self._claims_dry = False
             self._next_claim = 0.0
+            self._want_rows.set()
         self._wake.set()
         if self.on_progress is not None:
             self._changed |= notices
@@ -481,7 +509,12 @@ class Sender:
 
     # ---- stopping --------------------------------------------------------------------------------------------
 
-    async def _shut_down(self, flusher: asyncio.Task[None], renewer: asyncio.Task[None]) -> None:
+    async def _shut_down(
+        self, claimer: asyncio.Task[None], flusher: asyncio.Task[None], renewer: asyncio.Task[None]
+    ) -> None:
+        self._stopping.set()  # also when the dispatcher ended on its own (until_idle, or a bug)
+        self._want_rows.set()
+        await claimer  # a claim under way finishes, so its rows are released below
         if self._sending:
             _, late = await asyncio.wait(set(self._sending), timeout=self.options.stop_grace)
             for task in late:
