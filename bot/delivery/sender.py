@@ -65,6 +65,7 @@ ChatKey = tuple[str, str]
 _MIN_BATCH: Final = 10
 _MAX_BATCH: Final = 250
 _LONG_WAIT: Final = 0.05  # seconds; a shorter wait is a plain sleep, a longer one can be cut short by stop()
+_SETTLE_POLL: Final = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +182,7 @@ class Sender:
         self._next_claim = 0.0
         self._claims_dry = False  # the last claim found nothing
         self._claiming = False
+        self._claim_rounds = 0  # claims made so far
         self._wake = asyncio.Event()  # the dispatcher should look again
         self._want_rows = asyncio.Event()  # the claimer should look again
         self._flush_now = asyncio.Event()
@@ -201,7 +203,7 @@ class Sender:
         claimer = asyncio.create_task(self._claim_loop(), name="outbox-claim")
         flusher = asyncio.create_task(self._flush_loop(), name="outbox-flush")
         renewer = asyncio.create_task(self._renew_loop(), name="outbox-renew")
-        log.info("sender %s started: %s messages/s, channels %s", self.owner, self.options.rate, self._channels)
+        log.debug("sender %s started: %s messages/s, channels %s", self.owner, self.options.rate, self._channels)
         try:
             await self._dispatch(until_idle)
         finally:
@@ -210,7 +212,8 @@ class Sender:
             finally:
                 self._running = False
                 self._stopped.set()
-                log.info(
+                log.log(
+                    logging.INFO if self.stats.claimed else logging.DEBUG,
                     "sender %s stopped: %s sent, %s failed, %s unreachable, %s retried, %s rate-limited",
                     self.owner,
                     self.stats.sent,
@@ -233,11 +236,29 @@ class Sender:
         self._want_rows.set()
 
     async def aclose(self) -> None:
-        """Stop, then close the transports' connections."""
+        """Stop, then close the progress hook (if it holds tasks) and the transports' connections."""
         await self.stop()
+        if isinstance(self.on_progress, Closeable):
+            await self.on_progress.aclose()
         for transport in self.transports.values():
             if isinstance(transport, Closeable):
                 await transport.aclose()
+
+    async def settled(self) -> bool:
+        """Claim at once, then wait until nothing is due, held, in flight or unrecorded and the progress hook is
+        done: True then, False if the sender is not running (or stops meanwhile). For the console, which shows a
+        line's deliveries before it reads the next line (bounded with asyncio.timeout). Rows due later (after a
+        retry's backoff, a scheduled notice) are not waited for."""
+        rounds = self._claim_rounds
+        self.wake()
+        while self._running:
+            if self._claim_rounds > rounds and self._idle() and self._progress_done():
+                return True
+            await asyncio.sleep(_SETTLE_POLL)
+        return False
+
+    def _progress_done(self) -> bool:
+        return self._progress_task is None or self._progress_task.done()
 
     @property
     def running(self) -> bool:
@@ -348,6 +369,7 @@ class Sender:
             return
         finally:
             self._claiming = False
+            self._claim_rounds += 1
         self._claims_dry = not claimed
         if claimed:
             self.stats.claimed += len(claimed)

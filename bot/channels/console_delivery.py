@@ -1,0 +1,60 @@
+"""The console transport of the delivery engine: outbox rows for console chats appear in the console session, so
+the console tour shows a notice going out. A message for the person you are is printed at once; one for anyone
+else waits in their inbox (seen after `/as KEY`), and the terminal says who got it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from bot.channels.console import CHANNEL, ConsoleSession
+from bot.delivery.transport import Delivered, RetryAfter, SendResult
+from bot.replies import Button, Keyboard, SendMedia, SendText
+from community.notice_models import MessageKind, OutboxMessage
+from community.outbox import OutboxButton, buttons_from_json
+
+_NOT_OPEN_YET: Final = 1.0  # seconds to hold sending while no console session is attached
+
+Write = Callable[[Sequence[str]], None]
+
+
+def _keyboard(buttons: tuple[tuple[OutboxButton, ...], ...]) -> Keyboard:
+    return tuple(tuple(Button(b.label, data=b.data, url=b.url) for b in row) for row in buttons)
+
+
+class ConsoleTransport:
+    channel = CHANNEL
+
+    def __init__(self) -> None:
+        self._session: ConsoleSession | None = None
+        self._write: Write | None = None
+
+    def attach(self, session: ConsoleSession, write: Write) -> None:
+        """The console session is open: show deliveries in it, printing with write."""
+        self._session = session
+        self._write = write
+
+    async def send(self, message: OutboxMessage) -> SendResult:
+        session, write = self._session, self._write
+        if session is None or write is None:
+            return RetryAfter(_NOT_OPEN_YET)  # nobody to show it to yet; not a failure of the message
+        keyboard = _keyboard(buttons_from_json(message.buttons))
+        reply: SendText | SendMedia
+        if message.kind is MessageKind.TEXT:
+            reply = SendText(message.text, buttons=keyboard)
+        else:
+            reply = SendMedia(
+                message.kind.value, message.file_ref or "", message.text, file_name=message.file_name, buttons=keyboard
+            )
+        message_id, lines = session.deliver(message.chat_id, reply)
+        write(lines)
+        return Delivered(message_id)
+
+    async def edit_text(
+        self, chat_id: str, message_id: str, text: str, buttons: tuple[tuple[OutboxButton, ...], ...] = ()
+    ) -> SendResult:
+        session, write = self._session, self._write
+        if session is None or write is None:
+            return RetryAfter(_NOT_OPEN_YET)
+        write(session.deliver_edit(chat_id, message_id, text, _keyboard(buttons)))
+        return Delivered(message_id)
