@@ -11,9 +11,13 @@ from types import ModuleType, TracebackType
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels.console_delivery import ConsoleTransport
+from bot.channels.telegram_delivery import TelegramTransport
 from bot.config import Settings
 from bot.context import BotInfo
 from bot.conversation import Conversation
+from bot.delivery.sender import Sender, SenderOptions
+from bot.delivery.transport import Transport
 from bot.handlers import help as help_handlers
 from bot.handlers import invitations as invitations_handlers
 from bot.handlers import join as join_handlers
@@ -26,6 +30,7 @@ from bot.handlers import notifications as notifications_handlers
 from bot.handlers import privacy as privacy_handlers
 from bot.handlers import start as start_handlers
 from bot.notices import jobs as notice_jobs
+from bot.notices.progress_editor import ProgressEditor
 from bot.rendering import Localizers
 from bot.router import Router
 from bot.scheduling import DatabaseScheduler, JobRegistry, ManagedScheduler
@@ -80,8 +85,11 @@ class App:
     jobs: JobRegistry
     # Started only by `linli run` (see bot/scheduling.py); closing the app stops it.
     scheduler: ManagedScheduler
+    # The delivery engine (bot/delivery): run by `linli run` beside the channel and by `linli deliver`.
+    delivery: Sender
 
     async def aclose(self) -> None:
+        await self.delivery.aclose()
         await self.scheduler.shutdown()
         await self.engine.dispose()
 
@@ -140,10 +148,29 @@ async def build_app(
         conversation=Conversation(uows, router, localizers, bot, scheduler=managed),
         jobs=jobs,
         scheduler=managed,
+        delivery=build_delivery(settings, uows, localizers),
     )
     for register_jobs in JOB_REGISTRARS:
         register_jobs(jobs, app)
     return app
+
+
+def build_delivery(settings: Settings, uows: UnitOfWorkFactory, localizers: Localizers) -> Sender:
+    """The delivery engine: a sender through the channel this configuration runs (Telegram with a token, else the
+    console), at LINLI_SEND_RATE, editing each notice author's progress message as the notice goes out."""
+    transports: dict[str, Transport]
+    token = settings.telegram_bot_token
+    if token is not None:
+        telegram = TelegramTransport(
+            token.reveal(), api_base=settings.telegram_api_base, paid_broadcast=settings.paid_broadcast
+        )
+        transports = {telegram.channel: telegram}
+    else:
+        console = ConsoleTransport()
+        transports = {console.channel: console}
+    sender = Sender(uows, transports, SenderOptions(rate=settings.send_rate))
+    sender.on_progress = ProgressEditor(uows, localizers, sender.transports)
+    return sender
 
 
 def localized_commands(localizers: Localizers, router: Router) -> dict[str, list[tuple[str, str]]]:

@@ -16,7 +16,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO, TypeVar
 
@@ -28,16 +28,19 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import App, build_app, localized_commands
+from bot.channels.console import CHANNEL as CONSOLE_CHANNEL
 from bot.channels.console import ConsoleSession, ConsoleUser, run_console
+from bot.channels.console_delivery import ConsoleTransport
 from bot.config import ConfigError, Settings, cli_language, load_settings
 from bot.labels import ROLE_LABELS
 from bot.rendering import Localizer
-from community import audit
+from community import audit, outbox
 from community.communities import add_community
 from community.demo import NEWCOMER_DESCRIPTION, NEWCOMER_KEY, NEWCOMER_NAME, DemoPeople, seed_demo
 from community.errors import LinliError
 from community.migrate import alembic_config, upgrade
 from community.models import AuditEntry, Community
+from community.notice_models import FINAL_STATUSES, DeliveryStatus, Notice, NoticeStatus
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWork
 from community.verification import create_invitation
@@ -56,6 +59,20 @@ PROGRAM = "linli"
 EXIT_REFUSED = 1
 EXIT_CONFIG = 2
 MAX_INVITATION_DAYS = 3650  # beyond ten years a date is more likely a typo than a plan
+CONSOLE_SETTLE = 10.0  # seconds the console waits for a line's messages to be delivered before it reads on
+PROGRESS_WIDTH = 30  # characters of `linli notices status`'s bar
+FOLLOW_EVERY = 1.0  # seconds between two lines of `linli notices status --follow`
+
+DELIVERY_STATUS_LABELS: Mapping[DeliveryStatus, str] = {
+    DeliveryStatus.QUEUED: N_("queued"),
+    DeliveryStatus.SENDING: N_("sending"),
+    DeliveryStatus.SENT: N_("sent"),
+    DeliveryStatus.FAILED: N_("failed"),
+    DeliveryStatus.UNREACHABLE: N_("unreachable"),
+    DeliveryStatus.HELD: N_("held for a digest"),
+    DeliveryStatus.DIGESTED: N_("sent in a digest"),
+    DeliveryStatus.CANCELLED: N_("cancelled"),
+}
 
 KIND_LABELS: Mapping[CommunityKind, str] = {
     CommunityKind.STREET: N_("street"),
@@ -388,8 +405,38 @@ async def serve_console(t: Translator, app: App, stdin: TextIO, stdout: TextIO) 
     session = ConsoleSession(
         app.conversation, console_users(chrome, demo), chrome, files_dir=app.settings.data_dir / "console"
     )
-    # A prompt only for a person at a terminal: a piped transcript stays clean.
-    await run_console(session, stdin, stdout, prompt=stdin.isatty())
+    transport = app.delivery.transports.get(CONSOLE_CHANNEL)
+    if isinstance(transport, ConsoleTransport):
+        transport.attach(session, lambda lines: _write_lines(stdout, lines))
+
+    async def settle() -> None:
+        # A line's messages to others (a notice) are shown before the next line is read, so a tour or a piped
+        # transcript reads the same every time.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CONSOLE_SETTLE):
+                await app.delivery.settled()
+
+    async with delivering(app):
+        # A prompt only for a person at a terminal: a piped transcript stays clean.
+        await run_console(session, stdin, stdout, prompt=stdin.isatty(), after_each=settle)
+
+
+def _write_lines(stdout: TextIO, lines: Sequence[str]) -> None:
+    for line in lines:
+        stdout.write(line + "\n")
+    stdout.flush()
+
+
+@contextlib.asynccontextmanager
+async def delivering(app: App) -> AsyncIterator[None]:
+    """The delivery engine runs while the block does; on the way out it stops (sends in flight finish, rows held
+    go back to the queue, outcomes are recorded)."""
+    running = asyncio.ensure_future(app.delivery.run())
+    try:
+        yield
+    finally:
+        await app.delivery.stop()
+        await running
 
 
 def telegram_channel(app: App) -> "TelegramChannel":
@@ -460,11 +507,86 @@ async def _serve(t: Translator, app: App) -> None:
     from aiogram.exceptions import TelegramAPIError  # here, not at the top: slow import, see above
 
     try:
-        await serve_telegram(t, telegram_channel(app), sys.stdout)
+        async with delivering(app):
+            await serve_telegram(t, telegram_channel(app), sys.stdout)
     except TelegramAPIError as err:
         # aiogram's messages name the method and Telegram's description, not the token; masked all the same.
         detail = str(err).replace(app.settings.telegram_bot_token.reveal(), "<redacted>")
         raise CommandFailed(t.gettext("The Telegram bot could not start: %(error)s", error=detail)) from err
+
+
+async def serve_delivery(t: Translator, app: App, stdout: TextIO) -> None:
+    """`linli deliver`: only the delivery engine (no channel, no scheduler), until SIGINT or SIGTERM. A second
+    process beside `linli run` when one cannot keep up; on PostgreSQL they never send the same message."""
+    if app.settings.telegram_bot_token is None:
+        raise CommandFailed(t.gettext("`linli deliver` sends through Telegram: set TELEGRAM_BOT_TOKEN."), EXIT_CONFIG)
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers on this platform/thread
+            loop.add_signal_handler(sig, lambda: stopping.append(asyncio.ensure_future(app.delivery.stop())))
+    try:
+        running = asyncio.ensure_future(app.delivery.run())
+        stdout.write(
+            t.gettext(
+                "Linli is delivering messages, at most %(rate)s a second. Ctrl-C stops it.",
+                rate=t.format_number(app.settings.send_rate),
+            )
+            + "\n"
+        )
+        stdout.flush()
+        await running
+    finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        if stopping:
+            await asyncio.gather(*stopping)
+
+
+def progress_bar(done: int, total: int, width: int = PROGRESS_WIDTH) -> str:
+    filled = round(width * done / total) if total else 0
+    return "█" * filled + "░" * (width - filled)
+
+
+def _status_lines(t: Translator, notice_id: int, counts: Mapping[DeliveryStatus, int]) -> list[str]:
+    total = sum(counts.values())
+    if not total:
+        return [t.gettext("Nothing is queued for notice %(id)s yet.", id=notice_id)]
+    sent = counts[DeliveryStatus.SENT] + counts[DeliveryStatus.DIGESTED]
+    done = sum(count for status, count in counts.items() if status in FINAL_STATUSES)
+    shown = [
+        t.gettext("%(status)s: %(count)s", status=t.gettext(label), count=t.format_number(counts[status]))
+        for status, label in DELIVERY_STATUS_LABELS.items()
+        if counts[status] or status in (DeliveryStatus.QUEUED, DeliveryStatus.SENT)
+    ]
+    return [
+        t.gettext(
+            "Notice %(id)s: %(bar)s %(sent)s of %(total)s sent",
+            id=notice_id,
+            bar=progress_bar(done, total),
+            sent=t.format_number(sent),
+            total=t.format_number(total),
+        ),
+        "  " + "   ".join(shown),
+    ]
+
+
+async def _notices_status(t: Translator, app: App, notice_id: int, *, follow: bool) -> None:
+    while True:
+        async with app.uows() as uow:
+            notice = await uow.session.get(Notice, notice_id)
+            if notice is None:
+                raise CommandFailed(t.gettext("There is no notice with id %(id)s.", id=notice_id))
+            counts = await outbox.status_counts(uow, notice_id)
+            settled = await outbox.is_settled(uow, notice_id)
+        for line in _status_lines(t, notice_id, counts):
+            _say(line)
+        over = notice.status in (NoticeStatus.SENT, NoticeStatus.CANCELLED) or (settled and any(counts.values()))
+        if not follow or over:
+            return
+        await asyncio.sleep(FOLLOW_EVERY)
 
 
 # ---- the command line --------------------------------------------------------------------------------------
@@ -496,11 +618,13 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
     invite = typer.Typer(help=t.gettext("Invitations for residents and staff."), no_args_is_help=True)
     demo = typer.Typer(help=t.gettext("The demo street, communities and people."), no_args_is_help=True)
     audit_cli = typer.Typer(help=t.gettext("The hash-chained audit log."), no_args_is_help=True)
+    notices = typer.Typer(help=t.gettext("Notices and their delivery."), no_args_is_help=True)
     cli.add_typer(db, name="db")
     cli.add_typer(community, name="community")
     cli.add_typer(invite, name="invite")
     cli.add_typer(demo, name="demo")
     cli.add_typer(audit_cli, name="audit")
+    cli.add_typer(notices, name="notices")
 
     @cli.command(
         "run",
@@ -578,6 +702,25 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
     @audit_cli.command("verify", help=t.gettext("Check that no audit log entry was changed, removed or reordered."))
     def audit_verify() -> None:
         _execute(t, catalogs, settings(), lambda app: _audit_verify(t, app), migrated=True)
+
+    @cli.command(
+        "deliver",
+        help=t.gettext(
+            "Run only the delivery engine, sending queued messages through Telegram: a second process when one "
+            "is not enough (PostgreSQL)."
+        ),
+    )
+    def deliver() -> None:
+        _execute(t, catalogs, settings(), lambda app: serve_delivery(t, app, sys.stdout), migrated=True)
+
+    @notices.command("status", help=t.gettext("Show how far a notice's delivery has come."))
+    def notices_status(
+        notice_id: Annotated[int, typer.Argument(help=t.gettext("The notice's id."), show_default=False)],
+        follow: Annotated[
+            bool, typer.Option("--follow", "-f", help=t.gettext("Show it again every second until it is done."))
+        ] = False,
+    ) -> None:
+        _execute(t, catalogs, settings(), lambda app: _notices_status(t, app, notice_id, follow=follow), migrated=True)
 
     return cli
 

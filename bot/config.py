@@ -26,6 +26,10 @@ DEFAULT_POLLING_TIMEOUT = 30
 # Telegram holds a long poll open for the timeout; beyond a few minutes proxies and load balancers cut it.
 MAX_POLLING_TIMEOUT = 300
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_SEND_RATE = 30  # messages a second: Telegram's limit per bot
+MAX_SEND_RATE = 1000  # Telegram's limit with paid broadcasts
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 # A bot token as BotFather issues it: the bot's numeric id, a colon, then the secret part. The secret part's
 # length is not checked: emulators and self-hosted Bot API servers hand out short test tokens.
@@ -83,6 +87,8 @@ class Settings:
     bot_username: str = DEFAULT_BOT_USERNAME
     polling_timeout: int = DEFAULT_POLLING_TIMEOUT
     language: str = "en"  # of the command line's own messages
+    send_rate: float = DEFAULT_SEND_RATE  # messages a second the delivery engine sends, per process
+    paid_broadcast: bool = False  # Telegram's allow_paid_broadcast on every broadcast message
 
     @property
     def log_level_number(self) -> int:
@@ -228,6 +234,33 @@ def _polling_timeout(env: Mapping[str, str]) -> int:
     return seconds
 
 
+def _send_rate(env: Mapping[str, str]) -> float:
+    raw = _get(env, "LINLI_SEND_RATE")
+    if raw is None:
+        return DEFAULT_SEND_RATE
+    try:
+        rate = float(raw)
+    except ValueError:
+        rate = -1.0
+    if not 1 <= rate <= MAX_SEND_RATE:  # NaN fails too
+        raise ConfigError(
+            "LINLI_SEND_RATE",
+            N_("%(setting)s must be a number of messages a second from 1 to %(max)s, got '%(value)s'"),
+            max=MAX_SEND_RATE,
+            value=raw,
+        )
+    return rate
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = _get(env, name)
+    if raw is None or raw.lower() in _FALSE:
+        return False
+    if raw.lower() in _TRUE:
+        return True
+    raise ConfigError(name, N_("%(setting)s must be true or false (1 or 0), got '%(value)s'"), value=raw)
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Read and check every setting; the first bad one raises ConfigError."""
     data_dir = _data_dir(env)
@@ -240,4 +273,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         bot_username=_bot_username(env),
         polling_timeout=_polling_timeout(env),
         language=cli_language(env),
+        send_rate=_send_rate(env),
+        paid_broadcast=_flag(env, "LINLI_PAID_BROADCAST"),
     )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -146,6 +146,26 @@ class ConsoleSession:
             lines.append(f" {marker} {user.key}: {user.name}{detail}")
         return lines
 
+    def deliver(self, chat_id: str, reply: SendText | SendMedia) -> tuple[str, list[str]]:
+        """A message from the delivery engine (bot/channels/console_delivery.py), not an answer to a line typed
+        here: the person you are sees it at once; anyone else finds it in their inbox, and the terminal says who
+        got one. Returns the message's id in that chat and the lines to print now."""
+        lines = self._show([replace(reply, to=ChatRef(CHANNEL, chat_id))])
+        return self._chat(chat_id).last_message_id or "", lines
+
+    def deliver_edit(self, chat_id: str, message_id: str, text: str, buttons: Keyboard) -> list[str]:
+        """The delivery engine changed a message it delivered (a progress message); returns the lines to print
+        now (none when the chat is not the one you are in: the change waits in its inbox)."""
+        chat = self._chat(chat_id)
+        lines = [
+            self.chrome.label(N_("(the message above was changed)")),
+            *self._message(chat, text, buttons, None, edit_of=message_id),
+        ]
+        if chat_id == self.current.key:
+            return lines
+        chat.inbox.extend(lines)
+        return []
+
     def _show(self, replies: Sequence[Reply]) -> list[str]:
         lines: list[str] = []
         here = self._chat(self.current.key)
@@ -225,8 +245,16 @@ class ConsoleSession:
         return [self.chrome.label(N_("📎 %(name)s saved to %(path)s"), name=reply.filename, path=str(path))]
 
 
-async def run_console(session: ConsoleSession, stdin: TextIO, stdout: TextIO, *, prompt: bool = True) -> None:
-    """Read lines until the end of input; each answer is printed before the next line is read."""
+async def run_console(
+    session: ConsoleSession,
+    stdin: TextIO,
+    stdout: TextIO,
+    *,
+    prompt: bool = True,
+    after_each: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Read lines until the end of input; each answer is printed before the next line is read. after_each runs
+    after each line's answer (the CLI waits there for the messages the line sent out to be delivered)."""
 
     def write(lines: Sequence[str]) -> None:
         for text in lines:
@@ -242,3 +270,5 @@ async def run_console(session: ConsoleSession, stdin: TextIO, stdout: TextIO, *,
         if not line:
             break
         write(await session.feed(line))
+        if after_each is not None:
+            await after_each()
