@@ -90,6 +90,8 @@ class App:
 
     async def aclose(self) -> None:
         await self.delivery.aclose()
+        if isinstance(self.delivery.on_progress, ProgressEditor):
+            await self.delivery.on_progress.aclose()  # its follow-ups, before the database goes
         await self.scheduler.shutdown()
         await self.engine.dispose()
 
