@@ -196,7 +196,8 @@ async def test_transient_errors_are_retried_then_failed_with_the_reason(
     await enqueue(live, [Outgoing("telegram", "4001", "会好的")])
     for _ in range(2):
         fake.fail_next("sendMessage", 502, "Bad Gateway")
-    options = SenderOptions(rate=RATE, max_attempts=3, backoff=Backoff(first=0.0))
+    # No backoff, and a short chat interval (the fake does not count refused calls against it): no waiting.
+    options = SenderOptions(rate=RATE, max_attempts=3, backoff=Backoff(first=0.0), chat_interval=0.05)
     await deliver(live, {"telegram": transport(fake)}, options)
     (recovered,) = await rows(live)
     assert recovered.status is DeliveryStatus.SENT and recovered.attempts == 3
@@ -214,7 +215,8 @@ async def test_transient_errors_are_retried_then_failed_with_the_reason(
 async def test_network_errors_are_transient(live: UnitOfWorkFactory) -> None:
     await enqueue(live, [Outgoing("telegram", "4003", "无人接听")])
     nobody = TelegramTransport("123456:TEST", api_base="http://127.0.0.1:9", timeout=2)  # the discard port: closed
-    await deliver(live, {"telegram": nobody}, SenderOptions(rate=RATE, max_attempts=2, backoff=Backoff(first=0.0)))
+    options = SenderOptions(rate=RATE, max_attempts=2, backoff=Backoff(first=0.0), chat_interval=0.05)
+    await deliver(live, {"telegram": nobody}, options)
     (row,) = await rows(live)
     assert row.status is DeliveryStatus.FAILED and row.attempts == 2
     assert row.error is not None and row.error.startswith("network: ")
