@@ -16,19 +16,18 @@ from sqlmodel import col, select
 
 from bot.app import build_router
 from bot.channels.console import ConsoleSession, ConsoleUser
+from bot.channels.console_delivery import ConsoleTransport
 from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
-from bot.delivery.transport import Delivered, SendResult
+from bot.delivery.transport import Transport
 from bot.notices.jobs import SEND_JOB, register_notice_jobs, send_key
 from bot.notices.progress_editor import ProgressEditor
 from bot.rendering import Localizer, Localizers
-from bot.replies import Button
 from bot.scheduling import JobRegistry
 from community.clock import FakeClock
 from community.demo import seed_demo
 from community.notice_models import DeliveryStatus, MessageKind, Notice, NoticeStatus, OutboxMessage
-from community.outbox import OutboxButton, buttons_from_json
 from community.unit_of_work import UnitOfWorkFactory
 from i18n import Catalogs
 from tests.support.fake_scheduler import FakeScheduler
@@ -45,42 +44,6 @@ PEOPLE = (WORKER, WANG, LIU, CHEN, COMMITTEE, ZHAO)
 
 WATER = "Water is off in building 3 tomorrow, 9:00-12:00. <Keep some water ready> & be patient."
 WATER_ZH = "明天9:00-12:00 3号楼停水，请提前储水。"
-
-
-# --- the console as the delivery engine's channel ---------------------------------------------------------------
-
-
-class ConsoleDelivery:
-    """The sender's transport for the console channel: a delivered message waits in the recipient's console
-    inbox (shown when the test becomes them with /as), like a message a handler sends to someone else."""
-
-    channel = "console"
-
-    def __init__(self, session: ConsoleSession) -> None:
-        self.session = session
-        self.sent: list[OutboxMessage] = []
-
-    def _lines(
-        self, chat_id: str, text: str, buttons: tuple[tuple[OutboxButton, ...], ...], edit_of: str | None
-    ) -> str:
-        chat = self.session._chat(chat_id)
-        keyboard = tuple(tuple(Button(b.label, b.data, b.url) for b in row) for row in buttons)
-        chat.inbox.extend(self.session._message(chat, text, keyboard, None, edit_of=edit_of))
-        assert chat.last_message_id is not None
-        return chat.last_message_id
-
-    async def send(self, message: OutboxMessage) -> SendResult:
-        self.sent.append(message)
-        text = message.text
-        if message.kind is not MessageKind.TEXT:
-            text = f"[{message.kind.value}: {message.file_name or message.file_ref}]\n{text}"
-        return Delivered(self._lines(message.chat_id, text, buttons_from_json(message.buttons), None))
-
-    async def edit_text(
-        self, chat_id: str, message_id: str, text: str, buttons: tuple[tuple[OutboxButton, ...], ...] = ()
-    ) -> SendResult:
-        self.session._chat(chat_id).inbox.append("(the message above was changed)")
-        return Delivered(self._lines(chat_id, text, buttons, message_id))
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------------
@@ -119,24 +82,37 @@ def session(
 
 
 @pytest.fixture
-def delivery(session: ConsoleSession) -> ConsoleDelivery:
-    return ConsoleDelivery(session)
+def printed() -> list[str]:
+    """What the terminal printed of the delivery engine's messages while the test was the person they were for
+    (messages for anyone else wait in their inbox, shown by /as)."""
+    return []
+
+
+@pytest.fixture
+def delivery(session: ConsoleSession, printed: list[str]) -> ConsoleTransport:
+    """The engine's console transport, attached to the session as `linli run` attaches it."""
+    transport = ConsoleTransport()
+    transport.attach(session, printed.extend)
+    return transport
 
 
 @pytest.fixture
 def deliver(
-    uows: UnitOfWorkFactory, localizers_here: Localizers, delivery: ConsoleDelivery
-) -> Callable[[], Awaitable[None]]:
-    """Run the delivery engine's sender until the outbox has nothing due, with the author's progress editor."""
+    uows: UnitOfWorkFactory, localizers_here: Localizers, delivery: ConsoleTransport, printed: list[str]
+) -> Callable[[], Awaitable[list[str]]]:
+    """Run the delivery engine's sender until the outbox has nothing due, with the author's progress editor;
+    returns what the terminal printed meanwhile."""
 
-    async def run() -> None:
-        transports = {"console": delivery}
+    async def run() -> list[str]:
+        printed.clear()
+        transports: dict[str, Transport] = {"console": delivery}
         editor = ProgressEditor(uows, localizers_here, transports, every=0.0)
         sender = Sender(uows, transports, SenderOptions(rate=1000.0, flush_interval=0.01), on_progress=editor)
         try:
             await sender.run(until_idle=True)
         finally:
             await editor.aclose()
+        return list(printed)
 
     return run
 
@@ -198,7 +174,7 @@ async def _notice(uows: UnitOfWorkFactory, notice_id: int = 1) -> Notice:
 
 
 async def test_a_worker_sends_a_notice_to_building_3_and_only_its_residents_get_it(
-    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[None]], zh: Localizer
+    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[list[str]]], zh: Localizer
 ) -> None:
     out = await _notice_to_building_3(session)
     assert "To: 3号楼" in out and "2 people would receive it now." in out
@@ -215,7 +191,8 @@ async def test_a_worker_sends_a_notice_to_building_3_and_only_its_residents_get_
     assert out[1:] == ["Notice #1 is on its way.", "It is going out to 2 people. A progress message follows."]
     assert [row.chat_id for row in await _rows(uows)] == ["wang", "liu"]
 
-    await deliver()
+    shown = await deliver()
+    assert shown[:2] == ["→ a message was sent to 王芳", "→ a message was sent to 刘洋"]
 
     # 王芳 and 刘洋 live in 3号楼 and read Chinese: the frame is Chinese, the body is the worker's.
     header = f"📢 {COMMUNITY} · {zh.label('General')}"
@@ -227,21 +204,21 @@ async def test_a_worker_sends_a_notice_to_building_3_and_only_its_residents_get_
     assert await session.feed("/as zhao") == ["— you are now 赵大山 (zhao) —"]
 
     # The worker's progress message, turned into the summary once everything was delivered.
-    # The worker's progress message ends as the summary once everything is delivered (how many edits come
-    # before depends on the sender's pace).
+    # The worker's progress message, printed to her at once, ends as the summary once everything is delivered
+    # (how many edits come before depends on the sender's pace).
+    assert shown[-4:] == ["Notice #1 has gone out", "▓▓▓▓▓▓▓▓▓▓ 100%", "Delivered: 2 of 2", "  [1] Delivery figures"]
     out = await session.feed("/as worker")
-    assert out[-4:] == ["Notice #1 has gone out", "▓▓▓▓▓▓▓▓▓▓ 100%", "Delivered: 2 of 2", "  [1] Delivery figures"]
     assert (await _notice(uows)).status is NoticeStatus.SENT
 
     # The figures: delivered by building.
-    out = await _tap(session, out, "Delivery figures")
+    out = await _tap(session, shown, "Delivery figures")  # under the progress message
     assert out[1] == "Notice #1 · sent"
     assert "Recipients: 2" in out and "Delivered: 2" in out and "Failed: 0" in out
     assert "3号楼: 2 of 2 delivered, 0 failed, 0 blocked" in out
 
 
 async def test_each_resident_reads_the_version_in_their_language(
-    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[None]], zh: Localizer
+    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[list[str]]], zh: Localizer
 ) -> None:
     out = await _script(session, "/as worker", "/notice", WATER)
     out = await _tap(session, out, "Buildings ›", "3号楼", "7号楼", "‹ Back", "Next ›", "Add a Chinese version")
@@ -263,7 +240,7 @@ async def test_each_resident_reads_the_version_in_their_language(
 
 
 async def test_a_photo_notice_goes_out_with_its_photo(
-    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[None]]
+    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[list[str]]]
 ) -> None:
     out = await _script(session, "/as worker", "/notice", "/photo poster.jpg Spring clean-up on Saturday!")
     assert out[0] == "Who should receive the notice?"
@@ -278,7 +255,7 @@ async def test_a_photo_notice_goes_out_with_its_photo(
     assert {row.kind for row in rows} == {MessageKind.PHOTO}
     assert {row.file_ref for row in rows} == {"console:poster.jpg"}
     out = await session.feed("/as chen")
-    assert out[1:3] == ["[photo: poster.jpg]", f"📢 {COMMUNITY} · Events"]
+    assert out[1:3] == ["📎 poster.jpg", f"📢 {COMMUNITY} · Events"]
 
 
 async def test_a_file_outside_a_notice_is_not_taken(session: ConsoleSession) -> None:
@@ -301,7 +278,7 @@ async def test_a_scheduled_notice_goes_out_on_time(
     uows: UnitOfWorkFactory,
     clock: FakeClock,
     scheduler: FakeScheduler,
-    deliver: Callable[[], Awaitable[None]],
+    deliver: Callable[[], Awaitable[list[str]]],
 ) -> None:
     assert clock.now() == datetime(2026, 3, 1, 9, 0, tzinfo=UTC)  # 17:00 in Shanghai
     out = await _notice_to_building_3(session)
@@ -382,7 +359,7 @@ async def test_a_worker_cancels_a_scheduled_notice(
 
 
 async def test_a_muted_category_stays_away_but_an_important_notice_still_arrives(
-    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[None]]
+    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[list[str]]]
 ) -> None:
     out = await _script(session, "/as chen", "/notifications")
     assert out[:4] == [
@@ -419,7 +396,7 @@ async def test_the_daily_digest_gathers_notices_for_the_evening(
     uows: UnitOfWorkFactory,
     clock: FakeClock,
     scheduler: FakeScheduler,
-    deliver: Callable[[], Awaitable[None]],
+    deliver: Callable[[], Awaitable[list[str]]],
 ) -> None:
     await scheduler.start()  # schedules the daily digest
     out = await _script(session, "/as chen", "/notifications")
@@ -437,10 +414,9 @@ async def test_the_daily_digest_gathers_notices_for_the_evening(
 
     clock.set(datetime(2026, 3, 1, 11, 0, tzinfo=UTC))  # 19:00 in Shanghai
     await scheduler.run_due()
-    await deliver()
-    out = await session.feed("/as chen")
-    assert out[1] == "🗞 Today's 2 notices"
-    assert "Film night on Friday." in out and "The library opens on Sunday." in out
+    shown = await deliver()  # 陈晓 is the one at the terminal: the digest shows at once
+    assert shown[0] == "🗞 Today's 2 notices"
+    assert "Film night on Friday." in shown and "The library opens on Sunday." in shown
     assert [row.status for row in await _rows(uows) if row.notice_id is not None and row.chat_id == "chen"] == [
         DeliveryStatus.DIGESTED,
         DeliveryStatus.DIGESTED,
@@ -451,7 +427,7 @@ async def test_the_daily_digest_gathers_notices_for_the_evening(
 
 
 async def test_residents_acknowledge_and_the_worker_sees_it_in_the_figures(
-    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[None]], zh: Localizer
+    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[list[str]]], zh: Localizer
 ) -> None:
     out = await _notice_to_building_3(session)
     out = await _tap(session, out, "Please confirm", "Preview ›")
@@ -476,7 +452,7 @@ async def test_residents_acknowledge_and_the_worker_sees_it_in_the_figures(
 
 
 async def test_a_notice_going_out_can_be_stopped(
-    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[None]]
+    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[list[str]]]
 ) -> None:
     out = await _notice_to_building_3(session)
     await _tap(session, out, "Preview ›", "Send")
@@ -524,7 +500,11 @@ async def test_a_street_administrator_chooses_the_community_first(session: Conso
 
 
 async def test_the_summary_comes_even_when_the_last_change_is_never_reported(
-    session: ConsoleSession, uows: UnitOfWorkFactory, localizers_here: Localizers, delivery: ConsoleDelivery
+    session: ConsoleSession,
+    uows: UnitOfWorkFactory,
+    localizers_here: Localizers,
+    delivery: ConsoleTransport,
+    printed: list[str],
 ) -> None:
     """The sender reports changes at its own pace and may stop reporting once its queue is empty; the editor
     looks again by itself while the figures move, so the author's message still ends as the summary."""
@@ -533,21 +513,24 @@ async def test_the_summary_comes_even_when_the_last_change_is_never_reported(
     editor = ProgressEditor(uows, localizers_here, {"console": delivery}, every=0.05)
     try:
         await editor(frozenset({1}))  # the first report: nothing sent yet
-        out = await session.feed("/as worker")
-        assert out[1:3] == ["Notice #1 is going out", "░░░░░░░░░░ 0%"]
+        assert printed[:2] == ["Notice #1 is going out", "░░░░░░░░░░ 0%"]
         # The rows go out and are recorded, and nobody tells the editor.
         async with uows() as uow:
             for row in (await uow.session.exec(select(OutboxMessage))).all():
                 row.status, row.sent_at = DeliveryStatus.SENT, uow.clock.now()
                 uow.session.add(row)
             await uow.commit()
-        inbox = session._chat("worker").inbox
         for _ in range(500):
-            if "Notice #1 has gone out" in inbox:
+            if "Notice #1 has gone out" in printed:
                 break
             await asyncio.sleep(0.01)
-        out = await session.feed("/as worker")
-        assert out[-4:] == ["Notice #1 has gone out", "▓▓▓▓▓▓▓▓▓▓ 100%", "Delivered: 2 of 2", "  [1] Delivery figures"]
+        assert printed[-5:] == [
+            "(the message above was changed)",
+            "Notice #1 has gone out",
+            "▓▓▓▓▓▓▓▓▓▓ 100%",
+            "Delivered: 2 of 2",
+            "  [1] Delivery figures",
+        ]
     finally:
         await editor.aclose()
 
