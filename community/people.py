@@ -111,6 +111,11 @@ async def identify(
     if (account.language_code, account.username, account.chat_id) != (language_code, username, chat_id):
         account.language_code, account.username, account.chat_id = language_code, username, chat_id
         session.add(account)
+    if account.unreachable_since is not None:
+        # They blocked the bot once (the sender marked them), but someone who writes to it has unblocked it:
+        # broadcasts reach them again.
+        account.unreachable_since = None
+        session.add(account)
     return Identity(person=person, account=account, memberships=_group_memberships(rows))
 
 
