@@ -25,7 +25,7 @@ from bot.config import load_settings
 from bot.scheduling import JOB_FUNCTION, DatabaseScheduler, JobRegistry, run_job, sync_url
 from community.clock import FakeClock
 from community.errors import LinliError
-from community.migrate import alembic_config
+from community.migrate import alembic_config, upgrade
 from community.scheduling import JOB_TABLE, JobArgs, Scheduler
 from tests.support.fake_scheduler import FakeScheduler
 
@@ -351,6 +351,7 @@ async def test_the_app_runs_the_scheduler_it_is_given(tmp_path: Path) -> None:
     async with await build_app(settings, clock, scheduler=lambda jobs: FakeScheduler(clock, jobs)) as app:
         assert isinstance(app.scheduler, FakeScheduler)
         assert app.scheduler.registry is app.jobs
+        await upgrade(app.engine)  # as `linli run` does before starting: the features' start hooks read tables
         await app.scheduler.start()
     assert not app.scheduler.started
 
