@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.notices.form import parse_send_time
 from bot.html import TELEGRAM_TEXT_LIMIT, html_to_plain, utf16_len
 from bot.notices.fanout import DigestItem, digest_texts
+from bot.notices.form import parse_send_time
 from bot.notices.progress import Progress, progress_bar
 from bot.rendering import Localizers
 from community.errors import ValidationFailed
