@@ -288,3 +288,31 @@ async def test_a_notice_row_and_the_progress_hook(live: UnitOfWorkFactory, fake:
     await asyncio.wait_for(sender.run(until_idle=True), timeout=30)
     await sender.aclose()
     assert calls == [frozenset({notice_id})]
+
+
+async def test_a_progress_report_held_back_goes_out_while_the_sender_keeps_running(
+    live: UnitOfWorkFactory, fake: FakeBotApi
+) -> None:
+    """The second notice settles within progress_interval of the first report: its report waits for the interval,
+    then goes out on the next tick, though nothing more is recorded and the sender does not stop."""
+    first = await make_notice(live)
+    await enqueue(live, [Outgoing("telegram", "7001", "一", notice_id=first)])
+    reported: asyncio.Queue[frozenset[int]] = asyncio.Queue()
+
+    async def progress(notices: frozenset[int]) -> None:
+        await reported.put(notices)
+
+    options = SenderOptions(rate=RATE, progress_interval=3.0)
+    sender = Sender(live, {"telegram": transport(fake)}, options, on_progress=progress)
+    runner = asyncio.create_task(sender.run())
+    try:
+        assert await asyncio.wait_for(reported.get(), 15) == frozenset({first})
+        second = await make_notice(live)
+        await enqueue(live, [Outgoing("telegram", "7002", "二", notice_id=second)])
+        sender.wake()
+        assert await asyncio.wait_for(reported.get(), 15) == frozenset({second})
+        assert runner.done() is False
+    finally:
+        await sender.stop()
+        await sender.aclose()
+        await runner

@@ -469,6 +469,9 @@ class Sender:
                 await asyncio.wait_for(self._flush_now.wait(), self.options.flush_interval)
             self._flush_now.clear()
             await self._flush()
+            # A report held back (too soon after the last, or the hook still busy) goes out on this tick even when
+            # nothing more is recorded, so the author's last figures are never stuck until the sender stops.
+            self._report_progress()
 
     async def _flush(self) -> bool:
         """Write the outcomes noted so far in one transaction; False if the database refused (they are kept)."""
