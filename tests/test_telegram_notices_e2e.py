@@ -239,11 +239,13 @@ async def test_a_photo_notice_is_previewed_and_delivered_as_the_same_photo(
     li_na.taps(audience, NoticeForm(FormAction.AUDIENCE_DONE).pack())
     (options,) = await li_na.receives(1)
     assert zh.text("Attachment: a photo or document") in seen(options).splitlines()
+    li_na.taps(options, NoticeToggle(Toggle.ACK).pack())
+    (options,) = await li_na.receives(1)
     li_na.taps(options, NoticeForm(FormAction.PREVIEW).pack())
     _, preview, summary = await li_na.receives(3)
     # The preview is the worker's own photo, sent again by its file id, with the notice as its caption.
     assert (preview.method, preview.file_id) == ("sendPhoto", file_id)
-    assert seen(preview).splitlines()[-1] == "周六上午社区大扫除，欢迎参加！"
+    assert "周六上午社区大扫除，欢迎参加！" in seen(preview).splitlines()
     li_na.taps(summary, NoticeForm(FormAction.SEND).pack())
     await li_na.receives(1)
 
@@ -251,5 +253,12 @@ async def test_a_photo_notice_is_previewed_and_delivered_as_the_same_photo(
 
     (photo,) = await chen.receives(1)
     assert (photo.method, photo.file_id) == ("sendPhoto", file_id)
-    assert seen(photo).splitlines() == [f"📢 {COMMUNITY} · General", "", "周六上午社区大扫除，欢迎参加！"]
+    assert seen(photo).splitlines()[:3] == [f"📢 {COMMUNITY} · General", "", "周六上午社区大扫除，欢迎参加！"]
     assert [m.method for m in telegram.messages_to(ZHAO_LEI)] == ["sendPhoto"]  # the whole community this time
+
+    # Acknowledging a photo swaps only its button: the photo and its caption stay as they were.
+    assert labels(photo) == ["✅ Acknowledge"]
+    chen.taps(photo, AcknowledgeNotice(1).pack())
+    (acknowledged,) = await chen.receives(1)
+    assert (acknowledged.method, acknowledged.message_id) == ("editMessageReplyMarkup", photo.message_id)
+    assert labels(acknowledged) == ["✓ Acknowledged"]

@@ -142,7 +142,8 @@ _QUERY_EXPIRED: Final = "query is too old and response timeout expired or query 
 class SentMessage:
     """One piece of outgoing traffic that changed what a chat shows.
 
-    ``method`` is ``"sendMessage"``, ``"editMessageText"``, ``"sendDocument"`` or ``"sendPhoto"``.
+    ``method`` is ``"sendMessage"``, ``"editMessageText"``, ``"editMessageReplyMarkup"``, ``"sendDocument"``
+    or ``"sendPhoto"``.
     ``text`` and ``caption`` are exactly what the bot sent (HTML tags and all); ``plain_text`` is
     what the user sees (tags stripped, entities unescaped) for the text or caption.  ``file_id``
     is the document's or photo's file id in the chat; ``photo_bytes`` an uploaded photo's content
@@ -761,6 +762,7 @@ class FakeBotApi:
                 ("getUpdates", self._get_updates),
                 ("sendMessage", self._send_message),
                 ("editMessageText", self._edit_message_text),
+                ("editMessageReplyMarkup", self._edit_message_reply_markup),
                 ("answerCallbackQuery", self._answer_callback_query),
                 ("setMyCommands", self._set_my_commands),
                 ("getMyCommands", self._get_my_commands),
@@ -1447,6 +1449,43 @@ class FakeBotApi:
                 reply_markup=markup,
                 method="editMessageText",
                 plain_text=plain,
+            )
+        )
+        return edited
+
+    async def _edit_message_reply_markup(self, params: _Params) -> Any:
+        """Only the buttons change (a photo's or document's too); no markup removes them."""
+        if params.values.get("inline_message_id"):
+            raise _bad_request("inline messages are not supported by FakeBotApi")
+        chat_id = self._chat_id(params)
+        message_id = params.int_("message_id")
+        if message_id is None:
+            raise _bad_request("message identifier is not specified")
+        markup = self._reply_markup(params)
+        if markup is not None and "inline_keyboard" not in markup:
+            raise _bad_request("inline keyboard expected")
+        self._check_blocked(chat_id)
+        stored = self._messages.get((chat_id, message_id))
+        if stored is None:
+            raise _bad_request("message to edit not found")
+        if stored.get("reply_markup") == markup:
+            raise _bad_request(
+                "message is not modified: specified new message content and reply markup are exactly "
+                "the same as a current content and reply markup of the message"
+            )
+        edited = {key: value for key, value in stored.items() if key != "reply_markup"}
+        edited["edit_date"] = int(time.time())
+        if markup is not None:
+            edited["reply_markup"] = markup
+        self._messages[(chat_id, message_id)] = edited
+        self._record(
+            SentMessage(
+                chat_id=chat_id,
+                message_id=message_id,
+                text=None,
+                parse_mode=None,
+                reply_markup=markup,
+                method="editMessageReplyMarkup",
             )
         )
         return edited
