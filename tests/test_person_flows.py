@@ -18,8 +18,10 @@ from bot.events import ButtonPress, Event, Sender
 from bot.handlers.privacy import ForgetChoice
 from bot.rendering import Localizers
 from bot.replies import AnswerButton
+from community import notices
 from community.communities import add_community, add_member, household
 from community.models import Community, Person
+from community.notice_models import NoticeCategory
 from community.people import identify
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
@@ -169,6 +171,25 @@ async def test_privacy_shows_the_data_and_hands_over_a_file(session: ConsoleSess
     assert exported["accounts"] == [
         {"channel": "console", "username": None, "language_code": "en", "since": exported["accounts"][0]["since"]}
     ]
+
+
+async def test_privacy_shows_the_notices_the_person_muted_and_their_digest_choice(
+    session: ConsoleSession, uows: UnitOfWorkFactory
+) -> None:
+    await session.feed("/as resident")
+    out = await session.feed("/privacy")
+    assert _has(out, "Daily digest: off") and not any(line.startswith("Muted:") for line in out)
+
+    async with uows() as uow:
+        person_id = (await uow.session.exec(select(Person.id).where(Person.display_name == "王芳"))).one()
+        assert person_id is not None
+        await notices.set_muted(uow, person_id, NoticeCategory.EVENTS, muted=True)
+        await notices.set_muted(uow, person_id, NoticeCategory.VOLUNTEERING, muted=True)
+        await notices.set_daily_digest(uow, person_id, True)
+        await uow.commit()
+    out = await session.feed("/privacy")
+    assert _has(out, "Muted: Events and Volunteering")
+    assert _has(out, "Daily digest: on")
 
 
 async def test_forget_cancelled_keeps_everything_and_confirmed_erases(

@@ -7,11 +7,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from babel.lists import format_list
+
 from bot.callbacks import CallbackData
 from bot.context import Context
 from bot.events import ButtonPress, Command
 from bot.handlers.language import ENDONYMS
 from bot.labels import role_list
+from bot.notices.render import category_label
 from bot.replies import AnswerButton, Button, EditText, Reply, SendFile, SendText
 from bot.router import Router, RunCommand
 from community.models import JoinRequestStatus
@@ -52,6 +55,9 @@ async def show_privacy(ctx: Context, _: Command) -> Sequence[Reply]:
         language=ENDONYMS.get(data.language, data.language) if data.language else None,
         roles=roles,
         status=status,
+        muted=format_list([category_label(ctx.l, c) for c in data.muted_categories], locale=ctx.l.t.locale)
+        if data.muted_categories
+        else None,
     )
     erase = Button(ctx.l.label("Erase my data"), RunCommand("forget").pack())
     return (
