@@ -181,6 +181,7 @@ class Sender:
         self._progress_task: asyncio.Task[None] | None = None
         self._next_claim = 0.0
         self._claims_dry = False  # the last claim found nothing
+        self._requeues = 0  # flushes that put rows back in the queue: a claim running meanwhile missed them
         self._claiming = False
         self._claim_rounds = 0  # claims made so far
         self._wake = asyncio.Event()  # the dispatcher should look again
@@ -356,6 +357,7 @@ class Sender:
     async def _claim(self) -> None:
         options = self.options
         self._claiming = True
+        requeues = self._requeues
         try:
             async with self.uows() as uow:
                 now = uow.clock.now()
@@ -370,12 +372,14 @@ class Sender:
         finally:
             self._claiming = False
             self._claim_rounds += 1
-        self._claims_dry = not claimed
         if claimed:
+            self._claims_dry = False
             self.stats.claimed += len(claimed)
             self._ready.extend(claimed)
-        else:
+        elif self._requeues == requeues:
+            self._claims_dry = True
             self._next_claim = self._mono() + options.poll_interval
+        # else: a flush put rows back while this claim ran and it could not see them; the next claim will.
 
     def _launch(self, message: OutboxMessage, key: ChatKey) -> None:
         parts_of = self._parts[message.channel]
@@ -496,6 +500,7 @@ class Sender:
         if outcomes.retry or outcomes.released:
             # Rows went back to the queue: some may be due at once.
             self._claims_dry = False
+            self._requeues += 1
             self._next_claim = 0.0
             self._want_rows.set()
         self._wake.set()
