@@ -105,3 +105,27 @@ def test_paid_broadcasts_go_up_to_a_thousand_a_second() -> None:
     times = send_all(pacer, clock, 5000)
     assert most_in_any_window(times, 1.0) <= 1000 + pacer.burst
     assert times[-1] - times[0] == pytest.approx(4999 / 1000, rel=0.02)
+
+
+def test_a_slow_sender_sends_a_tick_of_three_at_once_and_still_thirty_a_second() -> None:
+    """What the sender does below 100 a second: wait until three may go, send the three, so the event loop wakes
+    once per three messages; the per-second limit holds all the same."""
+    clock = Clock()
+    pacer = Pacer(30, burst=3, clock=clock)
+    times: list[float] = []
+    wakes = 0
+    while len(times) < 600:
+        delay = pacer.delay(3)
+        if delay > 0:
+            clock.now += delay
+            wakes += 1
+            continue
+        for _ in range(3):
+            assert pacer.delay() == 0
+            pacer.take()
+            times.append(clock.now)
+    assert most_in_any_window(times, 1.0) <= 31
+    assert wakes <= 600 // 3 + 1
+    assert times[-1] - times[0] == pytest.approx(597 / 30, rel=0.02)
+    # One message asked for alone still goes as soon as a token is there.
+    assert pacer.delay(1) == pytest.approx(1 / 30)

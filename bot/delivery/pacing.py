@@ -12,6 +12,7 @@ seconds, injected so tests step time instead of waiting."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Hashable
 from typing import Final
@@ -49,17 +50,21 @@ class Pacer:
 
     # ---- overall ---------------------------------------------------------------------------------------------
 
-    def delay(self) -> float:
-        """Seconds until one more message may go overall (0: now)."""
+    def delay(self, messages: int = 1) -> float:
+        """Seconds until ``messages`` more (as many as the bucket holds, at most) may go overall (0: now).
+
+        Asking for several lets a slow sender wake once for a few messages instead of once for each: at 30 a
+        second, three every 100 ms is still 30 a second, and each wake-up of the event loop costs CPU."""
         now = self.clock()
         if now < self._paused_until:
             return self._paused_until - now
         if now > self._stamp:
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
-        if self._tokens >= _WHOLE:
+        wanted = min(float(messages), max(1.0, math.floor(self.burst + 1e-9)))
+        if self._tokens >= wanted - 1e-9:
             return 0.0
-        return (1.0 - self._tokens) / self.rate
+        return (wanted - self._tokens) / self.rate
 
     def take(self, messages: int = 1) -> None:
         """Count messages that go now (call after delay() said 0). More than one (a long text sent in parts)
