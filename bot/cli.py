@@ -454,15 +454,28 @@ def telegram_channel(app: App) -> "TelegramChannel":
     )
 
 
-async def serve_telegram(t: Translator, channel: "TelegramChannel", stdout: TextIO) -> None:
-    """Long-poll until SIGINT or SIGTERM, then stop cleanly: updates in flight are finished, not dropped."""
+@contextlib.asynccontextmanager
+async def stopped_by_signals(stop: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    """While inside, SIGINT and SIGTERM call ``stop``; on leaving, the handlers go and those stops are awaited."""
     loop = asyncio.get_running_loop()
-    stopping: list[asyncio.Task[None]] = []
+    stopping: list[asyncio.Future[None]] = []
     signals = (signal.SIGINT, signal.SIGTERM)
     for sig in signals:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers on this platform/thread
-            loop.add_signal_handler(sig, lambda: stopping.append(asyncio.ensure_future(channel.stop())))
+            loop.add_signal_handler(sig, lambda: stopping.append(asyncio.ensure_future(stop())))
     try:
+        yield
+    finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        if stopping:
+            await asyncio.gather(*stopping)
+
+
+async def serve_telegram(t: Translator, channel: "TelegramChannel", stdout: TextIO) -> None:
+    """Long-poll until SIGINT or SIGTERM, then stop cleanly: updates in flight are finished, not dropped."""
+    async with stopped_by_signals(channel.stop):
         running = asyncio.ensure_future(channel.run())
         started = asyncio.ensure_future(channel.wait_started())
         try:
@@ -480,12 +493,6 @@ async def serve_telegram(t: Translator, channel: "TelegramChannel", stdout: Text
             )
             stdout.flush()
         await running
-    finally:
-        for sig in signals:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
-        if stopping:
-            await asyncio.gather(*stopping)
 
 
 async def run_app(t: Translator, app: App) -> None:
@@ -520,13 +527,7 @@ async def serve_delivery(t: Translator, app: App, stdout: TextIO) -> None:
     process beside `linli run` when one cannot keep up; on PostgreSQL they never send the same message."""
     if app.settings.telegram_bot_token is None:
         raise CommandFailed(t.gettext("`linli deliver` sends through Telegram: set TELEGRAM_BOT_TOKEN."), EXIT_CONFIG)
-    loop = asyncio.get_running_loop()
-    stopping: list[asyncio.Task[None]] = []
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for sig in signals:
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers on this platform/thread
-            loop.add_signal_handler(sig, lambda: stopping.append(asyncio.ensure_future(app.delivery.stop())))
-    try:
+    async with stopped_by_signals(app.delivery.stop):
         running = asyncio.ensure_future(app.delivery.run())
         stdout.write(
             t.gettext(
@@ -537,12 +538,6 @@ async def serve_delivery(t: Translator, app: App, stdout: TextIO) -> None:
         )
         stdout.flush()
         await running
-    finally:
-        for sig in signals:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
-        if stopping:
-            await asyncio.gather(*stopping)
 
 
 def progress_bar(done: int, total: int, width: int = PROGRESS_WIDTH) -> str:

@@ -1453,6 +1453,23 @@ class FakeBotApi:
         )
         return edited
 
+    def _store_file_message(
+        self,
+        chat_id: int,
+        message: dict[str, Any],
+        plain_caption: str | None,
+        caption_entities: list[dict[str, Any]],
+        markup: dict[str, Any] | None,
+    ) -> None:
+        """A photo's or document's message as the chat now shows it: its caption and inline buttons."""
+        if plain_caption:
+            message["caption"] = plain_caption
+            if caption_entities:
+                message["caption_entities"] = caption_entities
+        if markup is not None and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
+        self._messages[(chat_id, message["message_id"])] = message
+
     async def _edit_message_reply_markup(self, params: _Params) -> Any:
         """Only the buttons change (a photo's or document's too); no markup removes them."""
         if params.values.get("inline_message_id"):
@@ -1580,13 +1597,7 @@ class FakeBotApi:
         document = known if known is not None else self._store_document(upload)
         message = self._bot_message(chat_id)
         message["document"] = document
-        if plain_caption:
-            message["caption"] = plain_caption
-            if caption_entities:
-                message["caption_entities"] = caption_entities
-        if markup is not None and "inline_keyboard" in markup:
-            message["reply_markup"] = markup
-        self._messages[(chat_id, message["message_id"])] = message
+        self._store_file_message(chat_id, message, plain_caption, caption_entities, markup)
         self._record(
             SentMessage(
                 chat_id=chat_id,
@@ -1672,13 +1683,7 @@ class FakeBotApi:
             file_id, sizes = self._store_photo(_Upload("photo.jpg", b"fetched", "image/jpeg"))
         message = self._bot_message(chat_id)
         message["photo"] = sizes
-        if plain_caption:
-            message["caption"] = plain_caption
-            if caption_entities:
-                message["caption_entities"] = caption_entities
-        if markup is not None and "inline_keyboard" in markup:
-            message["reply_markup"] = markup
-        self._messages[(chat_id, message["message_id"])] = message
+        self._store_file_message(chat_id, message, plain_caption, caption_entities, markup)
         self._record(
             SentMessage(
                 chat_id=chat_id,
