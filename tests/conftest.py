@@ -27,7 +27,7 @@ from bot.app import build_router
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.context import BotInfo
 from bot.conversation import Conversation
-from bot.rendering import Localizers
+from bot.rendering import Localizer, Localizers
 from community.clock import FakeClock
 from community.db import async_url, create_engine, session_factory
 from community.migrate import upgrade
@@ -147,6 +147,17 @@ def localizers() -> Localizers:
     """Catalogs compiled from the .po files in the tree, so a test never runs on stale .mo files."""
     compile_all()
     return Localizers(Catalogs())
+
+
+@pytest.fixture
+def zh(localizers: Localizers) -> Localizer:
+    """The Chinese reader's localizer, for tests that compare with what a Chinese reader sees."""
+    return localizers.get("zh_Hans")
+
+
+@pytest.fixture
+def en(localizers: Localizers) -> Localizer:
+    return localizers.get("en")
 
 
 @pytest.fixture

@@ -41,16 +41,6 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture
-def zh(localizers: Localizers) -> Localizer:
-    return localizers.get("zh_Hans")
-
-
-@pytest.fixture
-def en(localizers: Localizers) -> Localizer:
-    return localizers.get("en")
-
-
-@pytest.fixture
 async def community_id(uows: UnitOfWorkFactory) -> int:
     """康乐社区: 李娜 works there; 王芳 and Chen Xiao live in 3号楼, 赵磊 in 7号楼 (all on Telegram)."""
     async with uows() as uow:

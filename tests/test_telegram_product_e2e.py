@@ -115,16 +115,6 @@ def in_chinese(text: str, *english: str) -> bool:
 
 
 @pytest.fixture
-def zh(localizers: Localizers) -> Localizer:
-    return localizers.get("zh_Hans")
-
-
-@pytest.fixture
-def en(localizers: Localizers) -> Localizer:
-    return localizers.get("en")
-
-
-@pytest.fixture
 async def community_id(uows: UnitOfWorkFactory) -> int:
     async with uows() as uow:
         community = await add_community(uow, name=COMMUNITY, kind=CommunityKind.NEIGHBOURHOOD)
