@@ -228,6 +228,7 @@ def test_run_without_a_token_opens_the_console_with_the_demo(env: dict[str, str]
     assert "console" in out and "TELEGRAM_BOT_TOKEN" in out  # the mode, and how to switch
     assert "you are now 陈晓 (chen)" in out
     assert "Nobody here is called nobody" in out
+    assert "apscheduler" not in result.stderr  # the scheduler runs, but does not chat into the session
     assert database(env).is_file()
     # A second run finds the demo and offers the same people again.
     again = linli(env, "run", stdin="/as zhao\n")
