@@ -7,13 +7,14 @@ PY = $(VENV)/bin/python
 STAMP = $(VENV)/.linli-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv catalogs run test bench-updates bench-broadcast i18n clean distclean
+.PHONY: help venv catalogs run test bench-updates bench-broadcast bench-opinion i18n clean distclean
 
 help:
 	@echo "make run            install if needed, compile translations, run Linli (console, or Telegram with TELEGRAM_BOT_TOKEN)"
 	@echo "make test           ruff, mypy, import-linter, the catalog check, then pytest (SQLite and PostgreSQL)"
 	@echo "make bench-updates  the update-throughput benchmark"
 	@echo "make bench-broadcast the delivery engine's broadcast benchmark (rate achieved, CPU per message)"
+	@echo "make bench-opinion  the opinion map's time and memory at three sizes, against red-dwarf where it installs"
 	@echo "make i18n           extract, update and compile the translation catalogs"
 	@echo "make clean          remove caches and compiled catalogs (keeps .venv and the data in var/)"
 	@echo "make distclean      clean, and remove $(VENV)"
@@ -46,6 +47,11 @@ bench-updates: $(STAMP) catalogs
 
 bench-broadcast: $(STAMP)
 	$(PY) bench/bench_broadcast.py
+
+# red-dwarf (the bench extra) is only for comparison: the benchmark runs without it if it does not install.
+bench-opinion: $(STAMP)
+	$(PY) -c "import reddwarf" 2>/dev/null || $(PY) -m pip install --quiet -e '.[dev,bench]' || echo "red-dwarf did not install: timing Linli alone"
+	$(PY) bench/bench_opinion.py
 
 i18n: $(STAMP)
 	$(PY) -m i18n.catalog all
