@@ -440,7 +440,7 @@ async def test_residents_acknowledge_and_the_worker_sees_it_in_the_figures(
     acknowledge = zh.label("✅ Acknowledge")
     assert out[-1] == f"  [1] {acknowledge}"
     out = await session.feed("1")
-    assert out[0] == f"({zh.label('Thank you. The community workers can see that you read it.')})"
+    assert out[0] == f"({zh.label('Thank you. Your confirmation has been counted.')})"
     assert out[1] == "(the message above was changed)"
     assert WATER in out and out[-1] == f"  [1] {zh.label('✓ Acknowledged')}"
     assert await session.feed("1") == [f"({zh.label('You have already acknowledged this notice.')})"]

@@ -179,7 +179,7 @@ async def test_a_worker_sends_a_notice_residents_acknowledge_and_the_figures_sho
     assert labels(acknowledged) == [zh.label("✓ Acknowledged")]
     await telegram.wait_for(lambda _: any(a.user_id == WANG_FANG for a in telegram.callback_answers))
     thanks = [a.text for a in telegram.callback_answers if a.user_id == WANG_FANG]
-    assert thanks == [zh.label("Thank you. The community workers can see that you read it.")]
+    assert thanks == [zh.label("Thank you. Your confirmation has been counted.")]
     # A second tap changes nothing and says so.
     wang.taps(acknowledged, AcknowledgeNotice(1).pack())
     await telegram.wait_for(lambda _: len([a for a in telegram.callback_answers if a.user_id == WANG_FANG]) == 2)

@@ -97,7 +97,7 @@ async def acknowledge(ctx: Context, data: AcknowledgeNotice) -> Sequence[Reply]:
         if await _acknowledged(ctx, data.notice_id):
             return (AnswerButton(ctx.l.label("You have already acknowledged this notice.")),)
         return (AnswerButton(ctx.l.label("This button is out of date. Send /menu to start again."), alert=True),)
-    replies: list[Reply] = [AnswerButton(ctx.l.label("Thank you. The community workers can see that you read it."))]
+    replies: list[Reply] = [AnswerButton(ctx.l.label("Thank you. Your confirmation has been counted."))]
     message_id = _message_id(ctx)
     if message_id is not None:
         done = ack_keyboard(ctx.l, data.notice_id, done=True)
