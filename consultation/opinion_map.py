@@ -22,6 +22,11 @@ NaN), following the Polis method (compdemocracy/polis ``math/``, and red-dwarf's
    consensus is, per statement, the product over groups of ``(1 + na_g) / (2 + ns_g)`` (and of the disagree
    counterpart), as Polis's ``group-aware-consensus``.
 
+Checked against red-dwarf 0.4.0 (a Python port of Polis's math; tests/test_opinion_map.py where it is installed):
+positions equal up to the sign of an axis (to 1e-12), consensus statements identical; representative statements
+differ only as far as group memberships do (red-dwarf has no base clusters, so a few border participants may fall
+in another group).
+
 Where the numbers can differ from Polis's:
 
 - Polis updates its PCA incrementally (power iteration warm-started from the previous run, on a sample of
@@ -147,6 +152,11 @@ class OpinionMap:
     statement_ids: tuple[StatementId, ...]
     # (n_participants, 2), read-only.
     coordinates: FloatArray
+    # Per statement: the mean vote of those who saw it (what unseen cells are imputed with), and its loadings on
+    # the two axes, (2, n_statements). A participant's position is sqrt(n_statements / n_votes) times the sum,
+    # over the statements they voted on, of (vote - mean) * loading.
+    statement_means: FloatArray
+    statement_loadings: FloatArray
     # Votes cast (passes included) per participant.
     vote_counts: IntArray
     # Index into ``groups`` per participant, NOT_CLUSTERED (-1) for those with too few votes.
@@ -217,7 +227,7 @@ def compute_opinion_map(
     disagree = matrix == -1.0
     vote_counts = seen.sum(axis=1, dtype=np.int64)
 
-    coordinates = _project(matrix, seen, agree, disagree, vote_counts)
+    coordinates, statement_means, loadings = _project(matrix, seen, agree, disagree, vote_counts)
     clustered = vote_counts >= settings.min_votes
     group_of, silhouette = _cluster(coordinates, clustered, settings)
     n_groups = int(group_of.max()) + 1 if n_participants else 0
@@ -246,13 +256,16 @@ def compute_opinion_map(
             )
         )
 
-    coordinates.setflags(write=False)
+    for array in (coordinates, statement_means, loadings):
+        array.setflags(write=False)
     vote_counts.setflags(write=False)
     group_of.setflags(write=False)
     return OpinionMap(
         participant_ids=pids,
         statement_ids=sids,
         coordinates=coordinates,
+        statement_means=statement_means,
+        statement_loadings=loadings,
         vote_counts=vote_counts,
         group_of=group_of,
         groups=tuple(groups),
@@ -279,11 +292,13 @@ def _validate(matrix: FloatArray, pids: tuple[ParticipantId, ...], sids: tuple[S
 
 def _project(
     matrix: FloatArray, seen: NDArray[np.bool_], agree: NDArray[np.bool_], disagree: NDArray[np.bool_], votes: IntArray
-) -> FloatArray:
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Positions (n, 2), statement means (s,) and the two axes' loadings (2, s)."""
     n_participants, n_statements = matrix.shape
     coordinates = np.zeros((n_participants, 2), dtype=np.float64)
+    loadings = np.zeros((2, n_statements), dtype=np.float64)
     if n_participants == 0 or n_statements == 0:
-        return coordinates
+        return coordinates, np.zeros(n_statements, dtype=np.float64), loadings
     seen_per_statement = seen.sum(axis=0, dtype=np.int64)
     net = agree.sum(axis=0, dtype=np.int64) - disagree.sum(axis=0, dtype=np.int64)
     statement_mean = net / np.maximum(seen_per_statement, 1)
@@ -305,7 +320,8 @@ def _project(
     voted = votes > 0
     scale[voted] = np.sqrt(n_statements / votes[voted])
     coordinates[:, : projected.shape[1]] = projected * scale[:, None]
-    return coordinates
+    loadings[: components.shape[0]] = components
+    return coordinates, np.asarray(statement_mean, dtype=np.float64), loadings
 
 
 def _cluster(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -139,7 +140,15 @@ def test_participants_with_fewer_than_seven_votes_are_placed_but_not_clustered()
     assert list(result.vote_counts[-3:]) == [3, 6, 0]
     assert result.position("s2") == (0.0, 0.0)
     assert list(result.group_of[-3:]) == [NOT_CLUSTERED] * 3
-    # A sparse voter is pushed out by sqrt(8 / 3) rather than sitting near the centre: on the first bloc's side.
+    # Unseen cells count as the statement's mean, i.e. add nothing once centred, and a sparse voter's projection is
+    # scaled up by sqrt(n_statements / n_votes) = sqrt(8 / 3).
+    seen = [0, 1, 2]
+    centred = sparse[0, seen] - result.statement_means[seen]
+    expected = math.sqrt(8 / 3) * (result.statement_loadings[:, seen] @ centred)
+    assert result.position("s0") == pytest.approx(tuple(expected))
+    # E: p0 and p12 passed, the other 18 and s1 agreed: 19 agree of 21 who saw it.
+    assert result.statement_means[4] == pytest.approx(19 / 21)
+    # So it is placed on the first bloc's side rather than near the centre.
     s0_x = result.position("s0")[0]
     p0_x = result.position("p0")[0]
     assert s0_x * p0_x > 0
@@ -181,3 +190,32 @@ def test_bad_input_is_refused() -> None:
         compute_opinion_map(np.array([[2.0]]), ["a"], [1])
     with pytest.raises(ValueError, match="unique"):
         compute_opinion_map(np.zeros((2, 1)), ["a", "a"], [1])
+
+
+def test_positions_and_consensus_match_red_dwarf_where_it_is_installed() -> None:
+    """red-dwarf (the bench extra) re-implements Polis's math in Python: same PCA, same consensus selection."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # red-dwarf's pydantic models warn on import
+        polis = pytest.importorskip("reddwarf.implementations.polis")
+    rng = np.random.default_rng(3)
+    n, s = 150, 25
+    taste = rng.choice([AGREE, DISAGREE], size=(3, s))
+    who = rng.integers(0, 3, size=n)
+    votes = np.where(rng.random((n, s)) < 0.8, taste[who], -taste[who])
+    votes[rng.random((n, s)) < 0.5] = NAN
+    rows, cols = np.nonzero(~np.isnan(votes))
+    records = [
+        {"participant_id": int(r), "statement_id": int(c), "vote": int(votes[r, c]), "modified": 0}
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
+    ]
+
+    ours = compute_opinion_map(votes, list(range(n)), list(range(s)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # red-dwarf's own deprecation warnings from pandas
+        theirs = polis.run_pipeline(votes=records, random_state=0)
+
+    their_xy = theirs.participants_df.loc[list(range(n)), ["x", "y"]].to_numpy()
+    # Axes may be mirrored; positions are otherwise the same.
+    np.testing.assert_allclose(np.abs(ours.coordinates), np.abs(their_xy), atol=1e-9)
+    assert [c.statement_id for c in ours.consensus_agree] == [c["tid"] for c in theirs.consensus["agree"]]
+    assert [c.statement_id for c in ours.consensus_disagree] == [c["tid"] for c in theirs.consensus["disagree"]]
