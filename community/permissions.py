@@ -22,6 +22,8 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.VERIFY_AUDIT_LOG: _COMMITTEE,
     # Notices to residents: the committee as well as staff; a street administrator for the communities below.
     Action.SEND_NOTICE: _COMMITTEE,
+    # Consultations: created, opened, closed and moderated by the committee as well as staff.
+    Action.RUN_CONSULTATION: _COMMITTEE,
 }
 
 # A street administrator's role reaches down into the communities under their street or township.

@@ -27,6 +27,7 @@ class Action(StrEnum):
     ADD_COMMUNITY = "add_community"
     VERIFY_AUDIT_LOG = "verify_audit_log"
     SEND_NOTICE = "send_notice"
+    RUN_CONSULTATION = "run_consultation"
 
 
 class CommunityKind(StrEnum):

@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 # Imported for their side effect: they register the tables on SQLModel.metadata.
 import community.models
 import community.notice_models  # noqa: F401
+import consultation.models  # noqa: F401
 from community.db import create_engine
 from community.scheduling import JOB_TABLE
 

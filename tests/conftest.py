@@ -23,6 +23,7 @@ from sqlmodel import SQLModel
 # The tables to truncate, registered on SQLModel.metadata by importing them.
 import community.models
 import community.notice_models  # noqa: F401
+import consultation.models  # noqa: F401
 from bot.app import build_router
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.context import BotInfo
