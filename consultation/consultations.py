@@ -1,0 +1,721 @@
+"""Consultations (议事协商): a community worker or committee member puts a matter to residents, who add short
+statements and vote agree / disagree / pass on each other's, one statement at a time.
+
+Rules kept here, whatever the front end:
+- Only staff and the committee (Action.RUN_CONSULTATION) create, open, close and moderate consultations.
+- Whoever takes part is a verified member of the consultation's community, inside its audience (buildings,
+  residents' groups, roles, as for notices), and eligible (verified residents by default).
+- A participant is a random pseudonym per consultation. Votes and exports carry the pseudonym only; the link
+  from a person to their pseudonym is read to find a person's own pseudonym and to tell an author how
+  moderation went, never to say who voted what.
+- One vote per participant and statement, held by the database: a change updates the row (INSERT ... ON
+  CONFLICT DO UPDATE), so two taps at once never count twice. Votes are taken only while the consultation is
+  open, on approved statements.
+- Every state change of a consultation (created, opened, closed, statements added and moderated) is in the
+  audit log; votes are not, as the log is public and votes are counted, not disclosed one by one.
+
+Opening and closing on time is the scheduler's: schedule_transitions() asks for the jobs "consultation.open"
+and "consultation.close" (community.scheduling), whose work is open_consultation() / close_consultation().
+Both are idempotent: a conditional update lets exactly one caller through."""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Insert, func, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, delete, select
+
+from community import audit
+from community.communities import clean_text, effective_roles, get_community
+from community.errors import UnknownBuilding, UnknownResidentGroup, ValidationFailed
+from community.models import Household, Membership, MembershipRole
+from community.notices import Attachment, Audience, audience_options
+from community.permissions import allows
+from community.roles import Action, Role
+from community.scheduling import Scheduler
+from community.unit_of_work import UnitOfWork
+from community.verification import RESIDENT_ROLES
+from consultation.errors import (
+    ClosesBeforeOpens,
+    ClosingTimePassed,
+    ConsultationClosed,
+    ConsultationNotAllowed,
+    ConsultationNotFound,
+    ConsultationNotOpenYet,
+    DuplicateStatement,
+    EmptyStatement,
+    InvalidVote,
+    NotEligible,
+    RejectionReasonRequired,
+    StatementNotFound,
+    StatementNotVotable,
+    StatementsNotAllowed,
+    StatementTooLong,
+)
+from consultation.models import (
+    Consultation,
+    ConsultationStatus,
+    Eligibility,
+    Participant,
+    ParticipantLink,
+    Statement,
+    StatementRejection,
+    StatementStatus,
+    Vote,
+)
+from consultation.opinion_map import FloatArray
+from i18n import LANGUAGES, N_
+
+MAX_TITLE = 200
+MAX_BACKGROUND = 4000
+MAX_STATEMENT = 280
+OPEN_JOB = "consultation.open"
+CLOSE_JOB = "consultation.close"
+
+_REJECTION_MESSAGES: dict[StatementRejection, str] = {
+    StatementRejection.OFF_TOPIC: N_("It is not about the matter of this consultation."),
+    StatementRejection.OFFENSIVE: N_("It is offensive or attacks someone."),
+    StatementRejection.PERSONAL_DATA: N_("It names people or holds personal data."),
+    StatementRejection.UNCLEAR: N_("It is hard to understand: please say it more plainly."),
+    StatementRejection.REPEATS_ANOTHER: N_("Another statement already says the same: vote on that one."),
+    StatementRejection.OTHER: N_("The moderator did not accept it. Ask your community worker if you want to know why."),
+}
+
+
+def rejection_message(reason: StatementRejection) -> str:
+    """What a rejected statement's author is told (a message id, translated by the front end)."""
+    return _REJECTION_MESSAGES[reason]
+
+
+class VoteValue(IntEnum):
+    AGREE = 1
+    DISAGREE = -1
+    PASS = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationDraft:
+    community_id: int
+    title: str
+    background: str
+    language: str  # the language title and background are written in
+    opens_at: datetime  # aware
+    closes_at: datetime  # aware
+    audience: Audience = field(default_factory=Audience)
+    eligibility: Eligibility = Eligibility.RESIDENTS
+    allow_statements: bool = True
+    moderated: bool = True
+    attachment: Attachment | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationFigures:
+    """How a consultation stands, for the workers: counts only, never who voted what."""
+
+    participants: int  # pseudonyms handed out
+    voters: int  # participants with at least one vote on an approved statement
+    votes: int  # on approved statements
+    agree: int
+    disagree: int
+    passed: int
+    pending: int  # statements by status
+    approved: int
+    rejected: int
+
+
+@dataclass(frozen=True, slots=True)
+class VoteMatrix:
+    """The votes for the opinion map and the exports: participants (by pseudonym, in the order they joined)
+    × approved statements (by id); +1 agree, -1 disagree, 0 pass, NaN unseen. Only participants with a vote."""
+
+    participants: tuple[str, ...]
+    statement_ids: tuple[int, ...]
+    votes: FloatArray
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _insert(uow: UnitOfWork, model: type[Any]) -> Any:
+    """INSERT with ON CONFLICT support, in the session's dialect (both have the same on_conflict_* methods)."""
+    bind = uow.session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        return pg_insert(model)
+    return sqlite_insert(model)
+
+
+def normalize_statement(text: str) -> str:
+    """What two statements must share to be the same: NFKC, blanks collapsed, case folded."""
+    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
+
+
+def clean_statement(text: str) -> str:
+    """The statement as it will be shown: stripped, 1 to MAX_STATEMENT characters."""
+    cleaned = text.strip()
+    if not cleaned:
+        raise EmptyStatement()
+    if len(cleaned) > MAX_STATEMENT:
+        raise StatementTooLong(limit=MAX_STATEMENT, length=len(cleaned))
+    return cleaned
+
+
+async def get_consultation(uow: UnitOfWork, consultation_id: int) -> Consultation:
+    found = await uow.session.get(Consultation, consultation_id)
+    if found is None:
+        raise ConsultationNotFound()
+    return found
+
+
+async def get_statement(uow: UnitOfWork, statement_id: int) -> Statement:
+    found = await uow.session.get(Statement, statement_id)
+    if found is None:
+        raise StatementNotFound()
+    return found
+
+
+async def _require_runner(uow: UnitOfWork, person_id: int, community_id: int) -> None:
+    if not allows(await effective_roles(uow, person_id, community_id), Action.RUN_CONSULTATION):
+        raise ConsultationNotAllowed()
+
+
+def _require_open(consultation: Consultation, now: datetime) -> None:
+    """Taking part needs the consultation open, and its closing time not yet come (should the close job run late)."""
+    if consultation.status == ConsultationStatus.CLOSED or now >= consultation.closes_at:
+        raise ConsultationClosed()
+    if consultation.status != ConsultationStatus.OPEN:
+        raise ConsultationNotOpenYet()
+
+
+# --- creating, opening, closing -------------------------------------------------------------------------------
+
+
+async def create(uow: UnitOfWork, actor_id: int, draft: ConsultationDraft) -> Consultation:
+    """Create a consultation, SCHEDULED to open at opens_at. The caller then calls schedule_transitions() after
+    the commit (or open_consultation() at once when opens_at has come). Everything is checked first."""
+    community = await get_community(uow, draft.community_id)
+    await _require_runner(uow, actor_id, draft.community_id)
+    now = uow.clock.now()
+    title = clean_text(draft.title, limit=MAX_TITLE, message=N_("A title needs 1 to %(limit)s characters."))
+    background = clean_text(
+        draft.background, limit=MAX_BACKGROUND, message=N_("The background needs 1 to %(limit)s characters.")
+    )
+    if draft.language not in LANGUAGES:
+        raise ValidationFailed(N_("Unknown language: %(language)s"), language=draft.language)
+    if draft.opens_at.tzinfo is None or draft.closes_at.tzinfo is None:
+        raise ValueError("ConsultationDraft's times must be timezone-aware")
+    if draft.closes_at <= draft.opens_at:
+        raise ClosesBeforeOpens()
+    if draft.closes_at <= now:
+        raise ClosingTimePassed()
+    options = await audience_options(uow, draft.community_id)
+    for building in draft.audience.buildings:
+        if building not in options.buildings:
+            raise UnknownBuilding(building)
+    for group in draft.audience.groups:
+        if group not in options.groups:
+            raise UnknownResidentGroup(group)
+
+    consultation = Consultation(
+        community_id=draft.community_id,
+        title=title,
+        background=background,
+        language=draft.language,
+        attachment_kind=draft.attachment.kind if draft.attachment else None,
+        attachment_channel=draft.attachment.channel if draft.attachment else None,
+        attachment_ref=draft.attachment.ref if draft.attachment else None,
+        attachment_name=draft.attachment.name if draft.attachment else None,
+        audience=draft.audience.to_json(),
+        eligibility=draft.eligibility,
+        opens_at=draft.opens_at.astimezone(UTC),
+        closes_at=draft.closes_at.astimezone(UTC),
+        allow_statements=draft.allow_statements,
+        moderated=draft.moderated,
+        status=ConsultationStatus.SCHEDULED,
+        created_by=actor_id,
+        created_at=now,
+    )
+    uow.session.add(consultation)
+    await uow.session.flush()
+    await audit.record(
+        uow,
+        action="consultation.created",
+        subject_type="consultation",
+        subject_id=consultation.id,
+        community_id=community.id,
+        actor_id=actor_id,
+        data={
+            "title": title,
+            "audience": draft.audience.to_json(),
+            "eligibility": draft.eligibility.value,
+            "opens_at": consultation.opens_at.isoformat(),
+            "closes_at": consultation.closes_at.isoformat(),
+            "allow_statements": draft.allow_statements,
+            "moderated": draft.moderated,
+        },
+    )
+    return consultation
+
+
+async def schedule_transitions(scheduler: Scheduler, consultation: Consultation) -> None:
+    """Ask for the consultation to open and close on time. Call after the creating transaction committed."""
+    assert consultation.id is not None
+    args = {"consultation_id": consultation.id}
+    await scheduler.at(f"consultation:{consultation.id}:open", consultation.opens_at, OPEN_JOB, args)
+    await scheduler.at(f"consultation:{consultation.id}:close", consultation.closes_at, CLOSE_JOB, args)
+
+
+async def _transition(
+    uow: UnitOfWork,
+    consultation_id: int,
+    actor_id: int | None,
+    before: tuple[ConsultationStatus, ...],
+    after: ConsultationStatus,
+) -> bool:
+    consultation = await get_consultation(uow, consultation_id)
+    if actor_id is not None:
+        await _require_runner(uow, actor_id, consultation.community_id)
+    now = uow.clock.now()
+    stamp = {"opened_at": now} if after == ConsultationStatus.OPEN else {"closed_at": now}
+    result = await uow.session.exec(
+        update(Consultation)
+        .where(col(Consultation.id) == consultation_id, col(Consultation.status).in_(before))
+        .values(status=after, **stamp)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    await uow.session.refresh(consultation)
+    data: dict[str, Any] = {}
+    if after == ConsultationStatus.CLOSED:
+        counted = await figures(uow, consultation_id)
+        data = {"participants": counted.participants, "votes": counted.votes, "statements": counted.approved}
+    await audit.record(
+        uow,
+        action="consultation.opened" if after == ConsultationStatus.OPEN else "consultation.closed",
+        subject_type="consultation",
+        subject_id=consultation_id,
+        community_id=consultation.community_id,
+        actor_id=actor_id,
+        data=data,
+    )
+    return True
+
+
+async def open_consultation(uow: UnitOfWork, consultation_id: int, actor_id: int | None = None) -> bool:
+    """SCHEDULED (or DRAFT) -> OPEN. True when this call opened it; False when it was already open or closed.
+    actor_id None is the scheduler's job; a person opening it early needs RUN_CONSULTATION."""
+    return await _transition(
+        uow,
+        consultation_id,
+        actor_id,
+        (ConsultationStatus.DRAFT, ConsultationStatus.SCHEDULED),
+        ConsultationStatus.OPEN,
+    )
+
+
+async def close_consultation(uow: UnitOfWork, consultation_id: int, actor_id: int | None = None) -> bool:
+    """-> CLOSED, from any other status. True when this call closed it; False when it was closed already."""
+    return await _transition(
+        uow,
+        consultation_id,
+        actor_id,
+        (ConsultationStatus.DRAFT, ConsultationStatus.SCHEDULED, ConsultationStatus.OPEN),
+        ConsultationStatus.CLOSED,
+    )
+
+
+# --- taking part -------------------------------------------------------------------------------------------------
+
+
+async def is_eligible(uow: UnitOfWork, person_id: int, consultation: Consultation) -> bool:
+    """A verified member of the consultation's community, inside its audience, holding an eligible role."""
+    member = (
+        await uow.session.exec(
+            sa_select(col(Membership.id), col(Household.building), col(Household.resident_group))
+            .select_from(Membership)
+            .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+            .where(col(Membership.person_id) == person_id, col(Membership.community_id) == consultation.community_id)
+        )  # type: ignore[call-overload]
+    ).first()
+    if member is None:
+        return False
+    membership_id, building, group = member
+    roles = frozenset(
+        Role(role)
+        for role in (
+            await uow.session.exec(select(MembershipRole.role).where(MembershipRole.membership_id == membership_id))
+        ).all()
+    )
+    audience = Audience.from_json(consultation.audience)
+    if audience.buildings and building not in audience.buildings:
+        return False
+    if audience.groups and group not in audience.groups:
+        return False
+    if audience.roles and not roles.intersection(audience.roles):
+        return False
+    if consultation.eligibility == Eligibility.RESIDENTS:
+        return bool(roles & RESIDENT_ROLES)
+    if consultation.eligibility == Eligibility.HOUSEHOLD_REPRESENTATIVES:
+        return Role.HOUSEHOLD_REPRESENTATIVE in roles
+    return True
+
+
+async def participant_of(uow: UnitOfWork, person_id: int, consultation_id: int) -> Participant | None:
+    """The person's pseudonym in the consultation, if they took part."""
+    return (
+        await uow.session.exec(
+            select(Participant)
+            .join(ParticipantLink, col(ParticipantLink.participant_id) == col(Participant.id))
+            .where(ParticipantLink.consultation_id == consultation_id, ParticipantLink.person_id == person_id)
+        )
+    ).first()
+
+
+async def participate(uow: UnitOfWork, person_id: int, consultation_id: int) -> Participant:
+    """The person's pseudonym in an open consultation, made on first use. Two calls at once for the same person
+    end with one pseudonym: the link's unique constraint decides, and the loser's row is removed."""
+    consultation = await get_consultation(uow, consultation_id)
+    _require_open(consultation, uow.clock.now())
+    found = await participant_of(uow, person_id, consultation_id)
+    if found is not None:
+        return found
+    if not await is_eligible(uow, person_id, consultation):
+        raise NotEligible()
+    participant = Participant(
+        consultation_id=consultation_id, pseudonym=secrets.token_hex(8), created_at=uow.clock.now()
+    )
+    uow.session.add(participant)
+    await uow.session.flush()
+    linked = (
+        await uow.session.exec(
+            _insert(uow, ParticipantLink)
+            .values(consultation_id=consultation_id, person_id=person_id, participant_id=participant.id)
+            .on_conflict_do_nothing(index_elements=["consultation_id", "person_id"])
+            .returning(col(ParticipantLink.id))
+        )
+    ).first()
+    if linked is not None:
+        return participant
+    await uow.session.exec(delete(Participant).where(col(Participant.id) == participant.id))
+    uow.session.expunge(participant)
+    existing = await participant_of(uow, person_id, consultation_id)
+    assert existing is not None
+    return existing
+
+
+async def author_of(uow: UnitOfWork, statement_id: int) -> int | None:
+    """The person who wrote a statement, to tell them how moderation went; None for staff's own statements and
+    for authors who erased their data."""
+    return (
+        await uow.session.exec(
+            select(ParticipantLink.person_id)
+            .join(Statement, col(Statement.author_id) == col(ParticipantLink.participant_id))
+            .where(Statement.id == statement_id)
+        )
+    ).first()
+
+
+# --- statements ----------------------------------------------------------------------------------------------
+
+
+async def _insert_statement(
+    uow: UnitOfWork, consultation: Consultation, text: str, author_id: int | None, status: StatementStatus
+) -> Statement:
+    cleaned = clean_statement(text)
+    normalized = normalize_statement(cleaned)
+    existing = (
+        await uow.session.exec(
+            select(Statement.id).where(Statement.consultation_id == consultation.id, Statement.normalized == normalized)
+        )
+    ).first()
+    if existing is not None:
+        raise DuplicateStatement(existing)
+    inserted = (
+        await uow.session.exec(
+            _insert(uow, Statement)
+            .values(
+                consultation_id=consultation.id,
+                text=cleaned,
+                normalized=normalized,
+                author_id=author_id,
+                status=status,
+                created_at=uow.clock.now(),
+            )
+            .on_conflict_do_nothing(index_elements=["consultation_id", "normalized"])
+            .returning(col(Statement.id))
+        )
+    ).first()
+    if inserted is None:  # the same text arrived at the same instant from someone else
+        raced = (
+            await uow.session.exec(
+                select(Statement.id).where(
+                    Statement.consultation_id == consultation.id, Statement.normalized == normalized
+                )
+            )
+        ).one()
+        assert raced is not None
+        raise DuplicateStatement(raced)
+    statement = await get_statement(uow, inserted)
+    await audit.record(
+        uow,
+        action="consultation.statement_added",
+        subject_type="consultation",
+        subject_id=consultation.id,
+        community_id=consultation.community_id,
+        data={"statement_id": inserted, "status": status.value, "by_staff": author_id is None},
+    )
+    return statement
+
+
+async def add_statement(uow: UnitOfWork, actor_id: int, consultation_id: int, text: str) -> Statement:
+    """Staff seed a statement: approved at once, without an author. Possible until the consultation closes."""
+    consultation = await get_consultation(uow, consultation_id)
+    await _require_runner(uow, actor_id, consultation.community_id)
+    if consultation.status == ConsultationStatus.CLOSED:
+        raise ConsultationClosed()
+    return await _insert_statement(uow, consultation, text, None, StatementStatus.APPROVED)
+
+
+async def submit_statement(uow: UnitOfWork, person_id: int, consultation_id: int, text: str) -> Statement:
+    """A participant's own statement: waits for a moderator where the consultation is moderated. An exact
+    duplicate (after normalising blanks and case) is refused with the existing statement's id."""
+    consultation = await get_consultation(uow, consultation_id)
+    _require_open(consultation, uow.clock.now())
+    if not consultation.allow_statements:
+        raise StatementsNotAllowed()
+    clean_statement(text)  # refuse bad input before handing out a pseudonym
+    participant = await participate(uow, person_id, consultation_id)
+    status = StatementStatus.PENDING if consultation.moderated else StatementStatus.APPROVED
+    return await _insert_statement(uow, consultation, text, participant.id, status)
+
+
+async def moderate(
+    uow: UnitOfWork, actor_id: int, statement_id: int, *, approve: bool, reason: StatementRejection | None = None
+) -> Statement:
+    """Approve a statement, or reject it with a reason from the list. Deciding again the same way changes
+    nothing; a moderator may change their mind while the consultation runs."""
+    statement = await get_statement(uow, statement_id)
+    consultation = await get_consultation(uow, statement.consultation_id)
+    await _require_runner(uow, actor_id, consultation.community_id)
+    if not approve and reason is None:
+        raise RejectionReasonRequired()
+    status = StatementStatus.APPROVED if approve else StatementStatus.REJECTED
+    new_reason = None if approve else reason
+    if statement.status == status and statement.rejection_reason == new_reason:
+        return statement
+    statement.status = status
+    statement.rejection_reason = new_reason
+    statement.moderated_at = uow.clock.now()
+    uow.session.add(statement)
+    await uow.session.flush()
+    await audit.record(
+        uow,
+        action="consultation.statement_moderated",
+        subject_type="consultation",
+        subject_id=consultation.id,
+        community_id=consultation.community_id,
+        actor_id=actor_id,
+        data={
+            "statement_id": statement_id,
+            "status": status.value,
+            "reason": new_reason.value if new_reason is not None else None,
+        },
+    )
+    return statement
+
+
+async def pending_statements(uow: UnitOfWork, consultation_id: int) -> list[Statement]:
+    """Statements waiting for a moderator, oldest first."""
+    return list(
+        (
+            await uow.session.exec(
+                select(Statement)
+                .where(Statement.consultation_id == consultation_id, Statement.status == StatementStatus.PENDING)
+                .order_by(col(Statement.id))
+            )
+        ).all()
+    )
+
+
+# --- votes -------------------------------------------------------------------------------------------------------
+
+
+async def vote(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteValue | int) -> Participant:
+    """Record or change the person's vote on an approved statement of an open consultation. Returns their
+    pseudonym. One row per participant and statement whatever the number of taps: the database decides."""
+    try:
+        chosen = VoteValue(value)
+    except ValueError:
+        raise InvalidVote() from None
+    statement = await get_statement(uow, statement_id)
+    consultation = await get_consultation(uow, statement.consultation_id)
+    _require_open(consultation, uow.clock.now())
+    if statement.status != StatementStatus.APPROVED:
+        raise StatementNotVotable()
+    participant = await participate(uow, person_id, consultation.id or 0)
+    insert: Insert = _insert(uow, Vote).values(
+        participant_id=participant.id, statement_id=statement_id, value=int(chosen), at=uow.clock.now()
+    )
+    excluded = insert.excluded  # type: ignore[attr-defined]
+    await uow.session.exec(
+        insert.on_conflict_do_update(  # type: ignore[attr-defined]
+            index_elements=["participant_id", "statement_id"], set_={"value": excluded.value, "at": excluded.at}
+        )
+    )
+    return participant
+
+
+async def votes_of(uow: UnitOfWork, person_id: int, consultation_id: int) -> dict[int, VoteValue]:
+    """The person's own votes (statement id -> value), to show them what they chose."""
+    participant = await participant_of(uow, person_id, consultation_id)
+    if participant is None:
+        return {}
+    rows = (
+        await uow.session.exec(select(Vote.statement_id, Vote.value).where(Vote.participant_id == participant.id))
+    ).all()
+    return {statement_id: VoteValue(value) for statement_id, value in rows}
+
+
+def _new_statement_boost(seen: int) -> float:
+    """Polis's preference for statements few have voted on: 1 + 8 * 2^(-seen/5)."""
+    return float(1.0 + 8.0 * 2.0 ** (-seen / 5.0))
+
+
+async def next_statement(
+    uow: UnitOfWork, participant_id: int, consultation_id: int, priorities: Mapping[int, float] | None = None
+) -> Statement | None:
+    """The approved statement the participant should see next, None when they voted on every one.
+
+    Polis's order, made deterministic: each unvoted statement scores priority × (1 + 8 · 2^(−votes/5)), where
+    priority is the statement's from the last opinion map (Polis's extremity-based priority; statements newer
+    than the map get the highest given, so they are not buried) or 1 without a map, and votes is how many
+    votes it has. Highest score first; ties go to fewer votes, then the older statement. Polis draws at random
+    with these weights; here the best one is shown, so every participant sees the same order."""
+    voted = select(Vote.statement_id).where(Vote.participant_id == participant_id)
+    counts = (
+        await uow.session.exec(
+            sa_select(col(Statement.id), func.count(col(Vote.id)))
+            .select_from(Statement)
+            .outerjoin(Vote, col(Vote.statement_id) == col(Statement.id))
+            .where(
+                col(Statement.consultation_id) == consultation_id,
+                col(Statement.status) == StatementStatus.APPROVED,
+                col(Statement.id).not_in(voted),
+            )
+            .group_by(col(Statement.id))
+        )  # type: ignore[call-overload]
+    ).all()
+    if not counts:
+        return None
+    given = dict(priorities or {})
+    fallback = max(given.values(), default=1.0)
+
+    def key(row: tuple[int, int]) -> tuple[float, int, int]:
+        statement_id, seen = row
+        score = given.get(statement_id, fallback) * _new_statement_boost(seen)
+        return (-score, seen, statement_id)
+
+    best_id = min(((int(sid), int(seen)) for sid, seen in counts), key=key)[0]
+    return await get_statement(uow, best_id)
+
+
+# --- figures and the vote matrix -----------------------------------------------------------------------------
+
+
+async def figures(uow: UnitOfWork, consultation_id: int) -> ConsultationFigures:
+    """Participation so far, in counts only."""
+    participants = (
+        await uow.session.exec(
+            select(func.count()).select_from(Participant).where(Participant.consultation_id == consultation_id)
+        )
+    ).one()
+    by_status = dict(
+        (
+            await uow.session.exec(
+                sa_select(col(Statement.status), func.count())
+                .where(col(Statement.consultation_id) == consultation_id)
+                .group_by(col(Statement.status))
+            )  # type: ignore[call-overload]
+        ).all()
+    )
+    approved_votes = (
+        sa_select(col(Vote.value), func.count())
+        .select_from(Vote)
+        .join(Statement, col(Statement.id) == col(Vote.statement_id))
+        .where(col(Statement.consultation_id) == consultation_id, col(Statement.status) == StatementStatus.APPROVED)
+    )
+    by_value = {
+        int(value): int(count)
+        for value, count in (await uow.session.exec(approved_votes.group_by(col(Vote.value)))).all()  # type: ignore[call-overload]
+    }
+    voters = (
+        await uow.session.exec(
+            sa_select(func.count(func.distinct(col(Vote.participant_id))))
+            .select_from(Vote)
+            .join(Statement, col(Statement.id) == col(Vote.statement_id))
+            .where(col(Statement.consultation_id) == consultation_id, col(Statement.status) == StatementStatus.APPROVED)
+        )  # type: ignore[call-overload]
+    ).one()[0]
+    statuses = {StatementStatus(status): int(count) for status, count in by_status.items()}
+    return ConsultationFigures(
+        participants=int(participants),
+        voters=int(voters),
+        votes=sum(by_value.values()),
+        agree=by_value.get(VoteValue.AGREE, 0),
+        disagree=by_value.get(VoteValue.DISAGREE, 0),
+        passed=by_value.get(VoteValue.PASS, 0),
+        pending=statuses.get(StatementStatus.PENDING, 0),
+        approved=statuses.get(StatementStatus.APPROVED, 0),
+        rejected=statuses.get(StatementStatus.REJECTED, 0),
+    )
+
+
+async def vote_matrix(uow: UnitOfWork, consultation_id: int) -> VoteMatrix:
+    """Every vote on the approved statements, as the participants × statements matrix the opinion map takes
+    (consultation.opinion_map.compute_opinion_map(m.votes, m.participants, m.statement_ids))."""
+    statement_ids = tuple(
+        sid
+        for sid in (
+            await uow.session.exec(
+                select(Statement.id)
+                .where(Statement.consultation_id == consultation_id, Statement.status == StatementStatus.APPROVED)
+                .order_by(col(Statement.id))
+            )
+        ).all()
+        if sid is not None
+    )
+    rows = (
+        await uow.session.exec(
+            sa_select(col(Participant.id), col(Participant.pseudonym), col(Vote.statement_id), col(Vote.value))
+            .select_from(Vote)
+            .join(Participant, col(Participant.id) == col(Vote.participant_id))
+            .join(Statement, col(Statement.id) == col(Vote.statement_id))
+            .where(col(Statement.consultation_id) == consultation_id, col(Statement.status) == StatementStatus.APPROVED)
+            .order_by(col(Participant.id), col(Vote.statement_id))
+        )  # type: ignore[call-overload]
+    ).all()
+    column = {sid: j for j, sid in enumerate(statement_ids)}
+    row_of: dict[int, int] = {}
+    pseudonyms: list[str] = []
+    cells: list[tuple[int, int, int]] = []
+    for participant_id, pseudonym, statement_id, value in rows:
+        i = row_of.get(participant_id)
+        if i is None:
+            i = row_of[participant_id] = len(pseudonyms)
+            pseudonyms.append(pseudonym)
+        cells.append((i, column[statement_id], int(value)))
+    votes = np.full((len(pseudonyms), len(statement_ids)), np.nan, dtype=np.float64)
+    if cells:
+        index = np.asarray(cells, dtype=np.int64)
+        votes[index[:, 0], index[:, 1]] = index[:, 2]
+    return VoteMatrix(participants=tuple(pseudonyms), statement_ids=statement_ids, votes=votes)
