@@ -370,6 +370,24 @@ async def is_eligible(uow: UnitOfWork, person_id: int, consultation: Consultatio
     return True
 
 
+async def open_for(uow: UnitOfWork, person_id: int) -> list[Consultation]:
+    """The open consultations the person may take part in (for /consult), closing soonest first."""
+    now = uow.clock.now()
+    candidates = (
+        await uow.session.exec(
+            select(Consultation)
+            .join(Membership, col(Membership.community_id) == col(Consultation.community_id))
+            .where(
+                col(Membership.person_id) == person_id,
+                col(Consultation.status) == ConsultationStatus.OPEN,
+                col(Consultation.closes_at) > now,
+            )
+            .order_by(col(Consultation.closes_at), col(Consultation.id))
+        )
+    ).all()
+    return [consultation for consultation in candidates if await is_eligible(uow, person_id, consultation)]
+
+
 async def participant_of(uow: UnitOfWork, person_id: int, consultation_id: int) -> Participant | None:
     """The person's pseudonym in the consultation, if they took part."""
     return (
@@ -503,7 +521,8 @@ async def moderate(
     uow: UnitOfWork, actor_id: int, statement_id: int, *, approve: bool, reason: StatementRejection | None = None
 ) -> Statement:
     """Approve a statement, or reject it with a reason from the list. Deciding again the same way changes
-    nothing; a moderator may change their mind while the consultation runs."""
+    nothing; a moderator may change their mind while the consultation runs, not after: the outcome counts
+    the statements as they stood at the close."""
     statement = await get_statement(uow, statement_id)
     consultation = await get_consultation(uow, statement.consultation_id)
     await _require_runner(uow, actor_id, consultation.community_id)
@@ -513,6 +532,8 @@ async def moderate(
     new_reason = None if approve else reason
     if statement.status == status and statement.rejection_reason == new_reason:
         return statement
+    if consultation.status == ConsultationStatus.CLOSED:
+        raise ConsultationClosed()
     statement.status = status
     statement.rejection_reason = new_reason
     statement.moderated_at = uow.clock.now()

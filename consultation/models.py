@@ -99,7 +99,8 @@ class Participant(SQLModel, table=True):
 
 
 class ParticipantLink(SQLModel, table=True):
-    """Which person a pseudonym is: read only to find a person's own pseudonym, never for votes or exports."""
+    """Which person a pseudonym is: read only to find a person's own pseudonym and to tell an author how their
+    statement was moderated, never for votes or exports."""
 
     __tablename__ = "consultation_participant_link"
     __table_args__ = (

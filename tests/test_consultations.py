@@ -37,6 +37,7 @@ from consultation.consultations import (
     moderate,
     next_statement,
     open_consultation,
+    open_for,
     participant_of,
     participate,
     pending_statements,
@@ -284,6 +285,15 @@ async def test_only_eligible_members_in_the_audience_take_part(uows: UnitOfWorkF
         with pytest.raises(NotEligible):
             await participate(uow, cast.liu, households)
 
+    async def listed(person: int) -> list[int | None]:
+        async with uows() as uow:
+            return [c.id for c in await open_for(uow, person)]
+
+    assert await listed(cast.wang) == [consultation_id, everyone, households]
+    assert await listed(cast.liu) == [consultation_id, everyone]
+    assert await listed(cast.chen) == [everyone]
+    assert await listed(cast.neighbour) == []
+
 
 async def test_pseudonyms_are_stable_per_consultation_and_differ_across(
     uows: UnitOfWorkFactory, clock: FakeClock
@@ -472,6 +482,8 @@ async def test_no_vote_before_the_opening_or_after_the_close(uows: UnitOfWorkFac
             await vote(uow, cast.liu, seeded.id or 0, VoteValue.PASS)
         with pytest.raises(ConsultationClosed):
             await add_statement(uow, cast.worker, consultation.id, "新的说法。")
+        with pytest.raises(ConsultationClosed):  # the outcome counts the statements as they stood
+            await moderate(uow, cast.worker, seeded.id or 0, approve=False, reason=StatementRejection.OTHER)
         assert await votes_of(uow, cast.wang, consultation.id) == {seeded.id: VoteValue.AGREE}
         assert await _count(uow, Vote) == 1
 
