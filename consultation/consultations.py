@@ -20,6 +20,7 @@ Both are idempotent: a conditional update lets exactly one caller through."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 import unicodedata
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from enum import IntEnum
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Insert, func, update
+from sqlalchemy import Select, and_, bindparam, func, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -190,9 +191,13 @@ async def _require_runner(uow: UnitOfWork, person_id: int, community_id: int) ->
 
 def _require_open(consultation: Consultation, now: datetime) -> None:
     """Taking part needs the consultation open, and its closing time not yet come (should the close job run late)."""
-    if consultation.status == ConsultationStatus.CLOSED or now >= consultation.closes_at:
+    _require_open_status(consultation.status, consultation.closes_at, now)
+
+
+def _require_open_status(status: ConsultationStatus, closes_at: datetime, now: datetime) -> None:
+    if status == ConsultationStatus.CLOSED or now >= closes_at:
         raise ConsultationClosed()
-    if consultation.status != ConsultationStatus.OPEN:
+    if status != ConsultationStatus.OPEN:
         raise ConsultationNotOpenYet()
 
 
@@ -571,29 +576,66 @@ async def pending_statements(uow: UnitOfWork, consultation_id: int) -> list[Stat
 # --- votes -------------------------------------------------------------------------------------------------------
 
 
-async def vote(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteValue | int) -> Participant:
-    """Record or change the person's vote on an approved statement of an open consultation. Returns their
-    pseudonym. One row per participant and statement whatever the number of taps: the database decides."""
+@functools.cache
+def _vote_lookup() -> Select[StatementStatus, int | None, ConsultationStatus, datetime, int]:
+    """Built once, as every vote asks it: the statement's and its consultation's state and the voter's
+    pseudonym, in one query."""
+    return (
+        sa_select(
+            col(Statement.status),
+            col(Consultation.id),
+            col(Consultation.status),
+            col(Consultation.closes_at),
+            col(ParticipantLink.participant_id),
+        )
+        .select_from(Statement)
+        .join(Consultation, col(Consultation.id) == col(Statement.consultation_id))
+        .outerjoin(
+            ParticipantLink,
+            and_(
+                col(ParticipantLink.consultation_id) == col(Consultation.id),
+                col(ParticipantLink.person_id) == bindparam("person_id"),
+            ),
+        )
+        .where(col(Statement.id) == bindparam("statement_id"))
+    )
+
+
+@functools.cache
+def _vote_upsert(dialect: str) -> Any:
+    """Built once per dialect: INSERT ... ON CONFLICT (participant, statement) DO UPDATE, values given at
+    execution."""
+    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(Vote.__table__)  # type: ignore[attr-defined]
+    excluded = insert.excluded
+    return insert.on_conflict_do_update(
+        index_elements=["participant_id", "statement_id"], set_={"value": excluded.value, "at": excluded.at}
+    )
+
+
+async def vote(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteValue | int) -> int:
+    """Record or change the person's vote on an approved statement of an open consultation; returns their
+    participant id. One row per participant and statement whatever the number of taps: the database decides."""
     try:
         chosen = VoteValue(value)
     except ValueError:
         raise InvalidVote() from None
-    statement = await get_statement(uow, statement_id)
-    consultation = await get_consultation(uow, statement.consultation_id)
-    _require_open(consultation, uow.clock.now())
-    if statement.status != StatementStatus.APPROVED:
+    params = {"person_id": person_id, "statement_id": statement_id}
+    found = (await uow.session.exec(_vote_lookup(), params=params)).first()  # type: ignore[call-overload]
+    if found is None:
+        raise StatementNotFound()
+    statement_status, consultation_id, consultation_status, closes_at, participant_id = found
+    now = uow.clock.now()
+    _require_open_status(ConsultationStatus(consultation_status), closes_at, now)
+    if statement_status != StatementStatus.APPROVED:
         raise StatementNotVotable()
-    participant = await participate(uow, person_id, consultation.id or 0)
-    insert: Insert = _insert(uow, Vote).values(
-        participant_id=participant.id, statement_id=statement_id, value=int(chosen), at=uow.clock.now()
-    )
-    excluded = insert.excluded  # type: ignore[attr-defined]
-    await uow.session.exec(
-        insert.on_conflict_do_update(  # type: ignore[attr-defined]
-            index_elements=["participant_id", "statement_id"], set_={"value": excluded.value, "at": excluded.at}
-        )
-    )
-    return participant
+    if participant_id is None:
+        participant_id = (await participate(uow, person_id, consultation_id)).id
+    bind = uow.session.bind
+    dialect = bind.dialect.name if bind is not None else "sqlite"
+    values = {"participant_id": participant_id, "statement_id": statement_id, "value": int(chosen), "at": now}
+    await uow.session.exec(_vote_upsert(dialect), params=values)
+    assert participant_id is not None
+    return int(participant_id)
 
 
 async def votes_of(uow: UnitOfWork, person_id: int, consultation_id: int) -> dict[int, VoteValue]:

@@ -59,6 +59,7 @@ from consultation.errors import (
     InvalidVote,
     NotEligible,
     RejectionReasonRequired,
+    StatementNotFound,
     StatementNotVotable,
     StatementsNotAllowed,
     StatementTooLong,
@@ -451,6 +452,8 @@ async def test_a_vote_can_be_changed_until_the_close(uows: UnitOfWorkFactory, cl
         stored = (await uow.session.exec(select(Vote))).all()
         with pytest.raises(InvalidVote):
             await vote(uow, cast.wang, parking.id or 0, 2)
+        with pytest.raises(StatementNotFound):
+            await vote(uow, cast.wang, 999_999, VoteValue.AGREE)
     assert [(v.value, v.at) for v in stored] == [(-1, clock.now())]
 
 
