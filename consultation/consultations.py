@@ -339,6 +339,39 @@ async def close_consultation(uow: UnitOfWork, consultation_id: int, actor_id: in
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CaughtUp:
+    opened: tuple[int, ...]
+    closed: tuple[int, ...]
+
+
+async def catch_up(uow: UnitOfWork) -> CaughtUp:
+    """At start: open and close what came due while no process ran the scheduler (a job missed while the
+    process was down). A consultation whose closing time has passed is closed, never opened first."""
+    now = uow.clock.now()
+    to_close = (
+        await uow.session.exec(
+            select(Consultation.id)
+            .where(col(Consultation.status) != ConsultationStatus.CLOSED, col(Consultation.closes_at) <= now)
+            .order_by(col(Consultation.id))
+        )
+    ).all()
+    to_open = (
+        await uow.session.exec(
+            select(Consultation.id)
+            .where(
+                col(Consultation.status) == ConsultationStatus.SCHEDULED,
+                col(Consultation.opens_at) <= now,
+                col(Consultation.closes_at) > now,
+            )
+            .order_by(col(Consultation.id))
+        )
+    ).all()
+    closed = [cid for cid in to_close if cid is not None and await close_consultation(uow, cid)]
+    opened = [cid for cid in to_open if cid is not None and await open_consultation(uow, cid)]
+    return CaughtUp(opened=tuple(opened), closed=tuple(closed))
+
+
 # --- taking part -------------------------------------------------------------------------------------------------
 
 

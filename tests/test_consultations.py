@@ -30,6 +30,7 @@ from consultation.consultations import (
     VoteValue,
     add_statement,
     author_of,
+    catch_up,
     close_consultation,
     create,
     figures,
@@ -258,6 +259,23 @@ async def test_transitions_are_scheduled_for_the_opening_and_closing_times(
         (consultation.opens_at, "consultation.open", {"consultation_id": consultation.id}),
         (consultation.closes_at, "consultation.close", {"consultation_id": consultation.id}),
     ]
+
+
+async def test_catching_up_at_start_opens_and_closes_what_came_due(uows: UnitOfWorkFactory, clock: FakeClock) -> None:
+    cast = await _cast(uows)
+    now = clock.now()
+    soon = await _create(uows, cast.worker, _draft(cast, clock))  # opens in an hour
+    missed = await _create(uows, cast.worker, _draft(cast, clock, closes_at=now + timedelta(hours=2)))
+    later = await _create(uows, cast.worker, _draft(cast, clock, opens_at=now + timedelta(days=3)))
+    clock.advance(timedelta(hours=3))  # the process was down: both opening jobs and one closing job missed
+    async with uows() as uow:
+        caught = await catch_up(uow)
+        await uow.commit()
+    assert (caught.opened, caught.closed) == ((soon.id,), (missed.id,))
+    async with uows() as uow:
+        assert (await catch_up(uow)).opened == ()  # nothing twice
+        statuses = [(await get_consultation(uow, c.id or 0)).status for c in (soon, missed, later)]
+    assert statuses == [ConsultationStatus.OPEN, ConsultationStatus.CLOSED, ConsultationStatus.SCHEDULED]
 
 
 # --- who takes part, under which name -------------------------------------------------------------------------
