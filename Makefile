@@ -7,7 +7,7 @@ PY = $(VENV)/bin/python
 STAMP = $(VENV)/.linli-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv catalogs run test bench-updates bench-broadcast bench-opinion i18n clean distclean
+.PHONY: help venv catalogs run test bench-updates bench-broadcast bench-opinion bench-polis i18n clean distclean
 
 help:
 	@echo "make run            install if needed, compile translations, run Linli (console, or Telegram with TELEGRAM_BOT_TOKEN)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench-updates  the update-throughput benchmark"
 	@echo "make bench-broadcast the delivery engine's broadcast benchmark (rate achieved, CPU per message)"
 	@echo "make bench-opinion  the opinion map's time and memory at three sizes, against red-dwarf where it installs"
+	@echo "make bench-polis    the opinion map against Pol.is's own groups on two real conversations (ARI, matched share)"
 	@echo "make i18n           extract, update and compile the translation catalogs"
 	@echo "make clean          remove caches and compiled catalogs (keeps .venv and the data in var/)"
 	@echo "make distclean      clean, and remove $(VENV)"
@@ -52,6 +53,9 @@ bench-broadcast: $(STAMP)
 bench-opinion: $(STAMP)
 	$(PY) -c "import reddwarf" 2>/dev/null || $(PY) -m pip install --quiet -e '.[dev,bench]' || echo "red-dwarf did not install: timing Linli alone"
 	$(PY) bench/bench_opinion.py
+
+bench-polis: $(STAMP)
+	$(PY) bench/bench_polis.py
 
 i18n: $(STAMP)
 	$(PY) -m i18n.catalog all

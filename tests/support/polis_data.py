@@ -1,0 +1,133 @@
+"""Real Pol.is conversations (tests/data/polis/, CC BY 4.0, see its README.md) as opinion-map input.
+
+The votes matrix is built as Pol.is builds it: the latest vote of a participant on a comment wins (by timestamp),
+comments moderated out (``moderated == -1`` in comments.csv) are dropped, unseen cells are NaN. Participants are
+every voter in votes.csv, in id order; statements the remaining comments, in id order.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.metrics import adjusted_rand_score
+
+from consultation.opinion_map import NOT_CLUSTERED, OpinionMap
+
+POLIS_DATA = Path(__file__).resolve().parent.parent / "data" / "polis"
+CONVERSATIONS = ("15-per-hour-seattle", "brexit-consensus")
+MODERATED_OUT = -1
+
+
+@dataclass(frozen=True, slots=True)
+class PolisConversation:
+    name: str
+    # (participants, statements): +1 agree, -1 disagree, 0 pass, NaN unseen.
+    votes: NDArray[np.float64]
+    participant_ids: tuple[int, ...]
+    statement_ids: tuple[int, ...]
+    # The group Pol.is assigned, for the participants it clustered.
+    polis_group: dict[int, int]
+
+    @property
+    def n_votes(self) -> int:
+        return int((~np.isnan(self.votes)).sum())
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def load_conversation(name: str, root: Path = POLIS_DATA) -> PolisConversation:
+    folder = root / name
+    statement_ids = tuple(
+        sorted(
+            int(row["comment-id"]) for row in _rows(folder / "comments.csv") if int(row["moderated"]) != MODERATED_OUT
+        )
+    )
+    column = {sid: j for j, sid in enumerate(statement_ids)}
+
+    # (voter, comment) -> (timestamp, vote); a later timestamp replaces an earlier vote.
+    latest: dict[tuple[int, int], tuple[int, int]] = {}
+    voters: set[int] = set()
+    for row in _rows(folder / "votes.csv"):
+        voter, comment = int(row["voter-id"]), int(row["comment-id"])
+        voters.add(voter)
+        stamp, vote = int(row["timestamp"]), int(row["vote"])
+        previous = latest.get((voter, comment))
+        if previous is None or stamp >= previous[0]:
+            latest[(voter, comment)] = (stamp, vote)
+
+    participant_ids = tuple(sorted(voters))
+    row_of = {pid: i for i, pid in enumerate(participant_ids)}
+    votes = np.full((len(participant_ids), len(statement_ids)), np.nan, dtype=np.float64)
+    for (voter, comment), (_, vote) in latest.items():
+        if comment in column:
+            votes[row_of[voter], column[comment]] = float(vote)
+
+    polis_group = {
+        int(row["participant"]): int(row["group-id"])
+        for row in _rows(folder / "participants-votes.csv")
+        if row["group-id"].strip()
+    }
+    return PolisConversation(
+        name=name,
+        votes=votes,
+        participant_ids=participant_ids,
+        statement_ids=statement_ids,
+        polis_group=polis_group,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupComparison:
+    """Our groups against Pol.is's, over the participants both clustered."""
+
+    compared: int
+    polis_groups: int
+    our_groups: int
+    ari: float
+    matched_share: float
+
+
+def best_matched_share(polis_labels: Sequence[int], our_labels: Sequence[int]) -> float:
+    """The share of participants whose group agrees once our labels are mapped one-to-one onto Pol.is's in the best
+    way (exhaustive over permutations: Pol.is and the map both have at most 5 groups)."""
+    if not polis_labels:
+        return 0.0
+    pairs = Counter(zip(polis_labels, our_labels, strict=True))
+    polis = sorted(set(polis_labels))
+    ours = sorted(set(our_labels))
+    best = 0
+    if len(ours) <= len(polis):
+        for targets in itertools.permutations(polis, len(ours)):
+            best = max(best, sum(pairs[(t, o)] for o, t in zip(ours, targets, strict=True)))
+    else:
+        for sources in itertools.permutations(ours, len(polis)):
+            best = max(best, sum(pairs[(p, s)] for p, s in zip(polis, sources, strict=True)))
+    return best / len(polis_labels)
+
+
+def compare_groups(conversation: PolisConversation, opinion_map: OpinionMap) -> GroupComparison:
+    ours = {
+        pid: int(group)
+        for pid, group in zip(opinion_map.participant_ids, opinion_map.group_of, strict=True)
+        if group != NOT_CLUSTERED
+    }
+    both = sorted(pid for pid in conversation.polis_group if pid in ours)
+    polis_labels = [conversation.polis_group[pid] for pid in both]
+    our_labels = [ours[pid] for pid in both]
+    return GroupComparison(
+        compared=len(both),
+        polis_groups=len(set(conversation.polis_group.values())),
+        our_groups=len(opinion_map.groups),
+        ari=float(adjusted_rand_score(polis_labels, our_labels)),
+        matched_share=best_matched_share(polis_labels, our_labels),
+    )
