@@ -479,6 +479,12 @@ class _ApiError(Exception):
         return _error_response(self.error_code, self.description, self.retry_after)
 
 
+_NOT_MODIFIED: Final = (
+    "message is not modified: specified new message content and reply markup are exactly "
+    "the same as a current content and reply markup of the message"
+)
+
+
 def _bad_request(description: str) -> _ApiError:
     return _ApiError(400, f"Bad Request: {description}")
 
@@ -1410,14 +1416,14 @@ class FakeBotApi:
         )
         return message
 
-    async def _edit_message_text(self, params: _Params) -> Any:
+    def _message_to_edit(self, params: _Params) -> tuple[int, int, dict[str, Any] | None, dict[str, Any]]:
+        """What an edit names, checked as Telegram does: (chat id, message id, new inline markup, the message)."""
         if params.values.get("inline_message_id"):
             raise _bad_request("inline messages are not supported by FakeBotApi")
         chat_id = self._chat_id(params)
         message_id = params.int_("message_id")
         if message_id is None:
             raise _bad_request("message identifier is not specified")
-        text, parse_mode, plain, entities = self._text_content(params)
         markup = self._reply_markup(params)
         if markup is not None and "inline_keyboard" not in markup:
             raise _bad_request("inline keyboard expected")
@@ -1425,13 +1431,15 @@ class FakeBotApi:
         stored = self._messages.get((chat_id, message_id))
         if stored is None:
             raise _bad_request("message to edit not found")
+        return chat_id, message_id, markup, stored
+
+    async def _edit_message_text(self, params: _Params) -> Any:
+        text, parse_mode, plain, entities = self._text_content(params)
+        chat_id, message_id, markup, stored = self._message_to_edit(params)
         if "text" not in stored:
             raise _bad_request("there is no text in the message to edit")
         if stored["text"] == plain and stored.get("entities", []) == entities and stored.get("reply_markup") == markup:
-            raise _bad_request(
-                "message is not modified: specified new message content and reply markup are exactly "
-                "the same as a current content and reply markup of the message"
-            )
+            raise _bad_request(_NOT_MODIFIED)
         edited = {key: value for key, value in stored.items() if key not in {"entities", "reply_markup"}}
         edited["text"] = plain
         edited["edit_date"] = int(time.time())
@@ -1472,24 +1480,9 @@ class FakeBotApi:
 
     async def _edit_message_reply_markup(self, params: _Params) -> Any:
         """Only the buttons change (a photo's or document's too); no markup removes them."""
-        if params.values.get("inline_message_id"):
-            raise _bad_request("inline messages are not supported by FakeBotApi")
-        chat_id = self._chat_id(params)
-        message_id = params.int_("message_id")
-        if message_id is None:
-            raise _bad_request("message identifier is not specified")
-        markup = self._reply_markup(params)
-        if markup is not None and "inline_keyboard" not in markup:
-            raise _bad_request("inline keyboard expected")
-        self._check_blocked(chat_id)
-        stored = self._messages.get((chat_id, message_id))
-        if stored is None:
-            raise _bad_request("message to edit not found")
+        chat_id, message_id, markup, stored = self._message_to_edit(params)
         if stored.get("reply_markup") == markup:
-            raise _bad_request(
-                "message is not modified: specified new message content and reply markup are exactly "
-                "the same as a current content and reply markup of the message"
-            )
+            raise _bad_request(_NOT_MODIFIED)
         edited = {key: value for key, value in stored.items() if key != "reply_markup"}
         edited["edit_date"] = int(time.time())
         if markup is not None:
