@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from bot.delivery.transport import Delivered, Transport
+from bot.notices.fanout import outbox_buttons
 from bot.notices.progress import CLAIMED, Progress, author_reader, progress_keyboard, progress_text
 from bot.rendering import Localizers
 from bot.replies import Keyboard
@@ -24,16 +25,12 @@ from community import notices
 from community.communities import get_community
 from community.errors import LinliError
 from community.notice_models import DeliveryStatus, Notice, NoticeStatus, OutboxMessage
-from community.outbox import OutboxButton, buttons_to_json
+from community.outbox import buttons_to_json
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
 EDIT_EVERY = 3.0  # seconds between edits of one progress message; the last one is never held back
-
-
-def _outbox_buttons(keyboard: Keyboard) -> tuple[tuple[OutboxButton, ...], ...]:
-    return tuple(tuple(OutboxButton(b.label, data=b.data, url=b.url) for b in row) for row in keyboard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +121,7 @@ class ProgressEditor:
             if not await self._send_first(transport, notice_id, edit):
                 return False
         else:
-            await transport.edit_text(edit.chat_id, edit.message_id, edit.text, _outbox_buttons(edit.keyboard))
+            await transport.edit_text(edit.chat_id, edit.message_id, edit.text, outbox_buttons(edit.keyboard))
         if edit.finished:
             self._last_edit.pop(notice_id, None)
             self._shown.pop(notice_id, None)
@@ -139,6 +136,7 @@ class ProgressEditor:
             notice = await uow.session.get(Notice, notice_id)
             if notice is None:
                 return None
+            # finish_if_settled changed the status with an UPDATE that leaves the loaded row as it was.
             await uow.session.refresh(notice)
             await uow.commit()
             channel, chat_id = notice.progress_channel, notice.progress_chat_id
@@ -179,7 +177,7 @@ class ProgressEditor:
             channel=edit.channel,
             chat_id=edit.chat_id,
             text=edit.text,
-            buttons=buttons_to_json(_outbox_buttons(edit.keyboard)),
+            buttons=buttons_to_json(outbox_buttons(edit.keyboard)),
             status=DeliveryStatus.SENDING,
             not_before=now,
             created_at=now,
