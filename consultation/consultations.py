@@ -204,11 +204,13 @@ def _require_open_status(status: ConsultationStatus, closes_at: datetime, now: d
 # --- creating, opening, closing -------------------------------------------------------------------------------
 
 
-async def create(uow: UnitOfWork, actor_id: int, draft: ConsultationDraft) -> Consultation:
+async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft) -> Consultation:
     """Create a consultation, SCHEDULED to open at opens_at. The caller then calls schedule_transitions() after
-    the commit (or open_consultation() at once when opens_at has come). Everything is checked first."""
+    the commit (or open_consultation() at once when opens_at has come). Everything is checked first.
+    actor_id None is the operator at the terminal (as for invitations); anyone else needs RUN_CONSULTATION."""
     community = await get_community(uow, draft.community_id)
-    await _require_runner(uow, actor_id, draft.community_id)
+    if actor_id is not None:
+        await _require_runner(uow, actor_id, draft.community_id)
     now = uow.clock.now()
     title = clean_text(draft.title, limit=MAX_TITLE, message=N_("A title needs 1 to %(limit)s characters."))
     background = clean_text(
@@ -533,10 +535,12 @@ async def _insert_statement(
     return statement
 
 
-async def add_statement(uow: UnitOfWork, actor_id: int, consultation_id: int, text: str) -> Statement:
-    """Staff seed a statement: approved at once, without an author. Possible until the consultation closes."""
+async def add_statement(uow: UnitOfWork, actor_id: int | None, consultation_id: int, text: str) -> Statement:
+    """Staff seed a statement: approved at once, without an author. Possible until the consultation closes.
+    actor_id None is the operator at the terminal."""
     consultation = await get_consultation(uow, consultation_id)
-    await _require_runner(uow, actor_id, consultation.community_id)
+    if actor_id is not None:
+        await _require_runner(uow, actor_id, consultation.community_id)
     if consultation.status == ConsultationStatus.CLOSED:
         raise ConsultationClosed()
     return await _insert_statement(uow, consultation, text, None, StatementStatus.APPROVED)

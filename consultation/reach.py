@@ -1,0 +1,155 @@
+"""Who a consultation reaches: the eligible people in its scope (invited when it opens), and its participants
+(told the outcome when it closes), each through every channel account that can still be reached.
+
+The same rules as consultations.is_eligible (a member of the consultation's community, inside its audience of
+buildings, residents' groups and roles, holding a role its eligibility asks for), written as conditions on one
+query, so inviting ten thousand residents is one SELECT rather than one check per person. The tests hold the two
+in agreement.
+
+An invitation is not a notice: notice mutes and the daily digest do not hold it back, since a consultation asks
+for an answer before its closing time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, FromClause, Select, exists, func, outerjoin
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import Mapped
+from sqlmodel import col
+
+from community.communities import get_community
+from community.models import ChannelAccount, Household, Membership, MembershipRole, Person
+from community.notices import Audience
+from community.roles import Role
+from community.unit_of_work import UnitOfWork
+from community.verification import RESIDENT_ROLES
+from consultation.models import Consultation, Eligibility, ParticipantLink
+from i18n import negotiate_language
+
+_AccountRows = Select[int, int | None, str, str, str | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Reached:
+    """One message to one person through one of their channel accounts."""
+
+    person_id: int
+    account_id: int
+    channel: str
+    chat_id: str
+    language: str  # the language to write to them in
+
+
+def _holds(roles: frozenset[Role] | tuple[Role, ...]) -> ColumnElement[bool]:
+    return exists().where(
+        col(MembershipRole.membership_id) == col(Membership.id),
+        col(MembershipRole.role).in_(sorted(roles)),
+    )
+
+
+def eligibility_filters(community_id: int, audience: Audience, eligibility: Eligibility) -> list[ColumnElement[bool]]:
+    """Conditions on Membership (outer-joined with its Household) that hold exactly for the members
+    consultations.is_eligible admits."""
+    filters: list[ColumnElement[bool]] = [col(Membership.community_id) == community_id]
+    if audience.buildings:
+        filters.append(col(Household.building).in_(audience.buildings))
+    if audience.groups:
+        filters.append(col(Household.resident_group).in_(audience.groups))
+    if audience.roles:
+        filters.append(_holds(audience.roles))
+    if eligibility == Eligibility.RESIDENTS:
+        filters.append(_holds(RESIDENT_ROLES))
+    elif eligibility == Eligibility.HOUSEHOLD_REPRESENTATIVES:
+        filters.append(_holds(frozenset({Role.HOUSEHOLD_REPRESENTATIVE})))
+    return filters
+
+
+def _eligible_members(community_id: int, audience: Audience, eligibility: Eligibility) -> Select[int]:
+    return (
+        sa_select(col(Membership.person_id))
+        .select_from(Membership)
+        .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+        .where(*eligibility_filters(community_id, audience, eligibility))
+    )
+
+
+async def eligible_people(uow: UnitOfWork, consultation: Consultation) -> list[int]:
+    """The person ids of everyone who may take part, in id order (whether reachable or not)."""
+    statement = _eligible_members(
+        consultation.community_id, Audience.from_json(consultation.audience), consultation.eligibility
+    ).order_by(col(Membership.person_id))
+    return [int(person_id) for person_id in (await uow.session.exec(statement)).scalars()]  # type: ignore[call-overload]
+
+
+async def count_eligible(uow: UnitOfWork, community_id: int, audience: Audience, eligibility: Eligibility) -> int:
+    """How many people a consultation with this scope would invite now (people, not messages): the preview's
+    number."""
+    statement = (
+        sa_select(func.count(func.distinct(col(Membership.person_id))))
+        .select_from(Membership)
+        .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+        .join(ChannelAccount, col(ChannelAccount.person_id) == col(Membership.person_id))
+        .where(
+            *eligibility_filters(community_id, audience, eligibility), col(ChannelAccount.unreachable_since).is_(None)
+        )
+    )
+    return int((await uow.session.exec(statement)).one()[0])  # type: ignore[call-overload]
+
+
+async def _reached(uow: UnitOfWork, community_id: int, statement: _AccountRows) -> list[Reached]:
+    default = (await get_community(uow, community_id)).default_language
+    rows = (await uow.session.exec(statement)).all()  # type: ignore[call-overload]
+    return [
+        Reached(
+            person_id=int(person_id),
+            account_id=int(account_id),
+            channel=channel,
+            chat_id=chat_id,
+            language=negotiate_language(own, client, default),
+        )
+        for person_id, account_id, channel, chat_id, own, client in rows
+    ]
+
+
+def _accounts(person_id: Mapped[int], source: FromClause, *where: ColumnElement[bool]) -> _AccountRows:
+    """The reachable channel accounts of the people ``person_id`` names in ``source``, by person and account."""
+    return (
+        sa_select(
+            person_id,
+            col(ChannelAccount.id),
+            col(ChannelAccount.channel),
+            col(ChannelAccount.chat_id),
+            col(Person.language),
+            col(ChannelAccount.language_code),
+        )
+        .select_from(source)
+        .join(Person, col(Person.id) == person_id)
+        .join(ChannelAccount, col(ChannelAccount.person_id) == person_id)
+        .where(*where, col(ChannelAccount.unreachable_since).is_(None))
+        .order_by(person_id, col(ChannelAccount.id))
+    )
+
+
+async def invitees(uow: UnitOfWork, consultation: Consultation) -> list[Reached]:
+    """Everyone eligible in the consultation's scope, one entry per reachable channel account, by person and
+    account: whom the opening invites."""
+    audience = Audience.from_json(consultation.audience)
+    source = outerjoin(Membership, Household, col(Household.id) == col(Membership.household_id))
+    statement = _accounts(
+        col(Membership.person_id),
+        source,
+        *eligibility_filters(consultation.community_id, audience, consultation.eligibility),
+    )
+    return await _reached(uow, consultation.community_id, statement)
+
+
+async def participants_reached(uow: UnitOfWork, consultation: Consultation) -> list[Reached]:
+    """Everyone who took part (has a pseudonym, found through ParticipantLink: who they are, not what they
+    voted), one entry per reachable channel account: whom the close tells the outcome."""
+    statement = _accounts(
+        col(ParticipantLink.person_id),
+        ParticipantLink.__table__,  # type: ignore[attr-defined]
+        col(ParticipantLink.consultation_id) == consultation.id,
+    )
+    return await _reached(uow, consultation.community_id, statement)
