@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.channels.console_delivery import ConsoleTransport
 from bot.channels.telegram_delivery import TelegramTransport
 from bot.config import Settings
+from bot.consultations import jobs as consultation_jobs
 from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
@@ -59,7 +60,10 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
 
 # Every feature's scheduled jobs: each registers its job names (and any daily job) with
 # register_jobs(registry, app), called once the app is built. Order does not matter.
-JOB_REGISTRARS: tuple[Callable[[JobRegistry, App], None], ...] = (notice_jobs.register_jobs,)
+JOB_REGISTRARS: tuple[Callable[[JobRegistry, App], None], ...] = (
+    notice_jobs.register_jobs,
+    consultation_jobs.register_jobs,
+)
 
 
 def build_router() -> Router:

@@ -204,14 +204,9 @@ def _require_open_status(status: ConsultationStatus, closes_at: datetime, now: d
 # --- creating, opening, closing -------------------------------------------------------------------------------
 
 
-async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft) -> Consultation:
-    """Create a consultation, SCHEDULED to open at opens_at. The caller then calls schedule_transitions() after
-    the commit (or open_consultation() at once when opens_at has come). Everything is checked first.
-    actor_id None is the operator at the terminal (as for invitations); anyone else needs RUN_CONSULTATION."""
-    community = await get_community(uow, draft.community_id)
-    if actor_id is not None:
-        await _require_runner(uow, actor_id, draft.community_id)
-    now = uow.clock.now()
+def validate_draft(draft: ConsultationDraft, now: datetime) -> tuple[str, str]:
+    """The checks that need no database, for create() and for a composer at each step: the title and the
+    background as they will be stored, or a refusal."""
     title = clean_text(draft.title, limit=MAX_TITLE, message=N_("A title needs 1 to %(limit)s characters."))
     background = clean_text(
         draft.background, limit=MAX_BACKGROUND, message=N_("The background needs 1 to %(limit)s characters.")
@@ -224,6 +219,25 @@ async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft
         raise ClosesBeforeOpens()
     if draft.closes_at <= now:
         raise ClosingTimePassed()
+    return title, background
+
+
+def check_opening_time(opens_at: datetime, now: datetime) -> None:
+    """A typed opening time must lie ahead: "open now" is its own choice (create() itself takes a past
+    opening time, and the consultation opens at once)."""
+    if opens_at <= now:
+        raise ValidationFailed(N_("That opening time has already passed. Choose a later one, or open it now."))
+
+
+async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft) -> Consultation:
+    """Create a consultation, SCHEDULED to open at opens_at. The caller then calls schedule_transitions() after
+    the commit (or open_consultation() at once when opens_at has come). Everything is checked first.
+    actor_id None is the operator at the terminal (as for invitations); anyone else needs RUN_CONSULTATION."""
+    community = await get_community(uow, draft.community_id)
+    if actor_id is not None:
+        await _require_runner(uow, actor_id, draft.community_id)
+    now = uow.clock.now()
+    title, background = validate_draft(draft, now)
     options = await audience_options(uow, draft.community_id)
     for building in draft.audience.buildings:
         if building not in options.buildings:

@@ -1,5 +1,6 @@
 """Who a consultation reaches: the eligible people in its scope (invited when it opens), and its participants
-(told the outcome when it closes), each through every channel account that can still be reached.
+(told the outcome when it closes), each through every channel account that can still be reached; and the record
+that the outcome went out, so that it goes out once.
 
 The same rules as consultations.is_eligible (a member of the consultation's community, inside its audience of
 buildings, residents' groups and roles, holding a role its eligibility asks for), written as conditions on one
@@ -11,20 +12,22 @@ for an answer before its closing time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, FromClause, Select, exists, func, outerjoin
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import Mapped
-from sqlmodel import col
+from sqlmodel import col, select
 
+from community import audit
 from community.communities import get_community
-from community.models import ChannelAccount, Household, Membership, MembershipRole, Person
+from community.models import AuditEntry, ChannelAccount, Household, Membership, MembershipRole, Person
 from community.notices import Audience
 from community.roles import Role
 from community.unit_of_work import UnitOfWork
 from community.verification import RESIDENT_ROLES
-from consultation.models import Consultation, Eligibility, ParticipantLink
+from consultation.models import Consultation, ConsultationStatus, Eligibility, ParticipantLink, Statement
 from i18n import negotiate_language
 
 _AccountRows = Select[int, int | None, str, str, str | None, str | None]
@@ -153,3 +156,79 @@ async def participants_reached(uow: UnitOfWork, consultation: Consultation) -> l
         col(ParticipantLink.consultation_id) == consultation.id,
     )
     return await _reached(uow, consultation.community_id, statement)
+
+
+# --- the outcome message, once ----------------------------------------------------------------------------------
+
+OUTCOME_SENT = "consultation.outcome_sent"
+
+
+async def lock_consultation(uow: UnitOfWork, consultation_id: int) -> Consultation | None:
+    """The consultation, its row locked until the transaction ends (PostgreSQL; SQLite has a single writer), so
+    that two processes deciding whether to send its outcome take turns."""
+    return (
+        await uow.session.exec(select(Consultation).where(col(Consultation.id) == consultation_id).with_for_update())
+    ).first()
+
+
+async def outcome_sent(uow: UnitOfWork, consultation_id: int) -> bool:
+    """Whether participants were told the outcome already: the audit log holds it, with the close it follows."""
+    found = (
+        await uow.session.exec(
+            select(AuditEntry.id).where(
+                col(AuditEntry.action) == OUTCOME_SENT,
+                col(AuditEntry.subject_type) == "consultation",
+                col(AuditEntry.subject_id) == consultation_id,
+            )
+        )
+    ).first()
+    return found is not None
+
+
+async def mark_outcome_sent(uow: UnitOfWork, consultation: Consultation, messages: int) -> None:
+    """Record, in the transaction that queues the outcome messages, that they were queued."""
+    await audit.record(
+        uow,
+        action=OUTCOME_SENT,
+        subject_type="consultation",
+        subject_id=consultation.id,
+        community_id=consultation.community_id,
+        data={"messages": messages},
+    )
+
+
+async def closed_without_outcome(uow: UnitOfWork) -> list[int]:
+    """Closed consultations whose participants were not told the outcome (a process died in between)."""
+    sent = select(AuditEntry.subject_id).where(
+        col(AuditEntry.action) == OUTCOME_SENT, col(AuditEntry.subject_type) == "consultation"
+    )
+    rows = (
+        await uow.session.exec(
+            select(Consultation.id)
+            .where(col(Consultation.status) == ConsultationStatus.CLOSED, col(Consultation.id).not_in(sent))
+            .order_by(col(Consultation.id))
+        )
+    ).all()
+    return [int(cid) for cid in rows if cid is not None]
+
+
+async def awaiting_transitions(uow: UnitOfWork) -> list[Consultation]:
+    """Consultations still to open or to close, whose jobs a start schedules again."""
+    return list(
+        (
+            await uow.session.exec(
+                select(Consultation)
+                .where(col(Consultation.status).in_((ConsultationStatus.SCHEDULED, ConsultationStatus.OPEN)))
+                .order_by(col(Consultation.id))
+            )
+        ).all()
+    )
+
+
+async def statement_texts(uow: UnitOfWork, statement_ids: Sequence[int]) -> dict[int, str]:
+    if not statement_ids:
+        return {}
+    rows = (
+        await uow.session.exec(select(Statement.id, Statement.text).where(col(Statement.id).in_(statement_ids)))
+    ).all()
+    return {int(sid): text for sid, text in rows if sid is not None}
