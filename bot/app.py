@@ -19,6 +19,7 @@ from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
 from bot.delivery.transport import Transport
+from bot.handlers import consult_compose as consult_compose_handlers
 from bot.handlers import help as help_handlers
 from bot.handlers import invitations as invitations_handlers
 from bot.handlers import join as join_handlers
@@ -55,6 +56,7 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
     notice_compose_handlers,
     notice_admin_handlers,
     notifications_handlers,
+    consult_compose_handlers,
 )
 
 

@@ -204,13 +204,18 @@ def _require_open_status(status: ConsultationStatus, closes_at: datetime, now: d
 # --- creating, opening, closing -------------------------------------------------------------------------------
 
 
+def clean_title(text: str) -> str:
+    return clean_text(text, limit=MAX_TITLE, message=N_("A title needs 1 to %(limit)s characters."))
+
+
+def clean_background(text: str) -> str:
+    return clean_text(text, limit=MAX_BACKGROUND, message=N_("The background needs 1 to %(limit)s characters."))
+
+
 def validate_draft(draft: ConsultationDraft, now: datetime) -> tuple[str, str]:
     """The checks that need no database, for create() and for a composer at each step: the title and the
     background as they will be stored, or a refusal."""
-    title = clean_text(draft.title, limit=MAX_TITLE, message=N_("A title needs 1 to %(limit)s characters."))
-    background = clean_text(
-        draft.background, limit=MAX_BACKGROUND, message=N_("The background needs 1 to %(limit)s characters.")
-    )
+    title, background = clean_title(draft.title), clean_background(draft.background)
     if draft.language not in LANGUAGES:
         raise ValidationFailed(N_("Unknown language: %(language)s"), language=draft.language)
     if draft.opens_at.tzinfo is None or draft.closes_at.tzinfo is None:

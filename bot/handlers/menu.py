@@ -34,6 +34,7 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("members", N_("Members"), Action.LIST_MEMBERS),
     MenuEntry("notice", N_("Send a notice"), Action.SEND_NOTICE),
     MenuEntry("notices", N_("Notices sent"), Action.SEND_NOTICE),
+    MenuEntry("newconsultation", N_("New consultation"), Action.RUN_CONSULTATION),
     MenuEntry("notifications", N_("Notifications"), Action.USE_RESIDENT_MENU),
     MenuEntry("language", N_("Language")),
     MenuEntry("privacy", N_("Privacy")),
