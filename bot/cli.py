@@ -17,6 +17,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO, TypeVar
 
@@ -26,6 +27,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
 
 from bot.app import App, build_app, localized_commands
 from bot.channels.console import CHANNEL as CONSOLE_CHANNEL
@@ -33,6 +35,7 @@ from bot.channels.console import ConsoleSession, ConsoleUser, run_console
 from bot.channels.console_delivery import ConsoleTransport
 from bot.config import ConfigError, Settings, cli_language, load_settings
 from bot.labels import ROLE_LABELS
+from bot.notices.form import parse_send_time
 from bot.rendering import Localizer
 from community import audit, outbox
 from community.communities import add_community
@@ -41,9 +44,13 @@ from community.errors import LinliError
 from community.migrate import alembic_config, upgrade
 from community.models import AuditEntry, Community
 from community.notice_models import FINAL_STATUSES, DeliveryStatus, Notice, NoticeStatus
+from community.notices import Audience
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWork
 from community.verification import create_invitation
+from consultation import consultations
+from consultation.consultations import ConsultationDraft
+from consultation.models import Consultation, ConsultationStatus, Eligibility
 from i18n import LANGUAGES, N_, Catalogs, Translator
 
 if TYPE_CHECKING:
@@ -72,6 +79,13 @@ DELIVERY_STATUS_LABELS: Mapping[DeliveryStatus, str] = {
     DeliveryStatus.HELD: N_("held for a digest"),
     DeliveryStatus.DIGESTED: N_("sent in a digest"),
     DeliveryStatus.CANCELLED: N_("cancelled"),
+}
+
+CONSULTATION_STATUS_LABELS: Mapping[ConsultationStatus, str] = {
+    ConsultationStatus.DRAFT: N_("draft"),
+    ConsultationStatus.SCHEDULED: N_("scheduled"),
+    ConsultationStatus.OPEN: N_("open"),
+    ConsultationStatus.CLOSED: N_("closed"),
 }
 
 KIND_LABELS: Mapping[CommunityKind, str] = {
@@ -371,6 +385,87 @@ async def _audit_verify(t: Translator, app: App) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ConsultationOptions:
+    """`linli consultation create`'s options, as typed."""
+
+    community_id: int
+    title: str
+    background: str
+    opens: str  # "YYYY-MM-DD HH:MM" in the community's time zone
+    closes: str
+    buildings: Sequence[str]
+    groups: Sequence[str]
+    eligibility: Eligibility
+    statements: Sequence[str]
+    allow_statements: bool
+    moderated: bool
+    by: int | None
+    language: str | None
+
+
+async def _consultation_create(t: Translator, app: App, options: ConsultationOptions) -> None:
+    """Create the consultation and its statements in one transaction, then put its open and close jobs into the
+    job store without running any: the process running `linli run` opens it and invites at the opening time
+    (at once when that has passed), and closes it. --by acts as that person, who needs RUN_CONSULTATION;
+    without it the operator at the terminal acts, as `linli invite create` does, and the audit log says so."""
+    async with app.uows() as uow:
+        community = await _existing_community(t, uow, options.community_id)
+        draft = ConsultationDraft(
+            community_id=options.community_id,
+            title=options.title,
+            background=options.background,
+            language=options.language or community.default_language,
+            opens_at=parse_send_time(options.opens, community.timezone),
+            closes_at=parse_send_time(options.closes, community.timezone),
+            audience=Audience(buildings=tuple(options.buildings), groups=tuple(options.groups)),
+            eligibility=options.eligibility,
+            allow_statements=options.allow_statements,
+            moderated=options.moderated,
+        )
+        consultation = await consultations.create(uow, options.by, draft)
+        assert consultation.id is not None
+        for statement in options.statements:
+            await consultations.add_statement(uow, options.by, consultation.id, statement)
+        await uow.commit()
+    await app.scheduler.start(run_jobs=False)
+    try:
+        await consultations.schedule_transitions(app.scheduler, consultation)
+    finally:
+        await app.scheduler.shutdown()
+    _say(t.gettext("Created consultation %(id)s in %(community)s.", id=consultation.id, community=community.name))
+    _say(
+        t.gettext(
+            "It opens %(opens)s and closes %(closes)s; `linli run` opens and closes it on time.",
+            opens=t.format_datetime(consultation.opens_at, community.timezone),
+            closes=t.format_datetime(consultation.closes_at, community.timezone),
+        )
+    )
+
+
+async def _consultation_list(t: Translator, app: App, community_id: int | None) -> None:
+    async with app.uows() as uow:
+        query = select(Consultation, Community).join(Community, col(Community.id) == col(Consultation.community_id))
+        if community_id is not None:
+            query = query.where(col(Consultation.community_id) == community_id)
+        rows = (await uow.session.exec(query.order_by(col(Consultation.id)))).all()
+    if not rows:
+        _say(t.gettext("No consultations yet."))
+        return
+    for consultation, community in rows:
+        _say(
+            t.gettext(
+                "%(id)s  %(status)s  %(community)s  %(title)s  (%(opens)s – %(closes)s)",
+                id=consultation.id,
+                status=t.gettext(CONSULTATION_STATUS_LABELS[consultation.status]),
+                community=community.name,
+                title=consultation.title,
+                opens=t.format_datetime(consultation.opens_at, community.timezone),
+                closes=t.format_datetime(consultation.closes_at, community.timezone),
+            )
+        )
+
+
 # ---- run ---------------------------------------------------------------------------------------------------
 
 
@@ -615,12 +710,14 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
     demo = typer.Typer(help=t.gettext("The demo street, communities and people."), no_args_is_help=True)
     audit_cli = typer.Typer(help=t.gettext("The hash-chained audit log."), no_args_is_help=True)
     notices = typer.Typer(help=t.gettext("Notices and their delivery."), no_args_is_help=True)
+    consultation_cli = typer.Typer(help=t.gettext("Consultations of residents."), no_args_is_help=True)
     cli.add_typer(db, name="db")
     cli.add_typer(community, name="community")
     cli.add_typer(invite, name="invite")
     cli.add_typer(demo, name="demo")
     cli.add_typer(audit_cli, name="audit")
     cli.add_typer(notices, name="notices")
+    cli.add_typer(consultation_cli, name="consultation")
 
     @cli.command(
         "run",
@@ -717,6 +814,83 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
         ] = False,
     ) -> None:
         _execute(t, catalogs, settings(), lambda app: _notices_status(t, app, notice_id, follow=follow), migrated=True)
+
+    @consultation_cli.command(
+        "create",
+        help=t.gettext(
+            "Create a consultation; `linli run` opens and closes it on time. Without --by the operator acts."
+        ),
+    )
+    def consultation_create(
+        community_id: Annotated[
+            int, typer.Option("--community", help=t.gettext("Id of the community."), show_default=False)
+        ],
+        title: Annotated[str, typer.Option("--title", help=t.gettext("The matter, in a line."), show_default=False)],
+        background: Annotated[
+            str, typer.Option("--background", help=t.gettext("What residents read first."), show_default=False)
+        ],
+        opens: Annotated[
+            str,
+            typer.Option(
+                "--opens", help=t.gettext("Opening time, YYYY-MM-DD HH:MM, community time."), show_default=False
+            ),
+        ],
+        closes: Annotated[
+            str,
+            typer.Option(
+                "--closes", help=t.gettext("Closing time, YYYY-MM-DD HH:MM, community time."), show_default=False
+            ),
+        ],
+        building: Annotated[
+            list[str] | None, typer.Option("--building", help=t.gettext("Only this building (repeatable)."))
+        ] = None,
+        group: Annotated[
+            list[str] | None, typer.Option("--group", help=t.gettext("Only this residents' group (repeatable)."))
+        ] = None,
+        eligibility: Annotated[
+            Eligibility, typer.Option("--eligibility", help=t.gettext("Who in scope may take part."))
+        ] = Eligibility.RESIDENTS,
+        statement: Annotated[
+            list[str] | None, typer.Option("--statement", help=t.gettext("A statement to start with (repeatable)."))
+        ] = None,
+        no_statements: Annotated[
+            bool, typer.Option("--no-statements", help=t.gettext("Residents only vote; they add no statements."))
+        ] = False,
+        unmoderated: Annotated[
+            bool, typer.Option("--unmoderated", help=t.gettext("Residents' statements are shown without a moderator."))
+        ] = False,
+        by: Annotated[
+            int | None, typer.Option("--by", help=t.gettext("Id of the person who runs it (needs the right to)."))
+        ] = None,
+        language: Annotated[
+            str | None,
+            typer.Option("--language", help=t.gettext("Language of title and background (default: the community's).")),
+        ] = None,
+    ) -> None:
+        options = ConsultationOptions(
+            community_id=community_id,
+            title=title,
+            background=background,
+            opens=opens,
+            closes=closes,
+            buildings=tuple(building or ()),
+            groups=tuple(group or ()),
+            eligibility=eligibility,
+            statements=tuple(statement or ()),
+            allow_statements=not no_statements,
+            moderated=not unmoderated,
+            by=by,
+            language=language,
+        )
+        _execute(t, catalogs, settings(), lambda app: _consultation_create(t, app, options), migrated=True)
+
+    @consultation_cli.command("list", help=t.gettext("List the consultations with their status and times."))
+    def consultation_list(
+        community_id: Annotated[
+            int | None, typer.Option("--community", help=t.gettext("Only this community's."))
+        ] = None,
+    ) -> None:
+        _execute(t, catalogs, settings(), lambda app: _consultation_list(t, app, community_id), migrated=True)
 
     return cli
 

@@ -1,0 +1,150 @@
+"""`linli consultation create` and `list`, in-process through Typer's CliRunner on an SQLite file: the
+consultation and its statements are created, its opening and closing go into the job store for `linli run` and
+nothing runs here; --by acts as a person and needs their right to run consultations; bad input is one line."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from bot.cli import create_cli
+
+pytestmark = pytest.mark.usefixtures("localizers", "restore_logging")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    env = {"LINLI_DATA_DIR": str(tmp_path / "data"), "LINLI_LANGUAGE": "en"}
+    assert linli(env, "db", "upgrade").exit_code == 0
+    assert linli(env, "demo", "seed").exit_code == 0
+    return env
+
+
+def linli(env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(create_cli(env), list(args))
+
+
+def database(env: dict[str, str]) -> sqlite3.Connection:
+    return sqlite3.connect(Path(env["LINLI_DATA_DIR"]) / "linli.sqlite3")
+
+
+def _ids(env: dict[str, str]) -> tuple[int, int, int]:
+    """梧桐社区's id, its worker's and a resident's (王芳)."""
+    with database(env) as db:
+        (community,) = db.execute("SELECT id FROM community WHERE name = '梧桐社区'").fetchone()
+        (worker,) = db.execute("SELECT id FROM person WHERE display_name = '李娜'").fetchone()
+        (resident,) = db.execute("SELECT id FROM person WHERE display_name = '王芳'").fetchone()
+    return community, worker, resident
+
+
+def _create(env: dict[str, str], community: int, *extra: str) -> Result:
+    return linli(
+        env,
+        "consultation",
+        "create",
+        "--community",
+        str(community),
+        "--title",
+        "东门空地改造",
+        "--background",
+        "东门空地改建为停车位还是口袋公园？",
+        "--opens",
+        "2020-03-02 09:00",
+        "--closes",
+        "2099-03-09 09:00",
+        *extra,
+    )
+
+
+def test_create_puts_the_opening_and_closing_into_the_job_store_and_runs_nothing(env: dict[str, str]) -> None:
+    community, worker, _ = _ids(env)
+    result = _create(
+        env,
+        community,
+        "--building",
+        "3号楼",
+        "--building",
+        "7号楼",
+        "--eligibility",
+        "household_representatives",
+        "--statement",
+        "应改建为停车位。",
+        "--statement",
+        "应改建为口袋公园。",
+        "--unmoderated",
+        "--by",
+        str(worker),
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "Created consultation 1 in 梧桐社区."
+    assert "`linli run` opens and closes it on time" in result.stdout
+    with database(env) as db:
+        row = db.execute(
+            "SELECT status, audience, eligibility, moderated, allow_statements, created_by, opens_at FROM consultation"
+        ).fetchone()
+        statements = db.execute("SELECT text, status FROM consultation_statement ORDER BY id").fetchall()
+        jobs = sorted(key for (key,) in db.execute("SELECT id FROM scheduled_job"))
+        queued = db.execute("SELECT count(*) FROM outbox").fetchone()
+    # The opening time has passed, yet the consultation waits for the jobs' process: this one ran nothing.
+    assert row[0] == "scheduled" and row[2] == "household_representatives"
+    assert row[1] == '{"buildings":["3号楼","7号楼"]}'
+    assert (bool(row[3]), bool(row[4]), row[5]) == (False, True, worker)
+    assert row[6].startswith("2020-03-02 01:00")
+    assert statements == [("应改建为停车位。", "approved"), ("应改建为口袋公园。", "approved")]
+    assert jobs == ["consultation:1:close", "consultation:1:open"]
+    assert queued == (0,)
+
+    listed = linli(env, "consultation", "list")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines() == [
+        "1  scheduled  梧桐社区  东门空地改造  (Mar 2, 2020, 9:00:00\u202fAM – Mar 9, 2099, 9:00:00\u202fAM)"
+    ]
+
+
+def test_the_operator_acts_without_by_and_a_resident_may_not(env: dict[str, str]) -> None:
+    community, _, resident = _ids(env)
+    refused = _create(env, community, "--by", str(resident))
+    assert refused.exit_code == 1
+    assert "does not allow running consultations" in refused.stderr
+    result = _create(env, community, "--no-statements")
+    assert result.exit_code == 0, result.output
+    with database(env) as db:
+        assert db.execute("SELECT created_by, allow_statements FROM consultation").fetchall() == [(None, 0)]
+        (actor,) = db.execute("SELECT actor_id FROM audit_entry WHERE action = 'consultation.created'").fetchone()
+    assert actor is None
+
+
+def test_bad_input_is_one_line_and_creates_nothing(env: dict[str, str]) -> None:
+    community, _, _ = _ids(env)
+    cases = {
+        ("--building", "99号楼"): "99号楼",
+        ("--statement", "x" * 281): "at most 280 characters",
+    }
+    for extra, fragment in cases.items():
+        result = _create(env, community, *extra)
+        assert result.exit_code == 1, result.output
+        assert fragment in result.stderr
+    bad_time = linli(
+        env,
+        "consultation",
+        "create",
+        "--community",
+        str(community),
+        "--title",
+        "t",
+        "--background",
+        "b",
+        "--opens",
+        "tomorrow",
+        "--closes",
+        "2099-03-09 09:00",
+    )
+    assert bad_time.exit_code == 1 and "YYYY-MM-DD HH:MM" in bad_time.stderr
+    missing = _create(env, 999)
+    assert missing.exit_code == 1 and "There is no community with id 999." in missing.stderr
+    with database(env) as db:
+        assert db.execute("SELECT count(*) FROM consultation").fetchone() == (0,)
+    assert linli(env, "consultation", "list").stdout.strip() == "No consultations yet."
