@@ -83,7 +83,7 @@ DELIVERY_STATUS_LABELS: Mapping[DeliveryStatus, str] = {
 
 CONSULTATION_STATUS_LABELS: Mapping[ConsultationStatus, str] = {
     ConsultationStatus.DRAFT: N_("draft"),
-    ConsultationStatus.SCHEDULED: N_("scheduled"),
+    ConsultationStatus.SCHEDULED: N_("waiting to open"),
     ConsultationStatus.OPEN: N_("open"),
     ConsultationStatus.CLOSED: N_("closed"),
 }

@@ -100,7 +100,7 @@ def test_create_puts_the_opening_and_closing_into_the_job_store_and_runs_nothing
     listed = linli(env, "consultation", "list")
     assert listed.exit_code == 0, listed.output
     assert listed.stdout.splitlines() == [
-        "1  scheduled  梧桐社区  东门空地改造  (Mar 2, 2020, 9:00:00\u202fAM – Mar 9, 2099, 9:00:00\u202fAM)"
+        "1  waiting to open  梧桐社区  东门空地改造  (Mar 2, 2020, 9:00:00\u202fAM – Mar 9, 2099, 9:00:00\u202fAM)"
     ]
 
 
