@@ -29,7 +29,7 @@ from bot.scheduling import JobRegistry
 from community.clock import FakeClock
 from community.demo import seed_demo
 from community.models import AuditEntry
-from community.notice_models import OutboxMessage
+from community.notice_models import MessageKind, OutboxMessage
 from community.outbox import buttons_from_json
 from community.unit_of_work import UnitOfWorkFactory
 from consultation import consultations
@@ -431,3 +431,21 @@ async def test_a_close_whose_outcome_was_lost_sends_it_at_the_next_start(
     assert [row.chat_id for row in (await _rows(uows))[3:]] == ["chen"]
     await scheduler.start()
     assert await _outcomes_sent(uows) == 1
+
+
+async def test_a_background_sent_as_a_photo_goes_out_with_the_invitation(
+    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[list[str]]]
+) -> None:
+    out = await _script(session, "/as worker", "/newconsultation", TITLE, f"/photo plan.jpg {BACKGROUND}")
+    assert out[0] == "Who is the consultation for?"
+    out = await _tap(session, out, "Next ›")
+    assert "Attachment: a photo or document" in out
+    out = await _tap(session, out, "Preview ›")
+    assert out[2:4] == ["📎 plan.jpg", f"🗳 {COMMUNITY} · Consultation"]
+    await _tap(session, out, "Create")
+    rows = await _rows(uows)
+    assert [row.chat_id for row in rows] == ["committee", "wang", "liu", "chen"]
+    assert {(row.kind, row.file_ref) for row in rows} == {(MessageKind.PHOTO, "console:plan.jpg")}
+    await deliver()
+    out = await session.feed("/as chen")
+    assert out[1:3] == ["📎 plan.jpg", f"🗳 {COMMUNITY} · Consultation"]
