@@ -94,6 +94,7 @@ async def test_a_residents_menu_lacks_the_staff_entries_a_workers_has(session: C
         "Members",
         "Send a notice",
         "Notices sent",
+        "New consultation",
         "Notifications",
         "Language",
         "Privacy",
