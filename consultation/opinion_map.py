@@ -157,6 +157,12 @@ class OpinionMap:
     # over the statements they voted on, of (vote - mean) * loading.
     statement_means: FloatArray
     statement_loadings: FloatArray
+    # Per statement, Polis's extremity (how far a participant who agreed with it alone would sit from the centre)
+    # and importance ``pa * (1 - pp) * (1 + extremity)`` (pseudocount 1): how much a vote on it tells groups
+    # apart. Polis's priority for showing a statement next is ``(importance * (1 + 8 * 2^(-votes/5)))^2``; the
+    # consultation service applies the newness factor with live vote counts.
+    statement_extremity: FloatArray
+    statement_importance: FloatArray
     # Votes cast (passes included) per participant.
     vote_counts: IntArray
     # Index into ``groups`` per participant, NOT_CLUSTERED (-1) for those with too few votes.
@@ -256,7 +262,9 @@ def compute_opinion_map(
             )
         )
 
-    for array in (coordinates, statement_means, loadings):
+    extremity = _extremity(statement_means, loadings)
+    importance = _importance(all_counts, extremity)
+    for array in (coordinates, statement_means, loadings, extremity, importance):
         array.setflags(write=False)
     vote_counts.setflags(write=False)
     group_of.setflags(write=False)
@@ -266,6 +274,8 @@ def compute_opinion_map(
         coordinates=coordinates,
         statement_means=statement_means,
         statement_loadings=loadings,
+        statement_extremity=extremity,
+        statement_importance=importance,
         vote_counts=vote_counts,
         group_of=group_of,
         groups=tuple(groups),
@@ -322,6 +332,22 @@ def _project(
     coordinates[:, : projected.shape[1]] = projected * scale[:, None]
     loadings[: components.shape[0]] = components
     return coordinates, np.asarray(statement_mean, dtype=np.float64), loadings
+
+
+def _extremity(statement_means: FloatArray, loadings: FloatArray) -> FloatArray:
+    """Polis's comment extremity: the distance from the centre of a virtual participant who agreed with this one
+    statement and saw no other. Projected like any participant: ``sqrt(s / 1) * (1 - mean) * loading``."""
+    n_statements = statement_means.shape[0]
+    scale = np.sqrt(float(n_statements)) * np.abs(1.0 - statement_means)
+    return np.asarray(scale * np.linalg.norm(loadings, axis=0), dtype=np.float64)
+
+
+def _importance(counts: _Counts, extremity: FloatArray) -> FloatArray:
+    """Polis's importance-metric: ``pa * (1 - pp) * (1 + extremity)``, with ``p = (n + 1) / (ns + 2)``."""
+    passed = counts.ns - counts.na - counts.nd
+    pa = (counts.na + 1.0) / (counts.ns + 2.0)
+    pp = (passed + 1.0) / (counts.ns + 2.0)
+    return np.asarray(pa * (1.0 - pp) * (1.0 + extremity), dtype=np.float64)
 
 
 def _cluster(

@@ -219,3 +219,42 @@ def test_positions_and_consensus_match_red_dwarf_where_it_is_installed() -> None
     np.testing.assert_allclose(np.abs(ours.coordinates), np.abs(their_xy), atol=1e-9)
     assert [c.statement_id for c in ours.consensus_agree] == [c["tid"] for c in theirs.consensus["agree"]]
     assert [c.statement_id for c in ours.consensus_disagree] == [c["tid"] for c in theirs.consensus["disagree"]]
+
+
+def test_statement_priority_is_polis_importance_and_matches_red_dwarf_where_it_is_installed() -> None:
+    """Polis shows next the statements that tell groups apart: importance = pa * (1 - pp) * (1 + extremity)."""
+    votes, people, statements = two_blocs()
+    ours = compute_opinion_map(votes, people, statements)
+    by_id = dict(zip(statements, ours.statement_importance.tolist(), strict=True))
+    # The split statements (A-D) move a participant far from the centre; the shared ones (E-H) barely.
+    assert min(by_id[s] for s in "ABCD") > max(by_id[s] for s in "EFGH") * 0.6
+    assert all(e > 1.0 for e in ours.statement_extremity[:4])
+    # Worked by hand for A: 10 agree of 20 seen, no pass -> pa = 11/22, pp = 1/22.
+    a = statements.index("A")
+    expected = (11 / 22) * (1 - 1 / 22) * (1 + ours.statement_extremity[a])
+    assert ours.statement_importance[a] == pytest.approx(expected)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        polis = pytest.importorskip("reddwarf.implementations.polis")
+    rng = np.random.default_rng(5)
+    n, s = 120, 20
+    taste = rng.choice([AGREE, DISAGREE], size=(2, s))
+    who = rng.integers(0, 2, size=n)
+    matrix = np.where(rng.random((n, s)) < 0.85, taste[who], -taste[who])
+    matrix[rng.random((n, s)) < 0.2] = PASS
+    rows, cols = np.nonzero(~np.isnan(matrix))
+    records = [
+        {"participant_id": int(r), "statement_id": int(c), "vote": int(matrix[r, c]), "modified": 0}
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
+    ]
+    mine = compute_opinion_map(matrix, list(range(n)), list(range(s)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = polis.run_pipeline(votes=records, random_state=0)
+    frame = theirs.statements_df.loc[list(range(s))]
+    np.testing.assert_allclose(mine.statement_extremity, frame["extremity"].to_numpy(dtype=float), atol=1e-9)
+    newness = 1 + 8 * np.power(2.0, -frame["n_total"].to_numpy(dtype=float) / 5)
+    np.testing.assert_allclose(
+        (mine.statement_importance * newness) ** 2, frame["priority"].to_numpy(dtype=float), rtol=1e-9
+    )
