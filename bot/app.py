@@ -18,6 +18,9 @@ from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
 from bot.delivery.transport import Transport
+from bot.handlers import consult as consult_handlers
+from bot.handlers import consult_admin as consult_admin_handlers
+from bot.handlers import consult_moderation as consult_moderation_handlers
 from bot.handlers import help as help_handlers
 from bot.handlers import invitations as invitations_handlers
 from bot.handlers import join as join_handlers
@@ -54,6 +57,9 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
     notice_compose_handlers,
     notice_admin_handlers,
     notifications_handlers,
+    consult_handlers,
+    consult_moderation_handlers,
+    consult_admin_handlers,
 )
 
 

@@ -697,6 +697,14 @@ async def next_statement(
     than the map get the highest given, so they are not buried) or 1 without a map, and votes is how many
     votes it has. Highest score first; ties go to fewer votes, then the older statement. Polis draws at random
     with these weights; here the best one is shown, so every participant sees the same order."""
+    return (await next_statement_and_left(uow, participant_id, consultation_id, priorities))[0]
+
+
+async def next_statement_and_left(
+    uow: UnitOfWork, participant_id: int, consultation_id: int, priorities: Mapping[int, float] | None = None
+) -> tuple[Statement | None, int]:
+    """next_statement() and how many approved statements the participant has not voted on yet (the next one
+    included), from the same query: the chat shows both on every card."""
     voted = select(Vote.statement_id).where(Vote.participant_id == participant_id)
     counts = (
         await uow.session.exec(
@@ -712,7 +720,7 @@ async def next_statement(
         )  # type: ignore[call-overload]
     ).all()
     if not counts:
-        return None
+        return None, 0
     given = dict(priorities or {})
     fallback = max(given.values(), default=1.0)
 
@@ -722,7 +730,7 @@ async def next_statement(
         return (-score, seen, statement_id)
 
     best_id = min(((int(sid), int(seen)) for sid, seen in counts), key=key)[0]
-    return await get_statement(uow, best_id)
+    return await get_statement(uow, best_id), len(counts)
 
 
 # --- figures and the vote matrix -----------------------------------------------------------------------------

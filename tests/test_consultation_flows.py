@@ -1,0 +1,417 @@
+"""Transcripts of a consultation in the console channel, with the demo's people, on both databases.
+
+李娜 (community worker of 梧桐社区) puts a matter to buildings 3 and 7 through the service, with three statements
+of her own, and it opens. Residents find it with /consult, read the background, vote through every statement
+and change a vote; 陈晓 (English) and 王芳 (Chinese) add statements, which wait for a moderator; 张伟 (committee)
+approves one and rejects the other with a reason; each author is told in their own language; 刘洋 then gets the
+approved statement to vote on. The worker follows the figures in /consultations, closes it, and voting after the
+close is refused. 赵大山 (another community) never sees it, nor does 张伟, who lives in building 12."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+
+from bot.app import build_router
+from bot.channels.console import ConsoleSession, ConsoleUser
+from bot.consultations.buttons import ExportConsultation, ExportFormat, OpenConsultation
+from bot.consultations.cards import CastVote, Choice, RejectStatement
+from bot.context import BotInfo
+from bot.conversation import Conversation
+from bot.events import ButtonPress, Event, Sender, TextInput
+from bot.rendering import Localizer, Localizers
+from bot.replies import AnswerButton
+from community.clock import FakeClock
+from community.demo import WUTONG, seed_demo
+from community.models import Community
+from community.notices import Audience
+from community.unit_of_work import UnitOfWorkFactory
+from consultation.consultations import (
+    ConsultationDraft,
+    add_statement,
+    create,
+    figures,
+    open_consultation,
+    rejection_message,
+)
+from consultation.models import Statement, StatementRejection, StatementStatus, Vote
+from i18n import Catalogs
+
+WORKER = ConsoleUser("worker", "李娜", "en")
+WANG = ConsoleUser("wang", "王芳", "zh-hans")  # 3号楼, reads Chinese
+LIU = ConsoleUser("liu", "刘洋", "zh-hans")  # 3号楼, reads Chinese
+CHEN = ConsoleUser("chen", "陈晓", "en")  # 7号楼, chose English
+COMMITTEE = ConsoleUser("committee", "张伟", "zh-hans")  # 12号楼, committee member: moderates
+STREET = ConsoleUser("street", "周敏", "zh-hans")  # street administrator above 梧桐社区: moderates too
+ZHAO = ConsoleUser("zhao", "赵大山", "zh-hans")  # 稻香村, another community
+PEOPLE = (WORKER, WANG, LIU, CHEN, COMMITTEE, STREET, ZHAO)
+
+TITLE = "A bicycle shed <by> building 3?"
+BACKGROUND = "Part of the lawn could become a covered shed & racks. <Tell us> what you think."
+SEEDED = ("A shed keeps bicycles dry.", "The lawn matters more than bicycles.", "Racks without a roof are enough.")
+CHEN_SAYS = "Bicycles <b>belong</b> indoors & dry."
+WANG_SAYS = "先问问邻居们的意见。"
+
+
+@pytest.fixture(scope="module")
+def localizers_here() -> Localizers:
+    return Localizers(Catalogs())
+
+
+@pytest.fixture
+def zh(localizers_here: Localizers) -> Localizer:
+    return localizers_here.get("zh_Hans")
+
+
+async def _consultation(uows: UnitOfWorkFactory, clock: FakeClock, *, buildings: tuple[str, ...] = ()) -> int:
+    """李娜's consultation, made and opened through the service, with three statements of her own."""
+    async with uows() as uow:
+        demo = await seed_demo(uow)
+        worker = demo.by_key("worker").person_id
+        community_id = (await uow.session.exec(select(Community.id).where(Community.name == WUTONG))).one()
+        assert community_id is not None
+        consultation = await create(
+            uow,
+            worker,
+            ConsultationDraft(
+                community_id=community_id,
+                title=TITLE,
+                background=BACKGROUND,
+                language="en",
+                opens_at=clock.now(),
+                closes_at=clock.now() + timedelta(days=7),
+                audience=Audience(buildings=buildings),
+            ),
+        )
+        assert consultation.id is not None
+        for text in SEEDED:
+            await add_statement(uow, worker, consultation.id, text)
+        assert await open_consultation(uow, consultation.id)
+        await uow.commit()
+        return consultation.id
+
+
+@pytest.fixture
+def session(uows: UnitOfWorkFactory, localizers_here: Localizers, tmp_path: Path) -> ConsoleSession:
+    conversation = Conversation(uows, build_router(), localizers_here, BotInfo("linli_test_bot"))
+    return ConsoleSession(conversation, PEOPLE, localizers_here.get("en"), files_dir=tmp_path / "files")
+
+
+async def _script(session: ConsoleSession, *lines: str) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        out = await session.feed(line)
+    return out
+
+
+def _press(out: Sequence[str], label: str) -> str:
+    """The number of the button whose label is exactly ``label`` (the transcript shows "  [3] label")."""
+    for line in out:
+        number, _, shown = line.strip().partition("] ")
+        if number.startswith("[") and shown == label:
+            return number[1:]
+    raise AssertionError(f"no button {label!r} in {out!r}")
+
+
+async def _tap(session: ConsoleSession, out: Sequence[str], *labels: str) -> list[str]:
+    for label in labels:
+        out = await session.feed(_press(out, label))
+    return list(out)
+
+
+def _buttons(out: Sequence[str]) -> list[str]:
+    return [line.strip().partition("] ")[2] for line in out if line.startswith("  [")]
+
+
+async def _open(session: ConsoleSession, key: str) -> list[str]:
+    """/as KEY, /consult, tap the consultation: the background, then the first card."""
+    out = await _script(session, f"/as {key}", "/consult")
+    return await session.feed(_press(out, TITLE))
+
+
+async def _statement(uows: UnitOfWorkFactory, text: str) -> Statement:
+    async with uows() as uow:
+        found = (await uow.session.exec(select(Statement).where(Statement.text == text))).one()
+    return found
+
+
+# --- the whole consultation -------------------------------------------------------------------------------------
+
+
+async def test_a_whole_consultation_in_the_console(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock, zh: Localizer
+) -> None:
+    consultation_id = await _consultation(uows, clock, buildings=("3号楼", "7号楼"))
+
+    # 陈晓 finds it in the menu and in /consult: the background escaped as typed, the closing time in
+    # China time in her language, then the first statement with how many are left.
+    out = await _script(session, "/as chen", "/menu")
+    assert "Consultations" in _buttons(out)
+    out = await session.feed("/consult")
+    assert out[:5] == ["Consultations open for you", "", TITLE, f"{WUTONG} · closes Mar 8, 2026, 5:00\u202fPM", ""]
+    assert _buttons(out) == [TITLE]
+    out = await _tap(session, out, TITLE)
+    assert out[:5] == [
+        f"🗳 {TITLE}",
+        f"A consultation of {WUTONG}",
+        "Open until Mar 8, 2026, 5:00\u202fPM",
+        "",
+        BACKGROUND,
+    ]
+    card = out[out.index(f"🗳 {TITLE}", 1) :]
+    assert card[1:4] == ["", SEEDED[0], ""]
+    assert "Still waiting for your vote: 3" in card
+    assert _buttons(card) == ["👍 Agree", "👎 Disagree", "🤷 Pass", "✍️ Add a statement", "My votes"]
+
+    # Each vote turns the card into the next statement, in place; after the last, a thank-you.
+    out = await _tap(session, out, "👍 Agree")
+    assert out[0] == "(the message above was changed)" and SEEDED[1] in out
+    assert "Still waiting for your vote: 2" in out
+    out = await _tap(session, out, "👎 Disagree")
+    assert SEEDED[2] in out and "Still waiting for your vote: 1" in out
+    out = await _tap(session, out, "🤷 Pass")
+    assert out[0] == "(the message above was changed)"
+    assert "Thank you! You have voted on every statement so far." in out
+    assert _buttons(out) == ["✍️ Add a statement", "My votes"]
+
+    # My votes: each statement with her current choice; she changes one.
+    out = await _tap(session, out, "My votes")
+    assert out[1] == f"Your votes in {TITLE}"
+    assert f"👍 Agree · {SEEDED[0]}" in out and f"🤷 Pass · {SEEDED[2]}" in out
+    out = await _tap(session, out, SEEDED[2])
+    assert SEEDED[2] in out and "Your vote: 🤷 Pass" in out
+    assert _buttons(out)[:3] == ["👍 Agree", "👎 Disagree", "✓ 🤷 Pass"]
+    out = await _tap(session, out, "👍 Agree")
+    assert out[0] == "(Your vote is changed to “👍 Agree”.)"
+    assert "Your vote: 👍 Agree" in out and _buttons(out)[:3] == ["✓ 👍 Agree", "👎 Disagree", "🤷 Pass"]
+
+    # Her own statement: it waits for a moderator, and the community's moderators are asked.
+    out = await _tap(session, out, "✍️ Add a statement")
+    assert out[0] == f"✍️ A statement for {TITLE}"
+    assert "Write one short statement others can agree or disagree with, at most 280 characters." in out
+    out = await session.feed(CHEN_SAYS)
+    assert out[:3] == [
+        "Thank you. Your statement waits for a moderator; you will be told once it is decided.",
+        "",
+        CHEN_SAYS,
+    ]
+    assert out[-3:] == ["→ a message was sent to 李娜", "→ a message was sent to 张伟", "→ a message was sent to 周敏"]
+
+    # 王芳 reads Chinese: everything around the worker's text is Chinese. She votes and adds a statement too.
+    out = await _open(session, "wang")
+    assert out[1] == zh.text("A consultation of %(community)s", community=WUTONG)
+    assert _buttons(out)[:3] == [zh.label("👍 Agree"), zh.label("👎 Disagree"), zh.label("🤷 Pass")]
+    out = await _tap(session, out, zh.label("👍 Agree"), zh.label("👍 Agree"))
+    out = await _tap(session, out, zh.label("✍️ Add a statement"))
+    out = await session.feed(WANG_SAYS)
+    assert out[0] == zh.text("Thank you. Your statement waits for a moderator; you will be told once it is decided.")
+
+    wang_id = (await _statement(uows, WANG_SAYS)).id or 0
+
+    # 张伟 moderates from his chat: both statements arrived, escaped, with Approve / Reject.
+    out = await session.feed("/as committee")
+    assert out.count("📝 " + zh.text("A statement waits for moderation")) == 2
+    assert CHEN_SAYS in out and WANG_SAYS in out
+    # The last message is 王芳's: approve it.
+    out = await _tap(session, out, zh.label("✅ Approve"))
+    assert out[-2:] == [zh.text("✅ Approved: participants now vote on it."), "→ a message was sent to 王芳"]
+    # The worker rejects 陈晓's from the overview's list, with a reason.
+    out = await _script(session, "/as worker", "/consultations")
+    assert f"🗳 {TITLE} · open" in out
+    assert "Participants: 2, of whom 2 voted" in out
+    assert "Votes: 5 (agree 4, disagree 1, pass 0)" in out
+    assert "Statements: 4 published, 1 waiting for moderation, 0 rejected" in out
+    assert _buttons(out) == [
+        "Moderate (1 waiting)",
+        "Refresh",
+        "Close now",
+        "Export XLSX",
+        "Export CSV",
+        "Export PDF",
+    ]
+    out = await _tap(session, out, "Moderate (1 waiting)")
+    assert out[0] == "📝 A statement waits for moderation" and CHEN_SAYS in out
+    out = await _tap(session, out, "❌ Reject")
+    assert _buttons(out) == [
+        "Off topic",
+        "Offensive",
+        "Personal data",
+        "Unclear",
+        "Repeats another",
+        "Another reason",
+        "← Back",
+    ]
+    out = await _tap(session, out, "Repeats another")
+    assert "❌ Rejected: Repeats another" in out and _buttons(out) == []
+    assert out[-1] == "→ a message was sent to 陈晓"
+
+    # A second moderator taps 王芳's statement afterwards: he sees the decision, and nothing changes.
+    out = await session.feed("/as street")
+    out = await _tap(session, out, zh.label("❌ Reject"))
+    assert zh.text("✅ Approved: participants now vote on it.") in out and _buttons(out) == []
+    replies = await session.conversation.handle(
+        Event(
+            Sender("console", "street", "street", "周敏", "zh-hans"),
+            ButtonPress(RejectStatement(wang_id, StatementRejection.OFF_TOPIC).pack(), message_id="2"),
+        )
+    )
+    assert replies[0] == AnswerButton(zh.label("Another moderator has decided this statement already."))
+    assert (await _statement(uows, WANG_SAYS)).status is StatementStatus.APPROVED
+
+    # Each author is told in their own language: 陈晓 in English with the reason, 王芳 in Chinese.
+    out = await session.feed("/as chen")
+    assert out[1:5] == [
+        f"Your statement in “{TITLE}” was not published.",
+        rejection_message(StatementRejection.REPEATS_ANOTHER),
+        "",
+        CHEN_SAYS,
+    ]
+    out = await session.feed("/as wang")
+    assert out[1] == zh.label(
+        "Your statement in “%(title)s” is published: other participants now vote on it.", title=TITLE
+    )
+
+    # 刘洋 gets the approved statement among the others (and never the rejected one).
+    out = await _open(session, "liu")
+    assert zh.text("Still waiting for your vote: %(left)s", left=4) in out
+    seen: list[str] = []
+    for _ in range(4):
+        seen.extend(line for line in out if line in (*SEEDED, WANG_SAYS, CHEN_SAYS))
+        out = await _tap(session, out, zh.label("🤷 Pass"))
+    assert sorted(seen) == sorted({*SEEDED, WANG_SAYS}) and len(seen) == len(set(seen))
+    assert zh.text("Thank you! You have voted on every statement so far.") in out
+
+    # The worker's figures, counts only; then Close now, after a question.
+    out = await _script(session, "/as worker", "/consultations")
+    assert "Participants: 3, of whom 3 voted" in out
+    assert "Votes: 9 (agree 4, disagree 1, pass 4)" in out
+    assert "Statements: 4 published, 0 waiting for moderation, 1 rejected" in out
+    assert not any(name in line for line in out for name in ("王芳", "刘洋", "陈晓"))
+    out = await _tap(session, out, "Close now")
+    assert "Close this consultation now? Nobody can vote or add statements after that." in out
+    assert _buttons(out) == ["Yes, close it", "No"]
+    out = await _tap(session, out, "Yes, close it")
+    assert out[0] == "(The consultation is closed.)"
+    assert f"🗳 {TITLE} · closed" in out and "Close now" not in _buttons(out)
+    assert _buttons(out)[-3:] == ["Export XLSX", "Export CSV", "Export PDF"]
+    async with uows() as uow:
+        assert (await figures(uow, consultation_id)).votes == 9
+
+    # After the close: an old card's vote is refused, and /consult has nothing.
+    press = CastVote((await _statement(uows, SEEDED[0])).id or 0, Choice.DISAGREE).pack()
+    replies = await session.conversation.handle(
+        Event(Sender("console", "liu", "liu", "刘洋", "zh-hans"), ButtonPress(press, message_id="1"))
+    )
+    assert zh.text("This consultation has closed: it no longer takes votes or statements.") in [
+        getattr(reply, "text", None) for reply in replies
+    ]
+    out = await _script(session, "/as liu", "/consult")
+    assert out == [zh.text("No consultation is open for you right now. You get an invitation when one opens.")]
+    async with uows() as uow:
+        assert (await figures(uow, consultation_id)).votes == 9
+
+
+async def test_residents_out_of_scope_do_not_see_it_and_cannot_open_it(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock, zh: Localizer
+) -> None:
+    consultation_id = await _consultation(uows, clock, buildings=("3号楼",))
+    out = await _script(session, "/as chen", "/consult")  # 7号楼
+    assert out == ["No consultation is open for you right now. You get an invitation when one opens."]
+    out = await _script(session, "/as zhao", "/consult")  # another community
+    assert out == [zh.text("No consultation is open for you right now. You get an invitation when one opens.")]
+    # An invitation's button forwarded to her does not let her in either.
+    replies = await session.conversation.handle(
+        Event(
+            Sender("console", "zhao", "zhao", "赵大山", "zh-hans"),
+            ButtonPress(OpenConsultation(consultation_id).pack()),
+        )
+    )
+    texts = [getattr(reply, "text", None) for reply in replies]
+    assert zh.text("This consultation is for other residents of the community, so you cannot take part in it.") in texts
+    out = await _script(session, "/as wang", "/consult")  # 3号楼
+    assert _buttons(out) == [TITLE]
+
+
+async def test_a_second_tap_on_an_old_card_counts_once_and_says_so(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    await _consultation(uows, clock)
+    first = await _open(session, "chen")
+    old_card = first[first.index(f"🗳 {TITLE}", 1) :]
+    await _tap(session, old_card, "👍 Agree")
+    # The same statement's card, from opening it a second time before the vote, is tapped again.
+    again = CastVote((await _statement(uows, SEEDED[0])).id or 0, Choice.AGREE).pack()
+    replies = await session.conversation.handle(
+        Event(Sender("console", "chen", "chen", "陈晓", "en"), ButtonPress(again, message_id="1"))
+    )
+    out = session._show(replies)  # as the terminal shows these replies
+    assert out[0] == "(You had already voted on that statement; it counts once.)"
+    assert SEEDED[1] in out  # and the card moves on
+    async with uows() as uow:
+        votes = (await uow.session.exec(select(Vote).order_by(col(Vote.id)))).all()
+    assert [vote.value for vote in votes] == [1]
+
+
+async def test_a_statement_too_long_empty_or_a_duplicate_is_refused_and_the_question_stands(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    await _consultation(uows, clock)
+    out = await _open(session, "chen")
+    out = await _tap(session, out, "✍️ Add a statement")
+    out = await session.feed("x" * 281)
+    assert out == ["A statement can be at most 280 characters long; this one has 281."]
+    replies = await session.conversation.handle(Event(Sender("console", "chen", "chen", "陈晓", "en"), TextInput("  ")))
+    assert [getattr(reply, "text", None) for reply in replies] == ["A statement needs some text."]
+    out = await session.feed("  a shed KEEPS bicycles   dry. ")
+    statement_id = (await _statement(uows, SEEDED[0])).id
+    assert out[0] == f"That statement is already in this consultation (number {statement_id}): vote on it instead."
+    assert _buttons(out) == ["Vote on it", "Cancel"]
+    shown = await _tap(session, out, "Vote on it")
+    assert SEEDED[0] in shown and _buttons(shown)[:3] == ["👍 Agree", "👎 Disagree", "🤷 Pass"]
+    # The question still stands: the next text is taken as the statement.
+    out = await session.feed("Ask the neighbours first.")
+    assert out[0] == "Thank you. Your statement waits for a moderator; you will be told once it is decided."
+    async with uows() as uow:
+        count = len((await uow.session.exec(select(Statement))).all())
+    assert count == len(SEEDED) + 1
+
+
+async def test_my_votes_come_in_pages(session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock) -> None:
+    consultation_id = await _consultation(uows, clock)
+    async with uows() as uow:
+        worker = (await seed_demo(uow)).by_key("worker").person_id
+        for number in range(1, 10):
+            await add_statement(uow, worker, consultation_id, f"Statement number {number}.")
+        await uow.commit()
+    out = await _open(session, "chen")
+    for _ in range(len(SEEDED) + 9):
+        out = await _tap(session, out, "👍 Agree")
+    out = await _tap(session, out, "My votes")
+    assert "Page 1 of 2" in out and _buttons(out)[-2:] == ["Next ›", "Continue voting ›"]
+    out = await _tap(session, out, "Next ›")
+    assert "Page 2 of 2" in out and _buttons(out)[-2:] == ["‹ Previous", "Continue voting ›"]
+    assert len(_buttons(out)) == 12 - 8 + 2
+
+
+async def test_the_staff_overview_is_for_staff_and_shows_the_exports(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    consultation_id = await _consultation(uows, clock)
+    out = await _script(session, "/as chen", "/consultations")
+    assert out == ["Your role in this community does not allow that."]
+    out = await _script(session, "/as worker", "/menu")
+    assert {"Run consultations", "Consultations"} <= set(_buttons(out))
+    out = await session.feed("/consultations")
+    chat = session._chat("worker")  # the buttons' data, which the transcript does not show
+    assert [button.data for button in chat.keyboard][-3:] == [
+        ExportConsultation(consultation_id, ExportFormat.XLSX).pack(),
+        ExportConsultation(consultation_id, ExportFormat.CSV).pack(),
+        ExportConsultation(consultation_id, ExportFormat.PDF).pack(),
+    ]
+    # Refresh edits the figures in place.
+    out = await _tap(session, out, "Refresh")
+    assert out[0] == "(the message above was changed)" and "Participants: 0, of whom 0 voted" in out
