@@ -697,40 +697,57 @@ async def next_statement(
     than the map get the highest given, so they are not buried) or 1 without a map, and votes is how many
     votes it has. Highest score first; ties go to fewer votes, then the older statement. Polis draws at random
     with these weights; here the best one is shown, so every participant sees the same order."""
-    return (await next_statement_and_left(uow, participant_id, consultation_id, priorities))[0]
+    chosen = (await next_up(uow, participant_id, consultation_id, priorities)).statement_id
+    return await get_statement(uow, chosen) if chosen is not None else None
 
 
-async def next_statement_and_left(
+@dataclass(frozen=True, slots=True)
+class NextUp:
+    """The statement a participant sees next (None: they voted on every approved one), its text, and how many
+    approved statements still wait for their vote, the next one included."""
+
+    statement_id: int | None
+    text: str | None
+    left: int
+
+
+@functools.cache
+def _unvoted() -> Select[int | None, str, int]:
+    """Built once, as every vote asks it: the approved statements the participant has not voted on, each with
+    its text and how many votes it has."""
+    voted = sa_select(col(Vote.statement_id)).where(col(Vote.participant_id) == bindparam("participant_id"))
+    return (
+        sa_select(col(Statement.id), col(Statement.text), func.count(col(Vote.id)))
+        .select_from(Statement)
+        .outerjoin(Vote, col(Vote.statement_id) == col(Statement.id))
+        .where(
+            col(Statement.consultation_id) == bindparam("consultation_id"),
+            col(Statement.status) == StatementStatus.APPROVED,
+            col(Statement.id).not_in(voted),
+        )
+        .group_by(col(Statement.id), col(Statement.text))
+    )
+
+
+async def next_up(
     uow: UnitOfWork, participant_id: int, consultation_id: int, priorities: Mapping[int, float] | None = None
-) -> tuple[Statement | None, int]:
-    """next_statement() and how many approved statements the participant has not voted on yet (the next one
-    included), from the same query: the chat shows both on every card."""
-    voted = select(Vote.statement_id).where(Vote.participant_id == participant_id)
-    counts = (
-        await uow.session.exec(
-            sa_select(col(Statement.id), func.count(col(Vote.id)))
-            .select_from(Statement)
-            .outerjoin(Vote, col(Vote.statement_id) == col(Statement.id))
-            .where(
-                col(Statement.consultation_id) == consultation_id,
-                col(Statement.status) == StatementStatus.APPROVED,
-                col(Statement.id).not_in(voted),
-            )
-            .group_by(col(Statement.id))
-        )  # type: ignore[call-overload]
-    ).all()
-    if not counts:
-        return None, 0
+) -> NextUp:
+    """next_statement()'s choice with its text and the number left, in one query: a chat shows all three on
+    every card, after every vote."""
+    params = {"participant_id": participant_id, "consultation_id": consultation_id}
+    rows = (await uow.session.exec(_unvoted(), params=params)).all()  # type: ignore[call-overload]
+    if not rows:
+        return NextUp(statement_id=None, text=None, left=0)
     given = dict(priorities or {})
     fallback = max(given.values(), default=1.0)
 
-    def key(row: tuple[int, int]) -> tuple[float, int, int]:
-        statement_id, seen = row
+    def key(row: tuple[int, str, int]) -> tuple[float, int, int]:
+        statement_id, _, seen = row
         score = given.get(statement_id, fallback) * _new_statement_boost(seen)
         return (-score, seen, statement_id)
 
-    best_id = min(((int(sid), int(seen)) for sid, seen in counts), key=key)[0]
-    return await get_statement(uow, best_id), len(counts)
+    best_id, text, _ = min(((int(sid), str(text), int(seen)) for sid, text, seen in rows), key=key)
+    return NextUp(statement_id=best_id, text=text, left=len(rows))
 
 
 # --- figures and the vote matrix -----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from consultation.consultations import (
     get_consultation,
     get_statement,
     moderate,
-    next_statement_and_left,
+    next_up,
     participate,
     vote,
 )
@@ -48,24 +48,38 @@ OVERVIEW_LIMIT = 10  # consultations per community in the overview
 
 
 @dataclass(frozen=True, slots=True)
-class Card:
-    """What a participant is shown next: a statement to vote on (None: nothing left) and how many are left."""
+class Header:
+    """What a card shows of its consultation."""
 
-    consultation: Consultation
+    id: int
+    title: str
+    allow_statements: bool
+
+    @classmethod
+    def of(cls, consultation: Consultation) -> Header:
+        assert consultation.id is not None
+        return cls(consultation.id, consultation.title, consultation.allow_statements)
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """What a participant is shown: a statement to vote on (None: nothing left) and how many are left."""
+
+    consultation: Header
     participant_id: int
-    statement: Statement | None
-    left: int  # approved statements without the participant's vote, the shown one included
+    statement_id: int | None
+    text: str | None
+    left: int  # approved statements without the participant's vote (the shown one included when unvoted)
     current: VoteValue | None = None  # the participant's vote on the shown statement, when they review it
 
 
 @dataclass(frozen=True, slots=True)
 class Cast:
     """A vote as recorded: previous is what the participant had chosen on that statement before, if anything,
-    so a repeated tap on an old message can be told apart from a new vote."""
+    so a repeated tap on an old message can be told apart from a new vote; next is their next card."""
 
-    participant_id: int
-    consultation_id: int
     previous: VoteValue | None
+    next: Card
 
 
 async def take_part(uow: UnitOfWork, person_id: int, consultation_id: int) -> Card:
@@ -74,50 +88,54 @@ async def take_part(uow: UnitOfWork, person_id: int, consultation_id: int) -> Ca
     consultation = await get_consultation(uow, consultation_id)
     participant = await participate(uow, person_id, consultation_id)
     assert participant.id is not None
-    return await next_card(uow, consultation, participant.id)
+    return await next_card(uow, Header.of(consultation), participant.id)
 
 
-async def next_card(uow: UnitOfWork, consultation: Consultation, participant_id: int) -> Card:
-    assert consultation.id is not None
-    statement, left = await next_statement_and_left(uow, participant_id, consultation.id)
-    return Card(consultation=consultation, participant_id=participant_id, statement=statement, left=left)
+async def next_card(uow: UnitOfWork, header: Header, participant_id: int) -> Card:
+    up = await next_up(uow, participant_id, header.id)
+    return Card(header, participant_id, up.statement_id, up.text, up.left)
 
 
 @functools.cache
-def _previous_vote() -> Select[int]:
-    """Built once, as every vote asks it: the person's current vote on the statement, through their pseudonym."""
+def _before_vote() -> Select[int | None, str, bool, int]:
+    """Built once, as every vote asks it: the statement's consultation as a card shows it, and the person's
+    current vote on the statement, through their pseudonym."""
     return (
-        sa_select(col(Vote.value))
-        .select_from(Vote)
-        .join(
+        sa_select(col(Consultation.id), col(Consultation.title), col(Consultation.allow_statements), col(Vote.value))
+        .select_from(Statement)
+        .join(Consultation, col(Consultation.id) == col(Statement.consultation_id))
+        .outerjoin(
             ParticipantLink,
             and_(
-                col(ParticipantLink.participant_id) == col(Vote.participant_id),
+                col(ParticipantLink.consultation_id) == col(Consultation.id),
                 col(ParticipantLink.person_id) == bindparam("person_id"),
             ),
         )
-        .where(col(Vote.statement_id) == bindparam("statement_id"))
+        .outerjoin(
+            Vote,
+            and_(
+                col(Vote.participant_id) == col(ParticipantLink.participant_id),
+                col(Vote.statement_id) == col(Statement.id),
+            ),
+        )
+        .where(col(Statement.id) == bindparam("statement_id"))
     )
 
 
 async def cast(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteValue) -> Cast:
-    """Record or change a vote (consultation.consultations.vote: only while open, on approved statements)."""
-    previous = (
-        await uow.session.exec(
-            _previous_vote(),  # type: ignore[call-overload]
-            params={"person_id": person_id, "statement_id": statement_id},
-        )
-    ).first()
+    """Record or change a vote (consultation.consultations.vote: only while open, on approved statements), and
+    the participant's next card. Five statements in all, as it runs on every tap."""
+    params = {"person_id": person_id, "statement_id": statement_id}
+    found = (await uow.session.exec(_before_vote(), params=params)).first()  # type: ignore[call-overload]
+    if found is None:
+        raise StatementNotFound()
+    consultation_id, title, allow_statements, previous = found
     participant_id = await vote(uow, person_id, statement_id, value)
-    statement = await get_statement(uow, statement_id)
-    return Cast(
-        participant_id=participant_id,
-        consultation_id=statement.consultation_id,
-        previous=VoteValue(previous[0]) if previous is not None else None,
-    )
+    card = await next_card(uow, Header(int(consultation_id), title, bool(allow_statements)), participant_id)
+    return Cast(previous=VoteValue(previous) if previous is not None else None, next=card)
 
 
-async def review(uow: UnitOfWork, person_id: int, statement_id: int) -> Card:
+async def review(uow: UnitOfWork, person_id: int, statement_id: int) -> tuple[Card, Statement]:
     """A statement's card again, with the person's current vote on it, to change it (possible until the close)."""
     statement = await get_statement(uow, statement_id)
     consultation = await get_consultation(uow, statement.consultation_id)
@@ -128,14 +146,16 @@ async def review(uow: UnitOfWork, person_id: int, statement_id: int) -> Card:
             select(Vote.value).where(Vote.participant_id == participant.id, Vote.statement_id == statement_id)
         )
     ).first()
-    _, left = await next_statement_and_left(uow, participant.id, consultation.id)
-    return Card(
-        consultation=consultation,
+    up = await next_up(uow, participant.id, consultation.id)
+    card = Card(
+        consultation=Header.of(consultation),
         participant_id=participant.id,
-        statement=statement,
-        left=left,
+        statement_id=statement_id,
+        text=statement.text,
+        left=up.left,
         current=VoteValue(current) if current is not None else None,
     )
+    return card, statement
 
 
 async def my_votes(uow: UnitOfWork, person_id: int, consultation_id: int) -> list[tuple[Statement, VoteValue]]:

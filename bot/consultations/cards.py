@@ -146,7 +146,7 @@ def card_text(l: Localizer, card: Card, *, voted_any: bool = True) -> str:  # no
     return l.render(
         "consult_card.j2",
         title=consultation.title,
-        statement=card.statement,
+        statement=card.text,
         left=card.left,
         current=choice_label(l, card.current) if card.current is not None else None,
         voted_any=voted_any,
@@ -156,15 +156,15 @@ def card_text(l: Localizer, card: Card, *, voted_any: bool = True) -> str:  # no
 
 def card_keyboard(l: Localizer, card: Card, *, review: bool = False) -> Keyboard:  # noqa: E741
     consultation = card.consultation
-    consultation_id = consultation.id or 0
+    consultation_id = consultation.id
     rows: list[tuple[Button, ...]] = []
-    statement = card.statement
-    if statement is not None and statement.id is not None:
+    statement_id = card.statement_id
+    if statement_id is not None:
         rows.append(
             tuple(
                 Button(
                     (CHECK if card.current is value else "") + choice_label(l, value),
-                    CastVote(statement.id, CHOICE_OF[value], review=review).pack(),
+                    CastVote(statement_id, CHOICE_OF[value], review=review).pack(),
                 )
                 for value in (VoteValue.AGREE, VoteValue.DISAGREE, VoteValue.PASS)
             )

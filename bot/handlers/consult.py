@@ -65,8 +65,7 @@ def _excerpt(text: str, limit: int) -> str:
 
 async def _card(ctx: Context, card: Card, *, review: bool = False) -> tuple[str, Keyboard]:
     voted_any = True
-    if card.statement is None:
-        assert card.consultation.id is not None
+    if card.statement_id is None:
         voted_any = bool(await votes_of(ctx.uow, ctx.person_id, card.consultation.id))
     return card_text(ctx.l, card, voted_any=voted_any), card_keyboard(ctx.l, card, review=review)
 
@@ -97,7 +96,7 @@ async def open_consultation(ctx: Context, data: OpenConsultation) -> Sequence[Re
     """From the list or an invitation: the background as a message of its own (with its photo or document where
     this channel holds it), then the first card, which later taps edit in place."""
     card = await participation.take_part(ctx.uow, ctx.person_id, data.consultation_id)
-    consultation = card.consultation
+    consultation = await get_consultation(ctx.uow, data.consultation_id)
     community = await get_community(ctx.uow, consultation.community_id)
     reader = ctx.l.with_timezone(community.timezone)
     kind, ref = consultation.attachment_kind, consultation.attachment_ref
@@ -128,11 +127,7 @@ async def open_consultation(ctx: Context, data: OpenConsultation) -> Sequence[Re
 async def cast_vote(ctx: Context, data: CastVote) -> Sequence[Reply]:
     chosen = VOTE_OF[data.choice]
     cast = await participation.cast(ctx.uow, ctx.person_id, data.statement_id, chosen)
-    if data.review:
-        card = await participation.review(ctx.uow, ctx.person_id, data.statement_id)
-    else:
-        consultation = await get_consultation(ctx.uow, cast.consultation_id)
-        card = await participation.next_card(ctx.uow, consultation, cast.participant_id)
+    card = (await participation.review(ctx.uow, ctx.person_id, data.statement_id))[0] if data.review else cast.next
     if cast.previous is None:
         toast = None
     elif cast.previous is chosen:
@@ -145,8 +140,8 @@ async def cast_vote(ctx: Context, data: CastVote) -> Sequence[Reply]:
 
 
 async def show_statement(ctx: Context, data: ShowStatement) -> Sequence[Reply]:
-    card = await participation.review(ctx.uow, ctx.person_id, data.statement_id)
-    if card.statement is not None and card.statement.status != StatementStatus.APPROVED:
+    card, statement = await participation.review(ctx.uow, ctx.person_id, data.statement_id)
+    if statement.status != StatementStatus.APPROVED:
         return (AnswerButton(ctx.l.label("This statement is not open for votes."), alert=True),)
     text, buttons = await _card(ctx, card, review=True)
     return (AnswerButton(), _show(ctx, text, buttons))
