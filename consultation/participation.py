@@ -7,12 +7,10 @@ this module composes them and answers the questions a front end asks on every ta
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, bindparam, or_
-from sqlalchemy import select as sa_select
+from sqlalchemy import or_
 from sqlmodel import col, select
 
 from community.communities import effective_roles, get_community
@@ -29,13 +27,12 @@ from consultation.consultations import (
     moderate,
     next_up,
     participate,
-    vote,
+    record_vote,
 )
 from consultation.errors import ConsultationNotAllowed, StatementNotFound, StatementsNotAllowed
 from consultation.models import (
     Consultation,
     ConsultationStatus,
-    ParticipantLink,
     Statement,
     StatementRejection,
     StatementStatus,
@@ -96,43 +93,12 @@ async def next_card(uow: UnitOfWork, header: Header, participant_id: int) -> Car
     return Card(header, participant_id, up.statement_id, up.text, up.left)
 
 
-@functools.cache
-def _before_vote() -> Select[int | None, str, bool, int]:
-    """Built once, as every vote asks it: the statement's consultation as a card shows it, and the person's
-    current vote on the statement, through their pseudonym."""
-    return (
-        sa_select(col(Consultation.id), col(Consultation.title), col(Consultation.allow_statements), col(Vote.value))
-        .select_from(Statement)
-        .join(Consultation, col(Consultation.id) == col(Statement.consultation_id))
-        .outerjoin(
-            ParticipantLink,
-            and_(
-                col(ParticipantLink.consultation_id) == col(Consultation.id),
-                col(ParticipantLink.person_id) == bindparam("person_id"),
-            ),
-        )
-        .outerjoin(
-            Vote,
-            and_(
-                col(Vote.participant_id) == col(ParticipantLink.participant_id),
-                col(Vote.statement_id) == col(Statement.id),
-            ),
-        )
-        .where(col(Statement.id) == bindparam("statement_id"))
-    )
-
-
 async def cast(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteValue) -> Cast:
     """Record or change a vote (consultation.consultations.vote: only while open, on approved statements), and
-    the participant's next card. Five statements in all, as it runs on every tap."""
-    params = {"person_id": person_id, "statement_id": statement_id}
-    found = (await uow.session.exec(_before_vote(), params=params)).first()  # type: ignore[call-overload]
-    if found is None:
-        raise StatementNotFound()
-    consultation_id, title, allow_statements, previous = found
-    participant_id = await vote(uow, person_id, statement_id, value)
-    card = await next_card(uow, Header(int(consultation_id), title, bool(allow_statements)), participant_id)
-    return Cast(previous=VoteValue(previous) if previous is not None else None, next=card)
+    the participant's next card: three statements in all, as it runs on every tap."""
+    recorded = await record_vote(uow, person_id, statement_id, value)
+    header = Header(recorded.consultation_id, recorded.title, recorded.allow_statements)
+    return Cast(previous=recorded.previous, next=await next_card(uow, header, recorded.participant_id))
 
 
 async def review(uow: UnitOfWork, person_id: int, statement_id: int) -> tuple[Card, Statement]:
