@@ -21,6 +21,7 @@ Both are idempotent: a conditional update lets exactly one caller through."""
 from __future__ import annotations
 
 import functools
+import operator
 import secrets
 import unicodedata
 from collections.abc import Mapping
@@ -752,6 +753,9 @@ class NextUp:
     left: int
 
 
+_FEWEST_VOTES = operator.itemgetter(2, 0)  # (votes, id) of an _unvoted() row
+
+
 @functools.cache
 def _unvoted() -> Select[int | None, str, int]:
     """Built once, as every vote asks it: the approved statements the participant has not voted on, each with
@@ -779,7 +783,11 @@ async def next_up(
     rows = (await core(uow, _unvoted(), params)).all()
     if not rows:
         return NextUp(statement_id=None, text=None, left=0)
-    given = dict(priorities or {})
+    if not priorities:
+        # Every priority 1: the score falls as votes grow, so fewest votes first, then the older statement.
+        best_id, text, _ = min(rows, key=_FEWEST_VOTES)
+        return NextUp(statement_id=int(best_id), text=str(text), left=len(rows))
+    given = dict(priorities)
     fallback = max(given.values(), default=1.0)
 
     def key(row: tuple[int, str, int]) -> tuple[float, int, int]:
