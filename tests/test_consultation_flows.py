@@ -28,7 +28,8 @@ from bot.replies import AnswerButton
 from community.clock import FakeClock
 from community.demo import WUTONG, seed_demo
 from community.models import Community
-from community.notices import Audience
+from community.notice_models import AttachmentKind
+from community.notices import Attachment, Audience
 from community.unit_of_work import UnitOfWorkFactory
 from consultation.consultations import (
     ConsultationDraft,
@@ -67,8 +68,16 @@ def zh(localizers_here: Localizers) -> Localizer:
     return localizers_here.get("zh_Hans")
 
 
-async def _consultation(uows: UnitOfWorkFactory, clock: FakeClock, *, buildings: tuple[str, ...] = ()) -> int:
-    """李娜's consultation, made and opened through the service, with three statements of her own."""
+async def _consultation(
+    uows: UnitOfWorkFactory,
+    clock: FakeClock,
+    *,
+    buildings: tuple[str, ...] = (),
+    opened: bool = True,
+    moderated: bool = True,
+    attachment: Attachment | None = None,
+) -> int:
+    """李娜's consultation, made through the service with three statements of her own, and opened."""
     async with uows() as uow:
         demo = await seed_demo(uow)
         worker = demo.by_key("worker").person_id
@@ -85,12 +94,15 @@ async def _consultation(uows: UnitOfWorkFactory, clock: FakeClock, *, buildings:
                 opens_at=clock.now(),
                 closes_at=clock.now() + timedelta(days=7),
                 audience=Audience(buildings=buildings),
+                moderated=moderated,
+                attachment=attachment,
             ),
         )
         assert consultation.id is not None
         for text in SEEDED:
             await add_statement(uow, worker, consultation.id, text)
-        assert await open_consultation(uow, consultation.id)
+        if opened:
+            assert await open_consultation(uow, consultation.id)
         await uow.commit()
         return consultation.id
 
@@ -415,3 +427,35 @@ async def test_the_staff_overview_is_for_staff_and_shows_the_exports(
     # Refresh edits the figures in place.
     out = await _tap(session, out, "Refresh")
     assert out[0] == "(the message above was changed)" and "Participants: 0, of whom 0 voted" in out
+
+
+async def test_the_background_comes_with_its_photo_and_an_unmoderated_statement_is_published_at_once(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock, zh: Localizer
+) -> None:
+    photo = Attachment(AttachmentKind.PHOTO, "console", "console:lawn.jpg", "lawn.jpg")
+    await _consultation(uows, clock, moderated=False, attachment=photo)
+    out = await _open(session, "chen")
+    assert out[:3] == ["📎 lawn.jpg", f"🗳 {TITLE}", f"🗳 {TITLE}"]
+    out = await _tap(session, out, "✍️ Add a statement")
+    assert "A moderator reads it before others see it." not in out
+    out = await session.feed(CHEN_SAYS)
+    assert out[:3] == ["Thank you. Your statement is published: other participants now vote on it.", "", CHEN_SAYS]
+    assert not any(line.startswith("→ a message was sent") for line in out)  # nobody to ask
+    out = await _open(session, "liu")
+    assert CHEN_SAYS in (await _tap(session, out, *([zh.label("🤷 Pass")] * 3)))  # hers comes after the older three
+
+
+async def test_a_consultation_not_open_yet_is_refused_and_the_worker_sees_it_scheduled(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    consultation_id = await _consultation(uows, clock, opened=False)
+    out = await _script(session, "/as chen", "/consult")
+    assert out == ["No consultation is open for you right now. You get an invitation when one opens."]
+    replies = await session.conversation.handle(
+        Event(Sender("console", "chen", "chen", "陈晓", "en"), ButtonPress(OpenConsultation(consultation_id).pack()))
+    )
+    assert "This consultation has not opened yet." in [getattr(reply, "text", None) for reply in replies]
+    out = await _script(session, "/as worker", "/consultations")
+    assert f"🗳 {TITLE} · scheduled" in out
+    assert "Opens on Mar 1, 2026, 5:00\u202fPM, closes on Mar 8, 2026, 5:00\u202fPM" in out
+    assert _buttons(out) == ["Refresh", "Close now"]  # nothing to export yet
