@@ -157,7 +157,7 @@ def _insert(uow: UnitOfWork, model: type[Any]) -> Any:
     return sqlite_insert(model)
 
 
-async def core_connection(uow: UnitOfWork) -> AsyncConnection:
+async def _core_connection(uow: UnitOfWork) -> AsyncConnection:
     """The session's connection, in its transaction, for prebuilt Core statements: the ORM's execute path costs
     about 100 µs a statement more, and a vote in chat runs three. Pending ORM changes are flushed first, as the
     session's own execute would."""
@@ -167,8 +167,8 @@ async def core_connection(uow: UnitOfWork) -> AsyncConnection:
     return await session.connection()
 
 
-async def core(uow: UnitOfWork, statement: Executable, params: Mapping[str, Any]) -> Result[*tuple[Any, ...]]:
-    return await (await core_connection(uow)).execute(statement, params)
+async def _core(uow: UnitOfWork, statement: Executable, params: Mapping[str, Any]) -> Result[*tuple[Any, ...]]:
+    return await (await _core_connection(uow)).execute(statement, params)
 
 
 def normalize_statement(text: str) -> str:
@@ -694,7 +694,7 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
     except ValueError:
         raise InvalidVote() from None
     params = {"person_id": person_id, "statement_id": statement_id}
-    connection = await core_connection(uow)
+    connection = await _core_connection(uow)
     found = (await connection.execute(_vote_lookup(), params)).first()
     if found is None:
         raise StatementNotFound()
@@ -705,7 +705,7 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
         raise StatementNotVotable()
     if participant_id is None:
         participant_id = (await participate(uow, person_id, consultation_id)).id
-        connection = await core_connection(uow)
+        connection = await _core_connection(uow)
     bind = uow.session.bind
     dialect = bind.dialect.name if bind is not None else "sqlite"
     values = {"participant_id": participant_id, "statement_id": statement_id, "value": int(chosen), "at": now}
@@ -787,7 +787,7 @@ async def next_up(
     """next_statement()'s choice with its text and the number left, in one query: a chat shows all three on
     every card, after every vote."""
     params = {"participant_id": participant_id, "consultation_id": consultation_id}
-    rows = (await core(uow, _unvoted(), params)).all()
+    rows = (await _core(uow, _unvoted(), params)).all()
     if not rows:
         return NextUp(statement_id=None, text=None, left=0)
     if not priorities:
