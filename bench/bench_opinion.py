@@ -25,14 +25,33 @@ One JSON line per size:
 
 Targets: 5,000 × 300 under 1 s, 20,000 × 500 under 4 s, peak under 500 MB.
 
+Then votes cast through the chat pipeline, in a subprocess of its own as well: a fresh SQLite database with one
+neighbourhood, ``--chat-participants`` (200) residents on Telegram accounts and an open consultation of
+``--chat-statements`` (60) statements; each resident opens it (not timed), then taps Agree / Disagree / Pass on
+the card they were shown, as ButtonPress events handled by bot.conversation.Conversation with the real router,
+services and templates, each reply turned into what the Telegram adapter would send (split_html, the inline
+keyboard) but without HTTP. A round is ``--chat-votes`` (10) votes from every resident, taken in turns; the
+line gives the median of ``--chat-rounds`` (5) rounds:
+
+    {"statement_votes_per_s": ..., "rounds": [...], "cpu_votes_per_s": ..., "participants": ..., "votes": ...,
+     "ms_per_vote_p99": ...}
+
+``cpu_votes_per_s`` counts the benchmark process's CPU time instead of the clock's: on a shared machine, the
+clock also counts what other processes took.
+
+Target: at least 500 votes/s on SQLite.
+
 Run:  cd /work/main && .venv/bin/python bench/bench_opinion.py [--sizes 1000x100,5000x300,20000x500] [--no-reddwarf]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import json
+import logging
+import os
 import resource
 import statistics
 import subprocess
@@ -40,6 +59,7 @@ import sys
 import time
 import tracemalloc
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +145,145 @@ def run_one(participants: int, statements: int, repeats: int, with_reddwarf: boo
     return line
 
 
+async def _chat_votes(participants: int, statements: int, votes_each: int, rounds: int) -> dict[str, Any]:
+    """Votes through the conversation, as a chat casts them; see the module's docstring."""
+    import random
+    import tempfile
+    from datetime import timedelta
+
+    from bot.app import build_router
+    from bot.channels.telegram import inline_keyboard
+    from bot.consultations.buttons import OpenConsultation
+    from bot.context import BotInfo
+    from bot.conversation import Conversation
+    from bot.events import ButtonPress, Event, Sender
+    from bot.html import split_html
+    from bot.rendering import Localizers
+    from bot.replies import EditText, Reply, SendText
+    from community.clock import SystemClock
+    from community.communities import add_community, add_member, household
+    from community.db import create_engine, session_factory
+    from community.migrate import upgrade
+    from community.people import identify
+    from community.roles import CommunityKind, Role
+    from community.unit_of_work import UnitOfWorkFactory
+    from consultation.consultations import ConsultationDraft, add_statement, create, open_consultation
+    from i18n import Catalogs
+
+    with tempfile.TemporaryDirectory(prefix="linli-bench-votes-") as folder:
+        if os.environ.get("LINLI_BENCH_KEEP_DB"):  # to look at the queries' plans afterwards
+            folder = os.environ["LINLI_BENCH_KEEP_DB"]
+        engine = create_engine(f"sqlite:///{Path(folder) / 'linli.sqlite3'}")
+        clock = SystemClock()
+        uows = UnitOfWorkFactory(session_factory(engine), clock)
+        try:
+            await upgrade(engine)
+            async with uows() as uow:
+                community = await add_community(uow, name="梧桐社区", kind=CommunityKind.NEIGHBOURHOOD)
+                assert community.id is not None
+                worker = await identify(
+                    uow, channel="telegram", external_id="1", chat_id="1", display_name="李娜", language_code="zh-hans"
+                )
+                await add_member(
+                    uow,
+                    person_id=worker.person_id,
+                    community_id=community.id,
+                    roles={Role.COMMUNITY_WORKER},
+                    reason="bench",
+                )
+                for number in range(participants):
+                    me = await identify(
+                        uow,
+                        channel="telegram",
+                        external_id=str(1000 + number),
+                        chat_id=str(1000 + number),
+                        display_name=f"居民{number}",
+                        language_code="zh-hans" if number % 3 else "en",
+                    )
+                    home = await household(uow, community.id, f"{number % 20 + 1}号楼 {number}室")
+                    await add_member(
+                        uow,
+                        person_id=me.person_id,
+                        community_id=community.id,
+                        roles={Role.RESIDENT},
+                        household_id=home.id,
+                        reason="bench",
+                    )
+                now = clock.now()
+                consultation = await create(
+                    uow,
+                    worker.person_id,
+                    ConsultationDraft(
+                        community_id=community.id,
+                        title="小区停车位怎么分配？",
+                        background="居委会请大家对下面的观点表态。",
+                        language="zh_Hans",
+                        opens_at=now,
+                        closes_at=now + timedelta(days=7),
+                    ),
+                )
+                assert consultation.id is not None
+                for number in range(statements):
+                    await add_statement(uow, worker.person_id, consultation.id, f"观点 {number}：车位应当按户轮换。")
+                await open_consultation(uow, consultation.id)
+                await uow.commit()
+            conversation = Conversation(uows, build_router(), Localizers(Catalogs()), BotInfo())
+            rng = random.Random(0)
+
+            def card_data(replies: Sequence[Reply]) -> list[str]:
+                """What the Telegram adapter would send for each reply (no HTTP), and the votes on the card."""
+                data: list[str] = []
+                for reply in replies:
+                    if isinstance(reply, SendText | EditText):
+                        split_html(reply.text)
+                        inline_keyboard(reply.buttons)
+                        data = [b.data for row in reply.buttons for b in row if b.data and b.data.startswith("kpv:")]
+                return data
+
+            senders = [
+                Sender("telegram", str(1000 + n), str(1000 + n), f"居民{n}", "zh-hans" if n % 3 else "en")
+                for n in range(participants)
+            ]
+            cards: list[list[str]] = []
+            for sender in senders:
+                opened = await conversation.handle(Event(sender, ButtonPress(OpenConsultation(consultation.id).pack())))
+                cards.append(card_data(opened))
+            per_round: list[float] = []
+            per_round_cpu: list[float] = []  # by this process's CPU time: what the machine's other load leaves out
+            latencies: list[float] = []
+            cast = 0
+            for _ in range(rounds):
+                start, cpu_start = time.perf_counter(), time.process_time()
+                done = 0
+                for _ in range(votes_each):
+                    for index, sender in enumerate(senders):
+                        choices = cards[index]
+                        if not choices:
+                            continue
+                        press = ButtonPress(rng.choice(choices), message_id="7", callback_id="q")
+                        began = time.perf_counter()
+                        replies = await conversation.handle(Event(sender, press))
+                        latencies.append(time.perf_counter() - began)
+                        cards[index] = card_data(replies)
+                        done += 1
+                per_round.append(done / (time.perf_counter() - start))
+                per_round_cpu.append(done / (time.process_time() - cpu_start))
+                cast += done
+        finally:
+            await engine.dispose()
+    latencies.sort()
+    return {
+        "statement_votes_per_s": round(statistics.median(per_round), 1),
+        "rounds": [round(rate, 1) for rate in per_round],
+        "cpu_votes_per_s": round(statistics.median(per_round_cpu), 1),
+        "participants": participants,
+        "statements": statements,
+        "votes": cast,
+        "ms_per_vote_p99": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 2) if latencies else None,
+        "database": "sqlite",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="participants x statements, comma-separated")
@@ -132,7 +291,20 @@ def main() -> None:
     parser.add_argument("--no-reddwarf", action="store_true", help="skip red-dwarf even where it is installed")
     parser.add_argument("--reddwarf-max-cells", type=int, default=20_000 * 500)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one size in this process
+    parser.add_argument("--chat-participants", type=int, default=200)
+    parser.add_argument("--chat-statements", type=int, default=60)
+    parser.add_argument("--chat-votes", type=int, default=10, help="votes from each participant per round")
+    parser.add_argument("--chat-rounds", type=int, default=5)
+    parser.add_argument("--no-chat", action="store_true", help="skip the votes through the chat pipeline")
+    parser.add_argument("--chat-only", action="store_true", help="only the votes through the chat pipeline")
+    parser.add_argument("--chat", action="store_true", help=argparse.SUPPRESS)  # internal: the chat votes here
     args = parser.parse_args()
+
+    if args.chat:
+        logging.disable(logging.WARNING)  # a refused vote would be a bug, and shows in the count, not the log
+        line = asyncio.run(_chat_votes(args.chat_participants, args.chat_statements, args.chat_votes, args.chat_rounds))
+        print(json.dumps(line), flush=True)
+        return
 
     if args.one:
         participants, statements = (int(x) for x in args.one.split("x"))
@@ -141,11 +313,16 @@ def main() -> None:
         print(json.dumps(run_one(participants, statements, args.repeats, with_reddwarf)), flush=True)
         return
 
-    for size in args.sizes.split(","):
+    for size in [] if args.chat_only else args.sizes.split(","):
         command = [sys.executable, __file__, "--one", size, "--repeats", str(args.repeats)]
         command += ["--reddwarf-max-cells", str(args.reddwarf_max_cells)]
         if args.no_reddwarf:
             command.append("--no-reddwarf")
+        subprocess.run(command, check=True)
+    if not args.no_chat:
+        command = [sys.executable, __file__, "--chat", "--chat-participants", str(args.chat_participants)]
+        command += ["--chat-statements", str(args.chat_statements), "--chat-votes", str(args.chat_votes)]
+        command += ["--chat-rounds", str(args.chat_rounds)]
         subprocess.run(command, check=True)
 
 

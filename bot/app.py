@@ -19,7 +19,10 @@ from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
 from bot.delivery.transport import Transport
+from bot.handlers import consult as consult_handlers
+from bot.handlers import consult_admin as consult_admin_handlers
 from bot.handlers import consult_compose as consult_compose_handlers
+from bot.handlers import consult_moderation as consult_moderation_handlers
 from bot.handlers import help as help_handlers
 from bot.handlers import invitations as invitations_handlers
 from bot.handlers import join as join_handlers
@@ -57,6 +60,9 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
     notice_admin_handlers,
     notifications_handlers,
     consult_compose_handlers,
+    consult_handlers,
+    consult_moderation_handlers,
+    consult_admin_handlers,
 )
 
 

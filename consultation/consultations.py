@@ -21,6 +21,7 @@ Both are idempotent: a conditional update lets exactly one caller through."""
 from __future__ import annotations
 
 import functools
+import operator
 import secrets
 import unicodedata
 from collections.abc import Mapping
@@ -30,10 +31,11 @@ from enum import IntEnum
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, and_, bindparam, func, update
+from sqlalchemy import Executable, Result, Select, and_, bindparam, func, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, delete, select
 
 from community import audit
@@ -153,6 +155,20 @@ def _insert(uow: UnitOfWork, model: type[Any]) -> Any:
     if bind is not None and bind.dialect.name == "postgresql":
         return pg_insert(model)
     return sqlite_insert(model)
+
+
+async def _core_connection(uow: UnitOfWork) -> AsyncConnection:
+    """The session's connection, in its transaction, for prebuilt Core statements: the ORM's execute path costs
+    about 100 µs a statement more, and a vote in chat runs three. Pending ORM changes are flushed first, as the
+    session's own execute would."""
+    session = uow.session
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return await session.connection()
+
+
+async def _core(uow: UnitOfWork, statement: Executable, params: Mapping[str, Any]) -> Result[*tuple[Any, ...]]:
+    return await (await _core_connection(uow)).execute(statement, params)
 
 
 def normalize_statement(text: str) -> str:
@@ -633,9 +649,10 @@ async def pending_statements(uow: UnitOfWork, consultation_id: int) -> list[Stat
 
 
 @functools.cache
-def _vote_lookup() -> Select[StatementStatus, int | None, ConsultationStatus, datetime, int]:
-    """Built once, as every vote asks it: the statement's and its consultation's state and the voter's
-    pseudonym, in one query."""
+def _vote_lookup() -> Select[StatementStatus, int | None, ConsultationStatus, datetime, int, str, bool, int]:
+    """Built once, as every vote asks it: the statement's and its consultation's state, the voter's pseudonym
+    and their vote on the statement so far, in one query (with the consultation's title and whether it takes
+    statements, which a chat shows with the next statement)."""
     return (
         sa_select(
             col(Statement.status),
@@ -643,6 +660,9 @@ def _vote_lookup() -> Select[StatementStatus, int | None, ConsultationStatus, da
             col(Consultation.status),
             col(Consultation.closes_at),
             col(ParticipantLink.participant_id),
+            col(Consultation.title),
+            col(Consultation.allow_statements),
+            col(Vote.value),
         )
         .select_from(Statement)
         .join(Consultation, col(Consultation.id) == col(Statement.consultation_id))
@@ -651,6 +671,13 @@ def _vote_lookup() -> Select[StatementStatus, int | None, ConsultationStatus, da
             and_(
                 col(ParticipantLink.consultation_id) == col(Consultation.id),
                 col(ParticipantLink.person_id) == bindparam("person_id"),
+            ),
+        )
+        .outerjoin(
+            Vote,
+            and_(
+                col(Vote.participant_id) == col(ParticipantLink.participant_id),
+                col(Vote.statement_id) == col(Statement.id),
             ),
         )
         .where(col(Statement.id) == bindparam("statement_id"))
@@ -668,30 +695,52 @@ def _vote_upsert(dialect: str) -> Any:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedVote:
+    participant_id: int
+    consultation_id: int
+    previous: VoteValue | None  # the participant's vote on the statement before this one, if they had one
+    title: str  # the consultation's, for a front end that shows the next statement with it
+    allow_statements: bool
+
+
 async def vote(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteValue | int) -> int:
     """Record or change the person's vote on an approved statement of an open consultation; returns their
     participant id. One row per participant and statement whatever the number of taps: the database decides."""
+    return (await record_vote(uow, person_id, statement_id, value)).participant_id
+
+
+async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteValue | int) -> RecordedVote:
+    """vote(), telling also what the participant had chosen before (a repeated tap is not a new vote)."""
     try:
         chosen = VoteValue(value)
     except ValueError:
         raise InvalidVote() from None
     params = {"person_id": person_id, "statement_id": statement_id}
-    found = (await uow.session.exec(_vote_lookup(), params=params)).first()  # type: ignore[call-overload]
+    connection = await _core_connection(uow)
+    found = (await connection.execute(_vote_lookup(), params)).first()
     if found is None:
         raise StatementNotFound()
-    statement_status, consultation_id, consultation_status, closes_at, participant_id = found
+    statement_status, consultation_id, consultation_status, closes_at, participant_id, title, allow, before = found
     now = uow.clock.now()
     _require_open_status(ConsultationStatus(consultation_status), closes_at, now)
     if statement_status != StatementStatus.APPROVED:
         raise StatementNotVotable()
     if participant_id is None:
         participant_id = (await participate(uow, person_id, consultation_id)).id
+        connection = await _core_connection(uow)
     bind = uow.session.bind
     dialect = bind.dialect.name if bind is not None else "sqlite"
     values = {"participant_id": participant_id, "statement_id": statement_id, "value": int(chosen), "at": now}
-    await uow.session.exec(_vote_upsert(dialect), params=values)
-    assert participant_id is not None
-    return int(participant_id)
+    await connection.execute(_vote_upsert(dialect), values)
+    assert participant_id is not None and consultation_id is not None
+    return RecordedVote(
+        participant_id=int(participant_id),
+        consultation_id=int(consultation_id),
+        previous=VoteValue(before) if before is not None else None,
+        title=title,
+        allow_statements=bool(allow),
+    )
 
 
 async def votes_of(uow: UnitOfWork, person_id: int, consultation_id: int) -> dict[int, VoteValue]:
@@ -720,32 +769,64 @@ async def next_statement(
     than the map get the highest given, so they are not buried) or 1 without a map, and votes is how many
     votes it has. Highest score first; ties go to fewer votes, then the older statement. Polis draws at random
     with these weights; here the best one is shown, so every participant sees the same order."""
-    voted = select(Vote.statement_id).where(Vote.participant_id == participant_id)
-    counts = (
-        await uow.session.exec(
-            sa_select(col(Statement.id), func.count(col(Vote.id)))
-            .select_from(Statement)
-            .outerjoin(Vote, col(Vote.statement_id) == col(Statement.id))
-            .where(
-                col(Statement.consultation_id) == consultation_id,
-                col(Statement.status) == StatementStatus.APPROVED,
-                col(Statement.id).not_in(voted),
-            )
-            .group_by(col(Statement.id))
-        )  # type: ignore[call-overload]
-    ).all()
-    if not counts:
-        return None
-    given = dict(priorities or {})
+    chosen = (await next_up(uow, participant_id, consultation_id, priorities)).statement_id
+    return await get_statement(uow, chosen) if chosen is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class NextUp:
+    """The statement a participant sees next (None: they voted on every approved one), its text, and how many
+    approved statements still wait for their vote, the next one included."""
+
+    statement_id: int | None
+    text: str | None
+    left: int
+
+
+_FEWEST_VOTES = operator.itemgetter(2, 0)  # (votes, id) of an _unvoted() row
+
+
+@functools.cache
+def _unvoted() -> Select[int | None, str, int]:
+    """Built once, as every vote asks it: the approved statements the participant has not voted on, each with
+    its text and how many votes it has."""
+    voted = sa_select(col(Vote.statement_id)).where(col(Vote.participant_id) == bindparam("participant_id"))
+    return (
+        sa_select(col(Statement.id), col(Statement.text), func.count(col(Vote.id)))
+        .select_from(Statement)
+        .outerjoin(Vote, col(Vote.statement_id) == col(Statement.id))
+        .where(
+            col(Statement.consultation_id) == bindparam("consultation_id"),
+            col(Statement.status) == StatementStatus.APPROVED,
+            col(Statement.id).not_in(voted),
+        )
+        .group_by(col(Statement.id), col(Statement.text))
+    )
+
+
+async def next_up(
+    uow: UnitOfWork, participant_id: int, consultation_id: int, priorities: Mapping[int, float] | None = None
+) -> NextUp:
+    """next_statement()'s choice with its text and the number left, in one query: a chat shows all three on
+    every card, after every vote."""
+    params = {"participant_id": participant_id, "consultation_id": consultation_id}
+    rows = (await _core(uow, _unvoted(), params)).all()
+    if not rows:
+        return NextUp(statement_id=None, text=None, left=0)
+    if not priorities:
+        # Every priority 1: the score falls as votes grow, so fewest votes first, then the older statement.
+        best_id, text, _ = min(rows, key=_FEWEST_VOTES)
+        return NextUp(statement_id=int(best_id), text=str(text), left=len(rows))
+    given = dict(priorities)
     fallback = max(given.values(), default=1.0)
 
-    def key(row: tuple[int, int]) -> tuple[float, int, int]:
-        statement_id, seen = row
+    def key(row: tuple[int, str, int]) -> tuple[float, int, int]:
+        statement_id, _, seen = row
         score = given.get(statement_id, fallback) * _new_statement_boost(seen)
         return (-score, seen, statement_id)
 
-    best_id = min(((int(sid), int(seen)) for sid, seen in counts), key=key)[0]
-    return await get_statement(uow, best_id)
+    best_id, text, _ = min(((int(sid), str(text), int(seen)) for sid, text, seen in rows), key=key)
+    return NextUp(statement_id=best_id, text=text, left=len(rows))
 
 
 # --- figures and the vote matrix -----------------------------------------------------------------------------

@@ -1,14 +1,16 @@
-"""Consultations on time, in the console channel with the demo's people and a fake clock, on both databases: a
-community worker composes a consultation in chat, which schedules its opening and closing; at the opening the
-eligible residents in its scope (only they) are invited, each in their language with a Take part button, and the
-real Sender delivers the invitations through the console transport; at the closing every participant (only
-they) gets the outcome; a restart after missed times catches up once; a consultation closed early by a person
-gets its outcome once."""
+"""Transcripts of a consultation in the console channel, with the demo's people, on both databases.
+
+李娜 (community worker of 梧桐社区) puts a matter to buildings 3 and 7 through the service, with three statements
+of her own, and it opens. Residents find it with /consult, read the background, vote through every statement
+and change a vote; 陈晓 (English) and 王芳 (Chinese) add statements, which wait for a moderator; 张伟 (committee)
+approves one and rejects the other with a reason; each author is told in their own language; 刘洋 then gets the
+approved statement to vote on. The worker follows the figures in /consultations, closes it, and voting after the
+close is refused. 赵大山 (another community) never sees it, nor does 张伟, who lives in building 12."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,103 +18,99 @@ from sqlmodel import col, select
 
 from bot.app import build_router
 from bot.channels.console import ConsoleSession, ConsoleUser
-from bot.channels.console_delivery import ConsoleTransport
-from bot.consultations.buttons import OpenConsultation
-from bot.consultations.jobs import after_close, register_consultation_jobs, request_outcome
+from bot.consultations.buttons import ExportConsultation, ExportFormat, OpenConsultation
+from bot.consultations.cards import CastVote, Choice, RejectStatement
 from bot.context import BotInfo
 from bot.conversation import Conversation
-from bot.delivery.sender import Sender, SenderOptions
-from bot.delivery.transport import Transport
-from bot.notices.jobs import register_notice_jobs
+from bot.events import ButtonPress, Event, Sender, TextInput
 from bot.rendering import Localizer, Localizers
-from bot.scheduling import JobRegistry
+from bot.replies import AnswerButton
 from community.clock import FakeClock
-from community.demo import seed_demo
-from community.models import AuditEntry
-from community.notice_models import MessageKind, OutboxMessage
-from community.outbox import buttons_from_json
+from community.demo import WUTONG, seed_demo
+from community.models import Community
+from community.notice_models import AttachmentKind
+from community.notices import Attachment, Audience
 from community.unit_of_work import UnitOfWorkFactory
-from consultation import consultations
-from consultation.consultations import VoteValue
-from consultation.models import Consultation, ConsultationStatus, Statement
-from tests.support.fake_scheduler import FakeScheduler
+from consultation.consultations import (
+    ConsultationDraft,
+    add_statement,
+    create,
+    figures,
+    open_consultation,
+    rejection_message,
+)
+from consultation.models import Statement, StatementRejection, StatementStatus, Vote
+from i18n import Catalogs
 
-COMMUNITY = "梧桐社区"
 WORKER = ConsoleUser("worker", "李娜", "en")
 WANG = ConsoleUser("wang", "王芳", "zh-hans")  # 3号楼, reads Chinese
 LIU = ConsoleUser("liu", "刘洋", "zh-hans")  # 3号楼, reads Chinese
-CHEN = ConsoleUser("chen", "陈晓", "en")  # 7号楼, reads English
-COMMITTEE = ConsoleUser("committee", "张伟", "zh-hans")  # 12号楼
-ZHAO = ConsoleUser("zhao", "赵大山", "zh-hans")  # another community (稻香村)
-PEOPLE = (WORKER, WANG, LIU, CHEN, COMMITTEE, ZHAO)
+CHEN = ConsoleUser("chen", "陈晓", "en")  # 7号楼, chose English
+COMMITTEE = ConsoleUser("committee", "张伟", "zh-hans")  # 12号楼, committee member: moderates
+STREET = ConsoleUser("street", "周敏", "zh-hans")  # street administrator above 梧桐社区: moderates too
+ZHAO = ConsoleUser("zhao", "赵大山", "zh-hans")  # 稻香村, another community
+PEOPLE = (WORKER, WANG, LIU, CHEN, COMMITTEE, STREET, ZHAO)
 
-TITLE = "Parking or a pocket park at the east gate?"
-BACKGROUND = "The empty lot by the east gate can become 20 parking spaces or a small park with benches."
-SEEDS = ("The lot should become parking spaces.", "The lot should become a pocket park.", "Keep the trees.")
-OPENS = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 2026-03-02 09:00 in Shanghai
-CLOSES = OPENS + timedelta(days=7)
+TITLE = "A bicycle shed <by> building 3?"
+BACKGROUND = "Part of the lawn could become a covered shed & racks. <Tell us> what you think."
+SEEDED = ("A shed keeps bicycles dry.", "The lawn matters more than bicycles.", "Racks without a roof are enough.")
+CHEN_SAYS = "Bicycles <b>belong</b> indoors & dry."
+WANG_SAYS = "先问问邻居们的意见。"
 
 
-# --- fixtures ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def localizers_here() -> Localizers:
+    return Localizers(Catalogs())
 
 
 @pytest.fixture
-async def demo(uows: UnitOfWorkFactory) -> None:
+def zh(localizers_here: Localizers) -> Localizer:
+    return localizers_here.get("zh_Hans")
+
+
+async def _consultation(
+    uows: UnitOfWorkFactory,
+    clock: FakeClock,
+    *,
+    buildings: tuple[str, ...] = (),
+    opened: bool = True,
+    moderated: bool = True,
+    attachment: Attachment | None = None,
+) -> int:
+    """李娜's consultation, made through the service with three statements of her own, and opened."""
     async with uows() as uow:
-        await seed_demo(uow)
+        demo = await seed_demo(uow)
+        worker = demo.by_key("worker").person_id
+        community_id = (await uow.session.exec(select(Community.id).where(Community.name == WUTONG))).one()
+        assert community_id is not None
+        consultation = await create(
+            uow,
+            worker,
+            ConsultationDraft(
+                community_id=community_id,
+                title=TITLE,
+                background=BACKGROUND,
+                language="en",
+                opens_at=clock.now(),
+                closes_at=clock.now() + timedelta(days=7),
+                audience=Audience(buildings=buildings),
+                moderated=moderated,
+                attachment=attachment,
+            ),
+        )
+        assert consultation.id is not None
+        for text in SEEDED:
+            await add_statement(uow, worker, consultation.id, text)
+        if opened:
+            assert await open_consultation(uow, consultation.id)
         await uow.commit()
+        return consultation.id
 
 
 @pytest.fixture
-def registry(uows: UnitOfWorkFactory, localizers: Localizers) -> JobRegistry:
-    registry = JobRegistry()
-    register_notice_jobs(registry, uows, localizers)  # as bot.app registers them, every feature's
-    register_consultation_jobs(registry, uows, localizers)
-    return registry
-
-
-@pytest.fixture
-def scheduler(clock: FakeClock, registry: JobRegistry) -> FakeScheduler:
-    return FakeScheduler(clock, registry)
-
-
-@pytest.fixture
-def session(
-    demo: None, uows: UnitOfWorkFactory, localizers: Localizers, scheduler: FakeScheduler, tmp_path: Path
-) -> ConsoleSession:
-    conversation = Conversation(uows, build_router(), localizers, BotInfo("linli_test_bot"), scheduler=scheduler)
-    return ConsoleSession(conversation, PEOPLE, localizers.get("en"), files_dir=tmp_path / "files")
-
-
-@pytest.fixture
-def printed() -> list[str]:
-    return []
-
-
-@pytest.fixture
-def delivery(session: ConsoleSession, printed: list[str]) -> ConsoleTransport:
-    transport = ConsoleTransport()
-    transport.attach(session, printed.extend)
-    return transport
-
-
-@pytest.fixture
-def deliver(
-    uows: UnitOfWorkFactory, delivery: ConsoleTransport, printed: list[str]
-) -> Callable[[], Awaitable[list[str]]]:
-    """Run the delivery engine's real Sender until the outbox has nothing due; what the terminal printed."""
-
-    async def run() -> list[str]:
-        printed.clear()
-        transports: dict[str, Transport] = {"console": delivery}
-        sender = Sender(uows, transports, SenderOptions(rate=1000.0, flush_interval=0.01))
-        await sender.run(until_idle=True)
-        return list(printed)
-
-    return run
-
-
-# --- helpers ----------------------------------------------------------------------------------------------------
+def session(uows: UnitOfWorkFactory, localizers_here: Localizers, tmp_path: Path) -> ConsoleSession:
+    conversation = Conversation(uows, build_router(), localizers_here, BotInfo("linli_test_bot"))
+    return ConsoleSession(conversation, PEOPLE, localizers_here.get("en"), files_dir=tmp_path / "files")
 
 
 async def _script(session: ConsoleSession, *lines: str) -> list[str]:
@@ -123,6 +121,7 @@ async def _script(session: ConsoleSession, *lines: str) -> list[str]:
 
 
 def _press(out: Sequence[str], label: str) -> str:
+    """The number of the button whose label is exactly ``label`` (the transcript shows "  [3] label")."""
     for line in out:
         number, _, shown = line.strip().partition("] ")
         if number.startswith("[") and shown == label:
@@ -136,316 +135,327 @@ async def _tap(session: ConsoleSession, out: Sequence[str], *labels: str) -> lis
     return list(out)
 
 
-async def _rows(uows: UnitOfWorkFactory) -> list[OutboxMessage]:
+def _buttons(out: Sequence[str]) -> list[str]:
+    return [line.strip().partition("] ")[2] for line in out if line.startswith("  [")]
+
+
+async def _open(session: ConsoleSession, key: str) -> list[str]:
+    """/as KEY, /consult, tap the consultation: the background, then the first card."""
+    out = await _script(session, f"/as {key}", "/consult")
+    return await session.feed(_press(out, TITLE))
+
+
+async def _statement(uows: UnitOfWorkFactory, text: str) -> Statement:
     async with uows() as uow:
-        return list((await uow.session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
-
-
-async def _compose(session: ConsoleSession, *, opens: str | None = "2026-03-02 09:00") -> list[str]:
-    """The worker sets up a consultation for 3号楼 and 7号楼 with three statements, up to the Create button."""
-    out = await _script(session, "/as worker", "/newconsultation")
-    assert out[0] == f"New consultation in {COMMUNITY}"
-    out = await session.feed(TITLE)
-    assert out[0] == "The background"
-    out = await session.feed(BACKGROUND)
-    assert out[0] == "Who is the consultation for?"
-    out = await _tap(session, out, "Buildings ›", "3号楼", "7号楼", "‹ Back", "Next ›")
-    if opens is not None:
-        out = await _tap(session, out, "Open later…")
-        out = await session.feed(opens)
-    out = await _tap(session, out, "Add statements")
-    for seed in SEEDS:
-        out = await session.feed(seed)
-    out = await _tap(session, out, "Done", "Preview ›")
-    return out
-
-
-async def _consultation(uows: UnitOfWorkFactory, consultation_id: int = 1) -> Consultation:
-    async with uows() as uow:
-        found = await uow.session.get(Consultation, consultation_id)
-    assert found is not None
+        found = (await uow.session.exec(select(Statement).where(Statement.text == text))).one()
     return found
 
 
-async def _statement_ids(uows: UnitOfWorkFactory, consultation_id: int = 1) -> list[int]:
-    async with uows() as uow:
-        rows = (
-            await uow.session.exec(
-                select(Statement.id).where(Statement.consultation_id == consultation_id).order_by(col(Statement.id))
-            )
-        ).all()
-    return [sid for sid in rows if sid is not None]
+# --- the whole consultation -------------------------------------------------------------------------------------
 
 
-async def _person(session: ConsoleSession, uows: UnitOfWorkFactory, key: str) -> int:
-    async with uows() as uow:
-        found = (await seed_demo(uow)).by_key(key)
-    return found.person_id
-
-
-async def _votes(uows: UnitOfWorkFactory, session: ConsoleSession, *voters: str) -> None:
-    """Each of these people agrees with the first statement and disagrees with the second."""
-    first, second, *_ = await _statement_ids(uows)
-    for key in voters:
-        person = await _person(session, uows, key)
-        async with uows() as uow:
-            await consultations.vote(uow, person, first, VoteValue.AGREE)
-            await consultations.vote(uow, person, second, VoteValue.DISAGREE)
-            await uow.commit()
-
-
-def _take_part(row: OutboxMessage) -> list[str | None]:
-    return [button.data for line in buttons_from_json(row.buttons) for button in line]
-
-
-async def _outcomes_sent(uows: UnitOfWorkFactory) -> int:
-    async with uows() as uow:
-        rows = (
-            await uow.session.exec(select(AuditEntry).where(AuditEntry.action == "consultation.outcome_sent"))
-        ).all()
-    return len(rows)
-
-
-# --- composing, opening, closing ------------------------------------------------------------------------------
-
-
-async def test_a_consultation_composed_in_chat_opens_and_closes_on_time(
-    session: ConsoleSession,
-    uows: UnitOfWorkFactory,
-    clock: FakeClock,
-    scheduler: FakeScheduler,
-    deliver: Callable[[], Awaitable[list[str]]],
-    zh: Localizer,
+async def test_a_whole_consultation_in_the_console(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock, zh: Localizer
 ) -> None:
-    assert clock.now() == datetime(2026, 3, 1, 9, 0, tzinfo=UTC)  # 17:00 in Shanghai
-    out = await _compose(session)
-    # The preview is the invitation as residents will get it, then what was chosen and how many it reaches.
-    assert out[1:3] == [
-        "Preview: this is the invitation exactly as residents will receive it.",
-        f"🗳 {COMMUNITY} · Consultation",
+    consultation_id = await _consultation(uows, clock, buildings=("3号楼", "7号楼"))
+
+    # 陈晓 finds it in the menu and in /consult: the background escaped as typed, the closing time in
+    # China time in her language, then the first statement with how many are left.
+    out = await _script(session, "/as chen", "/menu")
+    assert "Consultations" in _buttons(out)
+    out = await session.feed("/consult")
+    assert out[:5] == ["Consultations open for you", "", TITLE, f"{WUTONG} · closes Mar 8, 2026, 5:00\u202fPM", ""]
+    assert _buttons(out) == [TITLE]
+    out = await _tap(session, out, TITLE)
+    assert out[:5] == [
+        f"🗳 {TITLE}",
+        f"A consultation of {WUTONG}",
+        "Open until Mar 8, 2026, 5:00\u202fPM",
+        "",
+        BACKGROUND,
     ]
-    assert TITLE in out and BACKGROUND in out and "Open until Mar 9, 2026, 9:00\u202fAM." in out
-    assert "  [1] 🗳 Take part" in out
-    assert "For: 3号楼 or 7号楼 · Residents" in out and "3 people would be invited now." in out
-    assert "Opens: Mar 2, 2026, 9:00\u202fAM" in out and "Closes: 7 days after it opens" in out
-    assert [f"{i}. {seed}" for i, seed in enumerate(SEEDS, start=1)] == [
-        line for line in out if line[:3] in ("1. ", "2. ", "3. ")
+    card = out[out.index(f"🗳 {TITLE}", 1) :]
+    assert card[1:4] == ["", SEEDED[0], ""]
+    assert "Still waiting for your vote: 3" in card
+    assert _buttons(card) == ["👍 Agree", "👎 Disagree", "🤷 Pass", "✍️ Add a statement", "My votes"]
+
+    # Each vote turns the card into the next statement, in place; after the last, a thank-you.
+    out = await _tap(session, out, "👍 Agree")
+    assert out[0] == "(the message above was changed)" and SEEDED[1] in out
+    assert "Still waiting for your vote: 2" in out
+    out = await _tap(session, out, "👎 Disagree")
+    assert SEEDED[2] in out and "Still waiting for your vote: 1" in out
+    out = await _tap(session, out, "🤷 Pass")
+    assert out[0] == "(the message above was changed)"
+    assert "Thank you! You have voted on every statement so far." in out
+    assert _buttons(out) == ["✍️ Add a statement", "My votes"]
+
+    # My votes: each statement with her current choice; she changes one.
+    out = await _tap(session, out, "My votes")
+    assert out[1] == f"Your votes in {TITLE}"
+    assert f"👍 Agree · {SEEDED[0]}" in out and f"🤷 Pass · {SEEDED[2]}" in out
+    out = await _tap(session, out, SEEDED[2])
+    assert SEEDED[2] in out and "Your vote: 🤷 Pass" in out
+    assert _buttons(out)[:3] == ["👍 Agree", "👎 Disagree", "✓ 🤷 Pass"]
+    out = await _tap(session, out, "👍 Agree")
+    assert out[0] == "(Your vote is changed to “👍 Agree”.)"
+    assert "Your vote: 👍 Agree" in out and _buttons(out)[:3] == ["✓ 👍 Agree", "👎 Disagree", "🤷 Pass"]
+
+    # Her own statement: it waits for a moderator, and the community's moderators are asked.
+    out = await _tap(session, out, "✍️ Add a statement")
+    assert out[0] == f"✍️ A statement for {TITLE}"
+    assert "Write one short statement others can agree or disagree with, at most 280 characters." in out
+    out = await session.feed(CHEN_SAYS)
+    assert out[:3] == [
+        "Thank you. Your statement waits for a moderator; you will be told once it is decided.",
+        "",
+        CHEN_SAYS,
     ]
-    out = await _tap(session, out, "Create")
-    assert out[1] == "Consultation #1 is scheduled."
+    assert out[-3:] == ["→ a message was sent to 李娜", "→ a message was sent to 张伟", "→ a message was sent to 周敏"]
 
-    # Created with its seeds, and its two jobs scheduled; nobody invited yet.
-    consultation = await _consultation(uows)
-    assert consultation.status is ConsultationStatus.SCHEDULED
-    assert (consultation.opens_at, consultation.closes_at) == (OPENS, CLOSES)
-    assert len(await _statement_ids(uows)) == 3
-    assert await scheduler.next_run("consultation:1:open") == OPENS
-    assert await scheduler.next_run("consultation:1:close") == CLOSES
-    clock.set(OPENS - timedelta(minutes=1))
-    await scheduler.run_due()
-    assert await _rows(uows) == []
+    # 王芳 reads Chinese: everything around the worker's text is Chinese. She votes and adds a statement too.
+    out = await _open(session, "wang")
+    assert out[1] == zh.text("A consultation of %(community)s", community=WUTONG)
+    assert _buttons(out)[:3] == [zh.label("👍 Agree"), zh.label("👎 Disagree"), zh.label("🤷 Pass")]
+    out = await _tap(session, out, zh.label("👍 Agree"), zh.label("👍 Agree"))
+    out = await _tap(session, out, zh.label("✍️ Add a statement"))
+    out = await session.feed(WANG_SAYS)
+    assert out[0] == zh.text("Thank you. Your statement waits for a moderator; you will be told once it is decided.")
 
-    # At the opening: the eligible residents of 3号楼 and 7号楼 only, each in their language, with the button.
-    clock.set(OPENS)
-    await scheduler.run_due()
-    assert (await _consultation(uows)).status is ConsultationStatus.OPEN
-    rows = await _rows(uows)
-    assert [row.chat_id for row in rows] == ["wang", "liu", "chen"]  # not 张伟 (12号楼), the worker, nor 赵大山
-    assert {row.chat_id: _take_part(row) for row in rows} == {
-        key: [OpenConsultation(1).pack()] for key in ("wang", "liu", "chen")
-    }
-    assert zh.text("Consultation") in rows[0].text and "Consultation" in rows[2].text
+    wang_id = (await _statement(uows, WANG_SAYS)).id or 0
 
-    # The real Sender delivers them through the console transport.
-    shown = await deliver()
-    assert shown[:3] == ["→ a message was sent to 王芳", "→ a message was sent to 刘洋", "→ a message was sent to 陈晓"]
+    # 张伟 moderates from his chat: both statements arrived, escaped, with Approve / Reject.
+    out = await session.feed("/as committee")
+    assert out.count("📝 " + zh.text("A statement waits for moderation")) == 2
+    assert CHEN_SAYS in out and WANG_SAYS in out
+    # The last message is 王芳's: approve it.
+    out = await _tap(session, out, zh.label("✅ Approve"))
+    assert out[-2:] == [zh.text("✅ Approved: participants now vote on it."), "→ a message was sent to 王芳"]
+    # The worker rejects 陈晓's from the overview's list, with a reason.
+    out = await _script(session, "/as worker", "/consultations")
+    assert f"🗳 {TITLE} · open" in out
+    assert "Participants: 2, of whom 2 voted" in out
+    assert "Votes: 5 (agree 4, disagree 1, pass 0)" in out
+    assert "Statements: 4 published, 1 waiting for moderation, 0 rejected" in out
+    assert _buttons(out) == [
+        "Moderate (1 waiting)",
+        "Refresh",
+        "Close now",
+        "Export XLSX",
+        "Export CSV",
+        "Export PDF",
+    ]
+    out = await _tap(session, out, "Moderate (1 waiting)")
+    assert out[0] == "📝 A statement waits for moderation" and CHEN_SAYS in out
+    out = await _tap(session, out, "❌ Reject")
+    assert _buttons(out) == [
+        "Off topic",
+        "Offensive",
+        "Personal data",
+        "Unclear",
+        "Repeats another",
+        "Another reason",
+        "← Back",
+    ]
+    out = await _tap(session, out, "Repeats another")
+    assert "❌ Rejected: Repeats another" in out and _buttons(out) == []
+    assert out[-1] == "→ a message was sent to 陈晓"
+
+    # A second moderator taps 王芳's statement afterwards: he sees the decision, and nothing changes.
+    out = await session.feed("/as street")
+    out = await _tap(session, out, zh.label("❌ Reject"))
+    assert zh.text("✅ Approved: participants now vote on it.") in out and _buttons(out) == []
+    replies = await session.conversation.handle(
+        Event(
+            Sender("console", "street", "street", "周敏", "zh-hans"),
+            ButtonPress(RejectStatement(wang_id, StatementRejection.OFF_TOPIC).pack(), message_id="2"),
+        )
+    )
+    assert replies[0] == AnswerButton(zh.label("Another moderator has decided this statement already."))
+    assert (await _statement(uows, WANG_SAYS)).status is StatementStatus.APPROVED
+
+    # Each author is told in their own language: 陈晓 in English with the reason, 王芳 in Chinese.
     out = await session.feed("/as chen")
-    assert out[1] == f"🗳 {COMMUNITY} · Consultation" and "  [1] 🗳 Take part" in out
+    assert out[1:5] == [
+        f"Your statement in “{TITLE}” was not published.",
+        rejection_message(StatementRejection.REPEATS_ANOTHER),
+        "",
+        CHEN_SAYS,
+    ]
     out = await session.feed("/as wang")
-    assert out[1] == f"🗳 {COMMUNITY} · {zh.label('Consultation')}"
-    assert await session.feed("/as committee") == ["— you are now 张伟 (committee) —"]
+    assert out[1] == zh.label(
+        "Your statement in “%(title)s” is published: other participants now vote on it.", title=TITLE
+    )
 
-    # 王芳 and 陈晓 take part; 刘洋 does not.
-    await _votes(uows, session, "wang", "chen")
-    invitations = len(await _rows(uows))
+    # 刘洋 gets the approved statement among the others (and never the rejected one).
+    out = await _open(session, "liu")
+    assert zh.text("Still waiting for your vote: %(left)s", left=4) in out
+    seen: list[str] = []
+    for _ in range(4):
+        seen.extend(line for line in out if line in (*SEEDED, WANG_SAYS, CHEN_SAYS))
+        out = await _tap(session, out, zh.label("🤷 Pass"))
+    assert sorted(seen) == sorted({*SEEDED, WANG_SAYS}) and len(seen) == len(set(seen))
+    assert zh.text("Thank you! You have voted on every statement so far.") in out
 
-    # At the closing: every participant gets the outcome, nobody else.
-    clock.set(CLOSES)
-    await scheduler.run_due()
-    assert (await _consultation(uows)).status is ConsultationStatus.CLOSED
-    outcome = (await _rows(uows))[invitations:]
-    assert [row.chat_id for row in outcome] == ["wang", "chen"]
-    await deliver()
-    out = await session.feed("/as chen")
-    assert out[1] == f"🗳 {COMMUNITY} · Consultation closed"
-    assert "2 people took part." in out and "2 of them cast 4 votes." in out
-    assert "The committee receives the full outcome. Thank you for taking part." in out
-    out = await session.feed("/as wang")
-    assert out[1] == f"🗳 {COMMUNITY} · {zh.label('Consultation closed')}"
-    out = await session.feed("/as liu")  # only the invitation waits for 刘洋, who did not take part
-    assert out[1] == f"🗳 {COMMUNITY} · {zh.label('Consultation')}"
-    assert not any(zh.label("Consultation closed") in line for line in out)
+    # The worker's figures, counts only; then Close now, after a question.
+    out = await _script(session, "/as worker", "/consultations")
+    assert "Participants: 3, of whom 3 voted" in out
+    assert "Votes: 9 (agree 4, disagree 1, pass 4)" in out
+    assert "Statements: 4 published, 0 waiting for moderation, 1 rejected" in out
+    assert not any(name in line for line in out for name in ("王芳", "刘洋", "陈晓"))
+    out = await _tap(session, out, "Close now")
+    assert "Close this consultation now? Nobody can vote or add statements after that." in out
+    assert _buttons(out) == ["Yes, close it", "No"]
+    out = await _tap(session, out, "Yes, close it")
+    assert out[0] == "(The consultation is closed.)"
+    assert f"🗳 {TITLE} · closed" in out and "Close now" not in _buttons(out)
+    assert _buttons(out)[-3:] == ["Export XLSX", "Export CSV", "Export PDF"]
+    async with uows() as uow:
+        assert (await figures(uow, consultation_id)).votes == 9
 
-    # The jobs running again (a restart that finds them) send nothing twice.
-    await scheduler.at("consultation:1:open", clock.now(), "consultation.open", {"consultation_id": 1})
-    await scheduler.at("consultation:1:close", clock.now(), "consultation.close", {"consultation_id": 1})
-    await scheduler.run_due()
-    assert len(await _rows(uows)) == invitations + 2
-    assert await _outcomes_sent(uows) == 1
+    # After the close: an old card's vote is refused, and /consult has nothing.
+    press = CastVote((await _statement(uows, SEEDED[0])).id or 0, Choice.DISAGREE).pack()
+    replies = await session.conversation.handle(
+        Event(Sender("console", "liu", "liu", "刘洋", "zh-hans"), ButtonPress(press, message_id="1"))
+    )
+    assert zh.text("This consultation has closed: it no longer takes votes or statements.") in [
+        getattr(reply, "text", None) for reply in replies
+    ]
+    out = await _script(session, "/as liu", "/consult")
+    assert out == [zh.text("No consultation is open for you right now. You get an invitation when one opens.")]
+    async with uows() as uow:
+        assert (await figures(uow, consultation_id)).votes == 9
 
 
-async def test_opening_now_invites_at_once_and_bad_answers_leave_the_question_standing(
-    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock, scheduler: FakeScheduler
+async def test_residents_out_of_scope_do_not_see_it_and_cannot_open_it(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock, zh: Localizer
 ) -> None:
-    out = await _script(session, "/as worker", "/newconsultation")
-    out = await session.feed("x" * 201)
-    assert out == ["A title needs 1 to 200 characters."]
-    out = await session.feed(TITLE)
-    assert out[0] == "The background"
-    out = await session.feed(BACKGROUND)
-    out = await _tap(session, out, "Next ›", "Close at…")
-    assert out[1] == "When should the consultation close?"
-    assert await session.feed("next week") == [
-        "Please write the time as YYYY-MM-DD HH:MM, for example 2026-03-02 09:00."
-    ]
-    assert await session.feed("2026-03-01 16:00") == ["The closing time must be after the opening time."]
-    out = await session.feed("2026-03-04 18:00")
-    assert "Closes: Mar 4, 2026, 6:00\u202fPM" in out
-    out = await _tap(session, out, "Add statements")
+    consultation_id = await _consultation(uows, clock, buildings=("3号楼",))
+    out = await _script(session, "/as chen", "/consult")  # 7号楼
+    assert out == ["No consultation is open for you right now. You get an invitation when one opens."]
+    out = await _script(session, "/as zhao", "/consult")  # another community
+    assert out == [zh.text("No consultation is open for you right now. You get an invitation when one opens.")]
+    # An invitation's button forwarded to her does not let her in either.
+    replies = await session.conversation.handle(
+        Event(
+            Sender("console", "zhao", "zhao", "赵大山", "zh-hans"),
+            ButtonPress(OpenConsultation(consultation_id).pack()),
+        )
+    )
+    texts = [getattr(reply, "text", None) for reply in replies]
+    assert zh.text("This consultation is for other residents of the community, so you cannot take part in it.") in texts
+    out = await _script(session, "/as wang", "/consult")  # 3号楼
+    assert _buttons(out) == [TITLE]
+
+
+async def test_a_second_tap_on_an_old_card_counts_once_and_says_so(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    await _consultation(uows, clock)
+    first = await _open(session, "chen")
+    old_card = first[first.index(f"🗳 {TITLE}", 1) :]
+    await _tap(session, old_card, "👍 Agree")
+    # The same statement's card, from opening it a second time before the vote, is tapped again.
+    again = CastVote((await _statement(uows, SEEDED[0])).id or 0, Choice.AGREE).pack()
+    replies = await session.conversation.handle(
+        Event(Sender("console", "chen", "chen", "陈晓", "en"), ButtonPress(again, message_id="1"))
+    )
+    out = session._show(replies)  # as the terminal shows these replies
+    assert out[0] == "(You had already voted on that statement; it counts once.)"
+    assert SEEDED[1] in out  # and the card moves on
+    async with uows() as uow:
+        votes = (await uow.session.exec(select(Vote).order_by(col(Vote.id)))).all()
+    assert [vote.value for vote in votes] == [1]
+
+
+async def test_a_statement_too_long_empty_or_a_duplicate_is_refused_and_the_question_stands(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    await _consultation(uows, clock)
+    out = await _open(session, "chen")
+    out = await _tap(session, out, "✍️ Add a statement")
     out = await session.feed("x" * 281)
-    assert out[0] == "A statement can be at most 280 characters long; this one has 281."
-    out = await _tap(session, out, "Done", "Household representatives", "Preview ›")
-    assert "For: the whole community · Household representatives" in out
-    assert "3 people would be invited now." in out  # 张伟, 王芳, 陈晓: not 刘洋
-    assert "No statements yet: add a few for residents to vote on from the start." in out
-    out = await _tap(session, out, "Create")
-    assert out[1:3] == ["Consultation #1 is open.", "The invitation is going out to 3 people."]
-    assert [row.chat_id for row in await _rows(uows)] == ["committee", "wang", "chen"]
-    assert (await _consultation(uows)).status is ConsultationStatus.OPEN
-    assert await scheduler.next_run("consultation:1:close") == datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
-
-    # The open job still comes by, and finds it open: nobody is invited twice.
-    await scheduler.run_due()
-    assert len(await _rows(uows)) == 3
-
-
-async def test_residents_cannot_start_a_consultation_and_cancel_writes_nothing(
-    session: ConsoleSession, uows: UnitOfWorkFactory, zh: Localizer
-) -> None:
-    out = await _script(session, "/as wang", "/newconsultation")
-    assert out == [zh.text("Your role in this community does not allow that.")]
-    out = await _script(session, "/as wang", "/menu")
-    assert not any("New consultation" in line for line in out)
-    out = await _script(session, "/as worker", "/newconsultation", TITLE, BACKGROUND)
-    out = await _tap(session, out, "Cancel")
-    assert out[1] == "Cancelled. Nothing was created."
+    assert out == ["A statement can be at most 280 characters long; this one has 281."]
+    replies = await session.conversation.handle(Event(Sender("console", "chen", "chen", "陈晓", "en"), TextInput("  ")))
+    assert [getattr(reply, "text", None) for reply in replies] == ["A statement needs some text."]
+    out = await session.feed("  a shed KEEPS bicycles   dry. ")
+    statement_id = (await _statement(uows, SEEDED[0])).id
+    assert out[0] == f"That statement is already in this consultation (number {statement_id}): vote on it instead."
+    assert _buttons(out) == ["Vote on it", "Cancel"]
+    shown = await _tap(session, out, "Vote on it")
+    assert SEEDED[0] in shown and _buttons(shown)[:3] == ["👍 Agree", "👎 Disagree", "🤷 Pass"]
+    # The question still stands: the next text is taken as the statement.
+    out = await session.feed("Ask the neighbours first.")
+    assert out[0] == "Thank you. Your statement waits for a moderator; you will be told once it is decided."
     async with uows() as uow:
-        assert (await uow.session.exec(select(Consultation))).all() == []
+        count = len((await uow.session.exec(select(Statement))).all())
+    assert count == len(SEEDED) + 1
 
 
-# --- catching up, and an early close ----------------------------------------------------------------------------
-
-
-async def test_a_restart_after_missed_times_opens_and_closes_once(
-    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock, scheduler: FakeScheduler, zh: Localizer
-) -> None:
-    await _tap(session, await _compose(session), "Create")
-    await _tap(session, await _compose(session, opens="2026-03-05 09:00"), "Create")
-    second_opens = datetime(2026, 3, 5, 1, 0, tzinfo=UTC)
-    # The process was down, and the jobs are gone (say the job store was restored from an older backup).
-    scheduler.jobs.clear()
-
-    # It comes back after the first one's opening: the start opens it and invites, once, and schedules the
-    # jobs of both again.
-    clock.set(OPENS + timedelta(hours=1))
-    await scheduler.start()
-    assert (await _consultation(uows, 1)).status is ConsultationStatus.OPEN
-    assert (await _consultation(uows, 2)).status is ConsultationStatus.SCHEDULED
-    assert [row.chat_id for row in await _rows(uows)] == ["wang", "liu", "chen"]
-    assert await scheduler.next_run("consultation:1:close") == CLOSES
-    assert await scheduler.next_run("consultation:2:open") == second_opens
-    await scheduler.start()  # a second start invites nobody again
-    await scheduler.run_due()
-    assert len(await _rows(uows)) == 3
-
-    await _votes(uows, session, "liu")
-    scheduler.jobs.clear()
-    # Down again, past the first one's closing and the second one's opening: the start closes the first and
-    # tells its participant the outcome, opens the second and invites to it, each once.
-    clock.set(CLOSES + timedelta(days=1))
-    await scheduler.start()
-    await scheduler.start()
-    await scheduler.run_due()
-    assert (await _consultation(uows, 1)).status is ConsultationStatus.CLOSED
-    assert (await _consultation(uows, 2)).status is ConsultationStatus.OPEN
-    later = (await _rows(uows))[3:]
-    closed = zh.label("Consultation closed")
-    assert [row.chat_id for row in later if closed in row.text] == ["liu"]
-    assert [row.chat_id for row in later if closed not in row.text] == ["wang", "liu", "chen"]
-    assert await _outcomes_sent(uows) == 1
-
-
-async def test_a_consultation_closed_early_gets_its_outcome_once(
-    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock, scheduler: FakeScheduler, localizers: Localizers
-) -> None:
-    await _tap(session, await _compose(session), "Create")
-    clock.set(OPENS)
-    await scheduler.run_due()
-    await _votes(uows, session, "wang", "liu")
-    invitations = len(await _rows(uows))
-
-    # The worker closes it early ("Close now" calls the service, then after_close, in one transaction).
-    worker = await _person(session, uows, "worker")
-    clock.set(OPENS + timedelta(days=2))
+async def test_my_votes_come_in_pages(session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock) -> None:
+    consultation_id = await _consultation(uows, clock)
     async with uows() as uow:
-        assert await consultations.close_consultation(uow, 1, worker)
-        assert await after_close(uow, localizers, 1) == 2
+        worker = (await seed_demo(uow)).by_key("worker").person_id
+        for number in range(1, 10):
+            await add_statement(uow, worker, consultation_id, f"Statement number {number}.")
         await uow.commit()
-    assert [row.chat_id for row in (await _rows(uows))[invitations:]] == ["wang", "liu"]
-
-    # Nothing more: not after_close again, not the outcome job, not the close job at the closing time.
-    async with uows() as uow:
-        assert await after_close(uow, localizers, 1) is None
-        await uow.commit()
-    await request_outcome(scheduler, 1, clock.now())
-    await scheduler.run_due()
-    clock.set(CLOSES)
-    await scheduler.run_due()
-    await scheduler.start()
-    assert len(await _rows(uows)) == invitations + 2
-    assert await _outcomes_sent(uows) == 1
-
-
-async def test_a_close_whose_outcome_was_lost_sends_it_at_the_next_start(
-    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock, scheduler: FakeScheduler
-) -> None:
-    await _tap(session, await _compose(session), "Create")
-    clock.set(OPENS)
-    await scheduler.run_due()
-    await _votes(uows, session, "chen")
-    # Closed by a person whose process died before the outcome went out.
-    async with uows() as uow:
-        assert await consultations.close_consultation(uow, 1)
-        await uow.commit()
-    await scheduler.start()
-    assert [row.chat_id for row in (await _rows(uows))[3:]] == ["chen"]
-    await scheduler.start()
-    assert await _outcomes_sent(uows) == 1
-
-
-async def test_a_background_sent_as_a_photo_goes_out_with_the_invitation(
-    session: ConsoleSession, uows: UnitOfWorkFactory, deliver: Callable[[], Awaitable[list[str]]]
-) -> None:
-    out = await _script(session, "/as worker", "/newconsultation", TITLE, f"/photo plan.jpg {BACKGROUND}")
-    assert out[0] == "Who is the consultation for?"
+    out = await _open(session, "chen")
+    for _ in range(len(SEEDED) + 9):
+        out = await _tap(session, out, "👍 Agree")
+    out = await _tap(session, out, "My votes")
+    assert "Page 1 of 2" in out and _buttons(out)[-2:] == ["Next ›", "Continue voting ›"]
     out = await _tap(session, out, "Next ›")
-    assert "Attachment: a photo or document" in out
-    out = await _tap(session, out, "Preview ›")
-    assert out[2:4] == ["📎 plan.jpg", f"🗳 {COMMUNITY} · Consultation"]
-    await _tap(session, out, "Create")
-    rows = await _rows(uows)
-    assert [row.chat_id for row in rows] == ["committee", "wang", "liu", "chen"]
-    assert {(row.kind, row.file_ref) for row in rows} == {(MessageKind.PHOTO, "console:plan.jpg")}
-    await deliver()
-    out = await session.feed("/as chen")
-    assert out[1:3] == ["📎 plan.jpg", f"🗳 {COMMUNITY} · Consultation"]
+    assert "Page 2 of 2" in out and _buttons(out)[-2:] == ["‹ Previous", "Continue voting ›"]
+    assert len(_buttons(out)) == 12 - 8 + 2
+
+
+async def test_the_staff_overview_is_for_staff_and_shows_the_exports(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    consultation_id = await _consultation(uows, clock)
+    out = await _script(session, "/as chen", "/consultations")
+    assert out == ["Your role in this community does not allow that."]
+    out = await _script(session, "/as worker", "/menu")
+    assert {"Run consultations", "Consultations"} <= set(_buttons(out))
+    out = await session.feed("/consultations")
+    chat = session._chat("worker")  # the buttons' data, which the transcript does not show
+    assert [button.data for button in chat.keyboard][-3:] == [
+        ExportConsultation(consultation_id, ExportFormat.XLSX).pack(),
+        ExportConsultation(consultation_id, ExportFormat.CSV).pack(),
+        ExportConsultation(consultation_id, ExportFormat.PDF).pack(),
+    ]
+    # Refresh edits the figures in place.
+    out = await _tap(session, out, "Refresh")
+    assert out[0] == "(the message above was changed)" and "Participants: 0, of whom 0 voted" in out
+
+
+async def test_the_background_comes_with_its_photo_and_an_unmoderated_statement_is_published_at_once(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock, zh: Localizer
+) -> None:
+    photo = Attachment(AttachmentKind.PHOTO, "console", "console:lawn.jpg", "lawn.jpg")
+    await _consultation(uows, clock, moderated=False, attachment=photo)
+    out = await _open(session, "chen")
+    assert out[:3] == ["📎 lawn.jpg", f"🗳 {TITLE}", f"🗳 {TITLE}"]
+    out = await _tap(session, out, "✍️ Add a statement")
+    assert "A moderator reads it before others see it." not in out
+    out = await session.feed(CHEN_SAYS)
+    assert out[:3] == ["Thank you. Your statement is published: other participants now vote on it.", "", CHEN_SAYS]
+    assert not any(line.startswith("→ a message was sent") for line in out)  # nobody to ask
+    out = await _open(session, "liu")
+    assert CHEN_SAYS in (await _tap(session, out, *([zh.label("🤷 Pass")] * 3)))  # hers comes after the older three
+
+
+async def test_a_consultation_not_open_yet_is_refused_and_the_worker_sees_it_scheduled(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    consultation_id = await _consultation(uows, clock, opened=False)
+    out = await _script(session, "/as chen", "/consult")
+    assert out == ["No consultation is open for you right now. You get an invitation when one opens."]
+    replies = await session.conversation.handle(
+        Event(Sender("console", "chen", "chen", "陈晓", "en"), ButtonPress(OpenConsultation(consultation_id).pack()))
+    )
+    assert "This consultation has not opened yet." in [getattr(reply, "text", None) for reply in replies]
+    out = await _script(session, "/as worker", "/consultations")
+    assert f"🗳 {TITLE} · scheduled" in out
+    assert "Opens on Mar 1, 2026, 5:00\u202fPM, closes on Mar 8, 2026, 5:00\u202fPM" in out
+    assert _buttons(out) == ["Refresh", "Close now"]  # nothing to export yet

@@ -95,6 +95,8 @@ async def test_a_residents_menu_lacks_the_staff_entries_a_workers_has(session: C
         "Send a notice",
         "Notices sent",
         "New consultation",
+        "Run consultations",
+        "Consultations",
         "Notifications",
         "Language",
         "Privacy",
@@ -105,13 +107,13 @@ async def test_a_residents_menu_lacks_the_staff_entries_a_workers_has(session: C
     resident = await session.feed("/menu")
     assert _has(resident, "Your roles: resident")
     assert _has(resident, "Household: 3号楼 2单元 501")
-    assert _buttons(resident) == ["Notifications", "Language", "Privacy", "Help"]
+    assert _buttons(resident) == ["Consultations", "Notifications", "Language", "Privacy", "Help"]
 
 
 async def test_a_menu_button_runs_its_command(session: ConsoleSession) -> None:
     await session.feed("/as resident")
     await session.feed("/menu")
-    out = await session.feed("3")  # Privacy
+    out = await session.feed("4")  # Privacy
     assert _has(out, "What Linli holds about you")
 
 
@@ -132,7 +134,7 @@ async def test_switching_to_english_answers_in_english_at_once(
     out = await session.feed("2")
     assert _has(out, "Done: Linli will write to you in this language from now on.")
     assert _has(out, "What would you like to do, 陈建国?")
-    assert _buttons(out) == ["Notifications", "Language", "Privacy", "Help"]
+    assert _buttons(out) == ["Consultations", "Notifications", "Language", "Privacy", "Help"]
     out = await session.feed("/menu")
     assert _has(out, "Your roles: resident")
 

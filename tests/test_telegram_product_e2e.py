@@ -46,9 +46,12 @@ NEWCOMER = 2004
 # A display name as Telegram may deliver it: HTML special characters, an emoji, right-to-left Hebrew.
 TRICKY_NAME = "<b>王&芳</b> 🏠 שלום"
 
-RESIDENT_MENU = [RunCommand(name).pack() for name in ("notifications", "language", "privacy", "help")]
+RESIDENT_MENU = [RunCommand(name).pack() for name in ("consult", "notifications", "language", "privacy", "help")]
 GUEST_MENU = [RunCommand(name).pack() for name in ("start", "language", "privacy", "help")]
-STAFF_ONLY = [RunCommand(name).pack() for name in ("invite", "requests", "members", "notice", "notices")]
+STAFF_ONLY = [
+    RunCommand(name).pack()
+    for name in ("invite", "requests", "members", "notice", "notices", "newconsultation", "consultations")
+]
 
 
 # --- the people and their chats -----------------------------------------------------------------------------
@@ -161,8 +164,16 @@ async def test_a_chinese_newcomer_opens_the_invitation_link_and_gets_the_residen
     ]
     assert in_chinese(seen(menu), "Welcome", "You joined as", "What would you like to do")
     assert callback_data(menu) == RESIDENT_MENU
-    assert labels(menu) == [zh.label("Notifications"), zh.label("Language"), zh.label("Privacy"), zh.label("Help")]
-    assert all(in_chinese(label, "Notifications", "Language", "Privacy", "Help") for label in labels(menu))
+    assert labels(menu) == [
+        zh.label("Consultations"),
+        zh.label("Notifications"),
+        zh.label("Language"),
+        zh.label("Privacy"),
+        zh.label("Help"),
+    ]
+    assert all(
+        in_chinese(label, "Consultations", "Notifications", "Language", "Privacy", "Help") for label in labels(menu)
+    )
     # A resident gets no staff buttons.
     assert not set(STAFF_ONLY) & set(callback_data(menu))
 
@@ -186,7 +197,7 @@ async def test_an_english_newcomer_opens_another_invitation_link_and_gets_the_re
         "What would you like to do, Chen Xiao?",
     ]
     assert callback_data(menu) == RESIDENT_MENU
-    assert labels(menu) == ["Notifications", "Language", "Privacy", "Help"]
+    assert labels(menu) == ["Consultations", "Notifications", "Language", "Privacy", "Help"]
     assert not set(STAFF_ONLY) & set(callback_data(menu))
 
 
@@ -299,7 +310,7 @@ async def test_a_menu_button_runs_its_command_and_the_tap_is_answered(
     assert done.method == "editMessageText" and done.message_id == choice.message_id
     assert seen(done) == "Done: Linli will write to you in this language from now on."
     assert seen(english_menu).splitlines()[-1] == "What would you like to do, 王芳?"
-    assert labels(english_menu) == ["Notifications", "Language", "Privacy", "Help"]
+    assert labels(english_menu) == ["Consultations", "Notifications", "Language", "Privacy", "Help"]
     assert callback_data(english_menu) == RESIDENT_MENU
 
     # Help, from the new menu.

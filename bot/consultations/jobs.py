@@ -9,10 +9,9 @@ takes a while on a large consultation, and on SQLite an open transaction holds t
 in a short one that first checks, under the consultation's row lock, that it was not queued already
 (consultation.reach.outcome_sent): a close by a person ("Close now") and the job can never both send it.
 
-A person closing a consultation early ("Close now") calls, when consultations.close_consultation returned True,
-``after_close(uow, localizers, consultation_id)`` in the same transaction: the outcome is queued with the close.
-Where the opinion map is large, ``request_outcome(scheduler, consultation_id, now)`` after the commit instead
-hands the work to the jobs' process ("consultation.outcome", due at once). Either way it goes out once."""
+A person closing a consultation early ("Close now") calls, once the close has committed,
+``request_outcome(scheduler, consultation_id, now)``: the jobs' process does the same work as after a scheduled
+close ("consultation.outcome", due at once), and a start sends an outcome that a crash lost in between."""
 
 from __future__ import annotations
 
@@ -162,14 +161,6 @@ async def _queue_outcome(
     count = await outbox.enqueue(uow, messages, not_before=uow.clock.now()) if messages else 0
     await reach.mark_outcome_sent(uow, consultation, count)
     return count
-
-
-async def after_close(uow: UnitOfWork, localizers: Localizers, consultation_id: int) -> int | None:
-    """In the transaction that closed the consultation (a person's "Close now"): compute the map and queue the
-    outcome for every participant; the caller commits. None when it was queued already."""
-    matrix = await consultations.vote_matrix(uow, consultation_id)
-    figures = await consultations.figures(uow, consultation_id)
-    return await _queue_outcome(uow, localizers, consultation_id, _map(matrix, figures))
 
 
 async def send_outcome(uows: UnitOfWorkFactory, localizers: Localizers, consultation_id: int) -> int | None:

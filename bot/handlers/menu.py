@@ -35,6 +35,8 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("notice", N_("Send a notice"), Action.SEND_NOTICE),
     MenuEntry("notices", N_("Notices sent"), Action.SEND_NOTICE),
     MenuEntry("newconsultation", N_("New consultation"), Action.RUN_CONSULTATION),
+    MenuEntry("consultations", N_("Run consultations"), Action.RUN_CONSULTATION),
+    MenuEntry("consult", N_("Consultations"), Action.USE_RESIDENT_MENU),
     MenuEntry("notifications", N_("Notifications"), Action.USE_RESIDENT_MENU),
     MenuEntry("language", N_("Language")),
     MenuEntry("privacy", N_("Privacy")),

@@ -1,0 +1,155 @@
+"""/consultations for those who run them (Action.RUN_CONSULTATION): the consultations of their communities
+(open, scheduled, recently closed), each with live figures in counts only (never who voted what), and buttons:
+Moderate (the statements waiting), Close now (after a question), Refresh, and the exports.
+
+Closing here is consultation.consultations.close_consultation with the worker as actor. The participants'
+outcome (the opinion map, then a summary to each) is asked of the jobs' process once the close has committed
+(bot.consultations.jobs.request_outcome): computing the map of a large consultation takes seconds, which this
+transaction should not hold the database for. Where no process runs jobs, the next start sends it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+
+from bot.consultations.buttons import ExportConsultation, ExportFormat
+from bot.consultations.cards import Manage, ManageConsultation
+from bot.consultations.jobs import request_outcome
+from bot.context import Context
+from bot.events import ButtonPress, Command
+from bot.handlers.consult_moderation import moderation_message
+from bot.notices.render import moment
+from bot.rendering import Localizer
+from bot.replies import AnswerButton, Button, EditText, Keyboard, Reply, SendText
+from bot.router import Router
+from community.communities import get_community
+from community.errors import PermissionDenied
+from community.models import Community
+from community.roles import Action
+from community.verification import staff_communities
+from consultation import participation
+from consultation.consultations import ConsultationFigures, close_consultation, figures, pending_statements
+from consultation.models import Consultation, ConsultationStatus
+from i18n import N_
+
+MODERATE_AT_ONCE = 10  # statements waiting sent in one go; Moderate again for the next ones
+
+STATUS_LABELS: Mapping[ConsultationStatus, str] = {
+    ConsultationStatus.DRAFT: N_("draft"),
+    ConsultationStatus.SCHEDULED: N_("scheduled"),
+    ConsultationStatus.OPEN: N_("open"),
+    ConsultationStatus.CLOSED: N_("closed"),
+}
+EXPORT_FORMATS = (ExportFormat.XLSX, ExportFormat.CSV, ExportFormat.PDF)
+EXPORT_LABELS: Mapping[ExportFormat, str] = {
+    ExportFormat.XLSX: N_("Export XLSX"),
+    ExportFormat.CSV: N_("Export CSV"),
+    ExportFormat.PDF: N_("Export PDF"),
+}
+
+
+def export_buttons(l: Localizer, consultation_id: int) -> tuple[Button, ...]:  # noqa: E741
+    """The export row. The exports' own module handles the presses; swap this for theirs once it lands."""
+    return tuple(
+        Button(l.label(EXPORT_LABELS[fmt]), ExportConsultation(consultation_id, fmt).pack()) for fmt in EXPORT_FORMATS
+    )
+
+
+def _show(ctx: Context, text: str, buttons: Keyboard = ()) -> Reply:
+    payload = ctx.event.payload
+    message_id = payload.message_id if isinstance(payload, ButtonPress) else None
+    return EditText(message_id, text, buttons) if message_id is not None else SendText(text, buttons)
+
+
+async def _figures_view(
+    ctx: Context, consultation: Consultation, community: Community, *, question: bool = False
+) -> tuple[str, Keyboard]:
+    assert consultation.id is not None
+    reader = ctx.l.with_timezone(community.timezone)
+    counted = await figures(ctx.uow, consultation.id)
+    text = reader.render(
+        "consult_figures.j2",
+        at=partial(moment, reader),
+        title=consultation.title,
+        status=reader.label(STATUS_LABELS[consultation.status]),
+        status_value=consultation.status.value,
+        community=community.name,
+        opens_at=consultation.opens_at,
+        closes_at=consultation.closes_at,
+        closed_at=consultation.closed_at or consultation.closes_at,
+        f=counted,
+        question=question,
+    )
+    return text, _keyboard(reader, consultation, counted, question=question)
+
+
+def _keyboard(l: Localizer, consultation: Consultation, counted: ConsultationFigures, *, question: bool) -> Keyboard:  # noqa: E741
+    consultation_id = consultation.id or 0
+    if question:
+        return (
+            (
+                Button(l.label("Yes, close it"), ManageConsultation(consultation_id, Manage.CLOSE_CONFIRMED).pack()),
+                Button(l.label("No"), ManageConsultation(consultation_id, Manage.REFRESH).pack()),
+            ),
+        )
+    rows: list[tuple[Button, ...]] = []
+    if counted.pending:
+        label = l.label("Moderate (%(pending)s waiting)", pending=counted.pending)
+        rows.append((Button(label, ManageConsultation(consultation_id, Manage.MODERATE).pack()),))
+    first: list[Button] = [Button(l.label("Refresh"), ManageConsultation(consultation_id, Manage.REFRESH).pack())]
+    if consultation.status != ConsultationStatus.CLOSED:
+        first.append(Button(l.label("Close now"), ManageConsultation(consultation_id, Manage.CLOSE).pack()))
+    rows.append(tuple(first))
+    if consultation.status in (ConsultationStatus.OPEN, ConsultationStatus.CLOSED):
+        rows.append(export_buttons(l, consultation_id))
+    return tuple(rows)
+
+
+async def _communities(ctx: Context) -> list[Community]:
+    communities = await staff_communities(ctx.uow, ctx.person_id, Action.RUN_CONSULTATION)
+    if not communities:
+        raise PermissionDenied(action=Action.RUN_CONSULTATION.value)
+    return communities
+
+
+async def overview(ctx: Context, _: Command) -> Sequence[Reply]:
+    replies: list[Reply] = []
+    now = ctx.uow.clock.now()
+    for community in await _communities(ctx):
+        assert community.id is not None
+        found = await participation.overview(ctx.uow, community.id, now)
+        if not found:
+            replies.append(SendText(ctx.l.text("%(community)s has no consultations yet.", community=community.name)))
+        for consultation in found:
+            text, buttons = await _figures_view(ctx, consultation, community)
+            replies.append(SendText(text, buttons=buttons))
+    return replies
+
+
+async def manage(ctx: Context, data: ManageConsultation) -> Sequence[Reply]:
+    consultation = await participation.consultation_for_runner(ctx.uow, ctx.person_id, data.consultation_id)
+    community = await get_community(ctx.uow, consultation.community_id)
+    if data.action is Manage.MODERATE:
+        waiting = await pending_statements(ctx.uow, data.consultation_id)
+        if not waiting:
+            return (AnswerButton(ctx.l.label("No statement waits for moderation.")),)
+        return (AnswerButton(), *[await moderation_message(ctx, s) for s in waiting[:MODERATE_AT_ONCE]])
+    toast = None
+    if data.action is Manage.CLOSE_CONFIRMED:
+        if await close_consultation(ctx.uow, data.consultation_id, ctx.person_id):
+            toast = ctx.l.label("The consultation is closed.")
+            if ctx.scheduler is not None:
+                ctx.after_commit(partial(request_outcome, ctx.scheduler, data.consultation_id, ctx.uow.clock.now()))
+        else:
+            toast = ctx.l.label("The consultation was closed already.")
+        await ctx.uow.session.refresh(consultation)
+    question = data.action is Manage.CLOSE and consultation.status != ConsultationStatus.CLOSED
+    text, buttons = await _figures_view(ctx, consultation, community, question=question)
+    return (AnswerButton(toast), _show(ctx, text, buttons))
+
+
+def register(router: Router) -> None:
+    router.command(
+        "consultations", overview, description=N_("Your communities' consultations: figures, moderation, closing")
+    )
+    router.button(ManageConsultation, manage)
