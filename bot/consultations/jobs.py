@@ -194,7 +194,7 @@ class ConsultationJobs:
             invited = await open_now(uow, self.localizers, consultation_id)
             await uow.commit()
         if invited is None:
-            log.info("consultation %s was open or closed already: nobody invited again", consultation_id)
+            log.debug("consultation %s was open or closed already: nobody invited again", consultation_id)
         else:
             log.info("consultation %s opened: %s invitations queued", consultation_id, invited)
 
