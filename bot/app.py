@@ -18,6 +18,7 @@ from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
 from bot.delivery.transport import Transport
+from bot.handlers import consult_export as consult_export_handlers
 from bot.handlers import help as help_handlers
 from bot.handlers import invitations as invitations_handlers
 from bot.handlers import join as join_handlers
@@ -54,6 +55,7 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
     notice_compose_handlers,
     notice_admin_handlers,
     notifications_handlers,
+    consult_export_handlers,
 )
 
 

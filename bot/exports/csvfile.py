@@ -1,0 +1,52 @@
+"""CSV files streamed row by row from iterators (sync or async): a few thousand rows in memory at a time."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterable, Iterable, Sequence
+from typing import IO
+
+from bot.exports.xlsx import Row
+
+FLUSH_EVERY = 2_000  # rows buffered before they are written to the stream
+
+
+async def write_csv(
+    stream: IO[bytes],
+    header: Sequence[str],
+    rows: Iterable[Row] | AsyncIterable[Row],
+    *,
+    bom: bool = False,
+    lineterminator: str = "\r\n",
+) -> int:
+    """Write a header and the rows as UTF-8 CSV to ``stream``; returns the number of rows.
+
+    bom: start with a byte-order mark, so that Excel opens Chinese text as UTF-8 (machine formats go without).
+    None is an empty field."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=lineterminator)
+    if bom:
+        stream.write("\ufeff".encode())
+    writer.writerow(header)
+    count = 0
+
+    def flush() -> None:
+        stream.write(buffer.getvalue().encode("utf-8"))
+        buffer.seek(0)
+        buffer.truncate()
+
+    if isinstance(rows, AsyncIterable):
+        async for row in rows:
+            writer.writerow(row)
+            count += 1
+            if count % FLUSH_EVERY == 0:
+                flush()
+    else:
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+            if count % FLUSH_EVERY == 0:
+                flush()
+    flush()
+    return count
