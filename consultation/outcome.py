@@ -18,10 +18,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import ColumnElement, case, func, literal
+from sqlalchemy import ColumnElement, String, case, func, literal, type_coerce
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
@@ -143,9 +144,9 @@ class Outcome:
         raise KeyError(statement_id)
 
 
-@dataclass(frozen=True, slots=True)
-class VoteRecord:
-    """One stored vote, as the raw-votes export shows it: pseudonym only, never a person."""
+class VoteRecord(NamedTuple):
+    """One stored vote, as the raw-votes export shows it: pseudonym only, never a person. (A named tuple: there are
+    millions of them in a large export, and a tuple is the cheapest object to make.)"""
 
     at: datetime
     statement_id: int
@@ -329,16 +330,21 @@ def _aware(moment: datetime) -> datetime:
 # --- the raw votes -------------------------------------------------------------------------------------------------
 
 
-async def stream_votes(
+async def vote_batches(
     uow: UnitOfWork, actor_id: int | None, consultation_id: int, batch: int = STREAM_BATCH
-) -> AsyncIterator[VoteRecord]:
-    """Every current vote on the consultation's approved statements, by statement then participant, fetched
-    ``batch`` rows at a time (constant memory, whatever the number of votes). Pseudonyms only.
+) -> AsyncIterator[list[VoteRecord]]:
+    """Every current vote on the consultation's approved statements, by statement then participant, ``batch`` rows
+    at a time (constant memory, whatever the number of votes). Pseudonyms only.
 
     The permission is checked before the first row: iterate it to be refused."""
     await require_exporter(uow, actor_id, consultation_id)
+    bind = uow.session.bind
+    # SQLite keeps times as text, which SQLAlchemy's DateTime parses with a regular expression; read as text,
+    # datetime.fromisoformat does it several times faster (millions of rows in a large export).
+    as_text = bind is not None and bind.dialect.name == "sqlite"
+    at_column = type_coerce(col(Vote.at), String) if as_text else col(Vote.at)
     query = (
-        sa_select(col(Vote.at), col(Vote.statement_id), col(Participant.pseudonym), col(Vote.value))
+        sa_select(at_column, col(Vote.statement_id), col(Participant.pseudonym), col(Vote.value))
         .select_from(Vote)
         .join(Participant, col(Participant.id) == col(Vote.participant_id))
         .join(Statement, col(Statement.id) == col(Vote.statement_id))
@@ -349,7 +355,24 @@ async def stream_votes(
     result = await uow.session.stream(query)
     try:
         async for rows in result.partitions(batch):
-            for at, statement_id, pseudonym, value in rows:
-                yield VoteRecord(at=at, statement_id=int(statement_id), participant=pseudonym, value=int(value))
+            if as_text:
+                yield [
+                    VoteRecord(datetime.fromisoformat(str(at)).replace(tzinfo=UTC), statement_id, pseudonym, value)
+                    for at, statement_id, pseudonym, value in rows
+                ]
+            else:
+                yield [
+                    VoteRecord(cast(datetime, at), statement_id, pseudonym, value)
+                    for at, statement_id, pseudonym, value in rows
+                ]
     finally:
         await result.close()
+
+
+async def stream_votes(
+    uow: UnitOfWork, actor_id: int | None, consultation_id: int, batch: int = STREAM_BATCH
+) -> AsyncIterator[VoteRecord]:
+    """vote_batches, one vote at a time."""
+    async for votes in vote_batches(uow, actor_id, consultation_id, batch):
+        for vote in votes:
+            yield vote

@@ -7,7 +7,7 @@ staff); this module only lays them out. The raw votes carry pseudonyms, never a 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -19,14 +19,15 @@ from bot.consultations.buttons import ExportFormat
 from bot.exports.csvfile import write_csv
 from bot.exports.formats import Formats
 from bot.exports.jsonfile import write_json
-from bot.exports.xlsx import Column, Kind, Row, Sheet, write_xlsx
+from bot.exports.rows import Batches, Row, Rows
+from bot.exports.xlsx import Column, Kind, Sheet, excel_serial, write_xlsx
 from bot.notices.render import describe_audience
 from bot.rendering import Localizer
 from community.communities import get_community
 from community.unit_of_work import UnitOfWork
 from consultation.models import ConsultationStatus, Eligibility
 from consultation.opinion_map import Stance
-from consultation.outcome import Outcome, VoteCounts, compute_outcome, require_exporter, stream_votes
+from consultation.outcome import Outcome, VoteCounts, compute_outcome, require_exporter, vote_batches
 from i18n import N_
 
 FILENAMES: Mapping[ExportFormat, str] = {
@@ -92,7 +93,7 @@ async def export_consultation(
     if fmt == ExportFormat.CSV:
         zone = ZoneInfo((await get_community(uow, consultation.community_id)).timezone)
         await write_csv(
-            stream, POLIS_VOTES_HEADER, _polis_rows(uow, actor_id, consultation_id, zone), lineterminator="\n"
+            stream, POLIS_VOTES_HEADER, Batches(_polis_rows(uow, actor_id, consultation_id, zone)), lineterminator="\n"
         )
         return exported
     outcome = await compute_outcome(uow, actor_id, consultation_id)
@@ -100,7 +101,9 @@ async def export_consultation(
     if fmt == ExportFormat.JSON:
         write_json(stream, outcome_document(outcome))
     elif fmt == ExportFormat.XLSX:
-        await write_xlsx(stream, outcome_sheets(outcome, reader, _vote_rows(uow, actor_id, consultation_id, reader)))
+        await write_xlsx(
+            stream, outcome_sheets(outcome, reader, Batches(_vote_rows(uow, actor_id, consultation_id, reader)))
+        )
     else:
         from bot.exports.pdf import write_pdf  # WeasyPrint and matplotlib load only when a report is asked for
 
@@ -145,15 +148,12 @@ def polis_datetime(moment: datetime, zone: ZoneInfo) -> str:
 
 async def _polis_rows(
     uow: UnitOfWork, actor_id: int | None, consultation_id: int, zone: ZoneInfo
-) -> AsyncIterator[Row]:
-    async for vote in stream_votes(uow, actor_id, consultation_id):
-        yield (
-            int(vote.at.timestamp() * 1000),
-            polis_datetime(vote.at, zone),
-            vote.statement_id,
-            vote.participant,
-            vote.value,
-        )
+) -> AsyncIterator[Sequence[Row]]:
+    async for votes in vote_batches(uow, actor_id, consultation_id):
+        yield [
+            (round(at.timestamp() * 1000), polis_datetime(at, zone), statement_id, participant, value)
+            for at, statement_id, participant, value in votes
+        ]
 
 
 # --- JSON ----------------------------------------------------------------------------------------------------------
@@ -269,10 +269,18 @@ def outcome_document(outcome: Outcome) -> dict[str, Any]:
 # --- XLSX ----------------------------------------------------------------------------------------------------------
 
 
-async def _vote_rows(uow: UnitOfWork, actor_id: int | None, consultation_id: int, l: Localizer) -> AsyncIterator[Row]:  # noqa: E741
-    f = Formats(l)
-    async for vote in stream_votes(uow, actor_id, consultation_id):
-        yield (f.local(vote.at), vote.statement_id, vote.participant, vote.value)
+async def _vote_rows(
+    uow: UnitOfWork,
+    actor_id: int | None,
+    consultation_id: int,
+    l: Localizer,  # noqa: E741
+) -> AsyncIterator[Sequence[Row]]:
+    zone = ZoneInfo(l.timezone)
+    async for votes in vote_batches(uow, actor_id, consultation_id):
+        yield [
+            (excel_serial(at.astimezone(zone)), statement_id, participant, value)
+            for at, statement_id, participant, value in votes
+        ]
 
 
 def _summary_rows(outcome: Outcome, l: Localizer) -> Iterator[Row]:  # noqa: E741
@@ -383,7 +391,7 @@ def _divisive_rows(outcome: Outcome) -> Iterator[Row]:
         yield (d.statement_id, outcome.statement(d.statement_id).text, d.divisiveness, *d.group_support)
 
 
-def outcome_sheets(outcome: Outcome, l: Localizer, votes: Any) -> list[Sheet]:  # noqa: E741
+def outcome_sheets(outcome: Outcome, l: Localizer, votes: Rows) -> list[Sheet]:  # noqa: E741
     """The workbook: a summary, the statements with their counts overall and per group, the groups, consensus,
     group-informed consensus, the most divisive statements, participation per day and every vote."""
     f = Formats(l)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import IO
 
-from bot.exports.xlsx import Row
-
-FLUSH_EVERY = 2_000  # rows buffered before they are written to the stream
+from bot.exports.rows import Rows, batches
 
 
 async def write_csv(
     stream: IO[bytes],
     header: Sequence[str],
-    rows: Iterable[Row] | AsyncIterable[Row],
+    rows: Rows,
     *,
     bom: bool = False,
     lineterminator: str = "\r\n",
@@ -30,23 +28,11 @@ async def write_csv(
         stream.write("\ufeff".encode())
     writer.writerow(header)
     count = 0
-
-    def flush() -> None:
+    async for batch in batches(rows):
+        writer.writerows(batch)
+        count += len(batch)
         stream.write(buffer.getvalue().encode("utf-8"))
         buffer.seek(0)
         buffer.truncate()
-
-    if isinstance(rows, AsyncIterable):
-        async for row in rows:
-            writer.writerow(row)
-            count += 1
-            if count % FLUSH_EVERY == 0:
-                flush()
-    else:
-        for row in rows:
-            writer.writerow(row)
-            count += 1
-            if count % FLUSH_EVERY == 0:
-                flush()
-    flush()
+    stream.write(buffer.getvalue().encode("utf-8"))  # the header, when there is no row
     return count

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import base64
 import logging
+import warnings
 from typing import IO
 
-from weasyprint import CSS, HTML
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher
+# Without the HarfBuzz-subset library WeasyPrint warns at import that it will need it one day; fonts.subset_font
+# does the heavy cut meanwhile, so the warning says nothing to an operator.
+warnings.filterwarnings("ignore", message="HarfBuzz-Subset will be required", category=DeprecationWarning)
 
-from bot.exports.fonts import subset_font
+from weasyprint import CSS, HTML  # noqa: E402
+from weasyprint.text.fonts import FontConfiguration  # noqa: E402
+from weasyprint.urls import URLFetcher  # noqa: E402
+
+from bot.exports.fonts import subset_font  # noqa: E402
 
 FONT_FAMILY = "Linli CJK"
 

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import StrEnum
-from typing import IO, Any
+from typing import IO
 
 from xlsxwriter import Workbook
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
-Cell = str | int | float | datetime | date | None
-Row = Sequence[Cell]
+from bot.exports.rows import Cell, Rows, batches
 
 EXCEL_MAX_ROWS = 1_048_576
 MAX_SHEET_NAME = 31
@@ -52,7 +51,7 @@ class Column:
 class Sheet:
     name: str  # already translated; cut to Excel's 31 characters
     columns: Sequence[Column]
-    rows: Iterable[Row] | AsyncIterable[Row]
+    rows: Rows
     # Lines above the header (a title, a note), each in one merged cell across the columns.
     preface: Sequence[str] = field(default_factory=tuple)
 
@@ -86,13 +85,14 @@ def sheet_name(name: str, used: set[str]) -> str:
     return candidate
 
 
-async def _rows(rows: Iterable[Row] | AsyncIterable[Row]) -> Any:
-    if isinstance(rows, AsyncIterable):
-        async for row in rows:
-            yield row
-    else:
-        for row in rows:
-            yield row
+_EXCEL_EPOCH = datetime.combine(date(1899, 12, 30), time())
+CellWriter = Callable[[int, int, Cell], None]
+
+
+def excel_serial(value: datetime | date) -> float:
+    """A date or naive datetime as Excel's serial number (days since 1899-12-30), what a date cell holds."""
+    moment = value if isinstance(value, datetime) else datetime.combine(value, time())
+    return (moment.replace(tzinfo=None) - _EXCEL_EPOCH).total_seconds() / 86_400
 
 
 class _Writer:
@@ -123,28 +123,52 @@ class _Writer:
         worksheet.freeze_panes(row + 1, 0)
         return worksheet, row + 1
 
-    def cell(self, worksheet: Worksheet, row: int, index: int, value: Cell, kind: Kind) -> None:
-        if value is None:
-            return
-        cell_format = self.formats[kind]
-        if isinstance(value, str):
-            worksheet.write_string(row, index, value, cell_format)
-        elif isinstance(value, datetime | date):
-            worksheet.write_datetime(row, index, value, cell_format)
-        else:
-            worksheet.write_number(row, index, value, cell_format)
+    def writers(self, worksheet: Worksheet, columns: Sequence[Column]) -> list[CellWriter]:
+        """One writer per column, chosen once per sheet rather than once per cell."""
+
+        def number(cell_format: Format) -> CellWriter:
+            def write(row: int, index: int, value: Cell) -> None:
+                if isinstance(value, datetime | date):
+                    value = excel_serial(value)
+                if isinstance(value, int | float):
+                    worksheet.write_number(row, index, value, cell_format)
+                elif value is not None:
+                    worksheet.write_string(row, index, str(value), cell_format)
+
+            return write
+
+        def text(cell_format: Format) -> CellWriter:
+            def write(row: int, index: int, value: Cell) -> None:
+                if isinstance(value, str):
+                    worksheet.write_string(row, index, value, cell_format)
+                elif isinstance(value, datetime | date):
+                    worksheet.write_number(row, index, excel_serial(value), self.formats[Kind.DATETIME])
+                elif value is not None:
+                    worksheet.write_number(
+                        row, index, value, self.formats[Kind.INTEGER if isinstance(value, int) else Kind.DECIMAL]
+                    )
+
+            return write
+
+        return [
+            text(self.formats[c.kind]) if c.kind in (Kind.TEXT, Kind.CODE) else number(self.formats[c.kind])
+            for c in columns
+        ]
 
     async def sheet(self, sheet: Sheet) -> None:
         worksheet, row = self.start(sheet, sheet.name)
-        kinds = [column.kind for column in sheet.columns]
+        writers = self.writers(worksheet, sheet.columns)
         part = 1
-        async for values in _rows(sheet.rows):
-            if row >= EXCEL_MAX_ROWS:
-                part += 1
-                worksheet, row = self.start(sheet, f"{sheet.name[: MAX_SHEET_NAME - 5]} ({part})")
-            for index, value in enumerate(values):
-                self.cell(worksheet, row, index, value, kinds[index])
-            row += 1
+        async for batch in batches(sheet.rows):
+            for values in batch:
+                if row >= EXCEL_MAX_ROWS:
+                    part += 1
+                    worksheet, row = self.start(sheet, f"{sheet.name[: MAX_SHEET_NAME - 5]} ({part})")
+                    writers = self.writers(worksheet, sheet.columns)
+                for index, value in enumerate(values):
+                    if value is not None:
+                        writers[index](row, index, value)
+                row += 1
 
 
 async def write_xlsx(stream: IO[bytes], sheets: Iterable[Sheet]) -> None:

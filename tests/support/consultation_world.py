@@ -84,7 +84,10 @@ async def build_world(uows: UnitOfWorkFactory, clock: FakeClock, *, channel: str
         for key, name in zip(keys, names, strict=True):
             me = await identify(uow, channel=channel, external_id=key, chat_id=key, display_name=name)
             ids[key] = me.person_id
-        roles: dict[str, set[Role]] = {"committee": {Role.COMMITTEE_MEMBER, Role.RESIDENT}, "worker": {Role.COMMUNITY_WORKER}}
+        roles: dict[str, set[Role]] = {
+            "committee": {Role.COMMITTEE_MEMBER, Role.RESIDENT},
+            "worker": {Role.COMMUNITY_WORKER},
+        }
         for n, key in enumerate(keys):
             home = await household(uow, wutong.id, f"{n % 4 + 1}号楼 {n + 1}01")
             await add_member(
