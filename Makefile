@@ -7,7 +7,7 @@ PY = $(VENV)/bin/python
 STAMP = $(VENV)/.linli-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv catalogs run test bench-updates bench-broadcast bench-opinion bench-polis i18n clean distclean
+.PHONY: help venv catalogs run test bench-updates bench-broadcast bench-opinion bench-polis bench-export i18n clean distclean
 
 help:
 	@echo "make run            install if needed, compile translations, run Linli (console, or Telegram with TELEGRAM_BOT_TOKEN)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench-broadcast the delivery engine's broadcast benchmark (rate achieved, CPU per message)"
 	@echo "make bench-opinion  the opinion map's time and memory at three sizes, against red-dwarf where it installs"
 	@echo "make bench-polis    the opinion map against Pol.is's own groups on two real conversations (ARI, matched share)"
+	@echo "make bench-export   exporting a 20,000 x 500 consultation in every format (seconds, peak memory per format)"
 	@echo "make i18n           extract, update and compile the translation catalogs"
 	@echo "make clean          remove caches and compiled catalogs (keeps .venv and the data in var/)"
 	@echo "make distclean      clean, and remove $(VENV)"
@@ -56,6 +57,10 @@ bench-opinion: $(STAMP)
 
 bench-polis: $(STAMP)
 	$(PY) bench/bench_polis.py
+
+# The report's text is translated: the catalogs must be compiled.
+bench-export: $(STAMP) catalogs
+	$(PY) bench/bench_export.py
 
 i18n: $(STAMP)
 	$(PY) -m i18n.catalog all

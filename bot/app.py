@@ -22,6 +22,7 @@ from bot.delivery.transport import Transport
 from bot.handlers import consult as consult_handlers
 from bot.handlers import consult_admin as consult_admin_handlers
 from bot.handlers import consult_compose as consult_compose_handlers
+from bot.handlers import consult_export as consult_export_handlers
 from bot.handlers import consult_moderation as consult_moderation_handlers
 from bot.handlers import help as help_handlers
 from bot.handlers import invitations as invitations_handlers
@@ -63,6 +64,7 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
     consult_handlers,
     consult_moderation_handlers,
     consult_admin_handlers,
+    consult_export_handlers,
 )
 
 

@@ -19,6 +19,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO, TypeVar
 
 import typer
@@ -34,6 +35,7 @@ from bot.channels.console import CHANNEL as CONSOLE_CHANNEL
 from bot.channels.console import ConsoleSession, ConsoleUser, run_console
 from bot.channels.console_delivery import ConsoleTransport
 from bot.config import ConfigError, Settings, cli_language, load_settings
+from bot.consultations.buttons import ExportFormat
 from bot.labels import ROLE_LABELS
 from bot.notices.form import parse_send_time
 from bot.rendering import Localizer
@@ -680,6 +682,33 @@ async def _notices_status(t: Translator, app: App, notice_id: int, *, follow: bo
         await asyncio.sleep(FOLLOW_EVERY)
 
 
+async def _export_consultation(
+    t: Translator, app: App, consultation_id: int, fmt: ExportFormat, out: Path | None, language: str | None
+) -> None:
+    # Here, not at the top: the exports bring numpy, scikit-learn, xlsxwriter and (for a PDF) WeasyPrint and
+    # matplotlib, which no other command needs.
+    from bot.exports.consultation import export_consultation, export_filename
+    from consultation.models import Consultation
+
+    async with app.uows() as uow:
+        consultation = await uow.session.get(Consultation, consultation_id)
+        if consultation is None:
+            raise CommandFailed(t.gettext("There is no consultation with id %(id)s.", id=consultation_id), EXIT_CONFIG)
+        community = await _existing_community(t, uow, consultation.community_id)
+        # The committee reads it: in the community's language unless --language says otherwise, its time zone.
+        reader = app.localizers.get(language or community.default_language, community.timezone)
+        target = out if out is not None else Path(export_filename(consultation_id, fmt))
+        # Written beside the target and renamed at the end: a failure never leaves half a file under its name.
+        partial = target.with_name(f".{target.name}.part")
+        try:
+            with partial.open("wb") as stream:
+                await export_consultation(uow, None, consultation_id, fmt, reader, stream)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+    _say(t.gettext("Wrote the outcome of consultation %(id)s to %(path)s.", id=consultation_id, path=str(target)))
+
+
 # ---- the command line --------------------------------------------------------------------------------------
 
 
@@ -711,6 +740,7 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
     audit_cli = typer.Typer(help=t.gettext("The hash-chained audit log."), no_args_is_help=True)
     notices = typer.Typer(help=t.gettext("Notices and their delivery."), no_args_is_help=True)
     consultation_cli = typer.Typer(help=t.gettext("Consultations of residents."), no_args_is_help=True)
+    export = typer.Typer(help=t.gettext("Outcomes as files, for the committee."), no_args_is_help=True)
     cli.add_typer(db, name="db")
     cli.add_typer(community, name="community")
     cli.add_typer(invite, name="invite")
@@ -718,6 +748,7 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
     cli.add_typer(audit_cli, name="audit")
     cli.add_typer(notices, name="notices")
     cli.add_typer(consultation_cli, name="consultation")
+    cli.add_typer(export, name="export")
 
     @cli.command(
         "run",
@@ -891,6 +922,60 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
         ] = None,
     ) -> None:
         _execute(t, catalogs, settings(), lambda app: _consultation_list(t, app, community_id), migrated=True)
+
+    formats = ", ".join(fmt.value for fmt in ExportFormat)
+
+    @export.command(
+        "consultation",
+        help=t.gettext(
+            "Write a consultation's outcome to a file: a spreadsheet (xlsx), the raw votes (csv), "
+            "the committee's report (pdf) or the outcome as data (json)."
+        ),
+    )
+    def export_consultation(
+        consultation_id: Annotated[int, typer.Argument(help=t.gettext("The consultation's id."), show_default=False)],
+        fmt: Annotated[
+            str, typer.Option("--format", help=t.gettext("One of %(formats)s.", formats=formats))
+        ] = ExportFormat.XLSX.value,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out", help=t.gettext("The file to write; by default consultation-ID-outcome.FORMAT in this folder.")
+            ),
+        ] = None,
+        language: Annotated[
+            str | None,
+            typer.Option(
+                "--language",
+                help=t.gettext(
+                    "The language of the file: %(languages)s; by default the community's.", languages="zh_Hans, en"
+                ),
+            ),
+        ] = None,
+    ) -> None:
+        try:
+            chosen = ExportFormat(fmt.strip().lower())
+        except ValueError:
+            _fail(
+                t.gettext("Unknown format %(format)s: choose one of %(formats)s.", format=fmt, formats=formats),
+                EXIT_CONFIG,
+            )
+        if language is not None and language not in LANGUAGES:
+            _fail(
+                t.gettext(
+                    "Unknown language %(language)s: choose one of %(languages)s.",
+                    language=language,
+                    languages="zh_Hans, en",
+                ),
+                EXIT_CONFIG,
+            )
+        _execute(
+            t,
+            catalogs,
+            settings(),
+            lambda app: _export_consultation(t, app, consultation_id, chosen, out, language),
+            migrated=True,
+        )
 
     return cli
 

@@ -74,3 +74,7 @@ class ClosesBeforeOpens(ValidationFailed):
 
 class ClosingTimePassed(ValidationFailed):
     message = N_("That closing time has already passed. Choose a later one.")
+
+
+class ExportNotAllowed(PermissionDenied):
+    message = N_("Only the committee and the community's staff can export a consultation's outcome.")

@@ -241,9 +241,9 @@ async def test_a_whole_consultation_in_the_console(
         "Moderate (1 waiting)",
         "Refresh",
         "Close now",
-        "Export XLSX",
-        "Export CSV",
-        "Export PDF",
+        "Spreadsheet (XLSX)",
+        "Votes (CSV)",
+        "Report (PDF)",
     ]
     out = await _tap(session, out, "Moderate (1 waiting)")
     assert out[0] == "📝 A statement waits for moderation" and CHEN_SAYS in out
@@ -309,7 +309,7 @@ async def test_a_whole_consultation_in_the_console(
     out = await _tap(session, out, "Yes, close it")
     assert out[0] == "(The consultation is closed.)"
     assert f"🗳 {TITLE} · closed" in out and "Close now" not in _buttons(out)
-    assert _buttons(out)[-3:] == ["Export XLSX", "Export CSV", "Export PDF"]
+    assert _buttons(out)[-3:] == ["Spreadsheet (XLSX)", "Votes (CSV)", "Report (PDF)"]
     async with uows() as uow:
         assert (await figures(uow, consultation_id)).votes == 9
 

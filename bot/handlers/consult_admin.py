@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import partial
 
-from bot.consultations.buttons import ExportConsultation, ExportFormat
 from bot.consultations.cards import Manage, ManageConsultation
 from bot.consultations.jobs import request_outcome
 from bot.context import Context
 from bot.events import ButtonPress, Command
+from bot.handlers.consult_export import export_keyboard
 from bot.handlers.consult_moderation import moderation_message
 from bot.notices.render import moment
 from bot.rendering import Localizer
@@ -40,19 +40,6 @@ STATUS_LABELS: Mapping[ConsultationStatus, str] = {
     ConsultationStatus.OPEN: N_("open"),
     ConsultationStatus.CLOSED: N_("closed"),
 }
-EXPORT_FORMATS = (ExportFormat.XLSX, ExportFormat.CSV, ExportFormat.PDF)
-EXPORT_LABELS: Mapping[ExportFormat, str] = {
-    ExportFormat.XLSX: N_("Export XLSX"),
-    ExportFormat.CSV: N_("Export CSV"),
-    ExportFormat.PDF: N_("Export PDF"),
-}
-
-
-def export_buttons(l: Localizer, consultation_id: int) -> tuple[Button, ...]:  # noqa: E741
-    """The export row. The exports' own module handles the presses; swap this for theirs once it lands."""
-    return tuple(
-        Button(l.label(EXPORT_LABELS[fmt]), ExportConsultation(consultation_id, fmt).pack()) for fmt in EXPORT_FORMATS
-    )
 
 
 def _show(ctx: Context, text: str, buttons: Keyboard = ()) -> Reply:
@@ -101,7 +88,7 @@ def _keyboard(l: Localizer, consultation: Consultation, counted: ConsultationFig
         first.append(Button(l.label("Close now"), ManageConsultation(consultation_id, Manage.CLOSE).pack()))
     rows.append(tuple(first))
     if consultation.status in (ConsultationStatus.OPEN, ConsultationStatus.CLOSED):
-        rows.append(export_buttons(l, consultation_id))
+        rows.extend(export_keyboard(l, consultation_id))
     return tuple(rows)
 
 
