@@ -89,7 +89,7 @@ MAP_JOB = "consultation.map"
 # about a second, and the order moves slowly once a few dozen people have voted.
 MAP_REFRESH = timedelta(minutes=5)
 # Votes a consultation needs before a map is worth computing for the order (below it, fewest votes first).
-MAP_MIN_VOTES = 10
+MAP_MIN_VOTES = 5
 
 _REJECTION_MESSAGES: dict[StatementRejection, str] = {
     StatementRejection.OFF_TOPIC: N_("It is not about the matter of this consultation."),
