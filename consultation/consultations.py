@@ -754,7 +754,8 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
     """vote(), telling also what the participant had chosen before (a repeated tap is not a new vote), and
     whether the opinion map that orders the statements is due: when the last request is older than MAP_REFRESH
     (or there was none) and the consultation has MAP_MIN_VOTES votes, the one vote whose conditional update
-    takes the request gets map_due. A vote when no map is due runs no statement more."""
+    takes the request gets map_due. Within an interval a vote runs no statement more; only until a consultation
+    has MAP_MIN_VOTES votes does every vote try the claim (and find too few)."""
     try:
         chosen = VoteValue(value)
     except ValueError:
