@@ -31,7 +31,9 @@ neighbourhood, ``--chat-participants`` (200) residents on Telegram accounts and 
 the card they were shown, as ButtonPress events handled by bot.conversation.Conversation with the real router,
 services and templates, each reply turned into what the Telegram adapter would send (split_html, the inline
 keyboard) but without HTTP. A round is ``--chat-votes`` (10) votes from every resident, taken in turns; the
-line gives the median of ``--chat-rounds`` (5) rounds:
+line gives the median of ``--chat-rounds`` (5) rounds. Between rounds (not timed) the statements' priorities are
+refreshed from the opinion map, as the jobs' process does every few minutes, so that the rounds after the first
+choose each next card by stored priority, as a live consultation does:
 
     {"statement_votes_per_s": ..., "rounds": [...], "cpu_votes_per_s": ..., "participants": ..., "votes": ...,
      "ms_per_vote_p99": ...}
@@ -154,6 +156,7 @@ async def _chat_votes(participants: int, statements: int, votes_each: int, round
     from bot.app import build_router
     from bot.channels.telegram import inline_keyboard
     from bot.consultations.buttons import OpenConsultation
+    from bot.consultations.jobs import refresh_priorities
     from bot.context import BotInfo
     from bot.conversation import Conversation
     from bot.events import ButtonPress, Event, Sender
@@ -269,6 +272,7 @@ async def _chat_votes(participants: int, statements: int, votes_each: int, round
                 per_round.append(done / (time.perf_counter() - start))
                 per_round_cpu.append(done / (time.process_time() - cpu_start))
                 cast += done
+                await refresh_priorities(uows, consultation.id)
         finally:
             await engine.dispose()
     latencies.sort()

@@ -25,15 +25,15 @@ import itertools
 import operator
 import secrets
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Executable, Result, Select, and_, bindparam, func, update
+from sqlalchemy import Executable, Result, Select, and_, bindparam, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -86,6 +86,12 @@ MAX_BACKGROUND = 4000
 MAX_STATEMENT = 280
 OPEN_JOB = "consultation.open"
 CLOSE_JOB = "consultation.close"
+MAP_JOB = "consultation.map"
+# How often votes ask for a fresh opinion map to order the statements by: the map of a large consultation takes
+# about a second, and the order moves slowly once a few dozen people have voted.
+MAP_REFRESH = timedelta(minutes=5)
+# Votes a consultation needs before a map is worth computing for the order (below it, fewest votes first).
+MAP_MIN_VOTES = 5
 
 _REJECTION_MESSAGES: dict[StatementRejection, str] = {
     StatementRejection.OFF_TOPIC: N_("It is not about the matter of this consultation."),
@@ -651,10 +657,12 @@ async def pending_statements(uow: UnitOfWork, consultation_id: int) -> list[Stat
 
 
 @functools.cache
-def _vote_lookup() -> Select[StatementStatus, int | None, ConsultationStatus, datetime, int, str, bool, int]:
+def _vote_lookup() -> Select[
+    StatementStatus, int | None, ConsultationStatus, datetime, int, str, bool, int, datetime | None
+]:
     """Built once, as every vote asks it: the statement's and its consultation's state, the voter's pseudonym
     and their vote on the statement so far, in one query (with the consultation's title and whether it takes
-    statements, which a chat shows with the next statement)."""
+    statements, which a chat shows with the next statement, and when a map was last asked for)."""
     return (
         sa_select(
             col(Statement.status),
@@ -665,6 +673,7 @@ def _vote_lookup() -> Select[StatementStatus, int | None, ConsultationStatus, da
             col(Consultation.title),
             col(Consultation.allow_statements),
             col(Vote.value),
+            col(Consultation.map_requested_at),
         )
         .select_from(Statement)
         .join(Consultation, col(Consultation.id) == col(Statement.consultation_id))
@@ -697,6 +706,35 @@ def _vote_upsert(dialect: str) -> Any:
     )
 
 
+@functools.cache
+def _map_claim() -> Any:
+    """Built once: take the map request for this interval. Only one transaction's update finds the old stamp
+    (PostgreSQL re-checks the condition after waiting for the row's lock; SQLite writes one at a time), and only
+    once the consultation has MAP_MIN_VOTES votes (a bounded look: at most that many rows)."""
+    enough = (
+        sa_select(col(Vote.id))
+        .select_from(Vote)
+        .join(Statement, col(Statement.id) == col(Vote.statement_id))
+        .where(col(Statement.consultation_id) == bindparam("consultation_id"))
+        .limit(1)
+        .offset(MAP_MIN_VOTES - 1)
+        .exists()
+    )
+    return (
+        update(Consultation)
+        .where(
+            col(Consultation.id) == bindparam("consultation_id"),
+            or_(col(Consultation.map_requested_at).is_(None), col(Consultation.map_requested_at) < bindparam("stale")),
+            enough,
+        )
+        .values(map_requested_at=bindparam("now"))
+    )
+
+
+def _map_stale(requested_at: datetime | None, now: datetime) -> bool:
+    return requested_at is None or requested_at < now - MAP_REFRESH
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedVote:
     participant_id: int
@@ -704,6 +742,8 @@ class RecordedVote:
     previous: VoteValue | None  # the participant's vote on the statement before this one, if they had one
     title: str  # the consultation's, for a front end that shows the next statement with it
     allow_statements: bool
+    # This vote took the interval's map request: the caller asks for the map job (MAP_JOB) after its commit.
+    map_due: bool = False
 
 
 async def vote(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteValue | int) -> int:
@@ -713,7 +753,11 @@ async def vote(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteVa
 
 
 async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteValue | int) -> RecordedVote:
-    """vote(), telling also what the participant had chosen before (a repeated tap is not a new vote)."""
+    """vote(), telling also what the participant had chosen before (a repeated tap is not a new vote), and
+    whether the opinion map that orders the statements is due: when the last request is older than MAP_REFRESH
+    (or there was none) and the consultation has MAP_MIN_VOTES votes, the one vote whose conditional update
+    takes the request gets map_due. Within an interval a vote runs no statement more; only until a consultation
+    has MAP_MIN_VOTES votes does every vote try the claim (and find too few)."""
     try:
         chosen = VoteValue(value)
     except ValueError:
@@ -723,7 +767,17 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
     found = (await connection.execute(_vote_lookup(), params)).first()
     if found is None:
         raise StatementNotFound()
-    statement_status, consultation_id, consultation_status, closes_at, participant_id, title, allow, before = found
+    (
+        statement_status,
+        consultation_id,
+        consultation_status,
+        closes_at,
+        participant_id,
+        title,
+        allow,
+        before,
+        requested_at,
+    ) = found
     now = uow.clock.now()
     _require_open_status(ConsultationStatus(consultation_status), closes_at, now)
     if statement_status != StatementStatus.APPROVED:
@@ -736,12 +790,17 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
     values = {"participant_id": participant_id, "statement_id": statement_id, "value": int(chosen), "at": now}
     await connection.execute(_vote_upsert(dialect), values)
     assert participant_id is not None and consultation_id is not None
+    map_due = False
+    if _map_stale(requested_at, now):
+        claim = {"consultation_id": consultation_id, "stale": now - MAP_REFRESH, "now": now}
+        map_due = (await connection.execute(_map_claim(), claim)).rowcount == 1
     return RecordedVote(
         participant_id=int(participant_id),
         consultation_id=int(consultation_id),
         previous=VoteValue(before) if before is not None else None,
         title=title,
         allow_statements=bool(allow),
+        map_due=map_due,
     )
 
 
@@ -761,17 +820,17 @@ def _new_statement_boost(seen: int) -> float:
     return float(1.0 + 8.0 * 2.0 ** (-seen / 5.0))
 
 
-async def next_statement(
-    uow: UnitOfWork, participant_id: int, consultation_id: int, priorities: Mapping[int, float] | None = None
-) -> Statement | None:
+async def next_statement(uow: UnitOfWork, participant_id: int, consultation_id: int) -> Statement | None:
     """The approved statement the participant should see next, None when they voted on every one.
 
     Polis's order, made deterministic: each unvoted statement scores priority × (1 + 8 · 2^(−votes/5)), where
-    priority is the statement's from the last opinion map (Polis's extremity-based priority; statements newer
-    than the map get the highest given, so they are not buried) or 1 without a map, and votes is how many
-    votes it has. Highest score first; ties go to fewer votes, then the older statement. Polis draws at random
-    with these weights; here the best one is shown, so every participant sees the same order."""
-    chosen = (await next_up(uow, participant_id, consultation_id, priorities)).statement_id
+    priority is the statement's stored one (Statement.priority: Polis's importance from the last opinion map,
+    see store_priorities; statements newer than the map get the highest stored, so they are not buried) and
+    votes is how many votes it has now. Polis squares that score, which changes no order. Highest score first;
+    ties go to fewer votes, then the older statement. With no map yet every priority is 1: fewest votes first,
+    then the older statement. Polis draws at random with these weights; here the best one is shown, so every
+    participant sees the same order."""
+    chosen = (await next_up(uow, participant_id, consultation_id)).statement_id
     return await get_statement(uow, chosen) if chosen is not None else None
 
 
@@ -789,12 +848,12 @@ _FEWEST_VOTES = operator.itemgetter(2, 0)  # (votes, id) of an _unvoted() row
 
 
 @functools.cache
-def _unvoted() -> Select[int | None, str, int]:
+def _unvoted() -> Select[int | None, str, int, float | None]:
     """Built once, as every vote asks it: the approved statements the participant has not voted on, each with
-    its text and how many votes it has."""
+    its text, how many votes it has and its priority from the last map."""
     voted = sa_select(col(Vote.statement_id)).where(col(Vote.participant_id) == bindparam("participant_id"))
     return (
-        sa_select(col(Statement.id), col(Statement.text), func.count(col(Vote.id)))
+        sa_select(col(Statement.id), col(Statement.text), func.count(col(Vote.id)), col(Statement.priority))
         .select_from(Statement)
         .outerjoin(Vote, col(Vote.statement_id) == col(Statement.id))
         .where(
@@ -802,33 +861,65 @@ def _unvoted() -> Select[int | None, str, int]:
             col(Statement.status) == StatementStatus.APPROVED,
             col(Statement.id).not_in(voted),
         )
-        .group_by(col(Statement.id), col(Statement.text))
+        .group_by(col(Statement.id), col(Statement.text), col(Statement.priority))
     )
 
 
-async def next_up(
-    uow: UnitOfWork, participant_id: int, consultation_id: int, priorities: Mapping[int, float] | None = None
-) -> NextUp:
+async def next_up(uow: UnitOfWork, participant_id: int, consultation_id: int) -> NextUp:
     """next_statement()'s choice with its text and the number left, in one query: a chat shows all three on
     every card, after every vote."""
     params = {"participant_id": participant_id, "consultation_id": consultation_id}
     rows = (await _core(uow, _unvoted(), params)).all()
     if not rows:
         return NextUp(statement_id=None, text=None, left=0)
-    if not priorities:
-        # Every priority 1: the score falls as votes grow, so fewest votes first, then the older statement.
-        best_id, text, _ = min(rows, key=_FEWEST_VOTES)
+    stored = [float(priority) for *_, priority in rows if priority is not None]
+    if not stored:
+        # No map yet, every priority 1: the score falls as votes grow, so fewest votes first, then the older one.
+        best_id, text, *_ = min(rows, key=_FEWEST_VOTES)
         return NextUp(statement_id=int(best_id), text=str(text), left=len(rows))
-    given = dict(priorities)
-    fallback = max(given.values(), default=1.0)
+    newest = max(stored)
 
-    def key(row: tuple[int, str, int]) -> tuple[float, int, int]:
-        statement_id, _, seen = row
-        score = given.get(statement_id, fallback) * _new_statement_boost(seen)
-        return (-score, seen, statement_id)
+    def key(row: tuple[int | None, str, int, float | None]) -> tuple[float, int, int]:
+        statement_id, _, seen, priority = row
+        score = (newest if priority is None else float(priority)) * _new_statement_boost(int(seen))
+        return (-score, int(seen), int(statement_id or 0))
 
-    best_id, text, _ = min(((int(sid), str(text), int(seen)) for sid, text, seen in rows), key=key)
-    return NextUp(statement_id=best_id, text=text, left=len(rows))
+    best_id, text, *_ = min(rows, key=key)
+    return NextUp(statement_id=int(best_id), text=str(text), left=len(rows))
+
+
+async def store_priorities(
+    uow: UnitOfWork, consultation_id: int, statement_ids: Sequence[int], importance: Sequence[float] | FloatArray
+) -> bool:
+    """Keep an opinion map's importance per statement (OpinionMap.statement_ids and .statement_importance) as
+    the priorities next_up() orders by; the caller commits. Only while the consultation is open: after the
+    close nobody is shown statements, and a map finishing late changes nothing. Running it twice with the same
+    map is harmless. A value that is not finite (no information) is stored as None, like a statement newer than
+    the map. True when stored; False when the consultation is not open."""
+    if len(statement_ids) != len(importance):
+        raise ValueError("statement_ids and importance must be aligned")
+    status = (await uow.session.exec(select(Consultation.status).where(Consultation.id == consultation_id))).first()
+    if status != ConsultationStatus.OPEN:
+        return False
+    if not statement_ids:
+        return True
+    rows = [
+        {"sid": int(sid), "cid": consultation_id, "priority": float(value) if np.isfinite(value) else None}
+        for sid, value in zip(statement_ids, importance, strict=True)
+    ]
+    await (await _core_connection(uow)).execute(_priority_update(), rows)
+    return True
+
+
+@functools.cache
+def _priority_update() -> Any:
+    """Built once: one statement's priority, run for every statement at once (executemany)."""
+    table = Statement.__table__  # type: ignore[attr-defined]
+    return (
+        update(table)
+        .where(table.c.id == bindparam("sid"), table.c.consultation_id == bindparam("cid"))
+        .values(priority=bindparam("priority"))
+    )
 
 
 # --- figures and the vote matrix -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Integer, SmallInteger, Text, UniqueConstraint
+from sqlalchemy import Column, Float, ForeignKey, Integer, SmallInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from community.db_types import UTCDateTime, enum_type
@@ -81,6 +81,10 @@ class Consultation(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc())
     opened_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     closed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # When a vote last asked for the opinion map that sets the statements' priorities (None: never). A vote
+    # claims the refresh with a conditional update of this column, so that one request goes out per interval
+    # (consultations.MAP_REFRESH) whatever the number of votes at once.
+    map_requested_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class Participant(SQLModel, table=True):
@@ -136,6 +140,10 @@ class Statement(SQLModel, table=True):
     )
     created_at: datetime = Field(sa_column=_utc())
     moderated_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # Polis's importance from the last opinion map (how much a vote on it tells groups apart), which orders the
+    # statements shown next; kept on the row so that choosing the next card stays one query. None: approved
+    # after the last map, or no map yet.
+    priority: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
 
 
 class Vote(SQLModel, table=True):

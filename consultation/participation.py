@@ -73,10 +73,13 @@ class Card:
 @dataclass(frozen=True, slots=True)
 class Cast:
     """A vote as recorded: previous is what the participant had chosen on that statement before, if anything,
-    so a repeated tap on an old message can be told apart from a new vote; next is their next card."""
+    so a repeated tap on an old message can be told apart from a new vote; next is their next card. map_due:
+    this vote took the interval's request for the opinion map that orders the statements (RecordedVote.map_due);
+    the front end asks for the map job after its commit."""
 
     previous: VoteValue | None
     next: Card
+    map_due: bool = False
 
 
 async def take_part(uow: UnitOfWork, person_id: int, consultation_id: int) -> Card:
@@ -98,7 +101,8 @@ async def cast(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteVa
     the participant's next card: three statements in all, as it runs on every tap."""
     recorded = await record_vote(uow, person_id, statement_id, value)
     header = Header(recorded.consultation_id, recorded.title, recorded.allow_statements)
-    return Cast(previous=recorded.previous, next=await next_card(uow, header, recorded.participant_id))
+    card = await next_card(uow, header, recorded.participant_id)
+    return Cast(previous=recorded.previous, next=card, map_due=recorded.map_due)
 
 
 async def review(uow: UnitOfWork, person_id: int, statement_id: int) -> tuple[Card, Statement]:

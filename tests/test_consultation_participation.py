@@ -21,6 +21,7 @@ from consultation.consultations import (
     next_up,
     participate,
     record_vote,
+    store_priorities,
     submit_statement,
 )
 from consultation.errors import ConsultationClosed, ConsultationNotAllowed, StatementsNotAllowed
@@ -82,10 +83,14 @@ async def test_next_up_agrees_with_next_statement_and_counts_what_is_left(
         await uow.commit()
     assert me.id is not None and first.id is not None and second.id is not None
     await _vote(uows, cast.liu, first.id, VoteValue.AGREE)
-    for priorities in (None, {}, {first.id: 5.0, second.id: 1.0}):
+    for priorities in (None, (5.0, 1.0), (1.0, 5.0)):
+        if priorities is not None:
+            async with uows() as uow:
+                assert await store_priorities(uow, consultation_id, [first.id, second.id], priorities)
+                await uow.commit()
         async with uows() as uow:
-            up = await next_up(uow, me.id, consultation_id, priorities)
-            chosen = await next_statement(uow, me.id, consultation_id, priorities)
+            up = await next_up(uow, me.id, consultation_id)
+            chosen = await next_statement(uow, me.id, consultation_id)
         assert chosen is not None and (up.statement_id, up.text, up.left) == (chosen.id, chosen.text, 2)
     await _vote(uows, cast.wang, second.id, VoteValue.PASS)
     async with uows() as uow:

@@ -447,3 +447,38 @@ async def test_a_background_sent_as_a_photo_goes_out_with_the_invitation(
     await deliver()
     out = await session.feed("/as chen")
     assert out[1:3] == ["📎 plan.jpg", f"🗳 {COMMUNITY} · Consultation"]
+
+
+# --- the order of statements ------------------------------------------------------------------------------------
+
+
+async def test_a_vote_in_chat_asks_for_the_map_once_and_the_job_stores_the_priorities(
+    session: ConsoleSession,
+    uows: UnitOfWorkFactory,
+    clock: FakeClock,
+    scheduler: FakeScheduler,
+    deliver: Callable[[], Awaitable[list[str]]],
+) -> None:
+    await _tap(session, await _compose(session), "Create")
+    clock.set(OPENS)
+    await scheduler.run_due()
+    await _votes(uows, session, "wang", "liu")  # four votes: one short of a map
+    await deliver()
+    out = await _tap(session, await session.feed("/as chen"), "🗳 Take part")
+    assert "consultation:1:map" not in scheduler.jobs
+
+    # 陈晓's vote makes enough: once it has committed, the map job is due at once. Her next vote asks nothing.
+    out = await _tap(session, out, "👍 Agree")
+    assert scheduler.jobs["consultation:1:map"].job == "consultation.map"
+    assert scheduler.jobs["consultation:1:map"].when == clock.now()
+    out = await _tap(session, out, "👎 Disagree")
+    assert await scheduler.run_due() == 1
+    assert [ran.job for ran in scheduler.ran].count("consultation.map") == 1
+    async with uows() as uow:
+        priorities = (await uow.session.exec(select(Statement.priority).order_by(col(Statement.id)))).all()
+    assert len(priorities) == 3 and all(priority is not None and priority > 0 for priority in priorities)
+
+    # Within the interval, votes ask for no other map.
+    out = await _tap(session, out, "🤷 Pass")
+    assert "consultation:1:map" not in scheduler.jobs
+    assert await scheduler.run_due() == 0

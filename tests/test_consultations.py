@@ -44,6 +44,7 @@ from consultation.consultations import (
     pending_statements,
     rejection_message,
     schedule_transitions,
+    store_priorities,
     submit_statement,
     vote,
     vote_matrix,
@@ -548,16 +549,23 @@ async def test_next_statement_prefers_few_votes_then_priority(uows: UnitOfWorkFa
         await uow.commit()
     assert me.id is not None
 
-    async def upcoming(priorities: dict[int, float] | None = None) -> int | None:
+    async def upcoming() -> int | None:
         async with uows() as uow:
-            found = await next_statement(uow, me.id or 0, consultation_id, priorities)
+            found = await next_statement(uow, me.id or 0, consultation_id)
         return found.id if found is not None else None
+
+    async def mapped(priorities: dict[int | None, float]) -> None:
+        async with uows() as uow:
+            assert await store_priorities(uow, consultation_id, [k or 0 for k in priorities], [*priorities.values()])
+            await uow.commit()
 
     assert await upcoming() == second.id  # no votes yet
     # A previous map found the first statement tells groups apart: it comes first despite its two votes.
-    assert await upcoming({first.id or 0: 5.0, second.id or 0: 1.0, third.id or 0: 1.0}) == first.id
+    await mapped({first.id: 5.0, second.id: 1.0, third.id: 1.0})
+    assert await upcoming() == first.id
     # Equal scores: the older statement.
-    assert await upcoming({first.id or 0: 1.0, second.id or 0: 1.0, third.id or 0: 1.0}) == second.id
+    await mapped({first.id: 1.0, second.id: 1.0, third.id: 1.0})
+    assert await upcoming() == second.id
     await _vote(uows, cast.wang, second.id or 0, VoteValue.PASS)
     assert await upcoming() == third.id  # one vote before two
     await _vote(uows, cast.wang, third.id or 0, VoteValue.PASS)

@@ -11,7 +11,13 @@ in a short one that first checks, under the consultation's row lock, that it was
 
 A person closing a consultation early ("Close now") calls, once the close has committed,
 ``request_outcome(scheduler, consultation_id, now)``: the jobs' process does the same work as after a scheduled
-close ("consultation.outcome", due at once), and a start sends an outcome that a crash lost in between."""
+close ("consultation.outcome", due at once), and a start sends an outcome that a crash lost in between.
+
+While a consultation is open, the vote that takes the interval's map request (RecordedVote.map_due, at most one
+per consultations.MAP_REFRESH) calls ``request_map(scheduler, consultation_id, now)`` after its commit: the job
+"consultation.map" computes the opinion map, again outside any transaction, and stores each statement's Polis
+importance as the priority that orders the statements residents see next. Running it twice stores the same
+priorities; a map lost to a crash is asked for again by a vote after the next interval."""
 
 from __future__ import annotations
 
@@ -30,8 +36,8 @@ from community.outbox import Outgoing
 from community.scheduling import JobArgs, Scheduler
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from consultation import consultations, reach
-from consultation.consultations import CLOSE_JOB, OPEN_JOB
-from consultation.models import Consultation
+from consultation.consultations import CLOSE_JOB, MAP_JOB, OPEN_JOB
+from consultation.models import Consultation, ConsultationStatus
 from consultation.opinion_map import compute_opinion_map
 
 if TYPE_CHECKING:
@@ -53,6 +59,15 @@ def outcome_key(consultation_id: int) -> str:
 async def request_outcome(scheduler: Scheduler, consultation_id: int, now: datetime) -> None:
     """After a commit that closed a consultation: have the jobs' process send its outcome at once."""
     await scheduler.at(outcome_key(consultation_id), now, OUTCOME_JOB, {"consultation_id": consultation_id})
+
+
+def map_key(consultation_id: int) -> str:
+    return f"consultation:{consultation_id}:map"
+
+
+async def request_map(scheduler: Scheduler, consultation_id: int, now: datetime) -> None:
+    """After a commit whose vote found the map due: have the jobs' process refresh the statements' priorities."""
+    await scheduler.at(map_key(consultation_id), now, MAP_JOB, {"consultation_id": consultation_id})
 
 
 # --- the invitation ------------------------------------------------------------------------------------------
@@ -178,6 +193,29 @@ async def send_outcome(uows: UnitOfWorkFactory, localizers: Localizers, consulta
     return count
 
 
+# --- the priorities ------------------------------------------------------------------------------------------
+
+
+async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int) -> bool:
+    """For an open consultation: read the votes, compute the map outside any transaction (it takes a while on
+    a large one, and on SQLite an open transaction holds the one write lock), then store the priorities in a
+    short one, where the service checks the consultation is still open. False when nothing was stored."""
+    async with uows() as uow:
+        consultation = await uow.session.get(Consultation, consultation_id)
+        if consultation is None or consultation.status is not ConsultationStatus.OPEN:
+            return False
+        matrix = await consultations.vote_matrix(uow, consultation_id)
+    if not matrix.participants or not matrix.statement_ids:
+        return False
+    found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
+    async with uows() as uow:
+        stored = await consultations.store_priorities(
+            uow, consultation_id, matrix.statement_ids, found.statement_importance
+        )
+        await uow.commit()
+    return stored
+
+
 # --- the jobs ------------------------------------------------------------------------------------------------
 
 
@@ -214,6 +252,11 @@ class ConsultationJobs:
         if count is not None:
             log.info("consultation %s: the outcome went to %s accounts", consultation_id, count)
 
+    async def map(self, args: JobArgs) -> None:
+        consultation_id = int(args["consultation_id"])
+        if await refresh_priorities(self.uows, consultation_id):
+            log.info("consultation %s: the statements' priorities are refreshed", consultation_id)
+
     async def on_start(self, scheduler: Scheduler) -> None:
         """Open and close what came due while no process ran the jobs (inviting for what this opened), send the
         outcome where a close was not followed by one, and schedule every open and close again (the same keys
@@ -244,4 +287,5 @@ def register_consultation_jobs(registry: JobRegistry, uows: UnitOfWorkFactory, l
     registry.register(OPEN_JOB, jobs.open)
     registry.register(CLOSE_JOB, jobs.close)
     registry.register(OUTCOME_JOB, jobs.outcome)
+    registry.register(MAP_JOB, jobs.map)
     registry.on_start(jobs.on_start)

@@ -8,6 +8,7 @@ refusals (closed, not open yet, not eligible) are theirs, translated by the conv
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from bot.consultations.buttons import OpenConsultation
 from bot.consultations.cards import (
@@ -20,6 +21,7 @@ from bot.consultations.cards import (
     card_text,
     choice_label,
 )
+from bot.consultations.jobs import request_map
 from bot.context import Context
 from bot.events import ButtonPress, Command, ContactShared, TextInput
 from bot.handlers.consult_moderation import moderation_requests
@@ -127,6 +129,9 @@ async def open_consultation(ctx: Context, data: OpenConsultation) -> Sequence[Re
 async def cast_vote(ctx: Context, data: CastVote) -> Sequence[Reply]:
     chosen = VOTE_OF[data.choice]
     cast = await participation.cast(ctx.uow, ctx.person_id, data.statement_id, chosen)
+    if cast.map_due and ctx.scheduler is not None:
+        # The map that orders the statements, computed by the jobs' process once this vote has committed.
+        ctx.after_commit(partial(request_map, ctx.scheduler, cast.next.consultation.id, ctx.uow.clock.now()))
     card = (await participation.review(ctx.uow, ctx.person_id, data.statement_id))[0] if data.review else cast.next
     if cast.previous is None:
         toast = None
