@@ -305,7 +305,7 @@ async def test_a_whole_consultation_in_the_console(
     assert not any(name in line for line in out for name in ("王芳", "刘洋", "陈晓"))
     out = await _tap(session, out, "Close now")
     assert "Close this consultation now? Nobody can vote or add statements after that." in out
-    assert _buttons(out) == ["Yes, close it", "No"]
+    assert _buttons(out) == ["Yes, close it", "No, keep it open"]
     out = await _tap(session, out, "Yes, close it")
     assert out[0] == "(The consultation is closed.)"
     assert f"🗳 {TITLE} · closed" in out and "Close now" not in _buttons(out)

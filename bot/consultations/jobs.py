@@ -255,7 +255,7 @@ class ConsultationJobs:
     async def map(self, args: JobArgs) -> None:
         consultation_id = int(args["consultation_id"])
         if await refresh_priorities(self.uows, consultation_id):
-            log.info("consultation %s: the statements' priorities are refreshed", consultation_id)
+            log.debug("consultation %s: the statements' priorities are refreshed", consultation_id)
 
     async def on_start(self, scheduler: Scheduler) -> None:
         """Open and close what came due while no process ran the jobs (inviting for what this opened), send the

@@ -7,6 +7,7 @@ staff); this module only lays them out. The raw votes carry pseudonyms, never a 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,7 +108,10 @@ async def export_consultation(
     else:
         from bot.exports.pdf import write_pdf  # WeasyPrint and matplotlib load only when a report is asked for
 
-        write_pdf(stream, report_html(outcome, reader))
+        # Charts and layout take seconds of CPU: in a thread, so the event loop keeps serving other chats (on
+        # PostgreSQL; on SQLite their units of work still wait for this one's turn).
+        html = await asyncio.to_thread(report_html, outcome, reader)
+        await asyncio.to_thread(write_pdf, stream, html)
     return exported
 
 

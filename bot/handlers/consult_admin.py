@@ -76,7 +76,7 @@ def _keyboard(l: Localizer, consultation: Consultation, counted: ConsultationFig
         return (
             (
                 Button(l.label("Yes, close it"), ManageConsultation(consultation_id, Manage.CLOSE_CONFIRMED).pack()),
-                Button(l.label("No"), ManageConsultation(consultation_id, Manage.REFRESH).pack()),
+                Button(l.label("No, keep it open"), ManageConsultation(consultation_id, Manage.REFRESH).pack()),
             ),
         )
     rows: list[tuple[Button, ...]] = []
