@@ -100,9 +100,9 @@ KIND_LABELS: Mapping[CommunityKind, str] = {
 # Loggers that would write SQL parameters, i.e. people's names and phone numbers, at INFO or DEBUG.
 _QUIET_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg")
 # Loggers whose INFO lines are noise at a command line (Alembic announces its context on every check); their
-# news is printed by the commands themselves; APScheduler announces every job it adds. LINLI_LOG_LEVEL=DEBUG shows
-# them again.
-_CHATTY_LOGGERS = ("alembic", "apscheduler")
+# news is printed by the commands themselves; APScheduler announces every job it adds; WeasyPrint and fontTools
+# narrate every step of a PDF. LINLI_LOG_LEVEL=DEBUG shows them again.
+_CHATTY_LOGGERS = ("alembic", "apscheduler", "weasyprint", "fontTools")
 
 
 class CommandFailed(Exception):

@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.text import Text
+from matplotlib.ticker import MaxNLocator
 
 from bot.exports.fonts import cjk_font_path
 from consultation.opinion_map import FloatArray, IntArray
@@ -157,6 +158,9 @@ def bars_svg(
     if value_range is not None:
         axes.set_ylim(*value_range)
         axes.axhline(0, color="#888888", linewidth=0.8)
+    else:
+        # Counts: no tick at 0.25 of a vote.
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     if ylabel:
         # Above the axis, not along it: Chinese turned on its side is hard to read.
         axes.set_title(ylabel, fontsize=9, loc="left")
