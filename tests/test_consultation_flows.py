@@ -403,8 +403,8 @@ async def test_my_votes_come_in_pages(session: ConsoleSession, uows: UnitOfWorkF
     for _ in range(len(SEEDED) + 9):
         out = await _tap(session, out, "👍 Agree")
     out = await _tap(session, out, "My votes")
-    assert "Page 1 of 2" in out and _buttons(out)[-2:] == ["Next ›", "Continue voting ›"]
-    out = await _tap(session, out, "Next ›")
+    assert "Page 1 of 2" in out and _buttons(out)[-2:] == ["Next page ›", "Continue voting ›"]
+    out = await _tap(session, out, "Next page ›")
     assert "Page 2 of 2" in out and _buttons(out)[-2:] == ["‹ Previous", "Continue voting ›"]
     assert len(_buttons(out)) == 12 - 8 + 2
 

@@ -167,7 +167,7 @@ async def my_votes(ctx: Context, consultation_id: int, page: int) -> Sequence[Re
     if page > 0:
         nav.append(Button(ctx.l.label("‹ Previous"), ConsultStep(consultation_id, Step.MY_VOTES, page - 1).pack()))
     if page < pages - 1:
-        nav.append(Button(ctx.l.label("Next ›"), ConsultStep(consultation_id, Step.MY_VOTES, page + 1).pack()))
+        nav.append(Button(ctx.l.label("Next page ›"), ConsultStep(consultation_id, Step.MY_VOTES, page + 1).pack()))
     if nav:
         rows.append(tuple(nav))
     rows.append((Button(ctx.l.label("Continue voting ›"), ConsultStep(consultation_id, Step.NEXT).pack()),))
