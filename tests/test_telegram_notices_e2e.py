@@ -9,13 +9,10 @@ not; one resident acknowledges, the button turns into "✓ Acknowledged", and th
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.app import localized_commands
 from bot.channels.telegram_delivery import TelegramTransport
-from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
 from bot.notices.buttons import AcknowledgeNotice, FormAction, NoticeForm, NoticeToggle, Toggle, ViewNotice
 from bot.notices.progress_editor import ProgressEditor
@@ -25,8 +22,7 @@ from community.people import identify
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
 from tests.support.fake_bot_api import FakeBotApi, SentMessage
-from tests.support.telegram import running_bot
-from tests.test_telegram_product_e2e import TelegramUser, callback_data, labels, seen
+from tests.support.telegram import TelegramUser, callback_data, labels, seen
 
 pytestmark = pytest.mark.e2e
 
@@ -77,13 +73,6 @@ async def community_id(uows: UnitOfWorkFactory) -> int:
             )
         await uow.commit()
     return community.id
-
-
-@pytest.fixture
-async def telegram(conversation: Conversation, localizers: Localizers) -> AsyncIterator[FakeBotApi]:
-    commands = localized_commands(localizers, conversation.router)
-    async with FakeBotApi() as fake, running_bot(conversation, fake, commands=commands, polling_timeout=1):
-        yield fake
 
 
 async def deliver(fake: FakeBotApi, uows: UnitOfWorkFactory, localizers: Localizers) -> None:
