@@ -9,7 +9,8 @@ channel cleanly: polling ends, in-flight updates finish, the HTTP session closes
 channel's ``run()`` is raised from the ``async with``.
 
 ``TelegramUser`` is someone chatting with that bot from their Telegram app; ``seen``, ``callback_data`` and
-``labels`` read one of the bot's messages as that app shows it."""
+``labels`` read one of the bot's messages as that app shows it; ``member_on_telegram`` makes such a person a
+member of a community before the story starts."""
 
 from __future__ import annotations
 
@@ -21,11 +22,49 @@ from urllib.parse import parse_qs, urlsplit
 
 from bot.channels.telegram import TelegramChannel
 from bot.conversation import Conversation
+from community.communities import add_member, household
+from community.people import identify
+from community.roles import Role
+from community.unit_of_work import UnitOfWork
 from i18n import Catalogs
 from i18n.catalog import compile_all
 from tests.support.fake_bot_api import FakeBotApi, SentMessage
 
 LocalizedCommands = Mapping[str, list[tuple[str, str]]]
+
+
+async def member_on_telegram(
+    uow: UnitOfWork,
+    community_id: int,
+    user_id: int,
+    name: str,
+    language: str,
+    roles: set[Role],
+    *,
+    home: str | None = None,
+    building: str | None = None,
+) -> int:
+    """The Telegram user (their private chat has their user id) as a member of the community, in the household
+    labelled ``home`` (placed in ``building`` when given, for notices to a building); their person id."""
+    me = await identify(
+        uow,
+        channel="telegram",
+        external_id=str(user_id),
+        chat_id=str(user_id),
+        display_name=name,
+        language_code=language,
+    )
+    household_id = None
+    if home is not None:
+        found = await household(uow, community_id, home)
+        if building is not None:
+            found.building = building
+            uow.session.add(found)
+        household_id = found.id
+    await add_member(
+        uow, person_id=me.person_id, community_id=community_id, roles=roles, household_id=household_id, reason="test"
+    )
+    return me.person_id
 
 
 def load_catalogs() -> Catalogs:
