@@ -31,6 +31,7 @@ from bot.conversation import Conversation
 from bot.rendering import Localizer, Localizers
 from community.clock import FakeClock
 from community.db import async_url, create_engine, session_factory
+from community.demo import seed_demo
 from community.migrate import upgrade
 from community.unit_of_work import UnitOfWorkFactory
 from i18n import Catalogs
@@ -192,6 +193,14 @@ async def telegram(conversation: Conversation, localizers: Localizers) -> AsyncI
     commands = localized_commands(localizers, conversation.router)
     async with FakeBotApi() as fake, running_bot(conversation, fake, commands=commands, polling_timeout=1):
         yield fake
+
+
+@pytest.fixture
+async def demo(uows: UnitOfWorkFactory) -> None:
+    """The demo's communities and people (community.demo, as `linli demo seed` makes them), for transcripts."""
+    async with uows() as uow:
+        await seed_demo(uow)
+        await uow.commit()
 
 
 @pytest.fixture

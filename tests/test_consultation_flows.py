@@ -40,14 +40,8 @@ from tests.support.console import buttons as _buttons
 from tests.support.console import press as _press
 from tests.support.console import script as _script
 from tests.support.console import tap as _tap
+from tests.support.demo_people import CHEN, COMMITTEE, LIU, STREET, WANG, WORKER, ZHAO
 
-WORKER = ConsoleUser("worker", "李娜", "en")
-WANG = ConsoleUser("wang", "王芳", "zh-hans")  # 3号楼, reads Chinese
-LIU = ConsoleUser("liu", "刘洋", "zh-hans")  # 3号楼, reads Chinese
-CHEN = ConsoleUser("chen", "陈晓", "en")  # 7号楼, chose English
-COMMITTEE = ConsoleUser("committee", "张伟", "zh-hans")  # 12号楼, committee member: moderates
-STREET = ConsoleUser("street", "周敏", "zh-hans")  # street administrator above 梧桐社区: moderates too
-ZHAO = ConsoleUser("zhao", "赵大山", "zh-hans")  # 稻香村, another community
 PEOPLE = (WORKER, WANG, LIU, CHEN, COMMITTEE, STREET, ZHAO)
 
 TITLE = "A bicycle shed <by> building 3?"

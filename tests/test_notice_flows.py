@@ -12,35 +12,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 
-from bot.app import build_router
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.channels.console_delivery import ConsoleTransport
-from bot.context import BotInfo
-from bot.conversation import Conversation
 from bot.notices.jobs import SEND_JOB, register_notice_jobs, send_key
 from bot.notices.progress_editor import ProgressEditor
 from bot.rendering import Localizer, Localizers
 from bot.scheduling import JobRegistry
 from community.clock import FakeClock
-from community.demo import seed_demo
 from community.notice_models import DeliveryStatus, MessageKind, Notice, NoticeStatus, OutboxMessage
 from community.unit_of_work import UnitOfWorkFactory
-from tests.support.console import ConsoleDelivery
+from tests.support.console import ConsoleDelivery, scheduled_session
 from tests.support.console import has as _has
 from tests.support.console import script as _script
 from tests.support.console import tap as _tap
+from tests.support.demo_people import CHEN, COMMITTEE, LIU, WANG, WORKER, ZHAO
 from tests.support.fake_scheduler import FakeScheduler
+from tests.support.outbox import outbox_rows as _rows
 
 COMMUNITY = "梧桐社区"
-# The demo's people (community.demo); the worker reads English here, so the transcripts are easy to follow.
-WORKER = ConsoleUser("worker", "李娜", "en")
-WANG = ConsoleUser("wang", "王芳", "zh-hans")  # 3号楼, reads Chinese
-LIU = ConsoleUser("liu", "刘洋", "zh-hans")  # 3号楼, reads Chinese
-CHEN = ConsoleUser("chen", "陈晓", "en")  # 7号楼, reads English
-COMMITTEE = ConsoleUser("committee", "张伟", "zh-hans")  # 12号楼
-ZHAO = ConsoleUser("zhao", "赵大山", "zh-hans")  # another community (稻香村)
 PEOPLE = (WORKER, WANG, LIU, CHEN, COMMITTEE, ZHAO)
 
 WATER = "Water is off in building 3 tomorrow, 9:00-12:00. <Keep some water ready> & be patient."
@@ -48,13 +39,6 @@ WATER_ZH = "明天9:00-12:00 3号楼停水，请提前储水。"
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def demo(uows: UnitOfWorkFactory) -> None:
-    async with uows() as uow:
-        await seed_demo(uow)
-        await uow.commit()
 
 
 @pytest.fixture
@@ -68,8 +52,7 @@ def scheduler(clock: FakeClock, uows: UnitOfWorkFactory, localizers: Localizers)
 def session(
     demo: None, uows: UnitOfWorkFactory, localizers: Localizers, scheduler: FakeScheduler, tmp_path: Path
 ) -> ConsoleSession:
-    conversation = Conversation(uows, build_router(), localizers, BotInfo("linli_test_bot"), scheduler=scheduler)
-    return ConsoleSession(conversation, PEOPLE, localizers.get("en"), files_dir=tmp_path / "files")
+    return scheduled_session(uows, localizers, scheduler, PEOPLE, tmp_path / "files")
 
 
 @pytest.fixture
@@ -102,11 +85,6 @@ async def _notice_to_building_3(session: ConsoleSession, text: str = WATER) -> l
     out = await _tap(session, out, "Buildings ›", "3号楼", "‹ Back", "Next ›")
     assert out[0] == "(the message above was changed)" and out[1] == f"Notice to {COMMUNITY}"
     return out
-
-
-async def _rows(uows: UnitOfWorkFactory) -> list[OutboxMessage]:
-    async with uows() as uow:
-        return list((await uow.session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
 
 
 async def _notice(uows: UnitOfWorkFactory, notice_id: int = 1) -> Notice:

@@ -4,22 +4,40 @@ real Sender delivering the outbox through the console transport, as `linli run` 
 
     out = await script(session, "/as worker", "/notice")
     out = await tap(session, out, "Buildings ›", "3号楼")
-    assert buttons(out) == ["Send", "‹ Back"]"""
+    assert "Next ›" in buttons(out)"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
-from bot.channels.console import ConsoleSession
+from bot.app import build_router
+from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.channels.console_delivery import ConsoleTransport
+from bot.context import BotInfo
+from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
 from bot.delivery.transport import Transport
 from bot.notices.progress_editor import ProgressEditor
 from bot.rendering import Localizers
+from community.scheduling import Scheduler
 from community.unit_of_work import UnitOfWorkFactory
 
 # How the console prints a button under a message (bot.channels.console): two spaces, then "[number] label".
 BUTTON_PREFIX = "  ["
+
+
+def scheduled_session(
+    uows: UnitOfWorkFactory,
+    localizers: Localizers,
+    scheduler: Scheduler,
+    people: Sequence[ConsoleUser],
+    files_dir: Path,
+) -> ConsoleSession:
+    """A console session (the chrome in English) whose conversation schedules its jobs on ``scheduler``, as
+    `linli run` hands the handlers its APScheduler; tests pass a FakeScheduler and move the clock."""
+    conversation = Conversation(uows, build_router(), localizers, BotInfo("linli_test_bot"), scheduler=scheduler)
+    return ConsoleSession(conversation, people, localizers.get("en"), files_dir=files_dir)
 
 
 async def script(session: ConsoleSession, *lines: str) -> list[str]:
