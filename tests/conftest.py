@@ -24,17 +24,20 @@ from sqlmodel import SQLModel
 import community.models
 import community.notice_models  # noqa: F401
 import consultation.models  # noqa: F401
-from bot.app import build_router
+from bot.app import build_router, localized_commands
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.rendering import Localizer, Localizers
 from community.clock import FakeClock
 from community.db import async_url, create_engine, session_factory
+from community.demo import seed_demo
 from community.migrate import upgrade
 from community.unit_of_work import UnitOfWorkFactory
 from i18n import Catalogs
 from i18n.catalog import compile_all
+from tests.support.fake_bot_api import FakeBotApi
+from tests.support.telegram import running_bot
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -181,6 +184,23 @@ def console(
         return ConsoleSession(conversation, users, localizers.get("en"), files_dir=tmp_path / "files")
 
     return make
+
+
+@pytest.fixture
+async def telegram(conversation: Conversation, localizers: Localizers) -> AsyncIterator[FakeBotApi]:
+    """The bot as production runs it, for the Telegram end-to-end tests: the full router, the command menu from
+    the catalogs, long polling against the fake Bot API (tests.support.telegram)."""
+    commands = localized_commands(localizers, conversation.router)
+    async with FakeBotApi() as fake, running_bot(conversation, fake, commands=commands, polling_timeout=1):
+        yield fake
+
+
+@pytest.fixture
+async def demo(uows: UnitOfWorkFactory) -> None:
+    """The demo's communities and people (community.demo, as `linli demo seed` makes them), for transcripts."""
+    async with uows() as uow:
+        await seed_demo(uow)
+        await uow.commit()
 
 
 @pytest.fixture

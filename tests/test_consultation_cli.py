@@ -40,7 +40,16 @@ def _ids(env: dict[str, str]) -> tuple[int, int, int]:
     return community, worker, resident
 
 
-def _create(env: dict[str, str], community: int, *extra: str) -> Result:
+def _create(
+    env: dict[str, str],
+    community: int,
+    *extra: str,
+    title: str = "东门空地改造",
+    background: str = "东门空地改建为停车位还是口袋公园？",
+    opens: str = "2020-03-02 09:00",
+) -> Result:
+    """`linli consultation create` in the community: by default opening in the past (so at once) and closing far
+    ahead; the keywords give a test its own title, background or opening time."""
     return linli(
         env,
         "consultation",
@@ -48,11 +57,11 @@ def _create(env: dict[str, str], community: int, *extra: str) -> Result:
         "--community",
         str(community),
         "--title",
-        "东门空地改造",
+        title,
         "--background",
-        "东门空地改建为停车位还是口袋公园？",
+        background,
         "--opens",
-        "2020-03-02 09:00",
+        opens,
         "--closes",
         "2099-03-09 09:00",
         *extra,
@@ -127,21 +136,7 @@ def test_bad_input_is_one_line_and_creates_nothing(env: dict[str, str]) -> None:
         result = _create(env, community, *extra)
         assert result.exit_code == 1, result.output
         assert fragment in result.stderr
-    bad_time = linli(
-        env,
-        "consultation",
-        "create",
-        "--community",
-        str(community),
-        "--title",
-        "t",
-        "--background",
-        "b",
-        "--opens",
-        "tomorrow",
-        "--closes",
-        "2099-03-09 09:00",
-    )
+    bad_time = _create(env, community, title="t", background="b", opens="tomorrow")
     assert bad_time.exit_code == 1 and "YYYY-MM-DD HH:MM" in bad_time.stderr
     missing = _create(env, 999)
     assert missing.exit_code == 1 and "There is no community with id 999." in missing.stderr

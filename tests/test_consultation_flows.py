@@ -9,21 +9,17 @@ close is refused. 赵大山 (another community) never sees it, nor does 张伟, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import col, select
 
-from bot.app import build_router
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.consultations.buttons import ExportConsultation, ExportFormat, OpenConsultation
 from bot.consultations.cards import CastVote, Choice, RejectStatement
-from bot.context import BotInfo
-from bot.conversation import Conversation
 from bot.events import ButtonPress, Event, Sender, TextInput
-from bot.rendering import Localizer, Localizers
+from bot.rendering import Localizer
 from bot.replies import AnswerButton
 from community.clock import FakeClock
 from community.demo import WUTONG, seed_demo
@@ -40,15 +36,12 @@ from consultation.consultations import (
     rejection_message,
 )
 from consultation.models import Statement, StatementRejection, StatementStatus, Vote
-from i18n import Catalogs
+from tests.support.console import buttons as _buttons
+from tests.support.console import press as _press
+from tests.support.console import script as _script
+from tests.support.console import tap as _tap
+from tests.support.demo_people import CHEN, COMMITTEE, LIU, STREET, WANG, WORKER, ZHAO
 
-WORKER = ConsoleUser("worker", "李娜", "en")
-WANG = ConsoleUser("wang", "王芳", "zh-hans")  # 3号楼, reads Chinese
-LIU = ConsoleUser("liu", "刘洋", "zh-hans")  # 3号楼, reads Chinese
-CHEN = ConsoleUser("chen", "陈晓", "en")  # 7号楼, chose English
-COMMITTEE = ConsoleUser("committee", "张伟", "zh-hans")  # 12号楼, committee member: moderates
-STREET = ConsoleUser("street", "周敏", "zh-hans")  # street administrator above 梧桐社区: moderates too
-ZHAO = ConsoleUser("zhao", "赵大山", "zh-hans")  # 稻香村, another community
 PEOPLE = (WORKER, WANG, LIU, CHEN, COMMITTEE, STREET, ZHAO)
 
 TITLE = "A bicycle shed <by> building 3?"
@@ -56,16 +49,6 @@ BACKGROUND = "Part of the lawn could become a covered shed & racks. <Tell us> wh
 SEEDED = ("A shed keeps bicycles dry.", "The lawn matters more than bicycles.", "Racks without a roof are enough.")
 CHEN_SAYS = "Bicycles <b>belong</b> indoors & dry."
 WANG_SAYS = "先问问邻居们的意见。"
-
-
-@pytest.fixture(scope="module")
-def localizers_here() -> Localizers:
-    return Localizers(Catalogs())
-
-
-@pytest.fixture
-def zh(localizers_here: Localizers) -> Localizer:
-    return localizers_here.get("zh_Hans")
 
 
 async def _consultation(
@@ -108,35 +91,8 @@ async def _consultation(
 
 
 @pytest.fixture
-def session(uows: UnitOfWorkFactory, localizers_here: Localizers, tmp_path: Path) -> ConsoleSession:
-    conversation = Conversation(uows, build_router(), localizers_here, BotInfo("linli_test_bot"))
-    return ConsoleSession(conversation, PEOPLE, localizers_here.get("en"), files_dir=tmp_path / "files")
-
-
-async def _script(session: ConsoleSession, *lines: str) -> list[str]:
-    out: list[str] = []
-    for line in lines:
-        out = await session.feed(line)
-    return out
-
-
-def _press(out: Sequence[str], label: str) -> str:
-    """The number of the button whose label is exactly ``label`` (the transcript shows "  [3] label")."""
-    for line in out:
-        number, _, shown = line.strip().partition("] ")
-        if number.startswith("[") and shown == label:
-            return number[1:]
-    raise AssertionError(f"no button {label!r} in {out!r}")
-
-
-async def _tap(session: ConsoleSession, out: Sequence[str], *labels: str) -> list[str]:
-    for label in labels:
-        out = await session.feed(_press(out, label))
-    return list(out)
-
-
-def _buttons(out: Sequence[str]) -> list[str]:
-    return [line.strip().partition("] ")[2] for line in out if line.startswith("  [")]
+def session(console: Callable[[Sequence[ConsoleUser]], ConsoleSession]) -> ConsoleSession:
+    return console(PEOPLE)
 
 
 async def _open(session: ConsoleSession, key: str) -> list[str]:

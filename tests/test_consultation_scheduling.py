@@ -7,22 +7,16 @@ gets its outcome once."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlmodel import col, select
 
-from bot.app import build_router
-from bot.channels.console import ConsoleSession, ConsoleUser
-from bot.channels.console_delivery import ConsoleTransport
+from bot.channels.console import ConsoleSession
 from bot.consultations.buttons import OpenConsultation
 from bot.consultations.jobs import register_consultation_jobs, request_outcome, send_outcome
-from bot.context import BotInfo
-from bot.conversation import Conversation
-from bot.delivery.sender import Sender, SenderOptions
-from bot.delivery.transport import Transport
 from bot.notices.jobs import register_notice_jobs
 from bot.rendering import Localizer, Localizers
 from bot.scheduling import JobRegistry
@@ -35,15 +29,14 @@ from community.unit_of_work import UnitOfWorkFactory
 from consultation import consultations
 from consultation.consultations import VoteValue
 from consultation.models import Consultation, ConsultationStatus, Statement
+from tests.support.console import ConsoleDelivery, scheduled_session
+from tests.support.console import script as _script
+from tests.support.console import tap as _tap
+from tests.support.demo_people import CHEN, COMMITTEE, LIU, WANG, WORKER, ZHAO
 from tests.support.fake_scheduler import FakeScheduler
+from tests.support.outbox import outbox_rows as _rows
 
 COMMUNITY = "梧桐社区"
-WORKER = ConsoleUser("worker", "李娜", "en")
-WANG = ConsoleUser("wang", "王芳", "zh-hans")  # 3号楼, reads Chinese
-LIU = ConsoleUser("liu", "刘洋", "zh-hans")  # 3号楼, reads Chinese
-CHEN = ConsoleUser("chen", "陈晓", "en")  # 7号楼, reads English
-COMMITTEE = ConsoleUser("committee", "张伟", "zh-hans")  # 12号楼
-ZHAO = ConsoleUser("zhao", "赵大山", "zh-hans")  # another community (稻香村)
 PEOPLE = (WORKER, WANG, LIU, CHEN, COMMITTEE, ZHAO)
 
 TITLE = "Parking or a pocket park at the east gate?"
@@ -54,13 +47,6 @@ CLOSES = OPENS + timedelta(days=7)
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def demo(uows: UnitOfWorkFactory) -> None:
-    async with uows() as uow:
-        await seed_demo(uow)
-        await uow.commit()
 
 
 @pytest.fixture
@@ -80,65 +66,16 @@ def scheduler(clock: FakeClock, registry: JobRegistry) -> FakeScheduler:
 def session(
     demo: None, uows: UnitOfWorkFactory, localizers: Localizers, scheduler: FakeScheduler, tmp_path: Path
 ) -> ConsoleSession:
-    conversation = Conversation(uows, build_router(), localizers, BotInfo("linli_test_bot"), scheduler=scheduler)
-    return ConsoleSession(conversation, PEOPLE, localizers.get("en"), files_dir=tmp_path / "files")
+    return scheduled_session(uows, localizers, scheduler, PEOPLE, tmp_path / "files")
 
 
 @pytest.fixture
-def printed() -> list[str]:
-    return []
-
-
-@pytest.fixture
-def delivery(session: ConsoleSession, printed: list[str]) -> ConsoleTransport:
-    transport = ConsoleTransport()
-    transport.attach(session, printed.extend)
-    return transport
-
-
-@pytest.fixture
-def deliver(
-    uows: UnitOfWorkFactory, delivery: ConsoleTransport, printed: list[str]
-) -> Callable[[], Awaitable[list[str]]]:
+def deliver(uows: UnitOfWorkFactory, session: ConsoleSession) -> ConsoleDelivery:
     """Run the delivery engine's real Sender until the outbox has nothing due; what the terminal printed."""
-
-    async def run() -> list[str]:
-        printed.clear()
-        transports: dict[str, Transport] = {"console": delivery}
-        sender = Sender(uows, transports, SenderOptions(rate=1000.0, flush_interval=0.01))
-        await sender.run(until_idle=True)
-        return list(printed)
-
-    return run
+    return ConsoleDelivery(uows, session)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
-
-
-async def _script(session: ConsoleSession, *lines: str) -> list[str]:
-    out: list[str] = []
-    for line in lines:
-        out = await session.feed(line)
-    return out
-
-
-def _press(out: Sequence[str], label: str) -> str:
-    for line in out:
-        number, _, shown = line.strip().partition("] ")
-        if number.startswith("[") and shown == label:
-            return number[1:]
-    raise AssertionError(f"no button {label!r} in {out!r}")
-
-
-async def _tap(session: ConsoleSession, out: Sequence[str], *labels: str) -> list[str]:
-    for label in labels:
-        out = await session.feed(_press(out, label))
-    return list(out)
-
-
-async def _rows(uows: UnitOfWorkFactory) -> list[OutboxMessage]:
-    async with uows() as uow:
-        return list((await uow.session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
 
 
 async def _compose(session: ConsoleSession, *, opens: str | None = "2026-03-02 09:00") -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col, select
+from sqlmodel import select
 
 from bot.channels.telegram_delivery import TelegramTransport
 from bot.delivery.pacing import TELEGRAM_RATE
@@ -29,7 +29,8 @@ from community.outbox import OutboxButton, Outgoing
 from community.people import identify
 from community.unit_of_work import UnitOfWorkFactory
 from tests.support.fake_bot_api import FakeBotApi, TelegramLimits
-from tests.test_outbox import make_notice
+from tests.support.outbox import make_notice
+from tests.support.outbox import outbox_rows as rows
 
 RATE = 200.0
 
@@ -98,11 +99,6 @@ async def enqueue(uows: UnitOfWorkFactory, messages: list[Outgoing]) -> None:
     async with uows() as uow:
         await outbox.enqueue(uow, messages, not_before=uow.clock.now())
         await uow.commit()
-
-
-async def rows(uows: UnitOfWorkFactory) -> list[OutboxMessage]:
-    async with uows() as uow:
-        return list((await uow.session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
 
 
 async def test_500_recipients_all_delivered_within_the_limits(live: UnitOfWorkFactory, fake: FakeBotApi) -> None:

@@ -33,6 +33,7 @@ from community.notice_models import DeliveryStatus, MessageKind, Notice, OutboxM
 from community.outbox import OutboxButton, Outcomes, Outgoing
 from community.roles import CommunityKind
 from community.unit_of_work import UnitOfWorkFactory
+from tests.support.demo_people import WANG, WORKER
 from tests.support.fake_bot_api import FakeBotApi
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,9 +107,6 @@ async def test_the_app_delivers_through_the_channel_it_runs(tmp_path: Path) -> N
 
 
 # ---- the console -------------------------------------------------------------------------------------------
-
-WORKER = ConsoleUser("worker", "李娜", "en")
-WANG = ConsoleUser("wang", "王芳", "zh-hans")
 
 
 async def test_the_console_shows_deliveries_and_keeps_others_in_their_inbox(

@@ -5,19 +5,15 @@ joining by deep link, wrong and expired codes, the lockout, and join requests ap
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
-from bot.app import build_router
 from bot.channels.console import ConsoleSession, ConsoleUser
-from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.events import Command, ContactShared, Event, Sender
-from bot.rendering import Localizers
 from bot.replies import SendText
 from community.clock import FakeClock
 from community.communities import add_community, add_member
@@ -26,7 +22,8 @@ from community.people import identify, memberships_of
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
 from community.verification import create_invitation
-from i18n import Catalogs
+from tests.support.console import has as _has
+from tests.support.console import script as _script
 
 COMMUNITY = "康乐社区"
 WORKER = ConsoleUser(key="worker", name="李娜", language_code="zh-hans")  # reads Chinese
@@ -36,16 +33,6 @@ NEIGHBOUR = ConsoleUser(key="neighbour", name="Chen", language_code="en")
 PEOPLE = (WORKER, EN_WORKER, RESIDENT, NEIGHBOUR)
 HOME = "12号楼 3单元 501"
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-@pytest.fixture(scope="module")
-def localizers_here() -> Localizers:
-    return Localizers(Catalogs())
-
-
-@pytest.fixture
-def conversation_here(uows: UnitOfWorkFactory, localizers_here: Localizers) -> Conversation:
-    return Conversation(uows, build_router(), localizers_here, BotInfo("linli_test_bot"))
 
 
 @pytest.fixture
@@ -71,10 +58,8 @@ async def community_id(uows: UnitOfWorkFactory) -> int:
 
 
 @pytest.fixture
-def session(
-    community_id: int, conversation_here: Conversation, localizers_here: Localizers, tmp_path: Path
-) -> ConsoleSession:
-    return ConsoleSession(conversation_here, PEOPLE, localizers_here.get("en"), files_dir=tmp_path / "files")
+def session(community_id: int, console: Callable[[Sequence[ConsoleUser]], ConsoleSession]) -> ConsoleSession:
+    return console(PEOPLE)
 
 
 async def _code(uows: UnitOfWorkFactory, community_id: int, *, valid_for: timedelta = timedelta(days=14)) -> str:
@@ -82,18 +67,6 @@ async def _code(uows: UnitOfWorkFactory, community_id: int, *, valid_for: timede
         issued = await create_invitation(uow, actor_id=None, community_id=community_id, valid_for=valid_for)
         await uow.commit()
     return issued.code
-
-
-async def _script(session: ConsoleSession, *lines: str) -> list[str]:
-    """Feed lines in order; the output of the last one."""
-    out: list[str] = []
-    for line in lines:
-        out = await session.feed(line)
-    return out
-
-
-def _has(out: Sequence[str], fragment: str) -> bool:
-    return any(fragment in line for line in out)
 
 
 def _speaks_chinese(out: Sequence[str], *english: str, names: Sequence[str] = ()) -> bool:
@@ -411,12 +384,12 @@ async def test_a_phone_not_shared_is_not_stored(session: ConsoleSession, uows: U
 
 
 async def test_someone_elses_contact_is_refused(
-    session: ConsoleSession, conversation_here: Conversation, uows: UnitOfWorkFactory
+    session: ConsoleSession, conversation: Conversation, uows: UnitOfWorkFactory
 ) -> None:
     await _script(session, "/as resident", "/start", "2", "王芳", HOME)
     sender = Sender("console", RESIDENT.key, RESIDENT.key, RESIDENT.name, RESIDENT.language_code)
 
-    replies = await conversation_here.handle(Event(sender, ContactShared("+8613900000000", contact_account_id="77")))
+    replies = await conversation.handle(Event(sender, ContactShared("+8613900000000", contact_account_id="77")))
 
     assert [r.text for r in replies if isinstance(r, SendText)] == [
         "Please share your own phone number with the button, not someone else's contact."
@@ -475,7 +448,7 @@ async def test_with_two_communities_the_requester_chooses(session: ConsoleSessio
 
 
 async def test_a_name_with_markup_emoji_rtl_and_zero_width_is_kept_and_shown_escaped(
-    session: ConsoleSession, conversation_here: Conversation, uows: UnitOfWorkFactory
+    session: ConsoleSession, conversation: Conversation, uows: UnitOfWorkFactory
 ) -> None:
     name = "<b>王&芳</b> 🏠 مرحبا\u200f\u200b\u200d"
     await _ask_to_join(session, name)
@@ -484,7 +457,7 @@ async def test_a_name_with_markup_emoji_rtl_and_zero_width_is_kept_and_shown_esc
     assert request.name == name
 
     sender = Sender("console", EN_WORKER.key, EN_WORKER.key, EN_WORKER.name, EN_WORKER.language_code)
-    replies = await conversation_here.handle(Event(sender, Command("requests")))
+    replies = await conversation.handle(Event(sender, Command("requests")))
     html = "\n".join(r.text for r in replies if isinstance(r, SendText))
     assert "Name: &lt;b&gt;王&amp;芳&lt;/b&gt; 🏠 مرحبا\u200f\u200b\u200d" in html
     assert "<b>王" not in html

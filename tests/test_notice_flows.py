@@ -7,39 +7,31 @@ and the worker's delivery figures."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 
-from bot.app import build_router
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.channels.console_delivery import ConsoleTransport
-from bot.context import BotInfo
-from bot.conversation import Conversation
-from bot.delivery.sender import Sender, SenderOptions
-from bot.delivery.transport import Transport
 from bot.notices.jobs import SEND_JOB, register_notice_jobs, send_key
 from bot.notices.progress_editor import ProgressEditor
 from bot.rendering import Localizer, Localizers
 from bot.scheduling import JobRegistry
 from community.clock import FakeClock
-from community.demo import seed_demo
 from community.notice_models import DeliveryStatus, MessageKind, Notice, NoticeStatus, OutboxMessage
 from community.unit_of_work import UnitOfWorkFactory
-from i18n import Catalogs
+from tests.support.console import ConsoleDelivery, scheduled_session
+from tests.support.console import has as _has
+from tests.support.console import script as _script
+from tests.support.console import tap as _tap
+from tests.support.demo_people import CHEN, COMMITTEE, LIU, WANG, WORKER, ZHAO
 from tests.support.fake_scheduler import FakeScheduler
+from tests.support.outbox import outbox_rows as _rows
 
 COMMUNITY = "梧桐社区"
-# The demo's people (community.demo); the worker reads English here, so the transcripts are easy to follow.
-WORKER = ConsoleUser("worker", "李娜", "en")
-WANG = ConsoleUser("wang", "王芳", "zh-hans")  # 3号楼, reads Chinese
-LIU = ConsoleUser("liu", "刘洋", "zh-hans")  # 3号楼, reads Chinese
-CHEN = ConsoleUser("chen", "陈晓", "en")  # 7号楼, reads English
-COMMITTEE = ConsoleUser("committee", "张伟", "zh-hans")  # 12号楼
-ZHAO = ConsoleUser("zhao", "赵大山", "zh-hans")  # another community (稻香村)
 PEOPLE = (WORKER, WANG, LIU, CHEN, COMMITTEE, ZHAO)
 
 WATER = "Water is off in building 3 tomorrow, 9:00-12:00. <Keep some water ready> & be patient."
@@ -49,102 +41,39 @@ WATER_ZH = "明天9:00-12:00 3号楼停水，请提前储水。"
 # --- fixtures ---------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def localizers_here() -> Localizers:
-    return Localizers(Catalogs())
-
-
 @pytest.fixture
-def zh(localizers_here: Localizers) -> Localizer:
-    return localizers_here.get("zh_Hans")
-
-
-@pytest.fixture
-async def demo(uows: UnitOfWorkFactory) -> None:
-    async with uows() as uow:
-        await seed_demo(uow)
-        await uow.commit()
-
-
-@pytest.fixture
-def scheduler(clock: FakeClock, uows: UnitOfWorkFactory, localizers_here: Localizers) -> FakeScheduler:
+def scheduler(clock: FakeClock, uows: UnitOfWorkFactory, localizers: Localizers) -> FakeScheduler:
     registry = JobRegistry()
-    register_notice_jobs(registry, uows, localizers_here)  # as bot.app registers them
+    register_notice_jobs(registry, uows, localizers)  # as bot.app registers them
     return FakeScheduler(clock, registry)
 
 
 @pytest.fixture
 def session(
-    demo: None, uows: UnitOfWorkFactory, localizers_here: Localizers, scheduler: FakeScheduler, tmp_path: Path
+    demo: None, uows: UnitOfWorkFactory, localizers: Localizers, scheduler: FakeScheduler, tmp_path: Path
 ) -> ConsoleSession:
-    conversation = Conversation(uows, build_router(), localizers_here, BotInfo("linli_test_bot"), scheduler=scheduler)
-    return ConsoleSession(conversation, PEOPLE, localizers_here.get("en"), files_dir=tmp_path / "files")
+    return scheduled_session(uows, localizers, scheduler, PEOPLE, tmp_path / "files")
 
 
 @pytest.fixture
-def printed() -> list[str]:
-    """What the terminal printed of the delivery engine's messages while the test was the person they were for
-    (messages for anyone else wait in their inbox, shown by /as)."""
-    return []
+def deliver(uows: UnitOfWorkFactory, session: ConsoleSession, localizers: Localizers) -> ConsoleDelivery:
+    """The delivery engine's sender, with the author's progress editor; returns what the terminal printed."""
+    return ConsoleDelivery(uows, session, progress=localizers)
 
 
 @pytest.fixture
-def delivery(session: ConsoleSession, printed: list[str]) -> ConsoleTransport:
+def delivery(deliver: ConsoleDelivery) -> ConsoleTransport:
     """The engine's console transport, attached to the session as `linli run` attaches it."""
-    transport = ConsoleTransport()
-    transport.attach(session, printed.extend)
-    return transport
+    return deliver.transport
 
 
 @pytest.fixture
-def deliver(
-    uows: UnitOfWorkFactory, localizers_here: Localizers, delivery: ConsoleTransport, printed: list[str]
-) -> Callable[[], Awaitable[list[str]]]:
-    """Run the delivery engine's sender until the outbox has nothing due, with the author's progress editor;
-    returns what the terminal printed meanwhile."""
-
-    async def run() -> list[str]:
-        printed.clear()
-        transports: dict[str, Transport] = {"console": delivery}
-        editor = ProgressEditor(uows, localizers_here, transports, every=0.0)
-        sender = Sender(uows, transports, SenderOptions(rate=1000.0, flush_interval=0.01), on_progress=editor)
-        try:
-            await sender.run(until_idle=True)
-        finally:
-            await editor.aclose()
-        return list(printed)
-
-    return run
+def printed(deliver: ConsoleDelivery) -> list[str]:
+    """What the terminal printed of the delivery engine's messages while the test was the person they were for."""
+    return deliver.printed
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
-
-
-async def _script(session: ConsoleSession, *lines: str) -> list[str]:
-    out: list[str] = []
-    for line in lines:
-        out = await session.feed(line)
-    return out
-
-
-def _has(out: Sequence[str], fragment: str) -> bool:
-    return any(fragment in line for line in out)
-
-
-def _press(out: Sequence[str], label: str) -> str:
-    """The number of the button whose label is exactly ``label`` (the transcript shows "  [3] label")."""
-    for line in out:
-        number, _, shown = line.strip().partition("] ")
-        if number.startswith("[") and shown == label:
-            return number[1:]
-    raise AssertionError(f"no button {label!r} in {out!r}")
-
-
-async def _tap(session: ConsoleSession, out: Sequence[str], *labels: str) -> list[str]:
-    """Press buttons by their labels, each on the screen the previous press showed."""
-    for label in labels:
-        out = await session.feed(_press(out, label))
-    return list(out)
 
 
 async def _notice_to_building_3(session: ConsoleSession, text: str = WATER) -> list[str]:
@@ -156,11 +85,6 @@ async def _notice_to_building_3(session: ConsoleSession, text: str = WATER) -> l
     out = await _tap(session, out, "Buildings ›", "3号楼", "‹ Back", "Next ›")
     assert out[0] == "(the message above was changed)" and out[1] == f"Notice to {COMMUNITY}"
     return out
-
-
-async def _rows(uows: UnitOfWorkFactory) -> list[OutboxMessage]:
-    async with uows() as uow:
-        return list((await uow.session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
 
 
 async def _notice(uows: UnitOfWorkFactory, notice_id: int = 1) -> Notice:
@@ -502,7 +426,7 @@ async def test_a_street_administrator_chooses_the_community_first(session: Conso
 async def test_the_summary_comes_even_when_the_last_change_is_never_reported(
     session: ConsoleSession,
     uows: UnitOfWorkFactory,
-    localizers_here: Localizers,
+    localizers: Localizers,
     delivery: ConsoleTransport,
     printed: list[str],
 ) -> None:
@@ -510,7 +434,7 @@ async def test_the_summary_comes_even_when_the_last_change_is_never_reported(
     looks again by itself while the figures move, so the author's message still ends as the summary."""
     out = await _notice_to_building_3(session)
     await _tap(session, out, "Preview ›", "Send")
-    editor = ProgressEditor(uows, localizers_here, {"console": delivery}, every=0.05)
+    editor = ProgressEditor(uows, localizers, {"console": delivery}, every=0.05)
     try:
         await editor(frozenset({1}))  # the first report: nothing sent yet
         assert printed[:2] == ["Notice #1 is going out", "░░░░░░░░░░ 0%"]

@@ -8,31 +8,19 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col, select
+from sqlmodel import select
 
 from community import outbox
 from community.clock import FakeClock
-from community.communities import add_community
 from community.models import ChannelAccount
-from community.notice_models import DeliveryStatus, MessageKind, Notice, OutboxMessage
+from community.notice_models import DeliveryStatus, MessageKind, OutboxMessage
 from community.outbox import OutboxButton, Outcomes, Outgoing
 from community.people import identify
-from community.roles import CommunityKind
 from community.unit_of_work import UnitOfWorkFactory
+from tests.support.outbox import make_notice
+from tests.support.outbox import outbox_rows as rows
 
 LEASE = timedelta(seconds=30)
-
-
-async def make_notice(uows: UnitOfWorkFactory) -> int:
-    async with uows() as uow:
-        community = await add_community(uow, name="梧桐社区", kind=CommunityKind.NEIGHBOURHOOD)
-        assert community.id is not None
-        notice = Notice(community_id=community.id, body="停水通知", language="zh_Hans", created_at=uow.clock.now())
-        uow.session.add(notice)
-        await uow.session.flush()
-        await uow.commit()
-        assert notice.id is not None
-        return notice.id
 
 
 async def make_account(uows: UnitOfWorkFactory, external_id: str) -> ChannelAccount:
@@ -49,11 +37,6 @@ async def enqueue(uows: UnitOfWorkFactory, messages: list[Outgoing], *, delay: t
         count = await outbox.enqueue(uow, messages, not_before=uow.clock.now() + delay)
         await uow.commit()
     return count
-
-
-async def rows(uows: UnitOfWorkFactory) -> list[OutboxMessage]:
-    async with uows() as uow:
-        return list((await uow.session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
 
 
 async def claim(

@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from bot.app import build_router
 from bot.channels.console import ConsoleSession, ConsoleUser
-from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.events import ButtonPress, Event, Sender
 from bot.handlers.privacy import ForgetChoice
@@ -25,7 +23,8 @@ from community.notice_models import NoticeCategory
 from community.people import identify
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
-from i18n import Catalogs
+from tests.support.console import buttons as _buttons
+from tests.support.console import has as _has
 
 WORKER = ConsoleUser(key="worker", name="李娜", language_code="en")
 RESIDENT = ConsoleUser(key="resident", name="王芳", language_code="en")
@@ -36,20 +35,8 @@ PEOPLE = (WORKER, RESIDENT, CHINESE_RESIDENT, STRANGER)
 MakeSession = Callable[[Sequence[ConsoleUser]], ConsoleSession]
 
 
-@pytest.fixture(scope="module")
-def catalogs_localizers() -> Localizers:
-    return Localizers(Catalogs())
-
-
 @pytest.fixture
-def conversation_here(uows: UnitOfWorkFactory, catalogs_localizers: Localizers) -> Conversation:
-    return Conversation(uows, build_router(), catalogs_localizers, BotInfo("linli_test_bot"))
-
-
-@pytest.fixture
-async def session(
-    uows: UnitOfWorkFactory, conversation_here: Conversation, catalogs_localizers: Localizers, tmp_path: Path
-) -> ConsoleSession:
+async def session(uows: UnitOfWorkFactory, console: MakeSession) -> ConsoleSession:
     """梧桐社区 with a worker and two residents (one reading Chinese), and a stranger who belongs nowhere."""
     async with uows() as uow:
         wutong = await add_community(uow, name="梧桐社区", kind=CommunityKind.NEIGHBOURHOOD)
@@ -72,15 +59,7 @@ async def session(
                 reason="test",
             )
         await uow.commit()
-    return ConsoleSession(conversation_here, PEOPLE, catalogs_localizers.get("en"), files_dir=tmp_path / "files")
-
-
-def _has(out: Sequence[str], fragment: str) -> bool:
-    return any(fragment in line for line in out)
-
-
-def _buttons(out: Sequence[str]) -> list[str]:
-    return [line.split("] ", 1)[1] for line in out if line.lstrip().startswith("[")]
+    return console(PEOPLE)
 
 
 async def test_a_residents_menu_lacks_the_staff_entries_a_workers_has(session: ConsoleSession) -> None:
@@ -125,7 +104,7 @@ async def test_someone_in_no_community_is_told_how_to_join(session: ConsoleSessi
 
 
 async def test_switching_to_english_answers_in_english_at_once(
-    session: ConsoleSession, catalogs_localizers: Localizers, uows: UnitOfWorkFactory
+    session: ConsoleSession, localizers: Localizers, uows: UnitOfWorkFactory
 ) -> None:
     await session.feed("/as zh")
     out = await session.feed("/language")
@@ -142,7 +121,7 @@ async def test_switching_to_english_answers_in_english_at_once(
     out = await session.feed("/language")
     assert _buttons(out) == ["中文", "✓ English"]
     out = await session.feed("1")
-    chinese = catalogs_localizers.get("zh_Hans")
+    chinese = localizers.get("zh_Hans")
     assert _has(out, chinese.text("Done: Linli will write to you in this language from now on."))
     assert _has(out, chinese.label("Privacy"))
     async with uows() as uow:
@@ -150,10 +129,10 @@ async def test_switching_to_english_answers_in_english_at_once(
     assert person.language == "zh_Hans"
 
 
-async def test_chinese_reader_gets_chinese_role_names(session: ConsoleSession, catalogs_localizers: Localizers) -> None:
+async def test_chinese_reader_gets_chinese_role_names(session: ConsoleSession, localizers: Localizers) -> None:
     await session.feed("/as zh")
     out = await session.feed("/menu")
-    chinese = catalogs_localizers.get("zh_Hans")
+    chinese = localizers.get("zh_Hans")
     assert _has(out, chinese.text("Your roles: %(roles)s", roles=chinese.label("resident")))
 
 
@@ -231,7 +210,7 @@ async def test_forget_cancelled_keeps_everything_and_confirmed_erases(
 
 
 async def test_an_old_erase_button_erases_nobody(
-    session: ConsoleSession, conversation_here: Conversation, uows: UnitOfWorkFactory
+    session: ConsoleSession, conversation: Conversation, uows: UnitOfWorkFactory
 ) -> None:
     async with uows() as uow:
         old_id = (await uow.session.exec(select(Person.id).where(Person.display_name == "王芳"))).one()
@@ -242,14 +221,14 @@ async def test_an_old_erase_button_erases_nobody(
     await session.feed("/menu")  # the account comes back as someone new
     # The erase button of the earlier message, pressed again (a client that still shows it).
     press = ButtonPress(ForgetChoice(old_id, confirm=True).pack(), message_id="2")
-    replies = await conversation_here.handle(Event(Sender("console", "resident", "resident", "王芳", "en"), press))
+    replies = await conversation.handle(Event(Sender("console", "resident", "resident", "王芳", "en"), press))
     assert replies == (AnswerButton("This button is out of date. Send /menu to start again.", alert=True),)
     async with uows() as uow:
         assert len((await uow.session.exec(select(Person))).all()) == 3
 
 
 async def test_nobody_can_confirm_someone_elses_erasure(
-    session: ConsoleSession, conversation_here: Conversation, uows: UnitOfWorkFactory
+    session: ConsoleSession, conversation: Conversation, uows: UnitOfWorkFactory
 ) -> None:
     """In a group chat everyone sees the buttons: another member's press must not erase anyone."""
     async with uows() as uow:
@@ -257,7 +236,7 @@ async def test_nobody_can_confirm_someone_elses_erasure(
     assert resident is not None
     press = ButtonPress(ForgetChoice(resident, confirm=True).pack(), message_id="7")
     worker = Sender("console", WORKER.key, "group", WORKER.name, "en")
-    replies = await conversation_here.handle(Event(worker, press))
+    replies = await conversation.handle(Event(worker, press))
     assert replies[0] == AnswerButton("This button is out of date. Send /menu to start again.", alert=True)
     async with uows() as uow:
         assert len((await uow.session.exec(select(Person))).all()) == 3

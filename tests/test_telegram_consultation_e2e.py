@@ -7,25 +7,20 @@ one tap (her message edited to show the decision), the author is told, and a nei
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
-from bot.app import localized_commands
 from bot.consultations.buttons import OpenConsultation
 from bot.consultations.cards import CastVote, Choice, ConsultStep, ModerateStatement, Step, Verdict
-from bot.conversation import Conversation
-from bot.rendering import Localizer, Localizers
+from bot.rendering import Localizer
 from community.clock import FakeClock
-from community.communities import add_community, add_member, household
-from community.people import identify
+from community.communities import add_community
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
 from consultation.consultations import ConsultationDraft, add_statement, create, open_consultation
 from tests.support.fake_bot_api import FakeBotApi
-from tests.support.telegram import running_bot
-from tests.test_telegram_product_e2e import TelegramUser, callback_data, labels, seen
+from tests.support.telegram import TelegramUser, callback_data, labels, member_on_telegram, seen
 
 pytestmark = pytest.mark.e2e
 
@@ -53,24 +48,7 @@ async def consultation_id(uows: UnitOfWorkFactory, clock: FakeClock) -> int:
         )
         ids: dict[int, int] = {}
         for user_id, name, language, home, roles in people:
-            me = await identify(
-                uow,
-                channel="telegram",
-                external_id=str(user_id),
-                chat_id=str(user_id),
-                display_name=name,
-                language_code=language,
-            )
-            household_id = (await household(uow, community.id, home)).id if home else None
-            await add_member(
-                uow,
-                person_id=me.person_id,
-                community_id=community.id,
-                roles=roles,
-                household_id=household_id,
-                reason="test",
-            )
-            ids[user_id] = me.person_id
+            ids[user_id] = await member_on_telegram(uow, community.id, user_id, name, language, roles, home=home)
         consultation = await create(
             uow,
             ids[LI_NA],
@@ -89,13 +67,6 @@ async def consultation_id(uows: UnitOfWorkFactory, clock: FakeClock) -> int:
         await open_consultation(uow, consultation.id)
         await uow.commit()
     return consultation.id
-
-
-@pytest.fixture
-async def telegram(conversation: Conversation, localizers: Localizers) -> AsyncIterator[FakeBotApi]:
-    commands = localized_commands(localizers, conversation.router)
-    async with FakeBotApi() as fake, running_bot(conversation, fake, commands=commands, polling_timeout=1):
-        yield fake
 
 
 async def test_a_resident_votes_in_place_adds_a_statement_and_the_worker_approves_it(

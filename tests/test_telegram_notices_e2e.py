@@ -9,24 +9,19 @@ not; one resident acknowledges, the button turns into "✓ Acknowledged", and th
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.app import localized_commands
 from bot.channels.telegram_delivery import TelegramTransport
-from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
 from bot.notices.buttons import AcknowledgeNotice, FormAction, NoticeForm, NoticeToggle, Toggle, ViewNotice
 from bot.notices.progress_editor import ProgressEditor
 from bot.rendering import Localizer, Localizers
-from community.communities import add_community, add_member, household
-from community.people import identify
+from community.communities import add_community
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
 from tests.support.fake_bot_api import FakeBotApi, SentMessage
-from tests.support.telegram import running_bot
-from tests.test_telegram_product_e2e import TelegramUser, callback_data, labels, seen
+from tests.support.telegram import TelegramUser, callback_data, labels, member_on_telegram, seen
 
 pytestmark = pytest.mark.e2e
 
@@ -53,37 +48,10 @@ async def community_id(uows: UnitOfWorkFactory) -> int:
             (ZHAO_LEI, "赵磊", "zh-hans", ("7号楼 1单元 101", "7号楼"), {Role.RESIDENT}),
         )
         for user_id, name, language, home, roles in people:
-            me = await identify(
-                uow,
-                channel="telegram",
-                external_id=str(user_id),
-                chat_id=str(user_id),
-                display_name=name,
-                language_code=language,
-            )
-            household_id = None
-            if home is not None:
-                found = await household(uow, community.id, home[0])
-                found.building = home[1]
-                uow.session.add(found)
-                household_id = found.id
-            await add_member(
-                uow,
-                person_id=me.person_id,
-                community_id=community.id,
-                roles=roles,
-                household_id=household_id,
-                reason="test",
-            )
+            label, building = home if home is not None else (None, None)
+            await member_on_telegram(uow, community.id, user_id, name, language, roles, home=label, building=building)
         await uow.commit()
     return community.id
-
-
-@pytest.fixture
-async def telegram(conversation: Conversation, localizers: Localizers) -> AsyncIterator[FakeBotApi]:
-    commands = localized_commands(localizers, conversation.router)
-    async with FakeBotApi() as fake, running_bot(conversation, fake, commands=commands, polling_timeout=1):
-        yield fake
 
 
 async def deliver(fake: FakeBotApi, uows: UnitOfWorkFactory, localizers: Localizers) -> None:

@@ -8,9 +8,6 @@ buttons and what those buttons do), in the language their Telegram app reports."
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -28,8 +25,8 @@ from community.errors import InvalidCode
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
 from community.verification import create_invitation
-from tests.support.fake_bot_api import FakeBotApi, SentMessage, parse_telegram_html
-from tests.support.telegram import running_bot
+from tests.support.fake_bot_api import FakeBotApi, parse_telegram_html
+from tests.support.telegram import TelegramUser, callback_data, labels, seen
 
 pytestmark = pytest.mark.e2e
 
@@ -54,54 +51,7 @@ STAFF_ONLY = [
 ]
 
 
-# --- the people and their chats -----------------------------------------------------------------------------
-
-
-@dataclass
-class TelegramUser:
-    """Someone chatting with the bot in their own Telegram app."""
-
-    fake: FakeBotApi
-    user_id: int
-    first_name: str
-    language_code: str
-    _read: int = field(default=0, init=False)
-
-    def sends(self, text: str) -> None:
-        self.fake.push_message(self.user_id, text, first_name=self.first_name, language_code=self.language_code)
-
-    def opens(self, link: str) -> None:
-        """Opening https://t.me/<bot>?start=<code>: the Telegram app sends "/start <code>" to the bot."""
-        url = urlsplit(link)
-        assert (url.scheme, url.netloc, url.path) == ("https", "t.me", f"/{self.fake.bot_username}")
-        (code,) = parse_qs(url.query)["start"]
-        self.sends(f"/start {code}")
-
-    def taps(self, message: SentMessage, data: str) -> None:
-        """Taps the button with this callback data under one of the bot's messages."""
-        assert data in callback_data(message), f"no button {data!r} under {seen(message)!r}"
-        self.fake.push_callback(self.user_id, data, message.message_id, language_code=self.language_code)
-
-    async def receives(self, count: int) -> list[SentMessage]:
-        """The next ``count`` changes to this chat (new messages and edits), oldest first."""
-        messages = await self.fake.wait_for_messages(self.user_id, self._read + count)
-        new = messages[self._read :]
-        self._read += count
-        return new
-
-
-def seen(message: SentMessage) -> str:
-    """The message as the Telegram app shows it: tags gone, entities decoded."""
-    assert message.plain_text is not None
-    return message.plain_text
-
-
-def callback_data(message: SentMessage) -> list[str]:
-    return [button["callback_data"] for button in message.buttons() if "callback_data" in button]
-
-
-def labels(message: SentMessage) -> list[str]:
-    return [button["text"] for button in message.buttons()]
+# --- reading a chat ------------------------------------------------------------------------------------------
 
 
 def shown(html: str) -> str:
@@ -124,14 +74,6 @@ async def community_id(uows: UnitOfWorkFactory) -> int:
         await uow.commit()
     assert community.id is not None
     return community.id
-
-
-@pytest.fixture
-async def telegram(conversation: Conversation, localizers: Localizers) -> AsyncIterator[FakeBotApi]:
-    """The bot as production runs it: the full router, the command menu from the catalogs, long polling."""
-    commands = localized_commands(localizers, conversation.router)
-    async with FakeBotApi() as fake, running_bot(conversation, fake, commands=commands, polling_timeout=1):
-        yield fake
 
 
 async def invitation_link(
