@@ -1,0 +1,61 @@
+"""What the chat forms (/notice, /newconsultation) and the screens edited in place (/consult, /consultations,
+moderation) share: a screen shown in place of the message whose button was pressed, the answer to a button of a
+form that is gone, rows of buttons, ✓ marks on chosen options, a list's button with how many are chosen, and
+toggling a value in a list. One place, so that every form looks and answers alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from bot.context import Context
+from bot.events import ButtonPress
+from bot.replies import AnswerButton, Button, EditText, Keyboard, Reply, SendText
+from i18n import N_
+
+STALE = N_("This button is out of date. Send /menu to start again.")
+CHECK = "✓ "
+PER_ROW = 2
+
+
+def pressed_message_id(ctx: Context) -> str | None:
+    """The message whose button was pressed; None after typed input."""
+    payload = ctx.event.payload
+    return payload.message_id if isinstance(payload, ButtonPress) else None
+
+
+def show(ctx: Context, text: str, buttons: Keyboard = ()) -> Reply:
+    """In place of the message whose button was pressed, or as a new message after typed input."""
+    message_id = pressed_message_id(ctx)
+    return EditText(message_id, text, buttons) if message_id is not None else SendText(text, buttons)
+
+
+def stale(ctx: Context) -> Sequence[Reply]:
+    """The answer to a button whose form is gone or has moved on: nothing changes."""
+    return (AnswerButton(ctx.l.label(STALE), alert=True),)
+
+
+def rows(buttons: Sequence[Button], per_row: int = PER_ROW) -> list[tuple[Button, ...]]:
+    return [tuple(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
+
+
+def mark(chosen: bool, label: str) -> str:
+    return CHECK + label if chosen else label
+
+
+def list_label(ctx: Context, label: str, chosen: int) -> str:
+    """The button that opens a list of toggles (label: a message id), with how many are chosen."""
+    name = ctx.l.label(label)
+    if not chosen:
+        return name + " ›"
+    return ctx.l.label("%(list)s (%(chosen)s chosen) ›", list=name, chosen=chosen)
+
+
+def toggled(values: list[str], value: str) -> list[str]:
+    """``values`` with ``value`` taken out if it was in, added at the end if it was not."""
+    return [v for v in values if v != value] if value in values else [*values, value]
+
+
+def toggle_buttons(names: Sequence[str], chosen: Sequence[str], data: Callable[[int], str]) -> list[Button]:
+    """One button per name (buildings, residents' groups: shown as they are called), ✓ where chosen;
+    ``data`` packs the callback data for the name's index."""
+    return [Button(mark(name in chosen, name), data(index)) for index, name in enumerate(names)]
