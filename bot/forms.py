@@ -1,15 +1,20 @@
 """What the chat forms (/notice, /newconsultation) and the screens edited in place (/consult, /consultations,
 moderation) share: a screen shown in place of the message whose button was pressed, the answer to a button of a
 form that is gone, rows of buttons, ✓ marks on chosen options, a list's button with how many are chosen, and
-toggling a value in a list. One place, so that every form looks and answers alike."""
+toggling a value in a list; and the form itself as the dialogue state keeps it (plain JSON), with the photo or
+document a composer sent. One place, so that every form looks and answers alike."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import Field, asdict
+from typing import Any, ClassVar, Self, cast
 
 from bot.context import Context
-from bot.events import ButtonPress
+from bot.events import ButtonPress, FileShared
 from bot.replies import AnswerButton, Button, EditText, Keyboard, Reply, SendText
+from community.notice_models import AttachmentKind
+from community.notices import Attachment
 from i18n import N_
 
 STALE = N_("This button is out of date. Send /menu to start again.")
@@ -59,3 +64,44 @@ def toggle_buttons(names: Sequence[str], chosen: Sequence[str], data: Callable[[
     """One button per name (buildings, residents' groups: shown as they are called), ✓ where chosen;
     ``data`` packs the callback data for the name's index."""
     return [Button(mark(name in chosen, name), data(index)) for index, name in enumerate(names)]
+
+
+# --- the form in the dialogue state ----------------------------------------------------------------------------
+
+
+class StateForm:
+    """A form dataclass kept in the dialogue state: ``of`` reads it back (fields the state lacks keep their
+    defaults, so a form started before a field was added still loads), ``save`` writes it with the next state."""
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @classmethod
+    def of(cls, ctx: Context) -> Self:
+        assert ctx.state is not None
+        data = dict(ctx.state.data)
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cast(Callable[..., Self], cls)(**known)
+
+    async def save(self, ctx: Context, state: str) -> None:
+        await ctx.set_state(state, **asdict(self))
+
+
+def shared_attachment(ctx: Context, payload: FileShared) -> dict[str, str]:
+    """The photo or document a composer sent, as the form keeps it: a file reference is good only on the
+    channel that took it, so the channel is kept with it."""
+    return {
+        "kind": AttachmentKind.PHOTO.value if payload.kind == "photo" else AttachmentKind.DOCUMENT.value,
+        "channel": ctx.event.sender.channel,
+        "ref": payload.file_ref,
+        "name": payload.file_name or "",
+    }
+
+
+def attachment_of(kept: Mapping[str, str] | None) -> Attachment | None:
+    """The attachment a form keeps (shared_attachment), for the draft and the preview."""
+    if not kept:
+        return None
+    return Attachment(
+        kind=AttachmentKind(kept["kind"]), channel=kept["channel"], ref=kept["ref"], name=kept["name"] or None
+    )

@@ -48,7 +48,6 @@ from community import notices
 from community.communities import get_community
 from community.errors import PermissionDenied, ValidationFailed
 from community.models import Community
-from community.notice_models import AttachmentKind
 from community.roles import Action
 from community.verification import staff_communities
 from consultation import consultations, reach
@@ -188,12 +187,7 @@ async def got_background(ctx: Context, payload: TextInput | ContactShared) -> Se
 async def got_background_file(ctx: Context, payload: FileShared) -> Sequence[Reply]:
     form = Form.of(ctx)
     form.background = clean_background(payload.caption)
-    form.attachment = {
-        "kind": AttachmentKind.PHOTO.value if payload.kind == "photo" else AttachmentKind.DOCUMENT.value,
-        "channel": ctx.event.sender.channel,
-        "ref": payload.file_ref,
-        "name": payload.file_name or "",
-    }
+    form.attachment = forms.shared_attachment(ctx, payload)
     return await _after_background(ctx, form)
 
 

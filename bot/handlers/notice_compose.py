@@ -49,7 +49,7 @@ from community import notices
 from community.communities import effective_roles, get_community
 from community.errors import PermissionDenied, ValidationFailed
 from community.models import Community
-from community.notice_models import AttachmentKind, NoticeCategory, NoticeStatus
+from community.notice_models import NoticeCategory, NoticeStatus
 from community.notices import SEGMENT_ROLES, segment_roles_for
 from community.roles import Action, Role
 from community.verification import staff_communities
@@ -152,12 +152,7 @@ async def got_body(ctx: Context, payload: TextInput | ContactShared) -> Sequence
 async def got_body_file(ctx: Context, payload: FileShared) -> Sequence[Reply]:
     form = Form.of(ctx)
     form.body = payload.caption.strip()
-    form.attachment = {
-        "kind": AttachmentKind.PHOTO.value if payload.kind == "photo" else AttachmentKind.DOCUMENT.value,
-        "channel": ctx.event.sender.channel,
-        "ref": payload.file_ref,
-        "name": payload.file_name or "",
-    }
+    form.attachment = forms.shared_attachment(ctx, payload)
     return await _after_body(ctx, form)
 
 
