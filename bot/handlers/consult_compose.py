@@ -214,13 +214,8 @@ async def _scope_screen(ctx: Context, form: Form, listing: ComposeToggle | None 
     if listing is None:
         everyone = form.audience().is_everyone()
         rows.append((_button(forms.mark(everyone, ctx.l.label("Whole community")), ComposeAction.EVERYONE),))
-        lists: list[Button] = []
-        if form.building_options:
-            lists.append(_button(forms.list_label(ctx, N_("Buildings"), len(form.buildings)), ComposeAction.BUILDINGS))
-        if form.group_options:
-            lists.append(
-                _button(forms.list_label(ctx, N_("Residents' groups"), len(form.groups)), ComposeAction.GROUPS)
-            )
+        buildings, groups = ComposeForm(ComposeAction.BUILDINGS).pack(), ComposeForm(ComposeAction.GROUPS).pack()
+        lists = forms.place_lists(ctx, form, buildings=buildings, groups=groups)
         rows.extend(forms.rows(lists))
         rows.append(
             (

@@ -207,15 +207,9 @@ async def _audience_screen(ctx: Context, form: Form, listing: Toggle | None = No
     if listing is None:
         everyone = form.audience().is_everyone()
         rows.append((_button(ctx, forms.mark(everyone, ctx.l.label("Whole community")), FormAction.EVERYONE),))
-        lists: list[Button] = []
-        if form.building_options:
-            lists.append(
-                _button(ctx, forms.list_label(ctx, N_("Buildings"), len(form.buildings)), FormAction.BUILDINGS)
-            )
-        if form.group_options:
-            lists.append(
-                _button(ctx, forms.list_label(ctx, N_("Residents' groups"), len(form.groups)), FormAction.GROUPS)
-            )
+        lists = forms.place_lists(
+            ctx, form, buildings=NoticeForm(FormAction.BUILDINGS).pack(), groups=NoticeForm(FormAction.GROUPS).pack()
+        )
         if _role_choices(form):
             lists.append(_button(ctx, forms.list_label(ctx, N_("Roles"), len(form.roles)), FormAction.ROLES))
         rows.extend(forms.rows(lists))
