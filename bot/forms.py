@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Protocol, Self, cast
 
 from bot.context import Context
 from bot.events import ButtonPress, FileShared
-from bot.replies import AnswerButton, Button, EditText, Keyboard, Reply, SendText
+from bot.replies import AnswerButton, Button, EditText, Keyboard, Reply, SendMedia, SendText
 from community.notice_models import AttachmentKind
 from community.notices import Attachment
 from i18n import N_
@@ -126,3 +126,16 @@ def attachment_of(kept: Mapping[str, str] | None) -> Attachment | None:
     return Attachment(
         kind=AttachmentKind(kept["kind"]), channel=kept["channel"], ref=kept["ref"], name=kept["name"] or None
     )
+
+
+def file_shown_here(ctx: Context, attachment: Attachment | None) -> bool:
+    """Whether this chat can show the attachment: a file reference is good only on the channel that took it."""
+    return attachment is not None and attachment.channel == ctx.event.sender.channel
+
+
+def as_received(text: str, buttons: Keyboard, attachment: Attachment | None, *, with_file: bool) -> Reply:
+    """A message of the preview as residents receive it: the caption of its photo or document where the file is
+    shown (with_file), otherwise text."""
+    if with_file and attachment is not None:
+        return SendMedia(attachment.kind.value, attachment.ref, text, file_name=attachment.name, buttons=buttons)
+    return SendText(text, buttons=buttons)

@@ -42,7 +42,7 @@ from bot.events import Command, ContactShared, FileShared, TextInput
 from bot.notices.form import TIME_FORMAT, parse_send_time
 from bot.notices.render import describe_audience, moment
 from bot.rendering import Localizer
-from bot.replies import AnswerButton, Button, Keyboard, Reply, SendMedia, SendText
+from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
 from bot.router import Router
 from community import notices
 from community.communities import get_community
@@ -453,21 +453,14 @@ async def _preview(ctx: Context, form: Form) -> Sequence[Reply]:
         attachment_kind=attachment.kind if attachment else None,
         attachment_name=attachment.name if attachment else None,
     )
-    with_file = attachment is not None and attachment.channel == ctx.event.sender.channel
+    with_file = forms.file_shown_here(ctx, attachment)
     reader = ctx.l.with_timezone(community.timezone)
     shown = render_invitation(reader, look, with_file=with_file)
     replies: list[Reply] = [
         AnswerButton(),
         forms.show(ctx, ctx.l.text("Preview: this is the invitation exactly as residents will receive it.")),
     ]
-    if with_file and attachment is not None:
-        replies.append(
-            SendMedia(
-                attachment.kind.value, attachment.ref, shown.text, file_name=attachment.name, buttons=shown.buttons
-            )
-        )
-    else:
-        replies.append(SendText(shown.text, buttons=shown.buttons))
+    replies.append(forms.as_received(shown.text, shown.buttons, attachment, with_file=with_file))
     buttons: list[Button] = []
     if await _count(ctx, form):
         buttons.append(_button(ctx.l.label("Create"), ComposeAction.CREATE))

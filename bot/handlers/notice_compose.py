@@ -43,7 +43,7 @@ from bot.notices.render import (
     segment_label,
 )
 from bot.rendering import Localizer
-from bot.replies import AnswerButton, Button, Keyboard, Reply, SendMedia, SendText
+from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
 from bot.router import Router
 from community import notices
 from community.communities import effective_roles, get_community
@@ -416,7 +416,7 @@ async def _preview(ctx: Context, form: Form) -> Sequence[Reply]:
         attachment_kind=attachment.kind if attachment else None,
         attachment_name=attachment.name if attachment else None,
     )
-    with_file = attachment is not None and attachment.channel == ctx.event.sender.channel
+    with_file = forms.file_shown_here(ctx, attachment)
     versions = [(form.language, form.body)]
     if form.translation:
         versions.append((form.other_language, form.translation))
@@ -433,14 +433,7 @@ async def _preview(ctx: Context, form: Form) -> Sequence[Reply]:
     for language, body in versions:
         reader = ctx.localizers.get(language, community.timezone)
         shown = render_notice(reader, look, body, with_file=with_file)
-        if with_file and attachment is not None:
-            replies.append(
-                SendMedia(
-                    attachment.kind.value, attachment.ref, shown.text, file_name=attachment.name, buttons=shown.buttons
-                )
-            )
-        else:
-            replies.append(SendText(shown.text, buttons=shown.buttons))
+        replies.append(forms.as_received(shown.text, shown.buttons, attachment, with_file=with_file))
     count = await _count(ctx, form)
     buttons: list[Button] = []
     if count:
