@@ -42,7 +42,6 @@ from bot.notices.render import (
     render_notice,
     segment_label,
 )
-from bot.rendering import Localizer
 from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
 from bot.router import Router
 from community import notices
@@ -73,11 +72,6 @@ def _button(ctx: Context, label: str, action: FormAction) -> Button:
 
 async def _community(ctx: Context, form: Form) -> Community:
     return await get_community(ctx.uow, form.community_id)
-
-
-async def _reader(ctx: Context, form: Form) -> Localizer:
-    """The worker in their language, at the community's time zone."""
-    return ctx.l.with_timezone((await _community(ctx, form)).timezone)
 
 
 # ---------------------------------------------------------------------------------------------------------------
