@@ -3,14 +3,13 @@ and how it becomes a ConsultationDraft."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
 
 from bot.callbacks import CallbackData
-from bot.context import Context
-from community.notice_models import AttachmentKind
+from bot.forms import StateForm, attachment_of
 from community.notices import Attachment, Audience
 from consultation.consultations import ConsultationDraft
 from consultation.models import Eligibility
@@ -72,7 +71,7 @@ class ComposeCommunity(CallbackData):
 
 
 @dataclass(slots=True)
-class Form:
+class Form(StateForm):
     community_id: int
     language: str  # of the title and background: the composer's own
     title: str = ""
@@ -91,15 +90,6 @@ class Form:
     seeds: list[str] = field(default_factory=list)
     scope_done: bool = False  # past the scope once: a new title or background goes back to the options
 
-    @classmethod
-    def of(cls, ctx: Context) -> Form:
-        assert ctx.state is not None
-        data = dict(ctx.state.data)
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
-
-    async def save(self, ctx: Context, state: str) -> None:
-        await ctx.set_state(state, **asdict(self))
-
     def audience(self) -> Audience:
         return Audience(buildings=tuple(self.buildings), groups=tuple(self.groups))
 
@@ -113,12 +103,7 @@ class Form:
         return datetime.fromisoformat(self.closes_at) if self.closes_at else None
 
     def attachment_value(self) -> Attachment | None:
-        found = self.attachment
-        if not found:
-            return None
-        return Attachment(
-            kind=AttachmentKind(found["kind"]), channel=found["channel"], ref=found["ref"], name=found["name"] or None
-        )
+        return attachment_of(self.attachment)
 
     def draft(self, now: datetime) -> ConsultationDraft:
         """The draft as it would be created at ``now``: "open now" opens at now, a closing after so many days

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 
+from bot import forms
 from bot.consultations.buttons import OpenConsultation
 from bot.consultations.cards import (
     VOTE_OF,
@@ -23,10 +24,10 @@ from bot.consultations.cards import (
 )
 from bot.consultations.jobs import request_map
 from bot.context import Context
-from bot.events import ButtonPress, Command, ContactShared, TextInput
+from bot.events import Command, ContactShared, TextInput
 from bot.handlers.consult_moderation import moderation_requests
 from bot.notices.render import attachment_label, moment
-from bot.replies import AnswerButton, Button, EditText, Keyboard, Reply, SendMedia, SendText
+from bot.replies import AnswerButton, Button, Keyboard, Reply, SendMedia, SendText
 from bot.router import Router
 from community.communities import get_community
 from consultation import participation
@@ -47,17 +48,6 @@ STATE_STATEMENT = "consult.statement"
 PAGE = 8  # statements per page of "My votes"
 EXCERPT = 60  # characters of a statement on a "My votes" button
 TITLE_ON_BUTTON = 40
-
-
-def _message_id(ctx: Context) -> str | None:
-    payload = ctx.event.payload
-    return payload.message_id if isinstance(payload, ButtonPress) else None
-
-
-def _show(ctx: Context, text: str, buttons: Keyboard = ()) -> Reply:
-    """In place of the message whose button was pressed, or as a new message."""
-    message_id = _message_id(ctx)
-    return EditText(message_id, text, buttons) if message_id is not None else SendText(text, buttons)
 
 
 def _excerpt(text: str, limit: int) -> str:
@@ -141,7 +131,7 @@ async def cast_vote(ctx: Context, data: CastVote) -> Sequence[Reply]:
     else:
         toast = ctx.l.label("Your vote is changed to “%(choice)s”.", choice=choice_label(ctx.l, chosen))
     text, buttons = await _card(ctx, card, review=data.review)
-    return (AnswerButton(toast), _show(ctx, text, buttons))
+    return (AnswerButton(toast), forms.show(ctx, text, buttons))
 
 
 async def show_statement(ctx: Context, data: ShowStatement) -> Sequence[Reply]:
@@ -149,7 +139,7 @@ async def show_statement(ctx: Context, data: ShowStatement) -> Sequence[Reply]:
     if statement.status != StatementStatus.APPROVED:
         return (AnswerButton(ctx.l.label("This statement is not open for votes."), alert=True),)
     text, buttons = await _card(ctx, card, review=True)
-    return (AnswerButton(), _show(ctx, text, buttons))
+    return (AnswerButton(), forms.show(ctx, text, buttons))
 
 
 async def my_votes(ctx: Context, consultation_id: int, page: int) -> Sequence[Reply]:
@@ -171,7 +161,7 @@ async def my_votes(ctx: Context, consultation_id: int, page: int) -> Sequence[Re
     if nav:
         rows.append(tuple(nav))
     rows.append((Button(ctx.l.label("Continue voting ›"), ConsultStep(consultation_id, Step.NEXT).pack()),))
-    return (AnswerButton(), _show(ctx, text, tuple(rows)))
+    return (AnswerButton(), forms.show(ctx, text, tuple(rows)))
 
 
 # --- a statement of one's own -----------------------------------------------------------------------------------
@@ -226,7 +216,7 @@ async def cancel_statement(ctx: Context, consultation_id: int) -> Sequence[Reply
     if ctx.state is not None and ctx.state.name == STATE_STATEMENT:
         await ctx.clear_state()
     buttons = ((Button(ctx.l.label("Continue voting ›"), ConsultStep(consultation_id, Step.NEXT).pack()),),)
-    return (AnswerButton(), _show(ctx, ctx.l.text("Cancelled. No statement was added."), buttons))
+    return (AnswerButton(), forms.show(ctx, ctx.l.text("Cancelled. No statement was added."), buttons))
 
 
 # --- the steps ----------------------------------------------------------------------------------------------------
@@ -241,7 +231,7 @@ async def step(ctx: Context, data: ConsultStep) -> Sequence[Reply]:
         return await my_votes(ctx, data.consultation_id, data.page)
     card = await participation.take_part(ctx.uow, ctx.person_id, data.consultation_id)
     text, buttons = await _card(ctx, card)
-    return (AnswerButton(), _show(ctx, text, buttons))
+    return (AnswerButton(), forms.show(ctx, text, buttons))
 
 
 def register(router: Router) -> None:

@@ -12,15 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import partial
 
+from bot import forms
 from bot.consultations.cards import Manage, ManageConsultation
 from bot.consultations.jobs import request_outcome
 from bot.context import Context
-from bot.events import ButtonPress, Command
+from bot.events import Command
 from bot.handlers.consult_export import export_keyboard
 from bot.handlers.consult_moderation import moderation_message
 from bot.notices.render import moment
 from bot.rendering import Localizer
-from bot.replies import AnswerButton, Button, EditText, Keyboard, Reply, SendText
+from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
 from bot.router import Router
 from community.communities import get_community
 from community.errors import PermissionDenied
@@ -40,12 +41,6 @@ STATUS_LABELS: Mapping[ConsultationStatus, str] = {
     ConsultationStatus.OPEN: N_("open"),
     ConsultationStatus.CLOSED: N_("closed"),
 }
-
-
-def _show(ctx: Context, text: str, buttons: Keyboard = ()) -> Reply:
-    payload = ctx.event.payload
-    message_id = payload.message_id if isinstance(payload, ButtonPress) else None
-    return EditText(message_id, text, buttons) if message_id is not None else SendText(text, buttons)
 
 
 async def _figures_view(
@@ -132,7 +127,7 @@ async def manage(ctx: Context, data: ManageConsultation) -> Sequence[Reply]:
         await ctx.uow.session.refresh(consultation)
     question = data.action is Manage.CLOSE and consultation.status != ConsultationStatus.CLOSED
     text, buttons = await _figures_view(ctx, consultation, community, question=question)
-    return (AnswerButton(toast), _show(ctx, text, buttons))
+    return (AnswerButton(toast), forms.show(ctx, text, buttons))
 
 
 def register(router: Router) -> None:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import get_timezone_location
 
+from bot import forms
 from bot.consultations.form import (
     CLOSING_DAYS,
     ELIGIBILITIES,
@@ -37,17 +38,16 @@ from bot.consultations.form import (
 from bot.consultations.jobs import open_now
 from bot.consultations.render import PREVIEW_CONSULTATION_ID, ConsultationLook, render_invitation
 from bot.context import Context
-from bot.events import ButtonPress, Command, ContactShared, FileShared, TextInput
+from bot.events import Command, ContactShared, FileShared, TextInput
 from bot.notices.form import TIME_FORMAT, parse_send_time
 from bot.notices.render import describe_audience, moment
 from bot.rendering import Localizer
-from bot.replies import AnswerButton, Button, EditText, Keyboard, Reply, SendMedia, SendText
+from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
 from bot.router import Router
 from community import notices
 from community.communities import get_community
 from community.errors import PermissionDenied, ValidationFailed
 from community.models import Community
-from community.notice_models import AttachmentKind
 from community.roles import Action
 from community.verification import staff_communities
 from consultation import consultations, reach
@@ -73,9 +73,6 @@ STATE_CLOSES = "consult.closes"
 STATE_SEEDS = "consult.seeds"
 STATES = (STATE_COMMUNITY, STATE_TITLE, STATE_BACKGROUND, STATE_FORM, STATE_OPENS, STATE_CLOSES, STATE_SEEDS)
 
-STALE = N_("This button is out of date. Send /menu to start again.")
-CHECK = "✓ "
-PER_ROW = 2
 MAX_SEEDS = 20  # more is a consultation's statements, not a start
 
 ELIGIBILITY_LABELS: dict[Eligibility, str] = {
@@ -87,29 +84,6 @@ ELIGIBILITY_LABELS: dict[Eligibility, str] = {
 
 def eligibility_label(l: Localizer, eligibility: Eligibility) -> str:  # noqa: E741
     return l.label(ELIGIBILITY_LABELS[eligibility])
-
-
-def _message_id(ctx: Context) -> str | None:
-    payload = ctx.event.payload
-    return payload.message_id if isinstance(payload, ButtonPress) else None
-
-
-def _show(ctx: Context, text: str, buttons: Keyboard = ()) -> Reply:
-    """In place of the message whose button was pressed, or as a new message after typed input."""
-    message_id = _message_id(ctx)
-    return EditText(message_id, text, buttons) if message_id is not None else SendText(text, buttons)
-
-
-def _stale(ctx: Context) -> Sequence[Reply]:
-    return (AnswerButton(ctx.l.label(STALE), alert=True),)
-
-
-def _rows(buttons: Sequence[Button], per_row: int = PER_ROW) -> list[tuple[Button, ...]]:
-    return [tuple(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
-
-
-def _mark(chosen: bool, label: str) -> str:
-    return CHECK + label if chosen else label
 
 
 def _button(label: str, action: ComposeAction) -> Button:
@@ -158,14 +132,14 @@ async def _new_form(ctx: Context, community: Community) -> Form:
 
 async def chose_community(ctx: Context, data: ComposeCommunity) -> Sequence[Reply]:
     if ctx.state is None or ctx.state.name != STATE_COMMUNITY:
-        return _stale(ctx)
+        return forms.stale(ctx)
     communities = await staff_communities(ctx.uow, ctx.person_id, Action.RUN_CONSULTATION)
     community = next((c for c in communities if c.id == data.community_id), None)
     if community is None:
-        return _stale(ctx)
+        return forms.stale(ctx)
     return (
         AnswerButton(),
-        _show(ctx, ctx.l.text("Community: %(community)s", community=community.name)),
+        forms.show(ctx, ctx.l.text("Community: %(community)s", community=community.name)),
         *(await _ask_title(ctx, await _new_form(ctx, community))),
     )
 
@@ -178,8 +152,8 @@ async def _ask_title(ctx: Context, form: Form) -> Sequence[Reply]:
     await form.save(ctx, STATE_TITLE)
     community = await _community(ctx, form)
     text = ctx.l.render("consult_ask_title.j2", community=community.name, limit=MAX_TITLE)
-    if _message_id(ctx) is not None and form.scope_done:
-        return (AnswerButton(), _show(ctx, text, _cancel_row(ctx)))
+    if forms.pressed_message_id(ctx) is not None and form.scope_done:
+        return (AnswerButton(), forms.show(ctx, text, _cancel_row(ctx)))
     return (SendText(text, buttons=_cancel_row(ctx)),)
 
 
@@ -197,8 +171,8 @@ async def got_title(ctx: Context, payload: TextInput | ContactShared) -> Sequenc
 async def _ask_background(ctx: Context, form: Form) -> Sequence[Reply]:
     await form.save(ctx, STATE_BACKGROUND)
     text = ctx.l.render("consult_ask_background.j2", limit=MAX_BACKGROUND)
-    if _message_id(ctx) is not None:
-        return (AnswerButton(), _show(ctx, text, _cancel_row(ctx)))
+    if forms.pressed_message_id(ctx) is not None:
+        return (AnswerButton(), forms.show(ctx, text, _cancel_row(ctx)))
     return (SendText(text, buttons=_cancel_row(ctx)),)
 
 
@@ -213,12 +187,7 @@ async def got_background(ctx: Context, payload: TextInput | ContactShared) -> Se
 async def got_background_file(ctx: Context, payload: FileShared) -> Sequence[Reply]:
     form = Form.of(ctx)
     form.background = clean_background(payload.caption)
-    form.attachment = {
-        "kind": AttachmentKind.PHOTO.value if payload.kind == "photo" else AttachmentKind.DOCUMENT.value,
-        "channel": ctx.event.sender.channel,
-        "ref": payload.file_ref,
-        "name": payload.file_name or "",
-    }
+    form.attachment = forms.shared_attachment(ctx, payload)
     return await _after_background(ctx, form)
 
 
@@ -244,13 +213,10 @@ async def _scope_screen(ctx: Context, form: Form, listing: ComposeToggle | None 
     rows: list[tuple[Button, ...]] = []
     if listing is None:
         everyone = form.audience().is_everyone()
-        rows.append((_button(_mark(everyone, ctx.l.label("Whole community")), ComposeAction.EVERYONE),))
-        lists: list[Button] = []
-        if form.building_options:
-            lists.append(_button(_list_label(ctx, N_("Buildings"), len(form.buildings)), ComposeAction.BUILDINGS))
-        if form.group_options:
-            lists.append(_button(_list_label(ctx, N_("Residents' groups"), len(form.groups)), ComposeAction.GROUPS))
-        rows.extend(_rows(lists))
+        rows.append((_button(forms.mark(everyone, ctx.l.label("Whole community")), ComposeAction.EVERYONE),))
+        buildings, groups = ComposeForm(ComposeAction.BUILDINGS).pack(), ComposeForm(ComposeAction.GROUPS).pack()
+        lists = forms.place_lists(ctx, form, buildings=buildings, groups=groups)
+        rows.extend(forms.rows(lists))
         rows.append(
             (
                 _button(ctx.l.label("Next ›"), ComposeAction.SCOPE_DONE),
@@ -263,35 +229,22 @@ async def _scope_screen(ctx: Context, form: Form, listing: ComposeToggle | None 
         if listing is ComposeToggle.BUILDING
         else (form.group_options, form.groups)
     )
-    toggles = [
-        Button(_mark(name in chosen, name), ComposeChoice(listing, index).pack()) for index, name in enumerate(names)
-    ]
-    rows.extend(_rows(toggles))
+    toggles = forms.toggle_buttons(names, chosen, lambda index: ComposeChoice(listing, index).pack())
+    rows.extend(forms.rows(toggles))
     rows.append((_button(ctx.l.label("‹ Back"), ComposeAction.BACK),))
     return text, tuple(rows)
 
 
-def _list_label(ctx: Context, label: str, chosen: int) -> str:
-    name = ctx.l.label(label)
-    if not chosen:
-        return name + " ›"
-    return ctx.l.label("%(list)s (%(chosen)s chosen) ›", list=name, chosen=chosen)
-
-
-def _toggle(values: list[str], value: str) -> list[str]:
-    return [v for v in values if v != value] if value in values else [*values, value]
-
-
 async def choice(ctx: Context, data: ComposeChoice) -> Sequence[Reply]:
     if ctx.state is None or ctx.state.name != STATE_FORM:
-        return _stale(ctx)
+        return forms.stale(ctx)
     form = Form.of(ctx)
     listing: ComposeToggle | None = None
     if data.toggle is ComposeToggle.BUILDING and 0 <= data.index < len(form.building_options):
-        form.buildings = _toggle(form.buildings, form.building_options[data.index])
+        form.buildings = forms.toggled(form.buildings, form.building_options[data.index])
         listing = data.toggle
     elif data.toggle is ComposeToggle.GROUP and 0 <= data.index < len(form.group_options):
-        form.groups = _toggle(form.groups, form.group_options[data.index])
+        form.groups = forms.toggled(form.groups, form.group_options[data.index])
         listing = data.toggle
     elif data.toggle is ComposeToggle.ELIGIBILITY and 0 <= data.index < len(ELIGIBILITIES):
         form.eligibility = ELIGIBILITIES[data.index].value
@@ -300,11 +253,11 @@ async def choice(ctx: Context, data: ComposeChoice) -> Sequence[Reply]:
         form.closes_at = None
         consultations.validate_draft(form.draft(ctx.uow.clock.now()), ctx.uow.clock.now())
     else:
-        return _stale(ctx)
+        return forms.stale(ctx)
     await form.save(ctx, STATE_FORM)
     if listing is not None:
         text, buttons = await _scope_screen(ctx, form, listing)
-        return (AnswerButton(), _show(ctx, text, buttons))
+        return (AnswerButton(), forms.show(ctx, text, buttons))
     return (AnswerButton(), await _options_screen(ctx, form))
 
 
@@ -338,10 +291,10 @@ async def _options_screen(ctx: Context, form: Form) -> Reply:
     l = ctx.l  # noqa: E741
     rows: list[tuple[Button, ...]] = []
     rows.extend(
-        _rows(
+        forms.rows(
             [
                 Button(
-                    _mark(form.eligibility == eligibility.value, eligibility_label(l, eligibility)),
+                    forms.mark(form.eligibility == eligibility.value, eligibility_label(l, eligibility)),
                     ComposeChoice(ComposeToggle.ELIGIBILITY, index).pack(),
                 )
                 for index, eligibility in enumerate(ELIGIBILITIES)
@@ -351,23 +304,25 @@ async def _options_screen(ctx: Context, form: Form) -> Reply:
     )
     rows.append(
         (
-            _button(_mark(form.opens_at is None, l.label("Open now")), ComposeAction.OPEN_NOW),
-            _button(_mark(form.opens_at is not None, l.label("Open later…")), ComposeAction.OPEN_LATER),
+            _button(forms.mark(form.opens_at is None, l.label("Open now")), ComposeAction.OPEN_NOW),
+            _button(forms.mark(form.opens_at is not None, l.label("Open later…")), ComposeAction.OPEN_LATER),
         )
     )
     closing = [
         Button(
-            _mark(form.closes_at is None and form.closes_days == days, l.plural("%(num)s day", "%(num)s days", days)),
+            forms.mark(
+                form.closes_at is None and form.closes_days == days, l.plural("%(num)s day", "%(num)s days", days)
+            ),
             ComposeChoice(ComposeToggle.CLOSING_DAYS, index).pack(),
         )
         for index, days in enumerate(CLOSING_DAYS)
     ]
-    closing.append(_button(_mark(form.closes_at is not None, l.label("Close at…")), ComposeAction.CLOSE_LATER))
+    closing.append(_button(forms.mark(form.closes_at is not None, l.label("Close at…")), ComposeAction.CLOSE_LATER))
     rows.append(tuple(closing))
     rows.append(
         (
-            _button(_mark(form.allow_statements, l.label("Residents add statements")), ComposeAction.STATEMENTS),
-            _button(_mark(form.moderated, l.label("Moderated")), ComposeAction.MODERATED),
+            _button(forms.mark(form.allow_statements, l.label("Residents add statements")), ComposeAction.STATEMENTS),
+            _button(forms.mark(form.moderated, l.label("Moderated")), ComposeAction.MODERATED),
         )
     )
     seeds = [_button(l.label("Add statements"), ComposeAction.SEEDS)]
@@ -387,7 +342,7 @@ async def _options_screen(ctx: Context, form: Form) -> Reply:
             _button(l.label("Cancel"), ComposeAction.CANCEL),
         )
     )
-    return _show(ctx, await _summary(ctx, form, "options"), tuple(rows))
+    return forms.show(ctx, await _summary(ctx, form, "options"), tuple(rows))
 
 
 async def _ask_time(ctx: Context, form: Form, state: str) -> Sequence[Reply]:
@@ -403,7 +358,7 @@ async def _ask_time(ctx: Context, form: Form, state: str) -> Sequence[Reply]:
         example=example.strftime(TIME_FORMAT),
     )
     back = ((_button(ctx.l.label("‹ Back"), ComposeAction.BACK),),)
-    return (AnswerButton(), _show(ctx, text, back))
+    return (AnswerButton(), forms.show(ctx, text, back))
 
 
 async def _typed_time(ctx: Context, payload: TextInput | ContactShared, form: Form) -> datetime:
@@ -437,8 +392,8 @@ async def _ask_seeds(ctx: Context, form: Form) -> Sequence[Reply]:
     await form.save(ctx, STATE_SEEDS)
     text = ctx.l.render("consult_ask_seeds.j2", limit=MAX_STATEMENT, count=len(form.seeds))
     done = ((_button(ctx.l.label("Done"), ComposeAction.SEEDS_DONE),),)
-    if _message_id(ctx) is not None:
-        return (AnswerButton(), _show(ctx, text, done))
+    if forms.pressed_message_id(ctx) is not None:
+        return (AnswerButton(), forms.show(ctx, text, done))
     return (SendText(text, buttons=done),)
 
 
@@ -498,21 +453,14 @@ async def _preview(ctx: Context, form: Form) -> Sequence[Reply]:
         attachment_kind=attachment.kind if attachment else None,
         attachment_name=attachment.name if attachment else None,
     )
-    with_file = attachment is not None and attachment.channel == ctx.event.sender.channel
+    with_file = forms.file_shown_here(ctx, attachment)
     reader = ctx.l.with_timezone(community.timezone)
     shown = render_invitation(reader, look, with_file=with_file)
     replies: list[Reply] = [
         AnswerButton(),
-        _show(ctx, ctx.l.text("Preview: this is the invitation exactly as residents will receive it.")),
+        forms.show(ctx, ctx.l.text("Preview: this is the invitation exactly as residents will receive it.")),
     ]
-    if with_file and attachment is not None:
-        replies.append(
-            SendMedia(
-                attachment.kind.value, attachment.ref, shown.text, file_name=attachment.name, buttons=shown.buttons
-            )
-        )
-    else:
-        replies.append(SendText(shown.text, buttons=shown.buttons))
+    replies.append(forms.as_received(shown.text, shown.buttons, attachment, with_file=with_file))
     buttons: list[Button] = []
     if await _count(ctx, form):
         buttons.append(_button(ctx.l.label("Create"), ComposeAction.CREATE))
@@ -554,18 +502,18 @@ async def _create(ctx: Context, form: Form) -> Sequence[Reply]:
         closes_at=consultation.closes_at,
         at=partial(moment, reader),
     )
-    return (AnswerButton(), _show(ctx, text))
+    return (AnswerButton(), forms.show(ctx, text))
 
 
 async def form_action(ctx: Context, data: ComposeForm) -> Sequence[Reply]:
     action = data.action
     if ctx.state is None or ctx.state.name not in STATES:
-        return _stale(ctx)
+        return forms.stale(ctx)
     if action is ComposeAction.CANCEL:
         await ctx.clear_state()
-        return (AnswerButton(), _show(ctx, ctx.l.text("Cancelled. Nothing was created.")))
+        return (AnswerButton(), forms.show(ctx, ctx.l.text("Cancelled. Nothing was created.")))
     if ctx.state.name in (STATE_COMMUNITY, STATE_TITLE, STATE_BACKGROUND):
-        return _stale(ctx)  # only Cancel works until the title and background are in
+        return forms.stale(ctx)  # only Cancel works until the title and background are in
     form = Form.of(ctx)
     lists = {ComposeAction.BUILDINGS: ComposeToggle.BUILDING, ComposeAction.GROUPS: ComposeToggle.GROUP}
     if action is ComposeAction.EVERYONE:
@@ -576,7 +524,7 @@ async def form_action(ctx: Context, data: ComposeForm) -> Sequence[Reply]:
             return (AnswerButton(), await _options_screen(ctx, form))
         await form.save(ctx, STATE_FORM)
         text, buttons = await _scope_screen(ctx, form, lists.get(action))
-        return (AnswerButton(), _show(ctx, text, buttons))
+        return (AnswerButton(), forms.show(ctx, text, buttons))
     if action in (ComposeAction.SCOPE_DONE, ComposeAction.EDIT, ComposeAction.SEEDS_DONE):
         form.scope_done = True
         await form.save(ctx, STATE_FORM)
@@ -612,7 +560,7 @@ async def form_action(ctx: Context, data: ComposeForm) -> Sequence[Reply]:
         return await _preview(ctx, form)
     if action is ComposeAction.CREATE and ctx.state.name == STATE_FORM:
         return await _create(ctx, form)
-    return _stale(ctx)
+    return forms.stale(ctx)
 
 
 def register(router: Router) -> None:

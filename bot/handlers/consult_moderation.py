@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot import forms
 from bot.consultations.cards import (
     ModerateStatement,
     RejectStatement,
@@ -16,20 +17,13 @@ from bot.consultations.cards import (
     reason_keyboard,
 )
 from bot.context import Context
-from bot.events import ButtonPress
-from bot.replies import AnswerButton, ChatRef, EditText, Keyboard, Reply, SendText
+from bot.replies import AnswerButton, ChatRef, Keyboard, Reply, SendText
 from bot.router import Router
 from community.communities import get_community
 from consultation import participation
 from consultation.consultations import get_consultation, get_statement, rejection_message
 from consultation.models import Statement, StatementStatus
 from consultation.participation import Decision
-
-
-def _show(ctx: Context, text: str, buttons: Keyboard = ()) -> Reply:
-    payload = ctx.event.payload
-    message_id = payload.message_id if isinstance(payload, ButtonPress) else None
-    return EditText(message_id, text, buttons) if message_id is not None else SendText(text, buttons)
 
 
 async def moderation_requests(ctx: Context, statement: Statement) -> list[Reply]:
@@ -68,7 +62,7 @@ async def _view(ctx: Context, statement: Statement, buttons: Keyboard | None = N
     community = await get_community(ctx.uow, consultation.community_id)
     reader = ctx.l.with_timezone(community.timezone)
     keyboard = moderation_keyboard(reader, statement) if buttons is None else buttons
-    return _show(ctx, moderation_text(reader, statement, consultation, community), keyboard)
+    return forms.show(ctx, moderation_text(reader, statement, consultation, community), keyboard)
 
 
 async def moderate(ctx: Context, data: ModerateStatement) -> Sequence[Reply]:

@@ -12,11 +12,12 @@ from typing import Any, ClassVar
 
 from markupsafe import Markup
 
+from bot import forms
 from bot.callbacks import CallbackData
 from bot.context import Context
-from bot.events import ButtonPress, Command, ContactShared, TextInput
+from bot.events import Command, ContactShared, TextInput
 from bot.rendering import Localizer
-from bot.replies import AnswerButton, Button, ChatRef, EditText, Keyboard, Reply, SendText
+from bot.replies import AnswerButton, Button, ChatRef, Keyboard, Reply, SendText
 from bot.router import Router
 from community.communities import effective_roles, get_community
 from community.errors import ValidationFailed
@@ -43,8 +44,6 @@ STATE_NAME = "join.name"
 STATE_HOUSEHOLD = "join.household"
 STATE_PHONE = "join.phone"
 STATE_CONFIRM = "join.confirm"
-
-STALE = N_("This button is out of date. Send /menu to start again.")
 
 REASON_LABELS: dict[RejectionReason, str] = {
     RejectionReason.NOT_RESIDENT: N_("Not a resident here"),
@@ -98,21 +97,6 @@ class ReviewJoin(CallbackData):
     request_id: int
 
 
-def _message_id(ctx: Context) -> str | None:
-    payload = ctx.event.payload
-    return payload.message_id if isinstance(payload, ButtonPress) else None
-
-
-def _replace(ctx: Context, text: str, buttons: Keyboard = ()) -> Reply:
-    """Show text in place of the message whose button was pressed, or as a new message where there is none."""
-    message_id = _message_id(ctx)
-    return EditText(message_id, text, buttons) if message_id is not None else SendText(text, buttons)
-
-
-def _stale(ctx: Context) -> Sequence[Reply]:
-    return (AnswerButton(ctx.l.label(STALE), alert=True),)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The requester's form
 
@@ -146,13 +130,13 @@ async def _ask_name(ctx: Context, community: Community) -> Sequence[Reply]:
 
 async def choose_community(ctx: Context, data: JoinCommunity) -> Sequence[Reply]:
     if ctx.state is None or ctx.state.name != STATE_COMMUNITY:
-        return _stale(ctx)
+        return forms.stale(ctx)
     chosen = next((c for c in await joinable_communities(ctx.uow, ctx.person_id) if c.id == data.community_id), None)
     if chosen is None:
-        return _stale(ctx)
+        return forms.stale(ctx)
     return (
         AnswerButton(),
-        _replace(ctx, ctx.l.text("Community: %(community)s", community=chosen.name)),
+        forms.show(ctx, ctx.l.text("Community: %(community)s", community=chosen.name)),
         *(await _ask_name(ctx, chosen)),
     )
 
@@ -229,18 +213,18 @@ async def form_action(ctx: Context, data: JoinForm) -> Sequence[Reply]:
     state = ctx.state.name if ctx.state is not None else None
     if data.action is FormAction.CANCEL and state is not None and state.startswith("join."):
         await ctx.clear_state()
-        return (AnswerButton(), _replace(ctx, ctx.l.text("Cancelled. Nothing was sent.")))
+        return (AnswerButton(), forms.show(ctx, ctx.l.text("Cancelled. Nothing was sent.")))
     if data.action is FormAction.SKIP_PHONE and state == STATE_PHONE:
         await ctx.set_state(STATE_CONFIRM, **_form(ctx), phone=None)
         return (
             AnswerButton(),
-            _replace(ctx, ctx.l.text("No phone number then.")),
+            forms.show(ctx, ctx.l.text("No phone number then.")),
             SendText(ctx.l.text("Almost done."), remove_keyboard=True),
             await _summary(ctx),
         )
     if data.action is FormAction.SUBMIT and state == STATE_CONFIRM:
         return await _submit(ctx)
-    return _stale(ctx)
+    return forms.stale(ctx)
 
 
 async def _submit(ctx: Context) -> Sequence[Reply]:
@@ -257,7 +241,7 @@ async def _submit(ctx: Context) -> Sequence[Reply]:
     community = await get_community(ctx.uow, request.community_id)
     replies: list[Reply] = [
         AnswerButton(),
-        _replace(ctx, ctx.l.render("join_submitted.j2", community=community.name)),
+        forms.show(ctx, ctx.l.render("join_submitted.j2", community=community.name)),
     ]
     for contact in await community_staff(ctx.uow, request.community_id):
         account = contact.account
@@ -335,9 +319,9 @@ async def decide(ctx: Context, data: DecideJoin) -> Sequence[Reply]:
     if not data.approve:
         request = await get_join_request(ctx.uow, actor_id=ctx.person_id, request_id=data.request_id)
         if request.status != JoinRequestStatus.PENDING:
-            return (AnswerButton(), _replace(ctx, await _worker_view(ctx, request, _outcome(ctx.l, request))))
+            return (AnswerButton(), forms.show(ctx, await _worker_view(ctx, request, _outcome(ctx.l, request))))
         text = await _worker_view(ctx, request, ctx.l.text("Why do you reject this request? The requester is told."))
-        return (AnswerButton(), _replace(ctx, text, _reason_buttons(ctx.l, data.request_id)))
+        return (AnswerButton(), forms.show(ctx, text, _reason_buttons(ctx.l, data.request_id)))
     decision = await decide_join_request(ctx.uow, actor_id=ctx.person_id, request_id=data.request_id, approve=True)
     return await _decided(ctx, decision)
 
@@ -352,8 +336,8 @@ async def reject(ctx: Context, data: RejectJoin) -> Sequence[Reply]:
 async def review(ctx: Context, data: ReviewJoin) -> Sequence[Reply]:
     request = await get_join_request(ctx.uow, actor_id=ctx.person_id, request_id=data.request_id)
     if request.status != JoinRequestStatus.PENDING:
-        return (AnswerButton(), _replace(ctx, await _worker_view(ctx, request, _outcome(ctx.l, request))))
-    return (AnswerButton(), _replace(ctx, await _worker_view(ctx, request), decision_buttons(ctx.l, request)))
+        return (AnswerButton(), forms.show(ctx, await _worker_view(ctx, request, _outcome(ctx.l, request))))
+    return (AnswerButton(), forms.show(ctx, await _worker_view(ctx, request), decision_buttons(ctx.l, request)))
 
 
 def _outcome(reader: Localizer, request: JoinRequest) -> str:
@@ -365,7 +349,7 @@ def _outcome(reader: Localizer, request: JoinRequest) -> str:
 async def _decided(ctx: Context, decision: JoinDecision) -> Sequence[Reply]:
     request, community = decision.request, decision.community
     outcome = _outcome(ctx.l, request)
-    replies: list[Reply] = [AnswerButton(), _replace(ctx, await _worker_view(ctx, request, outcome))]
+    replies: list[Reply] = [AnswerButton(), forms.show(ctx, await _worker_view(ctx, request, outcome))]
     for account in decision.requester_accounts:
         reader = ctx.localizer_for(decision.requester_language, account.language_code).with_timezone(community.timezone)
         if decision.approved:

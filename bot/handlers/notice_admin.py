@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import partial
 
+from bot import forms
 from bot.context import Context
-from bot.events import ButtonPress, Command
+from bot.events import Command
 from bot.notices.buttons import CancelNotice, ViewNotice
 from bot.notices.jobs import send_key
 from bot.notices.progress import CLAIMED, Progress, progress_keyboard, progress_text
@@ -61,12 +62,6 @@ async def _notice(ctx: Context, notice_id: int) -> tuple[Notice, Community]:
     if community is None:
         raise NoticeNotFound()
     return notice, community
-
-
-def _show(ctx: Context, text: str, buttons: Keyboard = ()) -> Reply:
-    payload = ctx.event.payload
-    message_id = payload.message_id if isinstance(payload, ButtonPress) else None
-    return EditText(message_id, text, buttons) if message_id is not None else SendText(text, buttons)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -130,7 +125,7 @@ def _figures_buttons(ctx: Context, notice: Notice) -> Keyboard:
 async def view(ctx: Context, data: ViewNotice) -> Sequence[Reply]:
     notice, community = await _notice(ctx, data.notice_id)
     text = await _figures_text(ctx, notice, community)
-    return (AnswerButton(), _show(ctx, text, _figures_buttons(ctx, notice)))
+    return (AnswerButton(), forms.show(ctx, text, _figures_buttons(ctx, notice)))
 
 
 async def cancel(ctx: Context, data: CancelNotice) -> Sequence[Reply]:
@@ -138,7 +133,7 @@ async def cancel(ctx: Context, data: CancelNotice) -> Sequence[Reply]:
     notice_id = data.notice_id
     if notice.status not in CANCELLABLE:
         text = await _figures_text(ctx, notice, community)
-        return (AnswerButton(), _show(ctx, text, _figures_buttons(ctx, notice)))
+        return (AnswerButton(), forms.show(ctx, text, _figures_buttons(ctx, notice)))
     if not data.confirm:
         question = "scheduled" if notice.status is NoticeStatus.SCHEDULED else "sending"
         text = await _figures_text(ctx, notice, community, question=question)
@@ -148,7 +143,7 @@ async def cancel(ctx: Context, data: CancelNotice) -> Sequence[Reply]:
                 Button(ctx.l.label("No"), ViewNotice(notice_id).pack()),
             ),
         )
-        return (AnswerButton(), _show(ctx, text, buttons))
+        return (AnswerButton(), forms.show(ctx, text, buttons))
     notice = await notices.cancel(ctx.uow, ctx.identity, notice_id)
     scheduler = ctx.scheduler
     if scheduler is not None:
@@ -159,7 +154,7 @@ async def cancel(ctx: Context, data: CancelNotice) -> Sequence[Reply]:
         ctx.after_commit(forget_job)
     replies: list[Reply] = [
         AnswerButton(ctx.l.label("Notice #%(id)s is cancelled.", id=notice_id)),
-        _show(ctx, await _figures_text(ctx, notice, community), _figures_buttons(ctx, notice)),
+        forms.show(ctx, await _figures_text(ctx, notice, community), _figures_buttons(ctx, notice)),
     ]
     progress = await _final_progress(ctx, notice, community)
     if progress is not None:

@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import get_timezone_location
 
+from bot import forms
 from bot.context import Context
-from bot.events import ButtonPress, Command, ContactShared, FileShared, TextInput
+from bot.events import Command, ContactShared, FileShared, TextInput
 from bot.notices.buttons import (
     PREVIEW_NOTICE_ID,
     FormAction,
@@ -41,14 +42,13 @@ from bot.notices.render import (
     render_notice,
     segment_label,
 )
-from bot.rendering import Localizer
-from bot.replies import AnswerButton, Button, EditText, Keyboard, Reply, SendMedia, SendText
+from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
 from bot.router import Router
 from community import notices
 from community.communities import effective_roles, get_community
 from community.errors import PermissionDenied, ValidationFailed
 from community.models import Community
-from community.notice_models import AttachmentKind, NoticeCategory, NoticeStatus
+from community.notice_models import NoticeCategory, NoticeStatus
 from community.notices import SEGMENT_ROLES, segment_roles_for
 from community.roles import Action, Role
 from community.verification import staff_communities
@@ -61,36 +61,9 @@ STATE_TIME = "notice.time"
 STATE_TRANSLATION = "notice.translation"
 STATES = (STATE_COMMUNITY, STATE_BODY, STATE_FORM, STATE_TIME, STATE_TRANSLATION)
 
-STALE = N_("This button is out of date. Send /menu to start again.")
-CHECK = "✓ "
-PER_ROW = 2
-
 
 def _in_form(ctx: Context) -> bool:
     return ctx.state is not None and ctx.state.name in STATES
-
-
-def _message_id(ctx: Context) -> str | None:
-    payload = ctx.event.payload
-    return payload.message_id if isinstance(payload, ButtonPress) else None
-
-
-def _show(ctx: Context, text: str, buttons: Keyboard = ()) -> Reply:
-    """In place of the message whose button was pressed, or as a new message after typed input."""
-    message_id = _message_id(ctx)
-    return EditText(message_id, text, buttons) if message_id is not None else SendText(text, buttons)
-
-
-def _stale(ctx: Context) -> Sequence[Reply]:
-    return (AnswerButton(ctx.l.label(STALE), alert=True),)
-
-
-def _rows(buttons: Sequence[Button], per_row: int = PER_ROW) -> list[tuple[Button, ...]]:
-    return [tuple(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
-
-
-def _mark(chosen: bool, label: str) -> str:
-    return CHECK + label if chosen else label
 
 
 def _button(ctx: Context, label: str, action: FormAction) -> Button:
@@ -99,11 +72,6 @@ def _button(ctx: Context, label: str, action: FormAction) -> Button:
 
 async def _community(ctx: Context, form: Form) -> Community:
     return await get_community(ctx.uow, form.community_id)
-
-
-async def _reader(ctx: Context, form: Form) -> Localizer:
-    """The worker in their language, at the community's time zone."""
-    return ctx.l.with_timezone((await _community(ctx, form)).timezone)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -137,14 +105,14 @@ async def _new_form(ctx: Context, community: Community) -> Form:
 
 async def chose_community(ctx: Context, data: NoticeCommunity) -> Sequence[Reply]:
     if not _in_form(ctx):
-        return _stale(ctx)
+        return forms.stale(ctx)
     communities = await staff_communities(ctx.uow, ctx.person_id, Action.SEND_NOTICE)
     community = next((c for c in communities if c.id == data.community_id), None)
     if community is None:
-        return _stale(ctx)
+        return forms.stale(ctx)
     return (
         AnswerButton(),
-        _show(ctx, ctx.l.text("Community: %(community)s", community=community.name)),
+        forms.show(ctx, ctx.l.text("Community: %(community)s", community=community.name)),
         *(await _ask_body(ctx, await _new_form(ctx, community))),
     )
 
@@ -162,8 +130,8 @@ async def _ask_body(ctx: Context, form: Form) -> Sequence[Reply]:
         caption_limit=notices.MAX_CAPTION,
         body_limit=notices.MAX_BODY,
     )
-    if _message_id(ctx) is not None and form.audience_done:
-        return (AnswerButton(), _show(ctx, text, cancel))
+    if forms.pressed_message_id(ctx) is not None and form.audience_done:
+        return (AnswerButton(), forms.show(ctx, text, cancel))
     return (SendText(text, buttons=cancel),)
 
 
@@ -178,12 +146,7 @@ async def got_body(ctx: Context, payload: TextInput | ContactShared) -> Sequence
 async def got_body_file(ctx: Context, payload: FileShared) -> Sequence[Reply]:
     form = Form.of(ctx)
     form.body = payload.caption.strip()
-    form.attachment = {
-        "kind": AttachmentKind.PHOTO.value if payload.kind == "photo" else AttachmentKind.DOCUMENT.value,
-        "channel": ctx.event.sender.channel,
-        "ref": payload.file_ref,
-        "name": payload.file_name or "",
-    }
+    form.attachment = forms.shared_attachment(ctx, payload)
     return await _after_body(ctx, form)
 
 
@@ -237,15 +200,13 @@ async def _audience_screen(ctx: Context, form: Form, listing: Toggle | None = No
     rows: list[tuple[Button, ...]] = []
     if listing is None:
         everyone = form.audience().is_everyone()
-        rows.append((_button(ctx, _mark(everyone, ctx.l.label("Whole community")), FormAction.EVERYONE),))
-        lists: list[Button] = []
-        if form.building_options:
-            lists.append(_button(ctx, _list_label(ctx, N_("Buildings"), len(form.buildings)), FormAction.BUILDINGS))
-        if form.group_options:
-            lists.append(_button(ctx, _list_label(ctx, N_("Residents' groups"), len(form.groups)), FormAction.GROUPS))
+        rows.append((_button(ctx, forms.mark(everyone, ctx.l.label("Whole community")), FormAction.EVERYONE),))
+        lists = forms.place_lists(
+            ctx, form, buildings=NoticeForm(FormAction.BUILDINGS).pack(), groups=NoticeForm(FormAction.GROUPS).pack()
+        )
         if _role_choices(form):
-            lists.append(_button(ctx, _list_label(ctx, N_("Roles"), len(form.roles)), FormAction.ROLES))
-        rows.extend(_rows(lists))
+            lists.append(_button(ctx, forms.list_label(ctx, N_("Roles"), len(form.roles)), FormAction.ROLES))
+        rows.extend(forms.rows(lists))
         rows.append(
             (
                 _button(ctx, ctx.l.label("Next ›"), FormAction.AUDIENCE_DONE),
@@ -255,49 +216,39 @@ async def _audience_screen(ctx: Context, form: Form, listing: Toggle | None = No
         return text, tuple(rows)
     toggles: list[Button] = []
     if listing is Toggle.BUILDING:
-        for index, name in enumerate(form.building_options):
-            toggles.append(Button(_mark(name in form.buildings, name), NoticeToggle(listing, index).pack()))
+        toggles = forms.toggle_buttons(form.building_options, form.buildings, lambda i: NoticeToggle(listing, i).pack())
     elif listing is Toggle.GROUP:
-        for index, name in enumerate(form.group_options):
-            toggles.append(Button(_mark(name in form.groups, name), NoticeToggle(listing, index).pack()))
+        toggles = forms.toggle_buttons(form.group_options, form.groups, lambda i: NoticeToggle(listing, i).pack())
     else:
         for role in _role_choices(form):
             index = SEGMENT_ROLES.index(role)
             toggles.append(
-                Button(_mark(role.value in form.roles, segment_label(ctx.l, role)), NoticeToggle(listing, index).pack())
+                Button(
+                    forms.mark(role.value in form.roles, segment_label(ctx.l, role)),
+                    NoticeToggle(listing, index).pack(),
+                )
             )
-    rows.extend(_rows(toggles))
+    rows.extend(forms.rows(toggles))
     rows.append((_button(ctx, ctx.l.label("‹ Back"), FormAction.BACK),))
     return text, tuple(rows)
 
 
-def _list_label(ctx: Context, label: str, chosen: int) -> str:
-    name = ctx.l.label(label)
-    if not chosen:
-        return name + " ›"
-    return ctx.l.label("%(list)s (%(chosen)s chosen) ›", list=name, chosen=chosen)
-
-
-def _toggle(values: list[str], value: str) -> list[str]:
-    return [v for v in values if v != value] if value in values else [*values, value]
-
-
 async def toggle(ctx: Context, data: NoticeToggle) -> Sequence[Reply]:
     if ctx.state is None or ctx.state.name != STATE_FORM:
-        return _stale(ctx)
+        return forms.stale(ctx)
     form = Form.of(ctx)
     listing: Toggle | None = None
     if data.toggle is Toggle.BUILDING and 0 <= data.index < len(form.building_options):
-        form.buildings = _toggle(form.buildings, form.building_options[data.index])
+        form.buildings = forms.toggled(form.buildings, form.building_options[data.index])
         listing = data.toggle
     elif data.toggle is Toggle.GROUP and 0 <= data.index < len(form.group_options):
-        form.groups = _toggle(form.groups, form.group_options[data.index])
+        form.groups = forms.toggled(form.groups, form.group_options[data.index])
         listing = data.toggle
     elif data.toggle is Toggle.ROLE and 0 <= data.index < len(SEGMENT_ROLES):
         role = SEGMENT_ROLES[data.index]
         if role.value not in form.role_options:
-            return _stale(ctx)
-        form.roles = _toggle(form.roles, role.value)
+            return forms.stale(ctx)
+        form.roles = forms.toggled(form.roles, role.value)
         listing = data.toggle
     elif data.toggle is Toggle.CATEGORY and 0 <= data.index < len(CATEGORIES):
         form.category = CATEGORIES[data.index].value
@@ -306,11 +257,11 @@ async def toggle(ctx: Context, data: NoticeToggle) -> Sequence[Reply]:
     elif data.toggle is Toggle.ACK:
         form.ack = not form.ack
     else:
-        return _stale(ctx)
+        return forms.stale(ctx)
     await form.save(ctx, STATE_FORM)
     if listing is not None:
         text, buttons = await _audience_screen(ctx, form, listing)
-        return (AnswerButton(), _show(ctx, text, buttons))
+        return (AnswerButton(), forms.show(ctx, text, buttons))
     return (AnswerButton(), await _options_screen(ctx, form))
 
 
@@ -347,16 +298,16 @@ async def _options_screen(ctx: Context, form: Form) -> Reply:
     other = language_name(l, form.other_language)
     categories = [
         Button(
-            _mark(form.category == category.value, category_label(l, category)),
+            forms.mark(form.category == category.value, category_label(l, category)),
             NoticeToggle(Toggle.CATEGORY, index).pack(),
         )
         for index, category in enumerate(CATEGORIES)
     ]
-    rows: list[tuple[Button, ...]] = _rows(categories)
+    rows: list[tuple[Button, ...]] = forms.rows(categories)
     rows.append(
         (
-            Button(_mark(form.important, l.label("Important")), NoticeToggle(Toggle.IMPORTANT).pack()),
-            Button(_mark(form.ack, l.label("Please confirm")), NoticeToggle(Toggle.ACK).pack()),
+            Button(forms.mark(form.important, l.label("Important")), NoticeToggle(Toggle.IMPORTANT).pack()),
+            Button(forms.mark(form.ack, l.label("Please confirm")), NoticeToggle(Toggle.ACK).pack()),
         )
     )
     if form.translation:
@@ -371,8 +322,8 @@ async def _options_screen(ctx: Context, form: Form) -> Reply:
     later = l.label("Send later…")
     rows.append(
         (
-            _button(ctx, _mark(form.send_at is None, l.label("Send now")), FormAction.NOW),
-            _button(ctx, _mark(form.send_at is not None, later), FormAction.LATER),
+            _button(ctx, forms.mark(form.send_at is None, l.label("Send now")), FormAction.NOW),
+            _button(ctx, forms.mark(form.send_at is not None, later), FormAction.LATER),
         )
     )
     rows.append(
@@ -387,7 +338,7 @@ async def _options_screen(ctx: Context, form: Form) -> Reply:
             _button(ctx, l.label("Cancel"), FormAction.CANCEL),
         )
     )
-    return _show(ctx, await _summary(ctx, form, "options"), tuple(rows))
+    return forms.show(ctx, await _summary(ctx, form, "options"), tuple(rows))
 
 
 async def _ask_time(ctx: Context, form: Form) -> Sequence[Reply]:
@@ -401,7 +352,7 @@ async def _ask_time(ctx: Context, form: Form) -> Sequence[Reply]:
         example=tomorrow.strftime(TIME_FORMAT),
     )
     now = ((_button(ctx, ctx.l.label("Send now instead"), FormAction.NOW),),)
-    return (AnswerButton(), _show(ctx, text, now))
+    return (AnswerButton(), forms.show(ctx, text, now))
 
 
 async def got_time(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
@@ -424,7 +375,7 @@ async def _ask_translation(ctx: Context, form: Form) -> Sequence[Reply]:
         original=form.body,
     )
     back = ((_button(ctx, ctx.l.label("‹ Back"), FormAction.BACK),),)
-    return (AnswerButton(), _show(ctx, text, back))
+    return (AnswerButton(), forms.show(ctx, text, back))
 
 
 async def got_translation(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
@@ -459,7 +410,7 @@ async def _preview(ctx: Context, form: Form) -> Sequence[Reply]:
         attachment_kind=attachment.kind if attachment else None,
         attachment_name=attachment.name if attachment else None,
     )
-    with_file = attachment is not None and attachment.channel == ctx.event.sender.channel
+    with_file = forms.file_shown_here(ctx, attachment)
     versions = [(form.language, form.body)]
     if form.translation:
         versions.append((form.other_language, form.translation))
@@ -472,18 +423,11 @@ async def _preview(ctx: Context, form: Form) -> Sequence[Reply]:
             first=language_name(ctx.l, versions[0][0]),
             second=language_name(ctx.l, versions[1][0]),
         )
-    replies.append(_show(ctx, intro))
+    replies.append(forms.show(ctx, intro))
     for language, body in versions:
         reader = ctx.localizers.get(language, community.timezone)
         shown = render_notice(reader, look, body, with_file=with_file)
-        if with_file and attachment is not None:
-            replies.append(
-                SendMedia(
-                    attachment.kind.value, attachment.ref, shown.text, file_name=attachment.name, buttons=shown.buttons
-                )
-            )
-        else:
-            replies.append(SendText(shown.text, buttons=shown.buttons))
+        replies.append(forms.as_received(shown.text, shown.buttons, attachment, with_file=with_file))
     count = await _count(ctx, form)
     buttons: list[Button] = []
     if count:
@@ -527,18 +471,18 @@ async def _send(ctx: Context, form: Form) -> Sequence[Reply]:
             send_at=send_at,
             at=partial(moment, reader),
         )
-    return (AnswerButton(), _show(ctx, text))
+    return (AnswerButton(), forms.show(ctx, text))
 
 
 async def form_action(ctx: Context, data: NoticeForm) -> Sequence[Reply]:
     action = data.action
     if ctx.state is None or ctx.state.name not in STATES:
-        return _stale(ctx)
+        return forms.stale(ctx)
     if action is FormAction.CANCEL:
         await ctx.clear_state()
-        return (AnswerButton(), _show(ctx, ctx.l.text("Cancelled. Nothing was sent.")))
+        return (AnswerButton(), forms.show(ctx, ctx.l.text("Cancelled. Nothing was sent.")))
     if ctx.state.name in (STATE_COMMUNITY, STATE_BODY):
-        return _stale(ctx)  # only Cancel works until the text is in
+        return forms.stale(ctx)  # only Cancel works until the text is in
     form = Form.of(ctx)
     if action is FormAction.EVERYONE:
         form.buildings, form.groups, form.roles = [], [], []
@@ -549,7 +493,7 @@ async def form_action(ctx: Context, data: NoticeForm) -> Sequence[Reply]:
             return (AnswerButton(), await _options_screen(ctx, form))
         await form.save(ctx, STATE_FORM)
         text, buttons = await _audience_screen(ctx, form, listing.get(action))
-        return (AnswerButton(), _show(ctx, text, buttons))
+        return (AnswerButton(), forms.show(ctx, text, buttons))
     if action is FormAction.AUDIENCE_DONE or action is FormAction.EDIT:
         form.audience_done = True
         await form.save(ctx, STATE_FORM)
@@ -572,7 +516,7 @@ async def form_action(ctx: Context, data: NoticeForm) -> Sequence[Reply]:
         return await _preview(ctx, form)
     if action is FormAction.SEND and ctx.state.name == STATE_FORM:
         return await _send(ctx, form)
-    return _stale(ctx)
+    return forms.stale(ctx)
 
 
 def register(router: Router) -> None:

@@ -4,13 +4,13 @@ time as a worker types it."""
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.context import Context
+from bot.forms import StateForm, attachment_of
 from community.errors import ValidationFailed
-from community.notice_models import AttachmentKind, NoticeCategory
+from community.notice_models import NoticeCategory
 from community.notices import Attachment, Audience, NoticeDraft
 from community.roles import Role
 from i18n import LANGUAGES, N_
@@ -21,7 +21,7 @@ _TIME_CHARACTERS = str.maketrans({"：": ":", "－": "-", "/": "-", "．": "-", 
 
 
 @dataclass(slots=True)
-class Form:
+class Form(StateForm):
     community_id: int
     language: str  # of the body: the worker's own
     body: str = ""
@@ -39,15 +39,6 @@ class Form:
     send_at: str | None = None  # ISO 8601, aware; None: as soon as sent
     audience_done: bool = False  # past the audience once: a new text goes back to the options
 
-    @classmethod
-    def of(cls, ctx: Context) -> Form:
-        assert ctx.state is not None
-        data = dict(ctx.state.data)
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
-
-    async def save(self, ctx: Context, state: str) -> None:
-        await ctx.set_state(state, **asdict(self))
-
     @property
     def other_language(self) -> str:
         return next(language for language in LANGUAGES if language != self.language)
@@ -59,12 +50,7 @@ class Form:
         return datetime.fromisoformat(self.send_at) if self.send_at else None
 
     def attachment_value(self) -> Attachment | None:
-        found = self.attachment
-        if not found:
-            return None
-        return Attachment(
-            kind=AttachmentKind(found["kind"]), channel=found["channel"], ref=found["ref"], name=found["name"] or None
-        )
+        return attachment_of(self.attachment)
 
     def draft(self) -> NoticeDraft:
         return NoticeDraft(
