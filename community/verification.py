@@ -339,10 +339,16 @@ class StaffContact:
 async def community_staff(uow: UnitOfWork, community_id: int) -> list[StaffContact]:
     """The channel accounts of everyone who can decide join requests in the community: its own staff, and the
     street administrators of the streets or townships above it."""
+    return await staff_for(uow, community_id, Action.DECIDE_JOIN_REQUEST)
+
+
+async def staff_for(uow: UnitOfWork, community_id: int, action: Action) -> list[StaffContact]:
+    """The channel accounts of everyone whose roles allow ``action`` in the community: its own members with such a
+    role, and those above it whose role reaches down (INHERITED_ROLES, e.g. street administrators); by account id."""
     contacts: dict[int, StaffContact] = {}
-    deciders = PERMISSIONS[Action.DECIDE_JOIN_REQUEST]
+    holders = PERMISSIONS[action]
     current: int | None = community_id
-    allowed: frozenset[Role] = deciders
+    allowed: frozenset[Role] = holders
     while current is not None:
         rows = (
             await uow.session.exec(
@@ -358,7 +364,7 @@ async def community_staff(uow: UnitOfWork, community_id: int) -> list[StaffConta
             contacts.setdefault(account.id, StaffContact(account=account, language=person.language))
         community = await get_community(uow, current)
         current = community.parent_id
-        allowed = deciders & INHERITED_ROLES
+        allowed = holders & INHERITED_ROLES
     return [contacts[key] for key in sorted(contacts)]
 
 

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_
 from sqlmodel import col, select
 
-from community.communities import effective_roles, get_community
-from community.models import ChannelAccount, Membership, MembershipRole, Person
-from community.permissions import INHERITED_ROLES, PERMISSIONS, allows
-from community.roles import Action, Role
+from community.communities import effective_roles
+from community.models import ChannelAccount, Person
+from community.permissions import allows
+from community.roles import Action
 from community.unit_of_work import UnitOfWork
-from community.verification import StaffContact
+from community.verification import StaffContact, staff_for
 from consultation.consultations import (
     VoteValue,
     author_of,
@@ -158,27 +158,7 @@ async def may_add_statement(uow: UnitOfWork, person_id: int, consultation_id: in
 async def moderators(uow: UnitOfWork, community_id: int) -> list[StaffContact]:
     """Everyone who may moderate the community's consultations (Action.RUN_CONSULTATION): its own staff and
     committee, and the street administrators of the streets or townships above it; by account id."""
-    runners = PERMISSIONS[Action.RUN_CONSULTATION]
-    contacts: dict[int, StaffContact] = {}
-    current: int | None = community_id
-    allowed: frozenset[Role] = runners
-    while current is not None:
-        rows = (
-            await uow.session.exec(
-                select(ChannelAccount, Person)
-                .join(Person, col(Person.id) == col(ChannelAccount.person_id))
-                .join(Membership, col(Membership.person_id) == col(Person.id))
-                .join(MembershipRole, col(MembershipRole.membership_id) == col(Membership.id))
-                .where(Membership.community_id == current, col(MembershipRole.role).in_(sorted(allowed)))
-            )
-        ).all()
-        for account, person in rows:
-            assert account.id is not None
-            contacts.setdefault(account.id, StaffContact(account=account, language=person.language))
-        community = await get_community(uow, current)
-        current = community.parent_id
-        allowed = runners & INHERITED_ROLES
-    return [contacts[key] for key in sorted(contacts)]
+    return await staff_for(uow, community_id, Action.RUN_CONSULTATION)
 
 
 @dataclass(frozen=True, slots=True)
