@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -192,27 +193,34 @@ def test_bad_input_is_refused() -> None:
         compute_opinion_map(np.zeros((2, 1)), ["a", "a"], [1])
 
 
+def _blocs_matrix(seed: int, n: int, s: int, blocs: int, loyal: float) -> np.ndarray:
+    """n people in ``blocs`` random blocs, each voting its bloc's taste with probability ``loyal``."""
+    rng = np.random.default_rng(seed)
+    taste = rng.choice([AGREE, DISAGREE], size=(blocs, s))
+    who = rng.integers(0, blocs, size=n)
+    return np.where(rng.random((n, s)) < loyal, taste[who], -taste[who])
+
+
+def _red_dwarf(votes: np.ndarray) -> Any:
+    """red-dwarf's Polis pipeline on the same votes, or a skip where the bench extra is not installed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # red-dwarf's pydantic models warn on import, pandas on use
+        polis = pytest.importorskip("reddwarf.implementations.polis")
+        rows, cols = np.nonzero(~np.isnan(votes))
+        records = [
+            {"participant_id": int(r), "statement_id": int(c), "vote": int(votes[r, c]), "modified": 0}
+            for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
+        ]
+        return polis.run_pipeline(votes=records, random_state=0)
+
+
 def test_positions_and_consensus_match_red_dwarf_where_it_is_installed() -> None:
     """red-dwarf (the bench extra) re-implements Polis's math in Python: same PCA, same consensus selection."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # red-dwarf's pydantic models warn on import
-        polis = pytest.importorskip("reddwarf.implementations.polis")
-    rng = np.random.default_rng(3)
     n, s = 150, 25
-    taste = rng.choice([AGREE, DISAGREE], size=(3, s))
-    who = rng.integers(0, 3, size=n)
-    votes = np.where(rng.random((n, s)) < 0.8, taste[who], -taste[who])
-    votes[rng.random((n, s)) < 0.5] = NAN
-    rows, cols = np.nonzero(~np.isnan(votes))
-    records = [
-        {"participant_id": int(r), "statement_id": int(c), "vote": int(votes[r, c]), "modified": 0}
-        for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
-    ]
-
+    votes = _blocs_matrix(3, n, s, blocs=3, loyal=0.8)
+    votes[np.random.default_rng(4).random((n, s)) < 0.5] = NAN
+    theirs = _red_dwarf(votes)
     ours = compute_opinion_map(votes, list(range(n)), list(range(s)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # red-dwarf's own deprecation warnings from pandas
-        theirs = polis.run_pipeline(votes=records, random_state=0)
 
     their_xy = theirs.participants_df.loc[list(range(n)), ["x", "y"]].to_numpy()
     # Axes may be mirrored; positions are otherwise the same.
@@ -234,24 +242,11 @@ def test_statement_priority_is_polis_importance_and_matches_red_dwarf_where_it_i
     expected = (11 / 22) * (1 - 1 / 22) * (1 + ours.statement_extremity[a])
     assert ours.statement_importance[a] == pytest.approx(expected)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        polis = pytest.importorskip("reddwarf.implementations.polis")
-    rng = np.random.default_rng(5)
     n, s = 120, 20
-    taste = rng.choice([AGREE, DISAGREE], size=(2, s))
-    who = rng.integers(0, 2, size=n)
-    matrix = np.where(rng.random((n, s)) < 0.85, taste[who], -taste[who])
-    matrix[rng.random((n, s)) < 0.2] = PASS
-    rows, cols = np.nonzero(~np.isnan(matrix))
-    records = [
-        {"participant_id": int(r), "statement_id": int(c), "vote": int(matrix[r, c]), "modified": 0}
-        for r, c in zip(rows.tolist(), cols.tolist(), strict=True)
-    ]
+    matrix = _blocs_matrix(5, n, s, blocs=2, loyal=0.85)
+    matrix[np.random.default_rng(6).random((n, s)) < 0.2] = PASS
+    theirs = _red_dwarf(matrix)
     mine = compute_opinion_map(matrix, list(range(n)), list(range(s)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs = polis.run_pipeline(votes=records, random_state=0)
     frame = theirs.statements_df.loc[list(range(s))]
     np.testing.assert_allclose(mine.statement_extremity, frame["extremity"].to_numpy(dtype=float), atol=1e-9)
     newness = 1 + 8 * np.power(2.0, -frame["n_total"].to_numpy(dtype=float) / 5)
