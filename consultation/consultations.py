@@ -84,6 +84,7 @@ from i18n import LANGUAGES, N_
 MAX_TITLE = 200
 MAX_BACKGROUND = 4000
 MAX_STATEMENT = 280
+MAX_SEEDS = 20  # statements staff start a consultation with; more is the residents' part
 OPEN_JOB = "consultation.open"
 CLOSE_JOB = "consultation.close"
 MAP_JOB = "consultation.map"
@@ -192,6 +193,19 @@ def clean_statement(text: str) -> str:
     if len(cleaned) > MAX_STATEMENT:
         raise StatementTooLong(limit=MAX_STATEMENT, length=len(cleaned))
     return cleaned
+
+
+def next_seed(seeds: Sequence[str], typed: str) -> str:
+    """A statement staff type to start a consultation with, checked before the consultation exists: its length,
+    at most MAX_SEEDS of them, and not one already typed (add_statement checks again against the database)."""
+    if len(seeds) >= MAX_SEEDS:
+        raise ValidationFailed(N_("That is enough to start with: residents add the rest. Tap Done."))
+    text = clean_statement(typed)
+    normalized = normalize_statement(text)
+    for number, seed in enumerate(seeds, start=1):
+        if normalize_statement(seed) == normalized:
+            raise ValidationFailed(N_("You added that statement already (number %(number)s)."), number=number)
+    return text
 
 
 async def get_consultation(uow: UnitOfWork, consultation_id: int) -> Consultation:

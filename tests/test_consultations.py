@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from community.clock import FakeClock
 from community.communities import add_community, add_member, household
-from community.errors import UnknownBuilding
+from community.errors import UnknownBuilding, ValidationFailed
 from community.models import AuditEntry, Person
 from community.notices import Audience
 from community.people import identify
@@ -25,6 +25,7 @@ from community.privacy import forget
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from consultation.consultations import (
+    MAX_SEEDS,
     MAX_STATEMENT,
     ConsultationDraft,
     VoteValue,
@@ -36,6 +37,7 @@ from consultation.consultations import (
     figures,
     get_consultation,
     moderate,
+    next_seed,
     next_statement,
     open_consultation,
     open_for,
@@ -591,3 +593,18 @@ async def test_figures_count_without_saying_who(uows: UnitOfWorkFactory, clock: 
     assert (counted.participants, counted.voters, counted.votes) == (3, 2, 3)  # chen wrote but did not vote
     assert (counted.agree, counted.disagree, counted.passed) == (1, 1, 1)
     assert (counted.pending, counted.approved, counted.rejected) == (1, 2, 1)
+
+
+def test_seed_statements_are_checked_before_the_consultation_exists() -> None:
+    """What a worker types to start a consultation with: trimmed, length-checked, no repeat, at most MAX_SEEDS."""
+    assert next_seed([], "  A shed keeps bicycles dry.  ") == "A shed keeps bicycles dry."
+    with pytest.raises(ValidationFailed) as repeated:
+        next_seed(["Keep the trees.", "A shed keeps bicycles dry."], "a shed  keeps BICYCLES dry.")
+    assert repeated.value.params == {"number": 2}
+    with pytest.raises(EmptyStatement):
+        next_seed([], "   ")
+    with pytest.raises(StatementTooLong):
+        next_seed([], "x" * (MAX_STATEMENT + 1))
+    with pytest.raises(ValidationFailed) as too_many:
+        next_seed([f"Statement {i}" for i in range(MAX_SEEDS)], "One more")
+    assert too_many.value.message == "That is enough to start with: residents add the rest. Tap Done."

@@ -57,9 +57,7 @@ from consultation.consultations import (
     MAX_TITLE,
     check_opening_time,
     clean_background,
-    clean_statement,
     clean_title,
-    normalize_statement,
 )
 from consultation.models import Eligibility
 from i18n import N_
@@ -73,7 +71,6 @@ STATE_CLOSES = "consult.closes"
 STATE_SEEDS = "consult.seeds"
 STATES = (STATE_COMMUNITY, STATE_TITLE, STATE_BACKGROUND, STATE_FORM, STATE_OPENS, STATE_CLOSES, STATE_SEEDS)
 
-MAX_SEEDS = 20  # more is a consultation's statements, not a start
 
 ELIGIBILITY_LABELS: dict[Eligibility, str] = {
     Eligibility.RESIDENTS: N_("Residents"),
@@ -403,7 +400,7 @@ async def got_seed(ctx: Context, payload: TextInput | ContactShared) -> Sequence
     form = Form.of(ctx)
     done = ((_button(ctx.l.label("Done"), ComposeAction.SEEDS_DONE),),)
     try:
-        form.seeds.append(_new_seed(form.seeds, payload.text))
+        form.seeds.append(consultations.next_seed(form.seeds, payload.text))
     except ValidationFailed as refused:
         # Answered here rather than by the conversation, so that the Done button stays at hand; nothing was
         # written yet.
@@ -411,19 +408,6 @@ async def got_seed(ctx: Context, payload: TextInput | ContactShared) -> Sequence
     await form.save(ctx, STATE_SEEDS)
     added = ctx.l.text("Statement %(number)s added. Type the next one, or tap Done.", number=len(form.seeds))
     return (SendText(added, buttons=done),)
-
-
-def _new_seed(seeds: Sequence[str], typed: str) -> str:
-    """A statement to start with as add_statement will take it: its length checked, and not one of those
-    already typed (create() checks again against the database)."""
-    if len(seeds) >= MAX_SEEDS:
-        raise ValidationFailed(N_("That is enough to start with: residents add the rest. Tap Done."))
-    text = clean_statement(typed)
-    normalized = normalize_statement(text)
-    for number, seed in enumerate(seeds, start=1):
-        if normalize_statement(seed) == normalized:
-            raise ValidationFailed(N_("You added that statement already (number %(number)s)."), number=number)
-    return text
 
 
 async def use_buttons(ctx: Context, _: TextInput | ContactShared) -> Sequence[Reply]:
