@@ -61,6 +61,7 @@ from bot.delivery.sender import Sender, SenderOptions  # noqa: E402
 from community import outbox  # noqa: E402
 from community.clock import SystemClock  # noqa: E402
 from community.db import create_engine, session_factory  # noqa: E402
+from community.keys import SiteKey  # noqa: E402
 from community.migrate import upgrade  # noqa: E402
 from community.notice_models import DeliveryStatus, OutboxMessage  # noqa: E402
 from community.outbox import OutboxButton, Outgoing  # noqa: E402
@@ -212,7 +213,7 @@ async def bench_case(case: Case) -> dict[str, Any]:
         engine = create_engine(f"sqlite:///{Path(tmp) / 'linli.sqlite3'}")
         try:
             await upgrade(engine)
-            uows = UnitOfWorkFactory(session_factory(engine), SystemClock())
+            uows = UnitOfWorkFactory(session_factory(engine), SystemClock(), SiteKey.generate())
             async with fake_bot_api(case.limit) as fake:
                 await seed(uows, WARM_UP_CHAT, warm_up)
                 sender, transport = sender_for(uows, fake, case.limit)

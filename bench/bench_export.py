@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:
 from bot.consultations.buttons import ExportFormat  # noqa: E402
 from community.clock import SystemClock  # noqa: E402
 from community.db import create_engine, session_factory  # noqa: E402
+from community.keys import SiteKey  # noqa: E402
 from community.migrate import upgrade  # noqa: E402
 from community.models import Community  # noqa: E402
 from community.roles import CommunityKind  # noqa: E402
@@ -188,7 +189,7 @@ def _export_one(path: Path, fmt: ExportFormat, out: Path) -> dict[str, Any]:
 
     async def run() -> tuple[float, float]:
         engine = create_engine(f"sqlite:///{path}")
-        uows = UnitOfWorkFactory(session_factory(engine), SystemClock())
+        uows = UnitOfWorkFactory(session_factory(engine), SystemClock(), SiteKey.generate())
         try:
             with out.open("wb") as stream:
                 async with uows() as uow:

@@ -166,6 +166,7 @@ async def _chat_votes(participants: int, statements: int, votes_each: int, round
     from community.clock import SystemClock
     from community.communities import add_community, add_member, household
     from community.db import create_engine, session_factory
+    from community.keys import SiteKey
     from community.migrate import upgrade
     from community.people import identify
     from community.roles import CommunityKind, Role
@@ -178,7 +179,7 @@ async def _chat_votes(participants: int, statements: int, votes_each: int, round
             folder = os.environ["LINLI_BENCH_KEEP_DB"]
         engine = create_engine(f"sqlite:///{Path(folder) / 'linli.sqlite3'}")
         clock = SystemClock()
-        uows = UnitOfWorkFactory(session_factory(engine), clock)
+        uows = UnitOfWorkFactory(session_factory(engine), clock, SiteKey.generate())
         try:
             await upgrade(engine)
             async with uows() as uow:

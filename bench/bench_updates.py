@@ -71,6 +71,7 @@ from bot.replies import AnswerButton, Button, EditText, Reply, SendText  # noqa:
 from bot.router import Router  # noqa: E402
 from community.clock import SystemClock  # noqa: E402
 from community.db import create_engine, session_factory  # noqa: E402
+from community.keys import SiteKey  # noqa: E402
 from community.migrate import upgrade  # noqa: E402
 from community.unit_of_work import UnitOfWorkFactory  # noqa: E402
 from tests.support.fake_bot_api import FakeBotApi, SentMessage  # noqa: E402
@@ -351,7 +352,7 @@ async def bench_linli(n: int, per_person: int, router_choice: str) -> tuple[Resu
         engine = create_engine(f"sqlite:///{Path(tmp) / 'linli.sqlite3'}")
         try:
             await upgrade(engine)
-            uows = UnitOfWorkFactory(session_factory(engine), SystemClock())
+            uows = UnitOfWorkFactory(session_factory(engine), SystemClock(), SiteKey.generate())
             localizers = Localizers(load_catalogs())
             setup = linli_setup(router_choice, localizers)
             people = math.ceil(n / per_person)

@@ -42,6 +42,7 @@ from bot.router import Router
 from bot.scheduling import DatabaseScheduler, JobRegistry, ManagedScheduler
 from community.clock import Clock, SystemClock
 from community.db import create_engine, session_factory
+from community.keys import KEY_FILE_NAME, SiteKey
 from community.unit_of_work import UnitOfWorkFactory
 from i18n import LANGUAGES, Catalogs
 
@@ -146,7 +147,7 @@ async def build_app(
     catalogs = catalogs or Catalogs()
     localizers = Localizers(catalogs)
     engine = create_engine(settings.database_url)
-    uows = UnitOfWorkFactory(session_factory(engine), clock)
+    uows = UnitOfWorkFactory(session_factory(engine), clock, site_key(settings))
     router = build_router()
     bot = BotInfo(username=settings.bot_username)
     log.debug("database: %s", settings.database_label)
@@ -169,6 +170,14 @@ async def build_app(
     for register_jobs in JOB_REGISTRARS:
         register_jobs(jobs, app)
     return app
+
+
+def site_key(settings: Settings) -> SiteKey:
+    """LINLI_SECRET_KEY where it is set (every process of a PostgreSQL deployment shares it), else the key file in
+    the data directory, read or made at its first use."""
+    if settings.secret_key is not None:
+        return SiteKey.of(bytes.fromhex(settings.secret_key.reveal()))
+    return SiteKey.in_file(settings.data_dir.absolute() / KEY_FILE_NAME)
 
 
 def build_delivery(settings: Settings, uows: UnitOfWorkFactory, localizers: Localizers) -> Sender:

@@ -149,11 +149,9 @@ def configure_logging(settings: Settings) -> None:
     for handler in list(root.handlers):
         if isinstance(handler, _StderrHandler):
             root.removeHandler(handler)
-    token = settings.telegram_bot_token
+    secrets = [value.reveal() for value in (settings.telegram_bot_token, settings.secret_key) if value is not None]
     handler = _StderrHandler()
-    handler.setFormatter(
-        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", [token.reveal()] if token else [])
-    )
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
     root.addHandler(handler)
     root.setLevel(settings.log_level_number)
     for name in _QUIET_LOGGERS:

@@ -28,6 +28,7 @@ MAX_POLLING_TIMEOUT = 300
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_SEND_RATE = 30  # messages a second: Telegram's limit per bot
 MAX_SEND_RATE = 1000  # Telegram's limit with paid broadcasts
+MIN_SECRET_KEY_BYTES = 16
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -89,6 +90,8 @@ class Settings:
     language: str = "en"  # of the command line's own messages
     send_rate: float = DEFAULT_SEND_RATE  # messages a second the delivery engine sends, per process
     paid_broadcast: bool = False  # Telegram's allow_paid_broadcast on every broadcast message
+    # The site key (community.keys) as hex; unset, it is the file secret.key in the data directory.
+    secret_key: Secret | None = field(default=None, repr=False)
 
     @property
     def log_level_number(self) -> int:
@@ -252,6 +255,24 @@ def _send_rate(env: Mapping[str, str]) -> float:
     return rate
 
 
+def _secret_key(env: Mapping[str, str]) -> Secret | None:
+    raw = _get(env, "LINLI_SECRET_KEY")
+    if raw is None:
+        return None
+    try:
+        valid = len(bytes.fromhex(raw)) >= MIN_SECRET_KEY_BYTES
+    except ValueError:
+        valid = False
+    if not valid:
+        # Never echoed: it is the secret every keyed hash rests on.
+        raise ConfigError(
+            "LINLI_SECRET_KEY",
+            N_("%(setting)s must be at least %(digits)s hexadecimal digits (for example from: openssl rand -hex 32)."),
+            digits=MIN_SECRET_KEY_BYTES * 2,
+        )
+    return Secret(raw)
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     raw = _get(env, name)
     if raw is None or raw.lower() in _FALSE:
@@ -275,4 +296,5 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         language=cli_language(env),
         send_rate=_send_rate(env),
         paid_broadcast=_flag(env, "LINLI_PAID_BROADCAST"),
+        secret_key=_secret_key(env),
     )

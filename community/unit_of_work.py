@@ -10,14 +10,21 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from community.clock import Clock
+from community.keys import SiteKey
 
 
 class UnitOfWork:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, gate: asyncio.Lock | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        key: SiteKey,
+        gate: asyncio.Lock | None = None,
     ) -> None:
         self._sessions = sessions
         self.clock = clock
+        # The site key (community.keys), for the keyed hashes: audit chain, pseudonyms, invitation codes.
+        self.key = key
         self._gate = gate
         self._session: AsyncSession | None = None
         # The audit chain's last hash as this transaction left it (community.audit): writers are serialised
@@ -66,9 +73,10 @@ class UnitOfWorkFactory:
     transactions that both read and then write would otherwise fail with "database is locked" instead of
     waiting (a read lock cannot be upgraded while another writer holds the file). PostgreSQL needs no gate."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, key: SiteKey) -> None:
         self.sessions = sessions
         self.clock = clock
+        self.key = key
         bind = sessions.kw.get("bind")
         self._gate = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
 
@@ -78,4 +86,4 @@ class UnitOfWorkFactory:
         return self._gate is not None
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.clock, self._gate)
+        return UnitOfWork(self.sessions, self.clock, self.key, self._gate)

@@ -32,6 +32,7 @@ from bot.rendering import Localizer, Localizers
 from community.clock import FakeClock
 from community.db import async_url, create_engine, session_factory
 from community.demo import seed_demo
+from community.keys import SiteKey
 from community.migrate import upgrade
 from community.unit_of_work import UnitOfWorkFactory
 from i18n import Catalogs
@@ -142,8 +143,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def uows(engine: AsyncEngine, clock: FakeClock) -> UnitOfWorkFactory:
-    return UnitOfWorkFactory(session_factory(engine), clock)
+def site_key() -> SiteKey:
+    """A site key of this test's own (community.keys): nothing keyed may depend on a fixed key."""
+    return SiteKey.generate()
+
+
+@pytest.fixture
+def uows(engine: AsyncEngine, clock: FakeClock, site_key: SiteKey) -> UnitOfWorkFactory:
+    return UnitOfWorkFactory(session_factory(engine), clock, site_key)
 
 
 @pytest.fixture(scope="session")

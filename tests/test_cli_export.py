@@ -17,6 +17,7 @@ from typer.testing import CliRunner, Result
 from bot.cli import create_cli
 from community.clock import FakeClock
 from community.db import create_engine, session_factory, sqlite_url_for
+from community.keys import KEY_FILE_NAME, SiteKey
 from community.unit_of_work import UnitOfWorkFactory
 from tests.support.consultation_world import TITLE, World, build_world
 
@@ -42,7 +43,12 @@ def world(env: dict[str, str]) -> World:
         engine = create_engine(url)
         try:
             clock = FakeClock()
-            return await build_world(UnitOfWorkFactory(session_factory(engine), clock), clock)
+            return await build_world(
+                UnitOfWorkFactory(
+                    session_factory(engine), clock, SiteKey.in_file(Path(env["LINLI_DATA_DIR"]) / KEY_FILE_NAME)
+                ),
+                clock,
+            )
         finally:
             await engine.dispose()
 

@@ -23,6 +23,7 @@ from bot.delivery.transport import RetryAfter, SendResult, Transport
 from community import outbox
 from community.clock import SystemClock
 from community.db import session_factory
+from community.keys import SiteKey
 from community.models import ChannelAccount
 from community.notice_models import DeliveryStatus, MessageKind, Notice, OutboxMessage
 from community.outbox import OutboxButton, Outgoing
@@ -38,7 +39,7 @@ RATE = 200.0
 @pytest.fixture
 def live(engine: AsyncEngine) -> UnitOfWorkFactory:
     """Units of work on the wall clock: the sender's pauses and backoffs are real time."""
-    return UnitOfWorkFactory(session_factory(engine), SystemClock())
+    return UnitOfWorkFactory(session_factory(engine), SystemClock(), SiteKey.generate())
 
 
 @pytest.fixture

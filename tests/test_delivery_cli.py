@@ -28,6 +28,7 @@ from community import outbox
 from community.clock import SystemClock
 from community.communities import add_community
 from community.db import create_engine, session_factory, sqlite_url_for
+from community.keys import KEY_FILE_NAME, SiteKey
 from community.migrate import upgrade
 from community.notice_models import DeliveryStatus, MessageKind, Notice, OutboxMessage
 from community.outbox import OutboxButton, Outcomes, Outgoing
@@ -59,7 +60,11 @@ def on_database(env: dict[str, str], work: Callable[[UnitOfWorkFactory], Awaitab
     async def run() -> T:
         engine = create_engine(url)
         try:
-            return await work(UnitOfWorkFactory(session_factory(engine), SystemClock()))
+            return await work(
+                UnitOfWorkFactory(
+                    session_factory(engine), SystemClock(), SiteKey.in_file(Path(env["LINLI_DATA_DIR"]) / KEY_FILE_NAME)
+                )
+            )
         finally:
             await engine.dispose()
 
@@ -236,7 +241,7 @@ async def test_deliver_is_a_process_that_sends_the_queue_and_stops_on_sigterm(tm
     data.mkdir()
     engine = create_engine(sqlite_url_for(data.absolute()))
     await upgrade(engine)
-    uows = UnitOfWorkFactory(session_factory(engine), SystemClock())
+    uows = UnitOfWorkFactory(session_factory(engine), SystemClock(), SiteKey.in_file(data / KEY_FILE_NAME))
     async with uows() as uow:
         messages = [Outgoing("telegram", str(500 + n), f"通知 {n}") for n in range(20)]
         await outbox.enqueue(uow, messages, not_before=uow.clock.now())

@@ -24,6 +24,7 @@ from bot.delivery.sender import SenderOptions
 from community import outbox
 from community.clock import SystemClock
 from community.db import session_factory
+from community.keys import SiteKey
 from community.notice_models import DeliveryStatus, OutboxMessage
 from community.outbox import Outgoing
 from community.unit_of_work import UnitOfWorkFactory
@@ -69,7 +70,7 @@ async def statuses(uows: UnitOfWorkFactory) -> dict[str, DeliveryStatus]:
 async def test_a_sender_killed_mid_broadcast_loses_nothing_and_repeats_only_what_was_in_flight(
     engine: AsyncEngine, fake: FakeBotApi
 ) -> None:
-    uows = UnitOfWorkFactory(session_factory(engine), SystemClock())
+    uows = UnitOfWorkFactory(session_factory(engine), SystemClock(), SiteKey.generate())
     async with uows() as uow:
         chats = [str(FIRST_CHAT + n) for n in range(RECIPIENTS)]
         await outbox.enqueue(

@@ -16,6 +16,7 @@ from bot.channels.telegram_delivery import CHANNEL, TelegramTransport
 from bot.delivery.sender import Sender, SenderOptions
 from community.clock import SystemClock
 from community.db import create_engine, session_factory
+from community.keys import SiteKey
 from community.unit_of_work import UnitOfWorkFactory
 
 
@@ -28,7 +29,7 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--lease", type=float, default=2.0)
     args = parser.parse_args(argv)
     engine = create_engine(args.database_url)
-    uows = UnitOfWorkFactory(session_factory(engine), SystemClock())
+    uows = UnitOfWorkFactory(session_factory(engine), SystemClock(), SiteKey.generate())
     transport = TelegramTransport(args.token, api_base=args.api_base)
     sender = Sender(uows, {CHANNEL: transport}, SenderOptions(rate=args.rate, lease=args.lease))
     stopping: list[asyncio.Task[None]] = []
