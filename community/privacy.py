@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -349,16 +350,24 @@ async def _forget_notice_data(uow: UnitOfWork, person_id: int, account_ids: list
     )
 
 
-async def forget(uow: UnitOfWork, person_id: int) -> None:
+# What a feature erases of a person when they use /forget: called with the unit of work and the person's id,
+# before the kernel's own rows go (so the feature can still follow its links from the person). The kernel
+# never imports a feature: the composition root hands each feature's eraser to forget() (bot.erasure).
+Eraser = Callable[[UnitOfWork, int], Awaitable[None]]
+
+
+async def forget(uow: UnitOfWork, person_id: int, erasers: Sequence[Eraser] = ()) -> None:
     """Erase the person: memberships and their roles, channel accounts with their code throttles and dialogue
     state, their join requests, their notice choices and acknowledgements, and the person row; clear their name
     from invitations they created, join requests they decided, notices they wrote and messages sent to them.
     One transaction (the caller's): erased whole or not at all.
 
-    A feature that adds a table pointing at person.id must erase or detach its rows here too; the foreign key
-    makes the final delete fail loudly if it does not."""
+    A feature that adds a table pointing at person.id must erase or detach its rows here too, or through an
+    eraser of its own (erasers, run first); the foreign key makes the final delete fail loudly if it does not."""
     session = uow.session
     await _person(uow, person_id)
+    for erase in erasers:
+        await erase(uow, person_id)
     accounts = await _accounts(uow, person_id)
     account_ids = [a.id for a in accounts if a.id is not None]
 

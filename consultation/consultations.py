@@ -7,7 +7,8 @@ Rules kept here, whatever the front end:
   residents' groups, roles, as for notices), and eligible (verified residents by default).
 - A participant is a random pseudonym per consultation. Votes and exports carry the pseudonym only; the link
   from a person to their pseudonym is read to find a person's own pseudonym and to tell an author how
-  moderation went, never to say who voted what.
+  moderation went, never to say who voted what. A person who erases their data (/forget) takes back their
+  votes in consultations still open (consultation.erasure), so forgetting and joining again never votes twice.
 - One vote per participant and statement, held by the database: a change updates the row (INSERT ... ON
   CONFLICT DO UPDATE), so two taps at once never count twice. Votes are taken only while the consultation is
   open, on approved statements.

@@ -2,7 +2,8 @@
 
 Votes carry no person: a participant is a random pseudonym of its own per consultation, and the one link from a
 person to their pseudonym is kept apart (ParticipantLink), so the votes and every export hold pseudonyms only.
-Forgetting a person drops their link with them (ON DELETE CASCADE); their votes stay, leading to no one."""
+Forgetting a person drops their link with them (ON DELETE CASCADE); their votes in consultations still open are
+withdrawn first (consultation.erasure), those in closed ones stay, leading to no one."""
 
 from __future__ import annotations
 

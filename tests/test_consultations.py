@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, inspect
 from sqlmodel import col, select
 
+from bot.erasure import PERSONAL_DATA_ERASERS
 from community.clock import FakeClock
 from community.communities import add_community, add_member, household
 from community.errors import UnknownBuilding, ValidationFailed
@@ -358,21 +359,31 @@ async def test_votes_are_stored_without_person_ids(uows: UnitOfWorkFactory, cloc
     assert str(cast.wang) not in matrix.participants
 
 
-async def test_forgetting_a_person_keeps_their_votes_under_a_pseudonym_that_leads_nowhere(
+async def test_forgetting_a_person_withdraws_their_open_votes_and_keeps_closed_ones_leading_nowhere(
     uows: UnitOfWorkFactory, clock: FakeClock
 ) -> None:
     cast = await _cast(uows)
-    consultation_id = await _open(uows, cast, clock)
+    closing = await _open(uows, cast, clock)
+    running = await _open(uows, cast, clock, title="垃圾分类")
     async with uows() as uow:
-        parking, _ = await _statements(uow, consultation_id)
-    await _vote(uows, cast.liu, parking.id or 0, VoteValue.AGREE)
+        parking, _ = await _statements(uow, closing)
+        sorting, _ = await _statements(uow, running)
+    for person in (cast.liu, cast.wang):
+        await _vote(uows, person, parking.id or 0, VoteValue.AGREE)
+        await _vote(uows, person, sorting.id or 0, VoteValue.AGREE)
     async with uows() as uow:
-        await forget(uow, cast.liu)
+        assert await close_consultation(uow, closing)
+        await uow.commit()
+    async with uows() as uow:
+        await forget(uow, cast.liu, PERSONAL_DATA_ERASERS)
         await uow.commit()
     async with uows() as uow:
         assert await uow.session.get(Person, cast.liu) is None
-        assert await _count(uow, ParticipantLink) == 0
-        assert (await figures(uow, consultation_id)).votes == 1
+        assert await _count(uow, ParticipantLink) == 2  # 王芳's
+        # Closed: the outcome stands, her vote under a pseudonym that leads to no one. Open: withdrawn.
+        assert (await figures(uow, closing)).agree == 2
+        assert (await figures(uow, running)).agree == 1
+        assert (await figures(uow, running)).participants == 1
 
 
 # --- statements ----------------------------------------------------------------------------------------------

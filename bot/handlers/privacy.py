@@ -11,6 +11,7 @@ from babel.lists import format_list
 
 from bot.callbacks import CallbackData
 from bot.context import Context
+from bot.erasure import PERSONAL_DATA_ERASERS
 from bot.events import ButtonPress, Command
 from bot.handlers.language import ENDONYMS
 from bot.labels import role_list
@@ -89,7 +90,7 @@ async def decide_forget(ctx: Context, choice: ForgetChoice) -> Sequence[Reply]:
         return (AnswerButton(ctx.l.label("This button is out of date. Send /menu to start again."), alert=True),)
     if choice.confirm:
         # ctx.l was chosen before erasure, so the answer comes in the language the person used.
-        await forget(ctx.uow, ctx.person_id)
+        await forget(ctx.uow, ctx.person_id, PERSONAL_DATA_ERASERS)
         text = ctx.l.text("Everything Linli held about you has been erased. Send /start any time to begin again.")
     else:
         text = ctx.l.text("Nothing was erased.")
