@@ -142,6 +142,53 @@ async def effective_roles(uow: UnitOfWork, person_id: int, community_id: int) ->
     return frozenset(roles)
 
 
+class HouseholdHasRepresentative(Conflict):
+    """A household speaks with one voice: it has at most one representative at a time."""
+
+    message = N_("%(household)s already has a household representative: a household has only one.")
+
+
+async def household_representative(uow: UnitOfWork, home: Household) -> int | None:
+    """The person who represents the household, if it has one (at most one: add_member and grant_role refuse a
+    second, and community.verification refuses an invitation for one)."""
+    return (
+        await uow.session.exec(
+            select(Membership.person_id)
+            .join(MembershipRole, col(MembershipRole.membership_id) == col(Membership.id))
+            .where(
+                col(Membership.household_id) == home.id,
+                col(MembershipRole.role) == Role.HOUSEHOLD_REPRESENTATIVE,
+            )
+            .order_by(col(Membership.id))
+        )
+    ).first()
+
+
+async def locked_household(uow: UnitOfWork, household_id: int) -> Household:
+    """The household row, locked on PostgreSQL until the transaction ends, so that of two representatives
+    joining at once the second finds the first (SQLite's units of work take turns already)."""
+    home = (
+        await uow.session.exec(
+            select(Household)
+            .where(col(Household.id) == household_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if home is None:
+        raise NotFound()
+    return home
+
+
+async def _require_no_representative(uow: UnitOfWork, household_id: int | None, person_id: int) -> None:
+    if household_id is None:
+        return
+    home = await locked_household(uow, household_id)
+    holder = await household_representative(uow, home)
+    if holder is not None and holder != person_id:
+        raise HouseholdHasRepresentative(household=home.label)
+
+
 async def add_member(
     uow: UnitOfWork,
     *,
@@ -155,6 +202,8 @@ async def add_member(
     """Make a person a member with the given roles. reason names what made them one, for the audit log."""
     if await membership(uow, person_id, community_id) is not None:
         raise Conflict(N_("You are already a member of this community."))
+    if Role.HOUSEHOLD_REPRESENTATIVE in roles:
+        await _require_no_representative(uow, household_id, person_id)
     member = Membership(
         person_id=person_id, community_id=community_id, household_id=household_id, joined_at=uow.clock.now()
     )
@@ -187,6 +236,8 @@ async def grant_role(
         raise NotFound(N_("That person is not a member of this community."))
     if role in await roles_of(uow, member.id):
         return
+    if role == Role.HOUSEHOLD_REPRESENTATIVE:
+        await _require_no_representative(uow, member.household_id, person_id)
     uow.session.add(MembershipRole(membership_id=member.id, role=role))
     await uow.session.flush()
     await audit.record(

@@ -17,6 +17,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from community import audit, codes
 from community.communities import (
     MAX_LABEL,
+    HouseholdHasRepresentative,
     add_member,
     clean_text,
     effective_roles,
@@ -24,6 +25,8 @@ from community.communities import (
     grant_role,
     grassroots_communities,
     household,
+    household_representative,
+    locked_household,
     membership,
 )
 from community.errors import (
@@ -174,6 +177,8 @@ async def create_invitation(
     bound: Household | None = None
     if household_label is not None:
         bound = await household(uow, community_id, clean_household_label(household_label))
+    if role in HOUSEHOLD_ROLES and bound is not None and await household_representative(uow, bound) is not None:
+        raise HouseholdHasRepresentative(household=bound.label)
     now = uow.clock.now()
     code = codes.new_code()
     invitation = Invitation(
@@ -256,6 +261,11 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
         return await _refuse(uow, account_id, ExpiredCode())
     if invitation.uses >= invitation.max_uses:
         return await _refuse(uow, account_id, UsedUpCode())
+    if Role(invitation.role) in HOUSEHOLD_ROLES and invitation.household_id is not None:
+        home = await locked_household(uow, invitation.household_id)
+        if await household_representative(uow, home) is not None:
+            # A real code (no guess, nothing counted), but the household has its representative meanwhile.
+            return Redemption(refused=HouseholdHasRepresentative(household=home.label))
     # Spend one use only if one is left at this instant: of two people racing for the last use, one gets it.
     uses = (
         await uow.session.exec(

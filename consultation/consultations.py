@@ -60,6 +60,8 @@ from consultation.errors import (
     ConsultationNotOpenYet,
     DuplicateStatement,
     EmptyStatement,
+    HiddenDuplicateStatement,
+    HouseholdTookPart,
     InvalidVote,
     NotEligible,
     RejectionReasonRequired,
@@ -507,6 +509,8 @@ async def participate(uow: UnitOfWork, person_id: int, consultation_id: int) -> 
         return found
     if not await is_eligible(uow, person_id, consultation):
         raise NotEligible()
+    if consultation.eligibility == Eligibility.HOUSEHOLD_REPRESENTATIVES:
+        await _require_household_silent(uow, person_id, consultation)
     participant = Participant(
         consultation_id=consultation_id, pseudonym=secrets.token_hex(8), created_at=uow.clock.now()
     )
@@ -529,6 +533,37 @@ async def participate(uow: UnitOfWork, person_id: int, consultation_id: int) -> 
     return existing
 
 
+async def _require_household_silent(uow: UnitOfWork, person_id: int, consultation: Consultation) -> None:
+    """One voice per household: refused when another member of the person's household already took part
+    (two representatives of one household, as data from before community.verification refused a second could
+    hold). A representative who erased their data took the household's open votes with them
+    (consultation.erasure), so the next one speaks for it afresh."""
+    mine = (
+        await uow.session.exec(
+            select(Membership.household_id).where(
+                Membership.person_id == person_id, Membership.community_id == consultation.community_id
+            )
+        )
+    ).first()
+    if mine is None:
+        return
+    other = (
+        await uow.session.exec(
+            select(ParticipantLink.id)
+            .join(Membership, col(Membership.person_id) == col(ParticipantLink.person_id))
+            .where(
+                col(ParticipantLink.consultation_id) == consultation.id,
+                col(ParticipantLink.person_id) != person_id,
+                col(Membership.community_id) == consultation.community_id,
+                col(Membership.household_id) == mine,
+            )
+            .limit(1)
+        )
+    ).first()
+    if other is not None:
+        raise HouseholdTookPart()
+
+
 async def author_of(uow: UnitOfWork, statement_id: int) -> int | None:
     """The person who wrote a statement, to tell them how moderation went; None for staff's own statements and
     for authors who erased their data."""
@@ -544,6 +579,16 @@ async def author_of(uow: UnitOfWork, statement_id: int) -> int | None:
 # --- statements ----------------------------------------------------------------------------------------------
 
 
+def _duplicate(existing: Statement, author_id: int | None) -> DuplicateStatement | HiddenDuplicateStatement:
+    """The refusal of a statement whose text is already there. It points to the existing one (its number, to vote
+    on it) only where the writer may see it: an approved statement, their own, or anything for staff seeding
+    (author_id None: they moderate). A pending or rejected statement of someone else is not revealed."""
+    assert existing.id is not None
+    if author_id is None or existing.status == StatementStatus.APPROVED or existing.author_id == author_id:
+        return DuplicateStatement(existing.id)
+    return HiddenDuplicateStatement()
+
+
 async def _insert_statement(
     uow: UnitOfWork, consultation: Consultation, text: str, author_id: int | None, status: StatementStatus
 ) -> Statement:
@@ -551,11 +596,11 @@ async def _insert_statement(
     normalized = normalize_statement(cleaned)
     existing = (
         await uow.session.exec(
-            select(Statement.id).where(Statement.consultation_id == consultation.id, Statement.normalized == normalized)
+            select(Statement).where(Statement.consultation_id == consultation.id, Statement.normalized == normalized)
         )
     ).first()
     if existing is not None:
-        raise DuplicateStatement(existing)
+        raise _duplicate(existing, author_id)
     inserted = (
         await uow.session.exec(
             _insert(uow, Statement)
@@ -574,13 +619,12 @@ async def _insert_statement(
     if inserted is None:  # the same text arrived at the same instant from someone else
         raced = (
             await uow.session.exec(
-                select(Statement.id).where(
+                select(Statement).where(
                     Statement.consultation_id == consultation.id, Statement.normalized == normalized
                 )
             )
         ).one()
-        assert raced is not None
-        raise DuplicateStatement(raced)
+        raise _duplicate(raced, author_id)
     statement = await get_statement(uow, inserted)
     await audit.record(
         uow,
@@ -606,7 +650,8 @@ async def add_statement(uow: UnitOfWork, actor_id: int | None, consultation_id: 
 
 async def submit_statement(uow: UnitOfWork, person_id: int, consultation_id: int, text: str) -> Statement:
     """A participant's own statement: waits for a moderator where the consultation is moderated. An exact
-    duplicate (after normalising blanks and case) is refused with the existing statement's id."""
+    duplicate (after normalising blanks and case) is refused, with the existing statement's id only when the
+    person may see it (approved, or their own: see _duplicate)."""
     consultation = await get_consultation(uow, consultation_id)
     _require_open(consultation, uow.clock.now())
     if not consultation.allow_statements:

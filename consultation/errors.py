@@ -23,6 +23,13 @@ class NotEligible(PermissionDenied):
     message = N_("This consultation is for other residents of the community, so you cannot take part in it.")
 
 
+class HouseholdTookPart(Conflict):
+    message = N_(
+        "Your household has already taken part through another representative: this consultation counts one "
+        "voice per household."
+    )
+
+
 class ConsultationNotOpenYet(Conflict):
     message = N_("This consultation has not opened yet.")
 
@@ -54,6 +61,13 @@ class DuplicateStatement(Conflict):
     def __init__(self, statement_id: int) -> None:
         super().__init__(statement_id=statement_id)
         self.statement_id = statement_id
+
+
+class HiddenDuplicateStatement(Conflict):
+    """The same text is already there as someone else's statement that participants cannot see (waiting for a
+    moderator, or rejected): refused without saying which, so typing a text reveals no hidden statement."""
+
+    message = N_("This statement cannot be added as it is. Please put it in other words.")
 
 
 class StatementNotVotable(Conflict):

@@ -39,7 +39,7 @@ from consultation.consultations import (
     submit_statement,
     votes_of,
 )
-from consultation.errors import DuplicateStatement
+from consultation.errors import DuplicateStatement, HiddenDuplicateStatement
 from consultation.models import StatementStatus
 from consultation.participation import Card
 from i18n import N_
@@ -196,6 +196,9 @@ async def got_statement(ctx: Context, payload: TextInput | ContactShared) -> Seq
         rows.extend(_cancel_keyboard(ctx, consultation_id))
         text = ctx.l.text(duplicate.message, **duplicate.params)
         return (SendText(text, buttons=tuple(rows)),)
+    except HiddenDuplicateStatement as hidden:
+        # Someone else's statement nobody may see yet (or rejected): refused without pointing to it.
+        return (SendText(ctx.l.text(hidden.message), buttons=_cancel_keyboard(ctx, consultation_id)),)
     await ctx.clear_state()
     pending = statement.status == StatementStatus.PENDING
     buttons = (
