@@ -401,8 +401,9 @@ async def _erase_left_households(uow: UnitOfWork, household_ids: list[int]) -> N
 async def forget(uow: UnitOfWork, person_id: int) -> None:
     """Erase the person: memberships and their roles, channel accounts with their code throttles and dialogue
     state, their join requests, their notice choices and acknowledgements, and the person row; clear their name
-    from invitations they created, join requests they decided, notices they wrote and messages sent to them.
-    One transaction (the caller's): erased whole or not at all.
+    from invitations they created, join requests they decided, notices they wrote and messages sent to them;
+    blank the address of a household they leave without members. One transaction (the caller's): erased whole or
+    not at all.
 
     A feature that adds a table pointing at person.id must erase or detach its rows here too; the foreign key
     makes the final delete fail loudly if it does not."""
