@@ -364,7 +364,8 @@ async def _erase_left_households(uow: UnitOfWork, household_ids: list[int]) -> N
     now = uow.clock.now()
     for household_id in household_ids:
         members = select(func.count()).select_from(Membership).where(col(Membership.household_id) == household_id)
-        home = await session.get(Household, household_id)
+        # Locked first (PostgreSQL): a join into it that is under way finishes before the count, and is counted.
+        home = await session.get(Household, household_id, with_for_update=True)
         if home is None or (await session.exec(members)).one():
             continue
         unused = (
