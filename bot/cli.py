@@ -264,6 +264,15 @@ async def _db_upgrade(t: Translator, app: App) -> None:
                 after=after or "-",
             )
         )
+    async with app.uows() as uow:
+        unsealed = await audit.needs_seal(uow)
+    if unsealed:
+        _say(
+            t.gettext(
+                "The audit log was written before Linli keyed it: run `linli audit seal` to check it and key it "
+                "(see README.md, The audit log)."
+            )
+        )
 
 
 async def _existing_community(t: Translator, uow: UnitOfWork, community_id: int) -> Community:
@@ -368,21 +377,98 @@ async def _demo_seed(t: Translator, app: App) -> None:
         _say(line)
 
 
-async def _audit_verify(t: Translator, app: App) -> None:
-    async with app.uows() as uow:
-        report = await audit.verify(uow)
-        broken = await uow.session.get(AuditEntry, report.first_broken_id) if report.first_broken_id else None
-    if report.ok:
-        _say(t.ngettext("audit log intact: %(num)s entry", "audit log intact: %(num)s entries", report.entries))
-        return
-    raise CommandFailed(
-        t.gettext(
-            "audit log broken at entry %(id)s (%(action)s): %(problem)s",
+def _parse_head(t: Translator, value: str | None) -> audit.Head | None:
+    if value is None:
+        return None
+    parsed = audit.Head.parse(value)
+    if parsed is None:
+        raise CommandFailed(
+            t.gettext(
+                "%(value)s is not an audit log head: give it as `linli audit head` prints it, COUNT:HASH.",
+                value=value.strip()[:80],
+            ),
+            EXIT_CONFIG,
+        )
+    return parsed
+
+
+def _chain_problem(t: Translator, report: audit.ChainReport, broken: AuditEntry | None) -> str:
+    """One line on what is wrong with the chain, in the operator's language."""
+    problem = t.gettext(report.problem) if report.problem else ""
+    if report.expected is not None and report.first_broken_id is None:
+        return t.gettext(
+            "audit log does not match the published head %(expected)s: %(problem)s. It has %(num)s entries now, "
+            "head %(head)s.",
+            expected=str(report.expected),
+            problem=problem,
+            num=report.head.count,
+            head=str(report.head),
+        )
+    if report.legacy:
+        return t.gettext(
+            "audit log not keyed yet, from entry %(id)s (%(action)s) on: %(problem)s",
             id=report.first_broken_id,
             action=broken.action if broken else "?",
-            problem=t.gettext(report.problem) if report.problem else "",
+            problem=problem,
+        )
+    return t.gettext(
+        "audit log broken at entry %(id)s (%(action)s): %(problem)s",
+        id=report.first_broken_id,
+        action=broken.action if broken else "?",
+        problem=problem,
+    )
+
+
+async def _checked_chain(t: Translator, app: App, expected: audit.Head | None) -> audit.ChainReport:
+    async with app.uows() as uow:
+        report = await audit.verify(uow, expected=expected)
+        broken = await uow.session.get(AuditEntry, report.first_broken_id) if report.first_broken_id else None
+    if not report.ok:
+        raise CommandFailed(_chain_problem(t, report, broken))
+    return report
+
+
+async def _audit_verify(t: Translator, app: App, expect_head: str | None) -> None:
+    report = await _checked_chain(t, app, _parse_head(t, expect_head))
+    _say(t.ngettext("audit log intact: %(num)s entry", "audit log intact: %(num)s entries", report.entries))
+    _say(t.gettext("Head: %(head)s", head=str(report.head)))
+    if report.expected is not None:
+        _say(t.gettext("It holds the published head %(head)s.", head=str(report.expected)))
+
+
+async def _audit_head(t: Translator, app: App) -> None:
+    report = await _checked_chain(t, app, None)
+    _say(
+        t.ngettext(
+            "The audit log has %(num)s entry. Publish its head, the line below, and check it later with "
+            "`linli audit verify --expect-head`:",
+            "The audit log has %(num)s entries. Publish its head, the line below, and check it later with "
+            "`linli audit verify --expect-head`:",
+            report.head.count,
         )
     )
+    _say(str(report.head))
+
+
+async def _audit_seal(t: Translator, app: App, expect_head: str | None) -> None:
+    expected = _parse_head(t, expect_head)
+    async with app.uows() as uow:
+        try:
+            sealing = await audit.seal(uow, expected=expected)
+        except audit.CannotSeal as refused:
+            params = {**refused.params, "problem": t.gettext(refused.problem)}
+            raise CommandFailed(t.gettext(refused.message, **params)) from None
+        await uow.commit()
+    _say(
+        t.ngettext(
+            "Sealed the audit log: its %(num)s entry from before it was keyed (head %(legacy)s) is keyed now.",
+            "Sealed the audit log: its %(num)s entries from before it was keyed (head %(legacy)s) are keyed now.",
+            sealing.legacy.count,
+            legacy=str(sealing.legacy),
+        )
+    )
+    _say(t.gettext("The new head, to publish:"))
+    _say(str(sealing.head))
 
 
 @dataclass(frozen=True, slots=True)
@@ -735,7 +821,7 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
     community = typer.Typer(help=t.gettext("Streets, townships, neighbourhoods and villages."), no_args_is_help=True)
     invite = typer.Typer(help=t.gettext("Invitations for residents and staff."), no_args_is_help=True)
     demo = typer.Typer(help=t.gettext("The demo street, communities and people."), no_args_is_help=True)
-    audit_cli = typer.Typer(help=t.gettext("The hash-chained audit log."), no_args_is_help=True)
+    audit_cli = typer.Typer(help=t.gettext("The keyed, hash-chained audit log."), no_args_is_help=True)
     notices = typer.Typer(help=t.gettext("Notices and their delivery."), no_args_is_help=True)
     consultation_cli = typer.Typer(help=t.gettext("Consultations of residents."), no_args_is_help=True)
     export = typer.Typer(help=t.gettext("Outcomes as files, for the committee."), no_args_is_help=True)
@@ -821,9 +907,35 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
     def demo_seed() -> None:
         _execute(t, catalogs, settings(), lambda app: _demo_seed(t, app), migrated=True)
 
-    @audit_cli.command("verify", help=t.gettext("Check that no audit log entry was changed, removed or reordered."))
-    def audit_verify() -> None:
-        _execute(t, catalogs, settings(), lambda app: _audit_verify(t, app), migrated=True)
+    expect_head_help = t.gettext("A head published earlier (COUNT:HASH, as `linli audit head` prints it).")
+
+    @audit_cli.command(
+        "verify",
+        help=t.gettext(
+            "Check that no audit log entry was changed, removed or reordered, and print the head; with "
+            "--expect-head, that none was cut off since that head was published."
+        ),
+    )
+    def audit_verify(
+        expect_head: Annotated[str | None, typer.Option("--expect-head", help=expect_head_help)] = None,
+    ) -> None:
+        _execute(t, catalogs, settings(), lambda app: _audit_verify(t, app, expect_head), migrated=True)
+
+    @audit_cli.command("head", help=t.gettext("Print the audit log's head (entry count and last hash) to publish."))
+    def audit_head() -> None:
+        _execute(t, catalogs, settings(), lambda app: _audit_head(t, app), migrated=True)
+
+    @audit_cli.command(
+        "seal",
+        help=t.gettext(
+            "Key an audit log written before Linli keyed it, after checking that it is intact; "
+            "with --expect-head, also against its head published earlier."
+        ),
+    )
+    def audit_seal(
+        expect_head: Annotated[str | None, typer.Option("--expect-head", help=expect_head_help)] = None,
+    ) -> None:
+        _execute(t, catalogs, settings(), lambda app: _audit_seal(t, app, expect_head), migrated=True)
 
     @cli.command(
         "deliver",

@@ -220,7 +220,9 @@ async def add_member(
         subject_id=person_id,
         community_id=community_id,
         actor_id=actor_id,
-        data={"roles": sorted(r.value for r in roles), "household_id": household_id, "reason": reason},
+        # No household id: the audit log names people by bare id only, so after /forget no entry leads from the
+        # person to an address (community.audit).
+        data={"roles": sorted(r.value for r in roles), "reason": reason},
     )
     return member
 

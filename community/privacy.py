@@ -1,8 +1,12 @@
 """A person's own data: everything Linli holds about them (/privacy), and erasing it (/forget).
 
-What stays after erasure is only what no longer leads to the person: the audit log keeps bare person ids
-(it has no foreign keys, so its hash chain stays verifiable), invitations they created and join requests they
-decided stay with their author cleared, and households stay as addresses of the community."""
+What stays after erasure is only what no longer leads to the person: the audit log keeps bare person ids and
+never a name, phone, address or household id (community.audit), so its chain stays verifiable and an id in it
+leads nowhere; invitations they created and join requests they decided stay with their author cleared. A
+household the person was the last member of loses its address (label and parts), since for a one-person
+household the address is the person: the row stays, blank, so ids in older audit entries never come to name
+another household, and invitations no one has used yet for that address move to a fresh row with it. A
+household that still has members keeps its address: it is theirs."""
 
 from __future__ import annotations
 
@@ -350,6 +354,52 @@ async def _forget_notice_data(uow: UnitOfWork, person_id: int, account_ids: list
     )
 
 
+# A household's label once its address is erased. The leading blank keeps it apart from every label a person
+# can give: typed labels are stripped (communities.clean_text), so none can ever name an erased household.
+ERASED_HOUSEHOLD_LABEL = " erased {id}"
+
+
+async def _erase_left_households(uow: UnitOfWork, household_ids: list[int]) -> None:
+    """Blank the address of each of these households that has no member left; see the module's docstring."""
+    session = uow.session
+    now = uow.clock.now()
+    for household_id in household_ids:
+        members = select(func.count()).select_from(Membership).where(col(Membership.household_id) == household_id)
+        # Locked first (PostgreSQL): a join into it that is under way finishes before the count, and is counted.
+        home = await session.get(Household, household_id, with_for_update=True)
+        if home is None or (await session.exec(members)).one():
+            continue
+        unused = (
+            await session.exec(
+                select(Invitation.id).where(
+                    col(Invitation.household_id) == household_id,
+                    col(Invitation.uses) == 0,
+                    col(Invitation.revoked_at).is_(None),
+                    col(Invitation.expires_at).is_(None) | (col(Invitation.expires_at) > now),
+                )
+            )
+        ).all()
+        address = Household(
+            community_id=home.community_id,
+            label=home.label,
+            building=home.building,
+            unit=home.unit,
+            room=home.room,
+            resident_group=home.resident_group,
+        )
+        home.label = ERASED_HOUSEHOLD_LABEL.format(id=household_id)
+        home.building = home.unit = home.room = home.resident_group = None
+        session.add(home)
+        await session.flush()
+        await session.exec(
+            update(Invitation).where(col(Invitation.household_id) == household_id).values(household_id=None)
+        )
+        if unused:
+            session.add(address)
+            await session.flush()
+            await session.exec(update(Invitation).where(col(Invitation.id).in_(unused)).values(household_id=address.id))
+
+
 # What a feature erases of a person when they use /forget: called with the unit of work and the person's id,
 # before the kernel's own rows go (so the feature can still follow its links from the person). The kernel
 # never imports a feature: the composition root hands each feature's eraser to forget() (bot.erasure).
@@ -359,8 +409,9 @@ Eraser = Callable[[UnitOfWork, int], Awaitable[None]]
 async def forget(uow: UnitOfWork, person_id: int, erasers: Sequence[Eraser] = ()) -> None:
     """Erase the person: memberships and their roles, channel accounts with their code throttles and dialogue
     state, their join requests, their notice choices and acknowledgements, and the person row; clear their name
-    from invitations they created, join requests they decided, notices they wrote and messages sent to them.
-    One transaction (the caller's): erased whole or not at all.
+    from invitations they created, join requests they decided, notices they wrote and messages sent to them;
+    blank the address of a household they leave without members. One transaction (the caller's): erased whole or
+    not at all.
 
     A feature that adds a table pointing at person.id must erase or detach its rows here too, or through an
     eraser of its own (erasers, run first); the foreign key makes the final delete fail loudly if it does not."""
@@ -376,9 +427,12 @@ async def forget(uow: UnitOfWork, person_id: int, erasers: Sequence[Eraser] = ()
     if account_ids:
         await session.exec(delete(CodeThrottle).where(col(CodeThrottle.account_id).in_(account_ids)))
 
+    homes = select(col(Membership.household_id)).where(col(Membership.person_id) == person_id)
+    home_ids = sorted({home for home in (await session.exec(homes)).all() if home is not None})
     membership_ids = select(Membership.id).where(Membership.person_id == person_id).scalar_subquery()
     await session.exec(delete(MembershipRole).where(col(MembershipRole.membership_id).in_(membership_ids)))
     await session.exec(delete(Membership).where(col(Membership.person_id) == person_id))
+    await _erase_left_households(uow, home_ids)
 
     await session.exec(delete(JoinRequest).where(col(JoinRequest.person_id) == person_id))
     await _forget_notice_data(uow, person_id, account_ids)

@@ -601,7 +601,8 @@ async def _insert_statement(
     ).first()
     if existing is not None:
         raise _duplicate(existing, author_id)
-    inserted = (
+    # The id itself, not the row that holds it: the audit entry below records it (it once said "(1,)").
+    inserted: int | None = (
         await uow.session.exec(
             _insert(uow, Statement)
             .values(
@@ -615,7 +616,7 @@ async def _insert_statement(
             .on_conflict_do_nothing(index_elements=["consultation_id", "normalized"])
             .returning(col(Statement.id))
         )
-    ).first()
+    ).scalar_one_or_none()
     if inserted is None:  # the same text arrived at the same instant from someone else
         raced = (
             await uow.session.exec(
