@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, inspect
 from sqlmodel import col, select
 
+from community.anonymity import DEFAULT_MIN_GROUP_SIZE, Anonymity
 from community.clock import FakeClock
 from community.communities import add_community, add_member, household
 from community.errors import UnknownBuilding, ValidationFailed
@@ -82,6 +83,7 @@ from consultation.models import (
 from tests.support.fake_scheduler import FakeScheduler
 
 B3, B7 = "3号楼", "7号楼"
+KEYS = ("worker", "committee", "street", "wang", "liu", "chen", "unit", "neighbour")
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ class Cast:
     neighbour: int  # 银杏社区
 
 
-async def _cast(uows: UnitOfWorkFactory) -> Cast:
+async def _cast(uows: UnitOfWorkFactory, *, neighbours: int = DEFAULT_MIN_GROUP_SIZE) -> Cast:
+    """The cast, with ``neighbours`` more residents (household representatives) in each of 3号楼 and 7号楼."""
     async with uows() as uow:
         street = await add_community(uow, name="示范街道", kind=CommunityKind.STREET)
         assert street.id is not None
@@ -106,7 +109,7 @@ async def _cast(uows: UnitOfWorkFactory) -> Cast:
         yinxing = await add_community(uow, name="银杏社区", kind=CommunityKind.NEIGHBOURHOOD, parent_id=street.id)
         assert wutong.id is not None and yinxing.id is not None
         ids: dict[str, int] = {}
-        for key in ("worker", "committee", "street", "wang", "liu", "chen", "unit", "neighbour"):
+        for key in KEYS:
             identity = await identify(uow, channel="telegram", external_id=key, chat_id=key, display_name=key)
             ids[key] = identity.person_id
 
@@ -134,8 +137,16 @@ async def _cast(uows: UnitOfWorkFactory) -> Cast:
         await join("chen", wutong.id, {Role.RESIDENT}, B7)
         await join("unit", wutong.id, {Role.UNIT_CONTACT})
         await join("neighbour", yinxing.id, {Role.RESIDENT}, B3)
+        # Neighbours who never take part, so that every audience here (a building, household representatives)
+        # reaches the k = 5 people a consultation needs (community.anonymity).
+        for building in (B3, B7):
+            for n in range(neighbours):
+                key = f"{building}-{n}"
+                identity = await identify(uow, channel="telegram", external_id=key, chat_id=key, display_name=key)
+                ids[key] = identity.person_id
+                await join(key, wutong.id, {Role.RESIDENT, Role.HOUSEHOLD_REPRESENTATIVE}, building)
         await uow.commit()
-    return Cast(wutong=wutong.id, yinxing=yinxing.id, **ids)
+    return Cast(wutong=wutong.id, yinxing=yinxing.id, **{key: ids[key] for key in KEYS})
 
 
 def _draft(cast: Cast, clock: FakeClock, **changes: object) -> ConsultationDraft:
@@ -576,6 +587,8 @@ async def test_next_statement_prefers_few_votes_then_priority(uows: UnitOfWorkFa
 
 
 async def test_figures_count_without_saying_who(uows: UnitOfWorkFactory, clock: FakeClock) -> None:
+    # Two voters: shown with k = 2 here (the default k = 5 withholds them: test_consultation_anonymity).
+    uows = UnitOfWorkFactory(uows.sessions, uows.clock, uows.key, Anonymity(min_group_size=2))
     cast = await _cast(uows)
     consultation_id = await _open(uows, cast, clock)
     async with uows() as uow:
