@@ -161,7 +161,7 @@ def test_an_audience_of_one_is_refused_with_the_reason_and_k(env: dict[str, str]
         "told from its figures. Choose more buildings or residents' groups, or the whole community."
     )
     chinese = _create({**default, "LINLI_LANGUAGE": "zh_Hans"}, community, "--building", "7号楼")
-    assert chinese.exit_code == 1 and "至少 5 人" in chinese.stderr
+    assert chinese.exit_code == 1 and "议事协商至少要面向 5 人" in chinese.stderr
     with database(env) as db:
         assert db.execute("SELECT count(*) FROM consultation").fetchone() == (0,)
         assert db.execute("SELECT count(*) FROM audit_entry WHERE action = 'consultation.created'").fetchone() == (0,)
