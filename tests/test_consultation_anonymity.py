@@ -4,7 +4,8 @@
 consultation for 9号楼 would be an audience of one: refused, in chat and by the service, with the reason and k. A
 consultation for everyone is put to them with four statements; while four have voted, the worker's figures, the
 CSV of votes, the opinion groups and the participants' outcome say why they are withheld; once the fifth has voted,
-they are shown. A k set for the units of work (LINLI_MIN_GROUP_SIZE) moves every line."""
+they are shown. A k set for the units of work (LINLI_MIN_GROUP_SIZE) moves every line. The statement the opinion
+groups split on most is named to participants only when every group has k members."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlmodel import col, func, select
 
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.consultations.buttons import ExportFormat
-from bot.consultations.jobs import send_outcome
+from bot.consultations.jobs import map_findings, send_outcome
 from bot.exports.consultation import export_consultation, outcome_document, outcome_sheets, report_html
 from bot.rendering import Localizer, Localizers
 from community.anonymity import Anonymity
@@ -35,6 +37,8 @@ from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
 from consultation.consultations import (
     ConsultationDraft,
+    ConsultationFigures,
+    VoteMatrix,
     VoteValue,
     add_statement,
     close_consultation,
@@ -305,3 +309,21 @@ async def test_the_setting_changes_k_for_the_figures(uows: UnitOfWorkFactory, wo
     assert first.statement_id == statements[0]
     async with uows() as uow:  # the same votes under the default k = 5: withheld
         assert (await figures(uow, consultation_id)).withheld
+
+
+def test_the_outcome_names_the_most_divisive_statement_only_when_every_group_reaches_k() -> None:
+    """Seven voters on eight statements, five in one bloc and two in the other: the groups split on the first
+    statement, but naming it tells how the group of two voted. At k = 5 it is not named; at k = 2 it is."""
+    bloc_a, bloc_b = [1.0] * 4 + [-1.0] * 4, [-1.0] * 4 + [1.0] * 4
+    matrix = VoteMatrix(
+        participants=tuple(f"p{n}" for n in range(7)),
+        statement_ids=tuple(range(1, 9)),
+        votes=np.array([bloc_a] * 5 + [bloc_b] * 2),
+    )
+    counted = ConsultationFigures(
+        participants=7, voters=7, votes=56, agree=28, disagree=28, passed=0, pending=0, approved=8, rejected=0
+    )
+    five = map_findings(matrix, counted, Anonymity())
+    assert five.groups == 2 and five.divisive is None and five.withheld_below is None
+    assert five.consensus  # agreed on by most of all seven: no group's figure
+    assert map_findings(matrix, counted, Anonymity(min_group_size=2)).divisive == 1

@@ -119,7 +119,7 @@ async def open_now(uow: UnitOfWork, localizers: Localizers, consultation_id: int
 
 
 @dataclass(frozen=True, slots=True)
-class _Counted:
+class Findings:
     participants: int
     voters: int
     votes: int
@@ -129,14 +129,14 @@ class _Counted:
     withheld_below: int | None = None  # k, when fewer than k voted and the map's findings are not told
 
 
-def _map(
+def map_findings(
     matrix: consultations.VoteMatrix | None, figures: consultations.ConsultationFigures, anonymity: Anonymity
-) -> _Counted:
+) -> Findings:
     """The opinion map's findings the participants are told: CPU only, no database. Nothing of it while fewer
     than k voted (figures.withheld, matrix None); the statement the groups split on most only when every group
     has at least k members, as it tells how each group voted."""
     if figures.withheld or matrix is None:
-        return _Counted(
+        return Findings(
             figures.participants, figures.voters, figures.votes, 0, (), None, withheld_below=anonymity.min_group_size
         )
     groups, divisive = 0, None
@@ -147,11 +147,11 @@ def _map(
         consensus = tuple(int(s.statement_id) for s in found.consensus_agree[:CONSENSUS_SHOWN])
         every_group_large = all(anonymity.shows(len(group.participant_ids)) for group in found.groups)
         divisive = int(found.divisive[0].statement_id) if found.divisive and every_group_large else None
-    return _Counted(figures.participants, figures.voters, figures.votes, groups, consensus, divisive)
+    return Findings(figures.participants, figures.voters, figures.votes, groups, consensus, divisive)
 
 
 async def _queue_outcome(
-    uow: UnitOfWork, localizers: Localizers, consultation_id: int, counted: _Counted
+    uow: UnitOfWork, localizers: Localizers, consultation_id: int, counted: Findings
 ) -> int | None:
     """Queue the outcome for every participant unless it was queued already; the caller commits."""
     consultation = await reach.lock_consultation(uow, consultation_id)
@@ -200,7 +200,7 @@ async def send_outcome(uows: UnitOfWorkFactory, localizers: Localizers, consulta
         figures = await consultations.figures(uow, consultation_id)
         matrix = None if figures.withheld else await consultations.vote_matrix(uow, consultation_id)
         anonymity = uow.anonymity
-    counted = _map(matrix, figures, anonymity)
+    counted = map_findings(matrix, figures, anonymity)
     async with uows() as uow:
         count = await _queue_outcome(uow, localizers, consultation_id, counted)
         await uow.commit()
