@@ -40,6 +40,7 @@ from bot.notices.progress_editor import ProgressEditor
 from bot.rendering import Localizers
 from bot.router import Router
 from bot.scheduling import DatabaseScheduler, JobRegistry, ManagedScheduler
+from community.anonymity import Anonymity
 from community.clock import Clock, SystemClock
 from community.db import create_engine, session_factory
 from community.keys import KEY_FILE_NAME, SiteKey
@@ -147,7 +148,7 @@ async def build_app(
     catalogs = catalogs or Catalogs()
     localizers = Localizers(catalogs)
     engine = create_engine(settings.database_url)
-    uows = UnitOfWorkFactory(session_factory(engine), clock, site_key(settings))
+    uows = UnitOfWorkFactory(session_factory(engine), clock, site_key(settings), Anonymity(settings.min_group_size))
     router = build_router()
     bot = BotInfo(username=settings.bot_username)
     log.debug("database: %s", settings.database_label)

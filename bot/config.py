@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from community.anonymity import DEFAULT_MIN_GROUP_SIZE, HIGHEST_MIN_GROUP_SIZE, LOWEST_MIN_GROUP_SIZE
 from community.db import sqlite_url_for
 from i18n import N_, normalize_language
 
@@ -92,6 +93,8 @@ class Settings:
     paid_broadcast: bool = False  # Telegram's allow_paid_broadcast on every broadcast message
     # The site key (community.keys) as hex; unset, it is the file secret.key in the data directory.
     secret_key: Secret | None = field(default=None, repr=False)
+    # k (community.anonymity): the smallest audience of a consultation, the fewest voters whose figures show.
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE
 
     @property
     def log_level_number(self) -> int:
@@ -273,6 +276,25 @@ def _secret_key(env: Mapping[str, str]) -> Secret | None:
     return Secret(raw)
 
 
+def _min_group_size(env: Mapping[str, str]) -> int:
+    raw = _get(env, "LINLI_MIN_GROUP_SIZE")
+    if raw is None:
+        return DEFAULT_MIN_GROUP_SIZE
+    try:
+        size = int(raw)
+    except ValueError:
+        size = -1
+    if not LOWEST_MIN_GROUP_SIZE <= size <= HIGHEST_MIN_GROUP_SIZE:
+        raise ConfigError(
+            "LINLI_MIN_GROUP_SIZE",
+            N_("%(setting)s must be a whole number of people from %(min)s to %(max)s, got '%(value)s'"),
+            min=LOWEST_MIN_GROUP_SIZE,
+            max=HIGHEST_MIN_GROUP_SIZE,
+            value=raw,
+        )
+    return size
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     raw = _get(env, name)
     if raw is None or raw.lower() in _FALSE:
@@ -297,4 +319,5 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         send_rate=_send_rate(env),
         paid_broadcast=_flag(env, "LINLI_PAID_BROADCAST"),
         secret_key=_secret_key(env),
+        min_group_size=_min_group_size(env),
     )

@@ -9,6 +9,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from community.anonymity import Anonymity
 from community.clock import Clock
 from community.keys import SiteKey
 
@@ -20,11 +21,14 @@ class UnitOfWork:
         clock: Clock,
         key: SiteKey,
         gate: asyncio.Lock | None = None,
+        anonymity: Anonymity | None = None,
     ) -> None:
         self._sessions = sessions
         self.clock = clock
         # The site key (community.keys), for the keyed hashes: audit chain, pseudonyms, invitation codes.
         self.key = key
+        # k (community.anonymity): the smallest audience a process may have, the fewest people whose figures show.
+        self.anonymity = anonymity or Anonymity()
         self._gate = gate
         self._session: AsyncSession | None = None
         # The audit chain's last hash as this transaction left it (community.audit): writers are serialised
@@ -73,10 +77,18 @@ class UnitOfWorkFactory:
     transactions that both read and then write would otherwise fail with "database is locked" instead of
     waiting (a read lock cannot be upgraded while another writer holds the file). PostgreSQL needs no gate."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, key: SiteKey) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        key: SiteKey,
+        anonymity: Anonymity | None = None,
+    ) -> None:
+        """anonymity: k from the settings (LINLI_MIN_GROUP_SIZE); left out, the documented default k = 5."""
         self.sessions = sessions
         self.clock = clock
         self.key = key
+        self.anonymity = anonymity or Anonymity()
         bind = sessions.kw.get("bind")
         self._gate = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
 
@@ -86,4 +98,4 @@ class UnitOfWorkFactory:
         return self._gate is not None
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.clock, self.key, self._gate)
+        return UnitOfWork(self.sessions, self.clock, self.key, self._gate, self.anonymity)

@@ -52,6 +52,7 @@ from community.scheduling import Scheduler
 from community.unit_of_work import UnitOfWork
 from community.verification import RESIDENT_ROLES
 from consultation.errors import (
+    AudienceTooSmall,
     ClosesBeforeOpens,
     ClosingTimePassed,
     ConsultationClosed,
@@ -60,6 +61,7 @@ from consultation.errors import (
     ConsultationNotOpenYet,
     DuplicateStatement,
     EmptyStatement,
+    FiguresWithheld,
     HiddenDuplicateStatement,
     HouseholdTookPart,
     InvalidVote,
@@ -82,6 +84,7 @@ from consultation.models import (
     Vote,
 )
 from consultation.opinion_map import FloatArray
+from consultation.reach import count_eligible
 from i18n import LANGUAGES, N_
 
 MAX_TITLE = 200
@@ -135,17 +138,23 @@ class ConsultationDraft:
 
 @dataclass(frozen=True, slots=True)
 class ConsultationFigures:
-    """How a consultation stands, for the workers: counts only, never who voted what."""
+    """How a consultation stands, for the workers: counts only, never who voted what. While fewer than k
+    (uow.anonymity) have voted, how they voted is withheld: agree, disagree and passed are None."""
 
     participants: int  # pseudonyms handed out
     voters: int  # participants with at least one vote on an approved statement
     votes: int  # on approved statements
-    agree: int
-    disagree: int
-    passed: int
+    agree: int | None
+    disagree: int | None
+    passed: int | None
     pending: int  # statements by status
     approved: int
     rejected: int
+
+    @property
+    def withheld(self) -> bool:
+        """Too few voters for their votes to be shown as counts (community.anonymity)."""
+        return self.agree is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,9 +284,20 @@ def check_opening_time(opens_at: datetime, now: datetime) -> None:
         raise ValidationFailed(N_("That opening time has already passed. Choose a later one, or open it now."))
 
 
+async def check_audience(uow: UnitOfWork, community_id: int, audience: Audience, eligibility: Eligibility) -> int:
+    """The audience's size as the preview counts it (consultation.reach.count_eligible: eligible people in scope
+    that can be reached now), refused with AudienceTooSmall below k (uow.anonymity): in so small an audience the
+    figures would tell how each one voted. create() checks it; a composer calls it to say so before Create."""
+    count = await count_eligible(uow, community_id, audience, eligibility)
+    if not uow.anonymity.shows(count):
+        raise AudienceTooSmall(audience=count, k=uow.anonymity.min_group_size)
+    return count
+
+
 async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft) -> Consultation:
     """Create a consultation, SCHEDULED to open at opens_at. The caller then calls schedule_transitions() after
-    the commit (or open_consultation() at once when opens_at has come). Everything is checked first.
+    the commit (or open_consultation() at once when opens_at has come). Everything is checked first, the
+    audience's size too (check_audience: at least k people).
     actor_id None is the operator at the terminal (as for invitations); anyone else needs RUN_CONSULTATION."""
     community = await get_community(uow, draft.community_id)
     if actor_id is not None:
@@ -291,6 +311,7 @@ async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft
     for group in draft.audience.groups:
         if group not in options.groups:
             raise UnknownResidentGroup(group)
+    await check_audience(uow, draft.community_id, draft.audience, draft.eligibility)
 
     consultation = Consultation(
         community_id=draft.community_id,
@@ -986,8 +1007,31 @@ def _priority_update() -> Any:
 # --- figures and the vote matrix -----------------------------------------------------------------------------
 
 
+def _voters(consultation_id: int) -> Any:
+    return (
+        sa_select(func.count(func.distinct(col(Vote.participant_id))))
+        .select_from(Vote)
+        .join(Statement, col(Statement.id) == col(Vote.statement_id))
+        .where(col(Statement.consultation_id) == consultation_id, col(Statement.status) == StatementStatus.APPROVED)
+    )
+
+
+async def voter_count(uow: UnitOfWork, consultation_id: int) -> int:
+    """Participants with at least one vote on an approved statement."""
+    return int((await uow.session.exec(_voters(consultation_id))).one()[0])
+
+
+async def require_figures_shown(uow: UnitOfWork, consultation_id: int) -> int:
+    """The number of voters, or FiguresWithheld while fewer than k (uow.anonymity) have voted: for whatever shows
+    votes per pseudonym or per group."""
+    voters = await voter_count(uow, consultation_id)
+    if not uow.anonymity.shows(voters):
+        raise FiguresWithheld(voters=voters, k=uow.anonymity.min_group_size)
+    return voters
+
+
 async def figures(uow: UnitOfWork, consultation_id: int) -> ConsultationFigures:
-    """Participation so far, in counts only."""
+    """Participation so far, in counts only; how people voted only once k have voted (ConsultationFigures)."""
     participants = (
         await uow.session.exec(
             select(func.count()).select_from(Participant).where(Participant.consultation_id == consultation_id)
@@ -1012,22 +1056,16 @@ async def figures(uow: UnitOfWork, consultation_id: int) -> ConsultationFigures:
         int(value): int(count)
         for value, count in (await uow.session.exec(approved_votes.group_by(col(Vote.value)))).all()  # type: ignore[call-overload]
     }
-    voters = (
-        await uow.session.exec(
-            sa_select(func.count(func.distinct(col(Vote.participant_id))))
-            .select_from(Vote)
-            .join(Statement, col(Statement.id) == col(Vote.statement_id))
-            .where(col(Statement.consultation_id) == consultation_id, col(Statement.status) == StatementStatus.APPROVED)
-        )  # type: ignore[call-overload]
-    ).one()[0]
+    voters = await voter_count(uow, consultation_id)
     statuses = {StatementStatus(status): int(count) for status, count in by_status.items()}
+    shown = uow.anonymity.shows(voters)
     return ConsultationFigures(
         participants=int(participants),
-        voters=int(voters),
+        voters=voters,
         votes=sum(by_value.values()),
-        agree=by_value.get(VoteValue.AGREE, 0),
-        disagree=by_value.get(VoteValue.DISAGREE, 0),
-        passed=by_value.get(VoteValue.PASS, 0),
+        agree=by_value.get(VoteValue.AGREE, 0) if shown else None,
+        disagree=by_value.get(VoteValue.DISAGREE, 0) if shown else None,
+        passed=by_value.get(VoteValue.PASS, 0) if shown else None,
         pending=statuses.get(StatementStatus.PENDING, 0),
         approved=statuses.get(StatementStatus.APPROVED, 0),
         rejected=statuses.get(StatementStatus.REJECTED, 0),

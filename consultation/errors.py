@@ -92,3 +92,26 @@ class ClosingTimePassed(ValidationFailed):
 
 class ExportNotAllowed(PermissionDenied):
     message = N_("Only the committee and the community's staff can export a consultation's outcome.")
+
+
+class AudienceTooSmall(ValidationFailed):
+    """Fewer people in the consultation's audience than k (community.anonymity): their votes could be told."""
+
+    message = N_(
+        "Audience now: %(audience)s. A consultation needs an audience of at least %(k)s people, so that no one's "
+        "votes can be told from its figures. Choose more buildings or residents' groups, or the whole community."
+    )
+
+    def __init__(self, audience: int, k: int) -> None:
+        super().__init__(audience=audience, k=k)
+
+
+class FiguresWithheld(Conflict):
+    """Fewer voters than k (community.anonymity): the votes per pseudonym and per group are not shown yet."""
+
+    message = N_(
+        "Shown once at least %(k)s people have voted, so that no one's votes can be told (voters so far: %(voters)s)."
+    )
+
+    def __init__(self, voters: int, k: int) -> None:
+        super().__init__(voters=voters, k=k)

@@ -11,7 +11,11 @@ line (actor_id None). The raw votes (stream_votes) carry pseudonyms only: the li
 (ParticipantLink) is never read here.
 
 Counts are of the statements as they stand: approved ones only, with each participant's current vote (a changed
-vote counts once, as its last value, on the day it was last changed)."""
+vote counts once, as its last value, on the day it was last changed).
+
+While fewer than k people (uow.anonymity, community.anonymity) have voted, nothing here tells how anyone voted:
+the outcome is withheld (Outcome.withheld: no counts per statement, no groups, no opinion map) and the raw votes
+are refused (FiguresWithheld). Who took part and how many votes were cast stay in it."""
 
 from __future__ import annotations
 
@@ -32,7 +36,13 @@ from community.notices import Audience
 from community.permissions import allows
 from community.roles import Action
 from community.unit_of_work import UnitOfWork
-from consultation.consultations import ConsultationFigures, figures, get_consultation, vote_matrix
+from consultation.consultations import (
+    ConsultationFigures,
+    figures,
+    get_consultation,
+    require_figures_shown,
+    vote_matrix,
+)
 from consultation.errors import ExportNotAllowed
 from consultation.models import (
     Consultation,
@@ -75,7 +85,7 @@ class StatementOutcome:
     id: int
     text: str
     by_staff: bool  # seeded by staff, not written by a participant
-    overall: VoteCounts  # every participant's vote
+    overall: VoteCounts | None  # every participant's vote; None while the outcome is withheld
     by_group: tuple[VoteCounts, ...]  # the votes of each group's members, in the order of Outcome.groups
 
 
@@ -118,6 +128,7 @@ class Outcome:
     opened_at: datetime | None
     closed_at: datetime | None
     computed_at: datetime  # when this outcome was computed (an open consultation's outcome is provisional)
+    min_group_size: int  # k: the fewest voters whose votes are shown (community.anonymity)
     figures: ConsultationFigures
     statements: tuple[StatementOutcome, ...]  # every approved statement, by id
     groups: tuple[GroupOutcome, ...]
@@ -132,6 +143,11 @@ class Outcome:
     # The opinion map itself, for a scatter plot: each voter's position (n, 2) and group index (-1: unclustered).
     positions: FloatArray
     group_of: IntArray
+
+    @property
+    def withheld(self) -> bool:
+        """Fewer than k voted: no counts per statement, no groups, no opinion map (figures.agree... None)."""
+        return self.figures.withheld
 
     @property
     def is_final(self) -> bool:
@@ -172,10 +188,12 @@ def _approved_votes(consultation_id: int) -> ColumnElement[bool]:
 async def compute_outcome(
     uow: UnitOfWork, actor_id: int | None, consultation_id: int, settings: OpinionMapSettings | None = None
 ) -> Outcome:
-    """The consultation's outcome as the stored votes give it now."""
+    """The consultation's outcome as the stored votes give it now; withheld while fewer than k have voted."""
     consultation = await require_exporter(uow, actor_id, consultation_id)
     community = await get_community(uow, consultation.community_id)
     counted = await figures(uow, consultation_id)
+    if counted.withheld:
+        return await _withheld_outcome(uow, consultation, community.name, community.timezone, counted, settings)
     matrix = await vote_matrix(uow, consultation_id)
     opinion = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids, settings)
     texts = {
@@ -228,6 +246,7 @@ async def compute_outcome(
         opened_at=consultation.opened_at,
         closed_at=consultation.closed_at,
         computed_at=uow.clock.now(),
+        min_group_size=uow.anonymity.min_group_size,
         figures=counted,
         statements=tuple(statements),
         groups=groups,
@@ -241,6 +260,64 @@ async def compute_outcome(
         participation=await participation(uow, consultation_id, community.timezone),
         positions=opinion.coordinates,
         group_of=opinion.group_of,
+    )
+
+
+async def _withheld_outcome(
+    uow: UnitOfWork,
+    consultation: Consultation,
+    community_name: str,
+    timezone: str,
+    counted: ConsultationFigures,
+    settings: OpinionMapSettings | None,
+) -> Outcome:
+    """The outcome while fewer than k have voted: what was put and who took part, the statements without a count,
+    no group and no opinion map (not even computed: its positions would place each voter)."""
+    assert consultation.id is not None
+    rows = (
+        await uow.session.exec(
+            select(Statement.id, Statement.text, Statement.author_id)
+            .where(Statement.consultation_id == consultation.id, Statement.status == StatementStatus.APPROVED)
+            .order_by(col(Statement.id))
+        )
+    ).all()
+    statements = tuple(
+        StatementOutcome(id=sid, text=text, by_staff=author is None, overall=None, by_group=())
+        for sid, text, author in rows
+        if sid is not None
+    )
+    return Outcome(
+        consultation_id=consultation.id,
+        community_id=consultation.community_id,
+        community_name=community_name,
+        timezone=timezone,
+        title=consultation.title,
+        background=consultation.background,
+        language=consultation.language,
+        status=consultation.status,
+        eligibility=consultation.eligibility,
+        audience=Audience.from_json(consultation.audience),
+        allow_statements=consultation.allow_statements,
+        moderated=consultation.moderated,
+        opens_at=consultation.opens_at,
+        closes_at=consultation.closes_at,
+        opened_at=consultation.opened_at,
+        closed_at=consultation.closed_at,
+        computed_at=uow.clock.now(),
+        min_group_size=uow.anonymity.min_group_size,
+        figures=counted,
+        statements=statements,
+        groups=(),
+        min_votes=(settings or OpinionMapSettings()).min_votes,
+        clustered=0,
+        consensus_agree=(),
+        consensus_disagree=(),
+        group_informed_consensus=(),
+        divisive=(),
+        silhouette=None,
+        participation=await participation(uow, consultation.id, timezone),
+        positions=np.empty((0, 2), dtype=np.float64),
+        group_of=np.empty(0, dtype=np.int64),
     )
 
 
@@ -336,8 +413,10 @@ async def vote_batches(
     """Every current vote on the consultation's approved statements, by statement then participant, ``batch`` rows
     at a time (constant memory, whatever the number of votes). Pseudonyms only.
 
-    The permission is checked before the first row: iterate it to be refused."""
+    The permission, and that at least k have voted (FiguresWithheld otherwise), are checked before the first row:
+    iterate it to be refused."""
     await require_exporter(uow, actor_id, consultation_id)
+    await require_figures_shown(uow, consultation_id)
     bind = uow.session.bind
     # SQLite keeps times as text, which SQLAlchemy's DateTime parses with a regular expression; read as text,
     # datetime.fromisoformat does it several times faster (millions of rows in a large export).

@@ -29,6 +29,7 @@ from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.rendering import Localizer, Localizers
+from community.anonymity import Anonymity
 from community.clock import FakeClock
 from community.db import async_url, create_engine, session_factory
 from community.demo import seed_demo
@@ -149,8 +150,15 @@ def site_key() -> SiteKey:
 
 
 @pytest.fixture
-def uows(engine: AsyncEngine, clock: FakeClock, site_key: SiteKey) -> UnitOfWorkFactory:
-    return UnitOfWorkFactory(session_factory(engine), clock, site_key)
+def anonymity() -> Anonymity:
+    """k (community.anonymity) for the test's units of work: the default, 5. A test module about something else
+    whose cast is smaller (the demo has four residents in 梧桐社区) overrides this fixture with its own k."""
+    return Anonymity()
+
+
+@pytest.fixture
+def uows(engine: AsyncEngine, clock: FakeClock, site_key: SiteKey, anonymity: Anonymity) -> UnitOfWorkFactory:
+    return UnitOfWorkFactory(session_factory(engine), clock, site_key, anonymity)
 
 
 @pytest.fixture(scope="session")

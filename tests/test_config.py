@@ -106,6 +106,11 @@ def test_command_line_language(env: dict[str, str], language: str) -> None:
         ("LINLI_DATABASE_URL", "linli.sqlite3"),
         ("LINLI_BOT_USERNAME", "a b"),
         ("LINLI_BOT_USERNAME", "bot"),
+        ("LINLI_MIN_GROUP_SIZE", "1"),
+        ("LINLI_MIN_GROUP_SIZE", "0"),
+        ("LINLI_MIN_GROUP_SIZE", "five"),
+        ("LINLI_MIN_GROUP_SIZE", "4.5"),
+        ("LINLI_MIN_GROUP_SIZE", "1001"),
     ],
 )
 def test_a_bad_value_names_its_setting(name: str, value: str) -> None:
@@ -113,6 +118,18 @@ def test_a_bad_value_names_its_setting(name: str, value: str) -> None:
         load_settings({name: value})
     assert caught.value.setting == name
     assert str(caught.value).startswith(name)
+
+
+async def test_k_is_five_by_default_and_the_setting_reaches_every_unit_of_work(tmp_path: Path) -> None:
+    """LINLI_MIN_GROUP_SIZE (community.anonymity): read, checked, and handed to the units of work by build_app."""
+    assert load_settings({}).min_group_size == 5
+    settings = load_settings({"LINLI_DATA_DIR": str(tmp_path), "LINLI_MIN_GROUP_SIZE": "7"})
+    assert settings.min_group_size == 7
+    async with await build_app(settings) as app:
+        assert app.uows().anonymity.min_group_size == 7
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"LINLI_MIN_GROUP_SIZE": "1"})
+    assert str(caught.value) == "LINLI_MIN_GROUP_SIZE must be a whole number of people from 2 to 1000, got '1'"
 
 
 def test_the_message_shows_what_was_given() -> None:

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.usefixtures("localizers", "restore_logging")
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    env = {"LINLI_DATA_DIR": str(tmp_path / "data"), "LINLI_LANGUAGE": "en"}
+    # The demo has four residents in 梧桐社区: k = 2 lets it hold these consultations (see the k tests at the end).
+    env = {"LINLI_DATA_DIR": str(tmp_path / "data"), "LINLI_LANGUAGE": "en", "LINLI_MIN_GROUP_SIZE": "2"}
     assert linli(env, "db", "upgrade").exit_code == 0
     assert linli(env, "demo", "seed").exit_code == 0
     return env
@@ -143,3 +144,38 @@ def test_bad_input_is_one_line_and_creates_nothing(env: dict[str, str]) -> None:
     with database(env) as db:
         assert db.execute("SELECT count(*) FROM consultation").fetchone() == (0,)
     assert linli(env, "consultation", "list").stdout.strip() == "No consultations yet."
+
+
+# --- k: the smallest audience ------------------------------------------------------------------------------------
+
+
+def test_an_audience_of_one_is_refused_with_the_reason_and_k(env: dict[str, str]) -> None:
+    """At the default k = 5, a consultation for 7号楼, where 陈晓 is the only resident, cannot be created: her
+    votes would be the figures."""
+    default = {name: value for name, value in env.items() if name != "LINLI_MIN_GROUP_SIZE"}
+    community, worker, _ = _ids(default)
+    refused = _create(default, community, "--building", "7号楼", "--by", str(worker))
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == (
+        "linli: Audience now: 1. A consultation needs an audience of at least 5 people, so that no one's votes can be "
+        "told from its figures. Choose more buildings or residents' groups, or the whole community."
+    )
+    chinese = _create({**default, "LINLI_LANGUAGE": "zh_Hans"}, community, "--building", "7号楼")
+    assert chinese.exit_code == 1 and "议事协商至少要面向 5 人" in chinese.stderr
+    with database(env) as db:
+        assert db.execute("SELECT count(*) FROM consultation").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM audit_entry WHERE action = 'consultation.created'").fetchone() == (0,)
+
+
+def test_the_setting_changes_k(env: dict[str, str]) -> None:
+    """The whole community has four residents: refused at k = 5, created at LINLI_MIN_GROUP_SIZE=4."""
+    default = {name: value for name, value in env.items() if name != "LINLI_MIN_GROUP_SIZE"}
+    community, _, _ = _ids(default)
+    refused = _create(default, community)
+    assert refused.exit_code == 1 and "Audience now: 4." in refused.stderr and "at least 5 people" in refused.stderr
+    four = _create({**default, "LINLI_MIN_GROUP_SIZE": "4"}, community)
+    assert four.exit_code == 0, four.output
+    assert four.stdout.splitlines()[0] == "Created consultation 1 in 梧桐社区."
+    bad = _create({**default, "LINLI_MIN_GROUP_SIZE": "1"}, community)
+    assert bad.exit_code == 2
+    assert "LINLI_MIN_GROUP_SIZE must be a whole number of people from 2 to 1000, got '1'" in bad.stderr

@@ -95,13 +95,14 @@ async def test_the_outcome_counts_every_approved_statement_overall_and_per_group
     assert [g.size for g in outcome.groups] == [BLOC_SIZE, BLOC_SIZE]
     assert outcome.clustered == 12 and outcome.min_votes == 7
     first_a = outcome.statement(world.bloc_a[0])
+    assert first_a.overall is not None and not outcome.withheld  # thirteen voters, k = 5
     assert (first_a.overall.agree, first_a.overall.disagree, first_a.overall.passed) == (6, 6, 0)
     assert [(c.agree, c.disagree, c.passed) for c in first_a.by_group] == [(6, 0, 0), (0, 6, 0)]
     assert first_a.by_staff
     first_b = outcome.statement(world.bloc_b[0])
     assert [(c.agree, c.disagree, c.passed) for c in first_b.by_group] == [(0, 6, 0), (6, 0, 0)]
     written = outcome.statement(world.written)
-    assert written.text == RESIDENT_STATEMENT and not written.by_staff
+    assert written.text == RESIDENT_STATEMENT and not written.by_staff and written.overall is not None
     assert (written.overall.agree, written.overall.disagree, written.overall.passed) == (6, 1, 6)
     assert [(c.agree, c.disagree, c.passed) for c in written.by_group] == [(6, 0, 0), (0, 0, 6)]
 

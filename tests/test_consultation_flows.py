@@ -21,6 +21,7 @@ from bot.consultations.cards import CastVote, Choice, RejectStatement
 from bot.events import ButtonPress, Event, Sender, TextInput
 from bot.rendering import Localizer
 from bot.replies import AnswerButton
+from community.anonymity import Anonymity
 from community.clock import FakeClock
 from community.demo import WUTONG, seed_demo
 from community.models import Community
@@ -49,6 +50,13 @@ BACKGROUND = "Part of the lawn could become a covered shed & racks. <Tell us> wh
 SEEDED = ("A shed keeps bicycles dry.", "The lawn matters more than bicycles.", "Racks without a roof are enough.")
 CHEN_SAYS = "Bicycles <b>belong</b> indoors & dry."
 WANG_SAYS = "先问问邻居们的意见。"
+
+
+@pytest.fixture
+def anonymity() -> Anonymity:
+    """The demo has four residents in 梧桐社区, fewer than the default k = 5: these are transcripts of taking part, so
+    k = 2 lets the demo's people hold a consultation (test_consultation_anonymity holds k itself)."""
+    return Anonymity(min_group_size=2)
 
 
 async def _consultation(

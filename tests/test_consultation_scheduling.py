@@ -20,6 +20,7 @@ from bot.consultations.jobs import register_consultation_jobs, request_outcome, 
 from bot.notices.jobs import register_notice_jobs
 from bot.rendering import Localizer, Localizers
 from bot.scheduling import JobRegistry
+from community.anonymity import Anonymity
 from community.clock import FakeClock
 from community.demo import seed_demo
 from community.models import AuditEntry
@@ -44,6 +45,14 @@ BACKGROUND = "The empty lot by the east gate can become 20 parking spaces or a s
 SEEDS = ("The lot should become parking spaces.", "The lot should become a pocket park.", "Keep the trees.")
 OPENS = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 2026-03-02 09:00 in Shanghai
 CLOSES = OPENS + timedelta(days=7)
+
+
+@pytest.fixture
+def anonymity() -> Anonymity:
+    """The demo has four residents in 梧桐社区, fewer than the default k = 5: these are transcripts of opening,
+    closing and the outcome, so k = 2 lets the demo's people hold a consultation (test_consultation_anonymity holds
+    k itself)."""
+    return Anonymity(min_group_size=2)
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------------

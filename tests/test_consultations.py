@@ -16,6 +16,7 @@ from sqlalchemy import func, inspect
 from sqlmodel import col, select
 
 from bot.erasure import PERSONAL_DATA_ERASERS
+from community.anonymity import DEFAULT_MIN_GROUP_SIZE, Anonymity
 from community.clock import FakeClock
 from community.communities import add_community, add_member, household
 from community.errors import UnknownBuilding, ValidationFailed
@@ -81,8 +82,10 @@ from consultation.models import (
     Vote,
 )
 from tests.support.fake_scheduler import FakeScheduler
+from tests.support.votes import agree_votes
 
 B3, B7 = "3号楼", "7号楼"
+KEYS = ("worker", "committee", "street", "wang", "liu", "chen", "unit", "neighbour")
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,8 @@ class Cast:
     neighbour: int  # 银杏社区
 
 
-async def _cast(uows: UnitOfWorkFactory) -> Cast:
+async def _cast(uows: UnitOfWorkFactory, *, neighbours: int = DEFAULT_MIN_GROUP_SIZE) -> Cast:
+    """The cast, with ``neighbours`` more residents (household representatives) in each of 3号楼 and 7号楼."""
     async with uows() as uow:
         street = await add_community(uow, name="示范街道", kind=CommunityKind.STREET)
         assert street.id is not None
@@ -107,7 +111,7 @@ async def _cast(uows: UnitOfWorkFactory) -> Cast:
         yinxing = await add_community(uow, name="银杏社区", kind=CommunityKind.NEIGHBOURHOOD, parent_id=street.id)
         assert wutong.id is not None and yinxing.id is not None
         ids: dict[str, int] = {}
-        for key in ("worker", "committee", "street", "wang", "liu", "chen", "unit", "neighbour"):
+        for key in KEYS:
             identity = await identify(uow, channel="telegram", external_id=key, chat_id=key, display_name=key)
             ids[key] = identity.person_id
 
@@ -135,8 +139,16 @@ async def _cast(uows: UnitOfWorkFactory) -> Cast:
         await join("chen", wutong.id, {Role.RESIDENT}, B7)
         await join("unit", wutong.id, {Role.UNIT_CONTACT})
         await join("neighbour", yinxing.id, {Role.RESIDENT}, B3)
+        # Neighbours who never take part, so that every audience here (a building, household representatives)
+        # reaches the k = 5 people a consultation needs (community.anonymity).
+        for building in (B3, B7):
+            for n in range(neighbours):
+                key = f"{building}-{n}"
+                identity = await identify(uow, channel="telegram", external_id=key, chat_id=key, display_name=key)
+                ids[key] = identity.person_id
+                await join(key, wutong.id, {Role.RESIDENT, Role.HOUSEHOLD_REPRESENTATIVE}, building)
         await uow.commit()
-    return Cast(wutong=wutong.id, yinxing=yinxing.id, **ids)
+    return Cast(wutong=wutong.id, yinxing=yinxing.id, **{key: ids[key] for key in KEYS})
 
 
 def _draft(cast: Cast, clock: FakeClock, **changes: object) -> ConsultationDraft:
@@ -381,8 +393,8 @@ async def test_forgetting_a_person_withdraws_their_open_votes_and_keeps_closed_o
         assert await uow.session.get(Person, cast.liu) is None
         assert await _count(uow, ParticipantLink) == 2  # 王芳's
         # Closed: the outcome stands, her vote under a pseudonym that leads to no one. Open: withdrawn.
-        assert (await figures(uow, closing)).agree == 2
-        assert (await figures(uow, running)).agree == 1
+        assert await agree_votes(uow, closing) == 2
+        assert await agree_votes(uow, running) == 1
         assert (await figures(uow, running)).participants == 1
 
 
@@ -587,6 +599,8 @@ async def test_next_statement_prefers_few_votes_then_priority(uows: UnitOfWorkFa
 
 
 async def test_figures_count_without_saying_who(uows: UnitOfWorkFactory, clock: FakeClock) -> None:
+    # Two voters: shown with k = 2 here (the default k = 5 withholds them: test_consultation_anonymity).
+    uows = UnitOfWorkFactory(uows.sessions, uows.clock, uows.key, Anonymity(min_group_size=2))
     cast = await _cast(uows)
     consultation_id = await _open(uows, cast, clock)
     async with uows() as uow:

@@ -14,6 +14,7 @@ import pytest
 from bot.consultations.buttons import OpenConsultation
 from bot.consultations.cards import CastVote, Choice, ConsultStep, ModerateStatement, Step, Verdict
 from bot.rendering import Localizer
+from community.anonymity import Anonymity
 from community.clock import FakeClock
 from community.communities import add_community
 from community.roles import CommunityKind, Role
@@ -33,6 +34,13 @@ TITLE = "楼下空地改成自行车棚？"
 BACKGROUND = "居委会想听听大家的意见：<空地> 一部分改建为有顶棚的车棚 & 车架。"
 SEEDED = ("车棚能让自行车不淋雨。", "空地比车棚更重要。")
 WANG_SAYS = "先征求一楼住户的意见。"
+
+
+@pytest.fixture
+def anonymity() -> Anonymity:
+    """Two residents, fewer than the default k = 5: this is about Telegram's side of taking part, so k = 2
+    (test_consultation_anonymity holds k itself)."""
+    return Anonymity(min_group_size=2)
 
 
 @pytest.fixture

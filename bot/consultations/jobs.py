@@ -7,7 +7,8 @@ caller through), so only the call that opened a consultation invites, in the sam
 goes out once, with the opening, or not at all. The outcome is computed outside any transaction (the opinion map
 takes a while on a large consultation, and on SQLite an open transaction holds the one write lock), then queued
 in a short one that first checks, under the consultation's row lock, that it was not queued already
-(consultation.reach.outcome_sent): a close by a person ("Close now") and the job can never both send it.
+(consultation.reach.outcome_sent): a close by a person ("Close now") and the job can never both send it. While
+fewer than k voted (community.anonymity) the outcome tells no finding of the opinion map, only how many took part.
 
 A person closing a consultation early ("Close now") calls, once the close has committed,
 ``request_outcome(scheduler, consultation_id, now)``: the jobs' process does the same work as after a scheduled
@@ -30,6 +31,7 @@ from bot.consultations.render import ConsultationLook, Outcome, render_invitatio
 from bot.notices.fanout import outbox_buttons
 from bot.rendering import Localizers
 from community import outbox
+from community.anonymity import Anonymity
 from community.communities import get_community
 from community.notice_models import AttachmentKind, MessageKind
 from community.outbox import Outgoing
@@ -117,29 +119,39 @@ async def open_now(uow: UnitOfWork, localizers: Localizers, consultation_id: int
 
 
 @dataclass(frozen=True, slots=True)
-class _Counted:
+class Findings:
     participants: int
     voters: int
     votes: int
     groups: int
     consensus: tuple[int, ...]
     divisive: int | None
+    withheld_below: int | None = None  # k, when fewer than k voted and the map's findings are not told
 
 
-def _map(matrix: consultations.VoteMatrix, figures: consultations.ConsultationFigures) -> _Counted:
-    """The opinion map's findings the participants are told: CPU only, no database."""
+def map_findings(
+    matrix: consultations.VoteMatrix | None, figures: consultations.ConsultationFigures, anonymity: Anonymity
+) -> Findings:
+    """The opinion map's findings the participants are told: CPU only, no database. Nothing of it while fewer
+    than k voted (figures.withheld, matrix None); the statement the groups split on most only when every group
+    has at least k members, as it tells how each group voted."""
+    if figures.withheld or matrix is None:
+        return Findings(
+            figures.participants, figures.voters, figures.votes, 0, (), None, withheld_below=anonymity.min_group_size
+        )
     groups, divisive = 0, None
     consensus: tuple[int, ...] = ()
     if matrix.participants and matrix.statement_ids:
         found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
         groups = len(found.groups)
         consensus = tuple(int(s.statement_id) for s in found.consensus_agree[:CONSENSUS_SHOWN])
-        divisive = int(found.divisive[0].statement_id) if found.divisive else None
-    return _Counted(figures.participants, figures.voters, figures.votes, groups, consensus, divisive)
+        every_group_large = all(anonymity.shows(len(group.participant_ids)) for group in found.groups)
+        divisive = int(found.divisive[0].statement_id) if found.divisive and every_group_large else None
+    return Findings(figures.participants, figures.voters, figures.votes, groups, consensus, divisive)
 
 
 async def _queue_outcome(
-    uow: UnitOfWork, localizers: Localizers, consultation_id: int, counted: _Counted
+    uow: UnitOfWork, localizers: Localizers, consultation_id: int, counted: Findings
 ) -> int | None:
     """Queue the outcome for every participant unless it was queued already; the caller commits."""
     consultation = await reach.lock_consultation(uow, consultation_id)
@@ -158,6 +170,7 @@ async def _queue_outcome(
         groups=counted.groups,
         consensus=tuple(texts[sid] for sid in counted.consensus if sid in texts),
         divisive=texts.get(counted.divisive) if counted.divisive is not None else None,
+        withheld_below=counted.withheld_below,
     )
     rendered: dict[str, str] = {}
     messages: list[Outgoing] = []
@@ -184,9 +197,10 @@ async def send_outcome(uows: UnitOfWorkFactory, localizers: Localizers, consulta
     async with uows() as uow:
         if await reach.outcome_sent(uow, consultation_id):
             return None
-        matrix = await consultations.vote_matrix(uow, consultation_id)
         figures = await consultations.figures(uow, consultation_id)
-    counted = _map(matrix, figures)
+        matrix = None if figures.withheld else await consultations.vote_matrix(uow, consultation_id)
+        anonymity = uow.anonymity
+    counted = map_findings(matrix, figures, anonymity)
     async with uows() as uow:
         count = await _queue_outcome(uow, localizers, consultation_id, counted)
         await uow.commit()

@@ -99,6 +99,7 @@ class Outcome:
     groups: int
     consensus: Sequence[str]  # statements most agreed on, best first
     divisive: str | None  # the most divisive statement
+    withheld_below: int | None = None  # k, when fewer than k voted: no finding of the opinion map is told
 
 
 def render_outcome(l: Localizer, outcome: Outcome) -> str:  # noqa: E741
@@ -112,4 +113,5 @@ def render_outcome(l: Localizer, outcome: Outcome) -> str:  # noqa: E741
         groups=outcome.groups,
         consensus=list(outcome.consensus),
         divisive=outcome.divisive,
+        withheld_below=outcome.withheld_below,
     )

@@ -3,7 +3,10 @@ in Pol.is's votes.csv layout), PDF (the committee's report, with the opinion map
 machine-readable).
 
 The figures come from consultation.outcome (which also checks that the reader may have them: the committee and
-staff); this module only lays them out. The raw votes carry pseudonyms, never a person."""
+staff); this module only lays them out. The raw votes carry pseudonyms, never a person.
+
+While fewer than k have voted (Outcome.withheld, community.anonymity) the domain hands over no vote counts, groups
+or opinion map: the files say why in their place, and the CSV of raw votes is refused (FiguresWithheld)."""
 
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ from bot.notices.render import describe_audience
 from bot.rendering import Localizer
 from community.communities import get_community
 from community.unit_of_work import UnitOfWork
+from consultation.consultations import require_figures_shown
+from consultation.errors import FiguresWithheld
 from consultation.models import ConsultationStatus, Eligibility
 from consultation.opinion_map import Stance
 from consultation.outcome import Outcome, VoteCounts, compute_outcome, require_exporter, vote_batches
@@ -92,6 +97,8 @@ async def export_consultation(
     consultation = await require_exporter(uow, actor_id, consultation_id)
     exported = ExportedFile(export_filename(consultation_id, fmt), MIME_TYPES[fmt])
     if fmt == ExportFormat.CSV:
+        # Every row is one pseudonym's vote: refused before a byte is written while fewer than k have voted.
+        await require_figures_shown(uow, consultation_id)
         zone = ZoneInfo((await get_community(uow, consultation.community_id)).timezone)
         await write_csv(
             stream, POLIS_VOTES_HEADER, Batches(_polis_rows(uow, actor_id, consultation_id, zone)), lineterminator="\n"
@@ -131,6 +138,14 @@ def _stance(l: Localizer, stance: Stance) -> str:  # noqa: E741
     return l.label(STANCE_LABELS[stance])
 
 
+def withheld_note(l: Localizer, outcome: Outcome) -> str | None:  # noqa: E741
+    """Why the outcome shows no vote counts, groups or opinion map (fewer than k voted); None when it shows them."""
+    if not outcome.withheld:
+        return None
+    f = Formats(l)
+    return l.label(FiguresWithheld.message, k=f.number(outcome.min_group_size), voters=f.number(outcome.figures.voters))
+
+
 def _share(counts: VoteCounts, stance: Stance) -> float | None:
     if not counts.seen:
         return None
@@ -163,7 +178,9 @@ async def _polis_rows(
 # --- JSON ----------------------------------------------------------------------------------------------------------
 
 
-def _counts(counts: VoteCounts) -> dict[str, int]:
+def _counts(counts: VoteCounts | None) -> dict[str, int] | None:
+    if counts is None:
+        return None
     return {"agree": counts.agree, "disagree": counts.disagree, "pass": counts.passed, "votes": counts.seen}
 
 
@@ -175,6 +192,9 @@ def outcome_document(outcome: Outcome) -> dict[str, Any]:
         "version": JSON_VERSION,
         "computed_at": outcome.computed_at,
         "final": outcome.is_final,
+        # Fewer voters than min_group_size (k): no vote counts (null), groups, opinion map or consensus.
+        "withheld": outcome.withheld,
+        "min_group_size": outcome.min_group_size,
         "consultation": {
             "id": outcome.consultation_id,
             "community": {"id": outcome.community_id, "name": outcome.community_name, "timezone": outcome.timezone},
@@ -302,15 +322,20 @@ def _summary_rows(outcome: Outcome, l: Localizer) -> Iterator[Row]:  # noqa: E74
     yield l.label("Participants"), figures.participants
     yield l.label("Participants who voted"), figures.voters
     yield l.label("Votes"), figures.votes
-    yield l.label("Agree"), figures.agree
-    yield l.label("Disagree"), figures.disagree
-    yield l.label("Pass"), figures.passed
+    withheld = withheld_note(l, outcome)
+    if withheld is not None:
+        yield l.label("Agree, disagree, pass, opinion groups"), withheld
+    else:
+        yield l.label("Agree"), figures.agree
+        yield l.label("Disagree"), figures.disagree
+        yield l.label("Pass"), figures.passed
     yield l.label("Statements voted on"), figures.approved
     yield l.label("Statements rejected by a moderator"), figures.rejected
     yield l.label("Statements waiting for a moderator"), figures.pending
-    yield l.label("Opinion groups"), len(outcome.groups)
-    yield l.label("Participants in a group"), outcome.clustered
-    yield l.label("Votes needed to be placed in a group"), outcome.min_votes
+    if withheld is None:
+        yield l.label("Opinion groups"), len(outcome.groups)
+        yield l.label("Participants in a group"), outcome.clustered
+        yield l.label("Votes needed to be placed in a group"), outcome.min_votes
     yield l.label("Computed at"), f.datetime(outcome.computed_at)
 
 
@@ -319,6 +344,10 @@ def _statement_columns(outcome: Outcome, l: Localizer) -> list[Column]:  # noqa:
         Column(l.label("No."), Kind.INTEGER, 7),
         Column(l.label("Statement"), Kind.TEXT, 60),
         Column(l.label("Written by"), Kind.CODE, 12),
+    ]
+    if outcome.withheld:
+        return columns
+    columns += [
         Column(l.label("Agree"), Kind.INTEGER),
         Column(l.label("Disagree"), Kind.INTEGER),
         Column(l.label("Pass"), Kind.INTEGER),
@@ -338,6 +367,9 @@ def _statement_columns(outcome: Outcome, l: Localizer) -> list[Column]:  # noqa:
 
 def _statement_rows(outcome: Outcome, l: Localizer) -> Iterator[Row]:  # noqa: E741
     for s in outcome.statements:
+        if s.overall is None:  # withheld
+            yield s.id, s.text, _by_whom(l, s.by_staff)
+            continue
         row: list[Any] = [
             s.id,
             s.text,
@@ -417,13 +449,31 @@ def outcome_sheets(outcome: Outcome, l: Localizer, votes: Rows) -> list[Sheet]: 
         voters=f.number(outcome.figures.voters),
     )
     groups = [group_name(l, g.id) for g in outcome.groups]
-    return [
-        Sheet(
-            l.label("Summary"),
-            (Column(l.label("Item"), Kind.CODE, 34), Column(l.label("Value"), Kind.TEXT, 70)),
-            _summary_rows(outcome, l),
-            preface=title + provisional,
+    withheld = withheld_note(l, outcome)
+    summary = Sheet(
+        l.label("Summary"),
+        (Column(l.label("Item"), Kind.CODE, 34), Column(l.label("Value"), Kind.TEXT, 70)),
+        _summary_rows(outcome, l),
+        preface=title + provisional + ((withheld,) if withheld is not None else ()),
+    )
+    participation = Sheet(
+        l.label("Participation"),
+        (
+            Column(l.label("Day"), Kind.DATE),
+            Column(l.label("New participants"), Kind.INTEGER, 16),
+            Column(l.label("Votes"), Kind.INTEGER),
         ),
+        ((day.day, day.new_participants, day.votes) for day in outcome.participation),
+        preface=(l.label("Days in the community's time zone (%(timezone)s).", timezone=outcome.timezone),),
+    )
+    if withheld is not None:
+        # Fewer than k voted: no counts, groups, consensus or votes, only what was put and who took part.
+        statements = Sheet(
+            l.label("Statements"), _statement_columns(outcome, l), _statement_rows(outcome, l), preface=(withheld,)
+        )
+        return [summary, statements, participation]
+    return [
+        summary,
         Sheet(
             l.label("Statements"), _statement_columns(outcome, l), _statement_rows(outcome, l), preface=(group_note,)
         ),
@@ -488,16 +538,7 @@ def outcome_sheets(outcome: Outcome, l: Localizer, votes: Rows) -> list[Sheet]: 
                 ),
             ),
         ),
-        Sheet(
-            l.label("Participation"),
-            (
-                Column(l.label("Day"), Kind.DATE),
-                Column(l.label("New participants"), Kind.INTEGER, 16),
-                Column(l.label("Votes"), Kind.INTEGER),
-            ),
-            ((day.day, day.new_participants, day.votes) for day in outcome.participation),
-            preface=(l.label("Days in the community's time zone (%(timezone)s).", timezone=outcome.timezone),),
-        ),
+        participation,
         Sheet(
             l.label("Votes"),
             (
@@ -541,16 +582,17 @@ def _charts(outcome: Outcome, l: Localizer) -> dict[str, Markup]:  # noqa: E741
                 width=3.3,
             )
         )
-    voted = sorted(outcome.statements, key=lambda s: (-s.overall.seen, s.id))[:CHART_STATEMENTS]
-    if voted and any(s.overall.seen for s in voted):
-        voted.sort(key=lambda s: s.id)
+    counted = [(s.id, s.overall) for s in outcome.statements if s.overall is not None]  # none while withheld
+    voted = sorted(counted, key=lambda pair: (-pair[1].seen, pair[0]))[:CHART_STATEMENTS]
+    if voted and any(counts.seen for _, counts in voted):
+        voted.sort(key=lambda pair: pair[0])
         charts["statements"] = Markup(
             bars_svg(
-                [f"#{s.id}" for s in voted],
+                [f"#{sid}" for sid, _ in voted],
                 [
-                    (l.label("agree"), [s.overall.agree for s in voted], AGREE),
-                    (l.label("disagree"), [s.overall.disagree for s in voted], DISAGREE),
-                    (l.label("pass"), [s.overall.passed for s in voted], PASS),
+                    (l.label("agree"), [counts.agree for _, counts in voted], AGREE),
+                    (l.label("disagree"), [counts.disagree for _, counts in voted], DISAGREE),
+                    (l.label("pass"), [counts.passed for _, counts in voted], PASS),
                 ],
                 ylabel=l.label("Votes"),
                 stacked=True,
@@ -601,6 +643,7 @@ def report_html(outcome: Outcome, l: Localizer) -> str:  # noqa: E741
         eligibility=l.label(ELIGIBILITY_LABELS[outcome.eligibility]),
         audience=describe_audience(l, outcome.audience),
         charts=_charts(outcome, l),
+        withheld=withheld_note(l, outcome),
         lang="zh-Hans" if l.language == "zh_Hans" else l.language,
         common_ground=common_ground,
         **helpers,

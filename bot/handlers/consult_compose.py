@@ -8,7 +8,8 @@ a short form kept in the dialogue state.
    opens, or a typed time), whether residents may add statements and whether those wait for a moderator, and a
    few statements to start with, typed one per message;
 4. the preview: the invitation exactly as residents will get it, with how many it reaches; Create / Edit /
-   Cancel.
+   Cancel. An audience smaller than k (community.anonymity) gets no Create button but the reason, from
+   consultations.check_audience, the check consultations.create makes too.
 
 Create calls consultations.create and add_statement for each statement in the event's one unit of work; when
 the opening time has come it opens at once and invites in the same transaction. After the commit the open and
@@ -59,6 +60,7 @@ from consultation.consultations import (
     clean_background,
     clean_title,
 )
+from consultation.errors import AudienceTooSmall
 from consultation.models import Eligibility
 from i18n import N_
 
@@ -262,7 +264,9 @@ async def choice(ctx: Context, data: ComposeChoice) -> Sequence[Reply]:
 # Step 3: the options
 
 
-async def _summary(ctx: Context, form: Form, question: str) -> str:
+async def _summary(ctx: Context, form: Form, question: str, refusal: str | None = None) -> str:
+    """The form so far; refusal: why it cannot be created as it stands (the preview's last line instead of
+    "Create it?")."""
     community = await _community(ctx, form)
     reader = ctx.l.with_timezone(community.timezone)
     return reader.render(
@@ -281,6 +285,7 @@ async def _summary(ctx: Context, form: Form, question: str) -> str:
         has_attachment=form.attachment is not None,
         seeds=form.seeds,
         question=question,
+        refusal=refusal,
     )
 
 
@@ -446,11 +451,17 @@ async def _preview(ctx: Context, form: Form) -> Sequence[Reply]:
     ]
     replies.append(forms.as_received(shown.text, shown.buttons, attachment, with_file=with_file))
     buttons: list[Button] = []
-    if await _count(ctx, form):
+    refusal: str | None = None
+    try:
+        # The service's own check (create() makes it again): an audience below k cannot be created.
+        await consultations.check_audience(ctx.uow, form.community_id, form.audience(), form.eligibility_value())
+    except AudienceTooSmall as too_small:
+        refusal = ctx.l.label(too_small.message, **too_small.params)
+    else:
         buttons.append(_button(ctx.l.label("Create"), ComposeAction.CREATE))
     buttons.append(_button(ctx.l.label("Edit"), ComposeAction.EDIT))
     buttons.append(_button(ctx.l.label("Cancel"), ComposeAction.CANCEL))
-    replies.append(SendText(await _summary(ctx, form, "preview"), buttons=(tuple(buttons),)))
+    replies.append(SendText(await _summary(ctx, form, "preview", refusal), buttons=(tuple(buttons),)))
     return replies
 
 
