@@ -178,7 +178,7 @@ async def create_invitation(
     code = codes.new_code()
     invitation = Invitation(
         community_id=community_id,
-        code_hash=codes.hash_code(code),
+        code_hash=codes.hash_code(uow.key, code),
         max_uses=max_uses,
         role=role,
         household_id=bound.id if bound else None,
@@ -221,6 +221,9 @@ def roles_for(role: Role) -> frozenset[Role]:
 
 async def _refuse(uow: UnitOfWork, account_id: int, error: LinliError) -> Redemption:
     state = await codes.record_wrong_code(uow, account_id)
+    if not state.counted and state.locked_until is not None:
+        # Another attempt locked the account while this one was looked up: this one is refused by the lock.
+        return Redemption(refused=Throttled(state.locked_until), locked_until=state.locked_until)
     return Redemption(refused=error, locked_until=state.locked_until)
 
 
@@ -241,7 +244,7 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
     invitation = None
     if codes.looks_like_code(code):
         invitation = (
-            await uow.session.exec(_invitation_by_hash(), params={"code_hash": codes.hash_code(code)})
+            await uow.session.exec(_invitation_by_hash(), params={"code_hash": codes.hash_code(uow.key, code)})
         ).first()
     if invitation is None or invitation.id is None:
         return await _refuse(uow, account_id, InvalidCode())
@@ -283,7 +286,7 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
         household_id=invitation.household_id,
         reason="invitation",
     )
-    await codes.reset_throttle(uow, throttle)
+    await codes.reset_throttle(uow, account_id)
     await audit.record(
         uow,
         action="invitation.redeemed",

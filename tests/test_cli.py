@@ -18,6 +18,7 @@ from bot.app import build_app
 from bot.cli import CommandFailed, create_cli, load_catalogs, run_app
 from bot.config import load_settings
 from community.codes import hash_code
+from community.keys import KEY_FILE_NAME, SiteKey
 from i18n import Catalogs
 from tests.support.fake_bot_api import FakeBotApi
 
@@ -79,7 +80,8 @@ def test_community_add_then_invite_create_prints_a_code_and_its_deep_link(env: d
     assert "5 times" in result.stdout
     with sqlite3.connect(database(env)) as db:
         stored = db.execute("SELECT code_hash, max_uses, community_id, role FROM invitation").fetchall()
-    assert stored == [(hash_code(code), 5, 2, "resident")]  # only the hash is kept
+    key = SiteKey.in_file(Path(env["LINLI_DATA_DIR"]) / KEY_FILE_NAME)
+    assert stored == [(hash_code(key, code), 5, 2, "resident")]  # only the keyed hash is kept
 
 
 def test_invite_links_name_the_configured_bot(env: dict[str, str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from sqlmodel import col, select
 
 from community import audit, codes
 from community.clock import FakeClock
+from community.codes import LOCKOUT, MAX_WRONG_CODES
 from community.communities import add_community, add_member, effective_roles, household
 from community.errors import (
     Conflict,
@@ -21,7 +23,8 @@ from community.errors import (
     UsedUpCode,
     ValidationFailed,
 )
-from community.models import AuditEntry, Invitation, JoinRequest, JoinRequestStatus, Person
+from community.keys import SiteKey
+from community.models import AuditEntry, CodeThrottle, Invitation, JoinRequest, JoinRequestStatus, Person
 from community.people import Identity, identify, memberships_of
 from community.roles import Action, CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
@@ -127,12 +130,13 @@ def test_a_code_is_short_unambiguous_and_fits_a_deep_link() -> None:
 
 
 def test_what_people_type_around_a_code_is_ignored() -> None:
+    key = SiteKey.generate()
     code = "ABCDE23456"
     typed_ways: tuple[str, ...] = ("abcde23456", " ABCDE-23456 ", "abcde 23456", "ＡＢＣＤＥ２３４５６")
     typed_ways += ("ABCDE\u200b23456", "abcde_23456", "ABCDE—23456")
     for typed in typed_ways:
         assert codes.normalize_code(typed) == code
-        assert codes.hash_code(typed) == codes.hash_code(code)
+        assert codes.hash_code(key, typed) == codes.hash_code(key, code)
 
 
 # --- invitations ----------------------------------------------------------------------------------------------
@@ -195,13 +199,13 @@ async def test_a_revoked_code_is_refused(uows: UnitOfWorkFactory) -> None:
     assert isinstance((await _redeem(uows, "x", code)).refused, RevokedCode)
 
 
-async def test_the_hash_and_not_the_code_is_stored(uows: UnitOfWorkFactory) -> None:
+async def test_the_hash_and_not_the_code_is_stored(uows: UnitOfWorkFactory, site_key: SiteKey) -> None:
     community_id = await _community(uows)
     code = await _invite(uows, community_id)
     async with uows() as uow:
         invitation = (await uow.session.exec(select(Invitation))).one()
         entries = (await uow.session.exec(select(AuditEntry))).all()
-    assert invitation.code_hash == codes.hash_code(code) and len(invitation.code_hash) == 64
+    assert invitation.code_hash == codes.hash_code(site_key, code) and len(invitation.code_hash) == 64
     assert code not in invitation.code_hash
     assert all(code not in entry.data for entry in entries)
 
@@ -308,6 +312,43 @@ async def test_five_wrong_codes_lock_the_account_for_fifteen_minutes(uows: UnitO
     clock.advance(timedelta(seconds=1))
     opened = await _redeem(uows, "guesser", code)
     assert opened.joined is not None
+
+
+async def test_forty_wrong_codes_at_once_lock_the_account_and_each_is_counted_once(
+    uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    """Each attempt in its own unit of work, all at once: the count and the lock are one statement, so no attempt
+    is lost and exactly the MAX_WRONG_CODES-th locks; the rest are refused by the lock."""
+    await _identify(uow_factory=uows, key="guesser")
+
+    tries = await asyncio.gather(*(_redeem(uows, "guesser", f"WRONG{n:02d}ABC") for n in range(40)))
+
+    locked_by_this_one = [t for t in tries if isinstance(t.refused, InvalidCode) and t.locked_until is not None]
+    counted = [t for t in tries if isinstance(t.refused, InvalidCode)]
+    refused_by_the_lock = [t for t in tries if isinstance(t.refused, Throttled)]
+    assert len(locked_by_this_one) == 1
+    assert len(counted) == MAX_WRONG_CODES
+    assert len(refused_by_the_lock) == 40 - MAX_WRONG_CODES
+    assert {t.locked_until for t in refused_by_the_lock} == {clock.now() + LOCKOUT}
+    async with uows() as uow:
+        (row,) = (await uow.session.exec(select(CodeThrottle))).all()
+    assert row.failures == MAX_WRONG_CODES and row.locked_until == clock.now() + LOCKOUT
+
+
+async def test_a_stored_code_hash_needs_the_site_key(
+    uows: UnitOfWorkFactory, site_key: SiteKey, clock: FakeClock
+) -> None:
+    """Whoever reads the database but not the key cannot test guesses: the hash is not the plain SHA-256 of the
+    code, and a different key gives a different hash."""
+    community_id = await _community(uows)
+    code = await _invite(uows, community_id)
+    async with uows() as uow:
+        stored = (await uow.session.exec(select(Invitation.code_hash))).one()
+
+    assert stored != hashlib.sha256(code.encode()).hexdigest()
+    assert stored == site_key.digest("invitation", code)
+    assert stored != SiteKey.generate().digest("invitation", code)
+    assert (await _redeem(uows, "holder", code)).joined is not None
 
 
 async def test_wrong_codes_spread_beyond_the_window_do_not_lock(uows: UnitOfWorkFactory, clock: FakeClock) -> None:
