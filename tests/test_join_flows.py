@@ -13,7 +13,8 @@ from sqlmodel import select
 
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.conversation import Conversation
-from bot.events import Command, ContactShared, Event, Sender
+from bot.events import ButtonPress, Command, ContactShared, Event, Sender
+from bot.handlers.start import StartWay, Way
 from bot.replies import SendText
 from community.clock import FakeClock
 from community.communities import add_community, add_member
@@ -243,6 +244,46 @@ async def test_a_lock_ends_the_code_question(session: ConsoleSession) -> None:
     assert out[-1].startswith("Too many wrong codes.")
     out = await session.feed("one more")  # no longer taken as a code
     assert out == ["I wasn't expecting a message just now. Send /menu to see what you can do."]
+
+
+async def test_chat_after_joining_is_not_taken_for_wrong_codes(
+    session: ConsoleSession, uows: UnitOfWorkFactory, community_id: int
+) -> None:
+    """Only a /start payload or a code typed at the code prompt is an attempt. Here the prompt was left open
+    (a wrong code, then the request was approved); the new resident's chat, however code-like, is not."""
+    await _ask_to_join(session, share_phone=False)
+    await _script(session, "/start", "1")  # I have an invitation code
+    out = await session.feed("ABCDE FGHJK")
+    assert out[-1] == "Send the code again, or send /cancel to stop."
+    await _script(session, "/as en-worker", "/requests", "1")  # ✅ Approve
+    await session.feed("/as resident")
+
+    for _ in range(10):
+        out = await session.feed("ha ha ha ha ha")  # normalised, ten letters of the code alphabet
+        assert out == ["I wasn't expecting a message just now. Send /menu to see what you can do."]
+    out = await session.feed("/start")
+    assert out[0] == COMMUNITY and _has(out, "What would you like to do, Wang Fang?")
+    assert _has(await _tap_code_button_again(session), "What would you like to do, Wang Fang?")
+    out = await session.feed("HAHAHAHAHA")
+    assert out == ["I wasn't expecting a message just now. Send /menu to see what you can do."]
+
+    # Not locked: a real invitation to a second community still works at once.
+    async with uows() as uow:
+        other = await add_community(uow, name="阳光社区", kind=CommunityKind.NEIGHBOURHOOD)
+        assert other.id is not None
+        await uow.commit()
+    out = await session.feed(f"/start {await _code(uows, other.id)}")
+    assert not _has(out, "Too many wrong codes")
+    assert [name for name, _, _ in await _member_of(uows, "resident")] == [COMMUNITY, "阳光社区"]
+
+
+async def _tap_code_button_again(session: ConsoleSession) -> list[str]:
+    """A member pressing the newcomer's "I have an invitation code" on an old message: the texts they get."""
+    press = Event(
+        Sender("console", RESIDENT.key, RESIDENT.key, RESIDENT.name, "en"), ButtonPress(StartWay(Way.CODE).pack())
+    )
+    replies = await session.conversation.handle(press)
+    return [line for reply in replies if isinstance(reply, SendText) for line in reply.text.splitlines()]
 
 
 # --- join requests --------------------------------------------------------------------------------------------
