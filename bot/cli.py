@@ -49,7 +49,7 @@ from community.notice_models import FINAL_STATUSES, DeliveryStatus, Notice, Noti
 from community.notices import Audience
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWork
-from community.verification import create_invitation
+from community.verification import INVITATION_LIFETIME, MAX_USES, STAFF_INVITATION_LIFETIME, create_invitation
 from consultation import consultations
 from consultation.consultations import ConsultationDraft
 from consultation.models import Consultation, ConsultationStatus, Eligibility
@@ -309,7 +309,7 @@ async def _invite_create(
     uses: int,
     role: Role,
     household: str | None,
-    days: int,
+    days: int | None,
 ) -> None:
     async with app.uows() as uow:
         community = await _existing_community(t, uow, community_id)
@@ -320,7 +320,7 @@ async def _invite_create(
             max_uses=uses,
             role=role,
             household_label=household,
-            valid_for=timedelta(days=days),
+            valid_for=timedelta(days=days) if days is not None else None,
         )
         await uow.commit()
     invitation = issued.invitation
@@ -798,14 +798,33 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
         community_id: Annotated[
             int, typer.Option("--community", help=t.gettext("Id of the community to join."), show_default=False)
         ],
-        uses: Annotated[int, typer.Option("--uses", help=t.gettext("How many people can use it."))] = 1,
+        uses: Annotated[
+            int,
+            typer.Option(
+                "--uses",
+                help=t.gettext(
+                    "How many people can use it: at most %(limit)s, and one for staff and household representatives.",
+                    limit=MAX_USES,
+                ),
+            ),
+        ] = 1,
         role: Annotated[Role, typer.Option("--role", help=t.gettext("The role it gives."))] = Role.RESIDENT,
         household: Annotated[
             str | None, typer.Option("--household", help=t.gettext("The household it is for, e.g. 3号楼 2单元 501."))
         ] = None,
         days: Annotated[
-            int, typer.Option("--days", help=t.gettext("How many days it stays valid."), max=MAX_INVITATION_DAYS)
-        ] = 14,
+            int | None,
+            typer.Option(
+                "--days",
+                help=t.gettext(
+                    "How many days it stays valid (by default %(days)s; staff invitations %(hours)s hours, at most).",
+                    days=INVITATION_LIFETIME.days,
+                    hours=STAFF_INVITATION_LIFETIME // timedelta(hours=1),
+                ),
+                max=MAX_INVITATION_DAYS,
+                show_default=False,
+            ),
+        ] = None,
     ) -> None:
         _execute(
             t,

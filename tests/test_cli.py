@@ -104,6 +104,28 @@ def test_invite_links_name_the_configured_bot(env: dict[str, str]) -> None:
     assert "household representative" in result.stdout
 
 
+def test_staff_invitations_from_the_terminal_are_single_use_and_short_lived(env: dict[str, str]) -> None:
+    migrated(env)
+    assert linli(env, "community", "add", "梧桐社区", "--kind", "neighbourhood").exit_code == 0
+
+    worker = linli(env, "invite", "create", "--community", "1", "--role", "community_worker")
+    assert worker.exit_code == 0, worker.output
+    assert "It can be used 1 time, until" in worker.stdout
+    for args, refusal in (
+        (("--role", "committee_member", "--uses", "1000"), "it can be used only once"),
+        (("--role", "party_secretary", "--days", "7"), "stays valid at most 72 hours"),
+        (("--role", "street_administrator", "--uses", "2"), "it can be used only once"),
+        (("--uses", "201"), "can be used 1 to 200 times"),
+    ):
+        result = linli(env, "invite", "create", "--community", "1", *args)
+        assert result.exit_code == 1, result.output
+        assert refusal in result.stderr
+    with sqlite3.connect(database(env)) as db:
+        stored = db.execute("SELECT role, max_uses, julianday(expires_at) - julianday(created_at) FROM invitation")
+        ((role, uses, days),) = stored.fetchall()
+    assert (role, uses, round(days * 24)) == ("community_worker", 1, 72)
+
+
 def test_a_bad_kind_exits_with_a_message(env: dict[str, str]) -> None:
     migrated(env)
     result = linli(env, "community", "add", "某地", "--kind", "city")

@@ -14,11 +14,12 @@ from sqlmodel import select
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.conversation import Conversation
 from bot.events import ButtonPress, Command, ContactShared, Event, Sender
+from bot.handlers.invitations import InviteUses
 from bot.handlers.start import StartWay, Way
 from bot.replies import SendText
 from community.clock import FakeClock
 from community.communities import add_community, add_member
-from community.models import JoinRequest, JoinRequestStatus, Person
+from community.models import Invitation, JoinRequest, JoinRequestStatus, Person
 from community.people import identify, memberships_of
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
@@ -148,6 +149,33 @@ async def test_a_household_representative_invitation_names_the_household(
     assert await _member_of(uows, "resident") == [
         (COMMUNITY, HOME, frozenset({Role.RESIDENT, Role.HOUSEHOLD_REPRESENTATIVE}))
     ]
+
+
+async def test_a_staff_invitation_is_for_one_person_for_72_hours_and_a_forged_one_is_refused(
+    session: ConsoleSession, uows: UnitOfWorkFactory, community_id: int
+) -> None:
+    out = await _script(session, "/as en-worker", "/invite", "6")  # community worker: no question how many
+    assert _has(out, "Invitation for: community worker") and _has(out, "Can be used once.")
+    assert _has(out, "Valid until Mar 4, 2026, 5:00:00\u202fPM")  # 72 hours, in Shanghai time
+    assert not _has(out, "How many people may use it?")
+
+    for role, uses, refusal in (
+        (Role.COMMITTEE_MEMBER, 1000, "An invitation for this role is for one person: it can be used only once."),
+        (Role.COMMUNITY_WORKER, 2, "An invitation for this role is for one person: it can be used only once."),
+        (Role.RESIDENT, 1000, "An invitation can be used 1 to 200 times."),
+    ):
+        assert await _press_as(session, EN_WORKER, InviteUses(community_id, role, uses).pack()) == [refusal]
+
+    async with uows() as uow:
+        stored = (await uow.session.exec(select(Invitation.role, Invitation.max_uses))).all()
+    assert stored == [(Role.COMMUNITY_WORKER, 1)]
+
+
+async def _press_as(session: ConsoleSession, user: ConsoleUser, data: str) -> list[str]:
+    """A button press with this data (forged: no message showed it), and the texts of the answer."""
+    sender = Sender("console", user.key, user.key, user.name, user.language_code)
+    replies = await session.conversation.handle(Event(sender, ButtonPress(data)))
+    return [line for reply in replies if isinstance(reply, SendText) for line in reply.text.splitlines()]
 
 
 async def test_the_worker_reads_the_invitation_in_chinese(session: ConsoleSession) -> None:

@@ -29,6 +29,10 @@ from community.people import Identity, identify, memberships_of
 from community.roles import Action, CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
 from community.verification import (
+    INVITATION_LIFETIME,
+    MAX_USES,
+    STAFF_INVITATION_LIFETIME,
+    STAFF_ROLES,
     AlreadyMember,
     Redemption,
     RejectionReason,
@@ -84,7 +88,7 @@ async def _invite(
     max_uses: int = 1,
     role: Role = Role.RESIDENT,
     household_label: str | None = None,
-    valid_for: timedelta | None = timedelta(days=14),
+    valid_for: timedelta | None = None,
 ) -> str:
     async with uows() as uow:
         issued = await create_invitation(
@@ -179,12 +183,53 @@ async def test_an_expired_code_is_refused(uows: UnitOfWorkFactory, clock: FakeCl
     assert isinstance(result.refused, ExpiredCode)
 
 
-async def test_a_code_without_expiry_still_works_much_later(uows: UnitOfWorkFactory, clock: FakeClock) -> None:
+async def test_an_invitation_without_a_lifetime_gets_the_standard_one(
+    uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
     community_id = await _community(uows)
-    code = await _invite(uows, community_id, valid_for=None)
-    clock.advance(timedelta(days=3650))
+    code = await _invite(uows, community_id)
+    clock.advance(INVITATION_LIFETIME - timedelta(seconds=1))
+    assert (await _redeem(uows, "in-time", code)).joined is not None
 
-    assert (await _redeem(uows, "patient", code)).joined is not None
+    late = await _invite(uows, community_id)
+    clock.advance(INVITATION_LIFETIME)
+    assert isinstance((await _redeem(uows, "late", late)).refused, ExpiredCode)
+
+
+@pytest.mark.parametrize("role", sorted(STAFF_ROLES))
+async def test_staff_invitations_are_for_one_person_and_short_lived(
+    uows: UnitOfWorkFactory, clock: FakeClock, role: Role
+) -> None:
+    community_id = await _community(uows)
+    async with uows() as uow:
+        issued = await create_invitation(uow, actor_id=None, community_id=community_id, role=role)
+        await uow.commit()
+    assert issued.invitation.max_uses == 1
+    assert issued.invitation.expires_at == clock.now() + timedelta(hours=72) == clock.now() + STAFF_INVITATION_LIFETIME
+
+    with pytest.raises(ValidationFailed) as many:
+        await _invite(uows, community_id, role=role, max_uses=1000)
+    assert many.value.message == "An invitation for this role is for one person: it can be used only once."
+    with pytest.raises(ValidationFailed) as long:
+        await _invite(uows, community_id, role=role, valid_for=timedelta(days=7))
+    assert long.value.params == {"hours": 72}
+    async with uows() as uow:
+        assert len((await uow.session.exec(select(Invitation))).all()) == 1
+
+
+async def test_a_household_representative_invitation_is_for_one_person(uows: UnitOfWorkFactory) -> None:
+    community_id = await _community(uows)
+    with pytest.raises(ValidationFailed):
+        await _invite(uows, community_id, role=Role.HOUSEHOLD_REPRESENTATIVE, household_label="1号楼 101", max_uses=5)
+
+
+async def test_resident_invitations_admit_at_most_the_documented_number(uows: UnitOfWorkFactory) -> None:
+    community_id = await _community(uows)
+    assert MAX_USES == 200
+    await _invite(uows, community_id, max_uses=MAX_USES)
+    with pytest.raises(ValidationFailed) as refused:
+        await _invite(uows, community_id, max_uses=MAX_USES + 1)
+    assert refused.value.params == {"limit": 200}
 
 
 async def test_a_revoked_code_is_refused(uows: UnitOfWorkFactory) -> None:
@@ -281,7 +326,7 @@ async def test_a_worker_creates_invitations_but_not_for_roles_above_them(uows: U
             await create_invitation(uow, actor_id=worker_id, community_id=community_id, role=Role.STREET_ADMINISTRATOR)
 
 
-@pytest.mark.parametrize("max_uses", [0, 1001, -3])
+@pytest.mark.parametrize("max_uses", [0, 201, 1001, -3])
 async def test_uses_out_of_range_are_refused(uows: UnitOfWorkFactory, max_uses: int) -> None:
     community_id = await _community(uows)
     with pytest.raises(ValidationFailed):

@@ -28,6 +28,7 @@ from community.verification import (
     IssuedInvitation,
     create_invitation,
     pending_join_requests,
+    single_use,
     staff_communities,
 )
 from i18n import N_
@@ -122,6 +123,12 @@ async def chose_role(ctx: Context, data: InviteRole) -> Sequence[Reply]:
         # A household representative speaks for one household: name it, and the code is for one person.
         await ctx.set_state(STATE_HOUSEHOLD, community_id=data.community_id, role=data.role.value)
         return (AnswerButton(), chosen, SendText(ctx.l.render("invitation_household.j2", community=community.name)))
+    if single_use(data.role):
+        # Staff: one person, a short lifetime; nothing to ask.
+        issued = await create_invitation(
+            ctx.uow, actor_id=ctx.person_id, community_id=data.community_id, role=data.role
+        )
+        return (AnswerButton(), chosen, await _show_code(ctx, issued))
     buttons = (
         tuple(
             Button(ctx.l.t.format_number(uses), InviteUses(data.community_id, data.role, uses).pack())
