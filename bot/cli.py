@@ -36,6 +36,7 @@ from bot.channels.console import ConsoleSession, ConsoleUser, run_console
 from bot.channels.console_delivery import ConsoleTransport
 from bot.config import ConfigError, Settings, cli_language, load_settings
 from bot.consultations.buttons import ExportFormat
+from bot.context import BotInfo
 from bot.labels import ROLE_LABELS
 from bot.notices.form import parse_send_time
 from bot.rendering import Localizer
@@ -301,6 +302,26 @@ async def _community_add(
     )
 
 
+async def _bot_for_links(t: Translator, app: App) -> BotInfo:
+    """The bot deep links must name: with a token, the one Telegram says it is (getMe), as the running bot does;
+    in console mode LINLI_BOT_USERNAME."""
+    token = app.settings.telegram_bot_token
+    if token is None:
+        return app.bot
+    from aiogram.exceptions import TelegramAPIError  # here, not at the top: slow import, see above
+
+    from bot.channels.telegram import fetch_bot_username
+
+    try:
+        username = await fetch_bot_username(token.reveal(), api_base=app.settings.telegram_api_base)
+    except TelegramAPIError as err:
+        detail = str(err).replace(token.reveal(), "<redacted>")
+        raise CommandFailed(
+            t.gettext("Telegram did not say the bot's name, so no invitation was made: %(error)s", error=detail)
+        ) from err
+    return BotInfo(username=username) if username else app.bot
+
+
 async def _invite_create(
     t: Translator,
     app: App,
@@ -311,6 +332,7 @@ async def _invite_create(
     household: str | None,
     days: int | None,
 ) -> None:
+    bot = await _bot_for_links(t, app)  # before the invitation is made: no code is lost if Telegram cannot answer
     async with app.uows() as uow:
         community = await _existing_community(t, uow, community_id)
         issued = await create_invitation(
@@ -330,7 +352,7 @@ async def _invite_create(
         )
     )
     _say(t.gettext("Code (shown only this once): %(code)s", code=issued.code))
-    _say(t.gettext("Link: %(link)s", link=app.bot.deep_link(issued.code)))
+    _say(t.gettext("Link: %(link)s", link=bot.deep_link(issued.code)))
     if invitation.expires_at is not None:
         until = t.format_datetime(invitation.expires_at, community.timezone)
         _say(

@@ -126,6 +126,28 @@ def test_staff_invitations_from_the_terminal_are_single_use_and_short_lived(env:
     assert (role, uses, round(days * 24)) == ("community_worker", 1, 72)
 
 
+async def test_with_a_token_invite_create_asks_telegram_for_the_bot_name(env: dict[str, str]) -> None:
+    await asyncio.to_thread(migrated, env)
+    added = await asyncio.to_thread(linli, env, "community", "add", "梧桐社区", "--kind", "neighbourhood")
+    assert added.exit_code == 0
+    async with FakeBotApi(bot_username="wutong_linli_bot") as fake:
+        telegram = {**env, "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_BASE": fake.base_url}
+        # The CLI runs its own event loop: in a thread, while the fake Bot API answers on this one.
+        result = await asyncio.to_thread(linli, telegram, "invite", "create", "--community", "1")
+        assert result.exit_code == 0, result.output
+        link = LINK.search(result.stdout)
+        assert link is not None and link["bot"] == "wutong_linli_bot"
+        assert fake.call_counts["getMe"] == 1
+
+        fake.fail_next("getMe", 401, "Unauthorized")
+        refused = await asyncio.to_thread(linli, telegram, "invite", "create", "--community", "1")
+    assert refused.exit_code == 1
+    assert "Telegram did not say the bot's name, so no invitation was made" in refused.stderr
+    assert fake.token not in refused.output and "https://t.me/" not in refused.stdout
+    with sqlite3.connect(database(env)) as db:
+        assert db.execute("SELECT count(*) FROM invitation").fetchone() == (1,)
+
+
 def test_a_bad_kind_exits_with_a_message(env: dict[str, str]) -> None:
     migrated(env)
     result = linli(env, "community", "add", "某地", "--kind", "city")
