@@ -1,7 +1,8 @@
 """The conversation router: one incoming event goes to exactly one handler.
 
 Commands by name, buttons by the prefix of their typed callback data, text and contacts by the dialogue
-state the person is in, else a short hint; files (photos, documents) only to a state that takes them.
+state the person is in, else a short hint; files (photos, documents) to a state that takes them, or to the text
+state the person is in, which answers what it expects instead.
 Handler modules register themselves with ``register(router)``."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ CD = TypeVar("CD", bound=CallbackData)
 Replies = Sequence[Reply]
 CommandHandler = Callable[[Context, Command], Awaitable[Replies]]
 ButtonHandler = Callable[[Context, Any], Awaitable[Replies]]
-InputHandler = Callable[[Context, TextInput | ContactShared], Awaitable[Replies]]
+InputHandler = Callable[[Context, TextInput | ContactShared | FileShared], Awaitable[Replies]]
 FileHandler = Callable[[Context, FileShared], Awaitable[Replies]]
 
 
@@ -64,6 +65,8 @@ class Router:
         self._buttons[data_type.prefix] = (data_type, handler)
 
     def state(self, name: str, handler: InputHandler) -> None:
+        """The handler of what a person sends in this state: text, a contact, or a file where the state has no
+        file_state (it then says what it expects)."""
         if name in self._states:
             raise ValueError(f"state {name!r} registered twice")
         self._states[name] = handler
@@ -118,6 +121,9 @@ class Router:
         state = ctx.state
         if isinstance(payload, FileShared):
             file_handler = self._file_states.get(state.name) if state is not None else None
+            if file_handler is None and state is not None and state.name in self._states:
+                # A prompt that takes text (a code, a name, a statement): it says itself what it expects.
+                return await self._states[state.name](ctx, payload)
             file_handler = file_handler or self._file_fallback
             return await file_handler(ctx, payload) if file_handler else ()
         if state is not None and state.name in self._states:

@@ -266,6 +266,29 @@ async def test_five_wrong_codes_lock_for_fifteen_minutes(
     assert out[0] == f"Welcome to {COMMUNITY}!"
 
 
+async def test_a_photo_where_text_is_expected_gets_the_prompts_own_question(
+    session: ConsoleSession, uows: UnitOfWorkFactory, community_id: int
+) -> None:
+    notice_hint = "I take photos and documents only as part of a notice. Community workers start one with /notice."
+    await _script(session, "/as resident", "/start", "1")  # the code prompt
+    for _ in range(6):  # more than the wrong codes that lock: a photo is not one
+        out = await session.feed("/photo invitation.jpg ABCDE FGHJK")
+        assert out == ["Please type the invitation code your community worker gave you."]
+    out = await session.feed(await _code(uows, community_id))
+    assert out[0] == f"Welcome to {COMMUNITY}!"
+
+    await _script(session, "/as neighbour", "/start", "2")  # the join form asks the name
+    assert await session.feed("/photo me.jpg") == ["Please type your name."]
+    await session.feed("Chen")
+    assert await session.feed("/document lease.pdf") == ["Please type your building, unit and room."]
+
+    await _script(session, "/as en-worker", "/invite", "2")  # the household of a representative
+    assert await session.feed("/photo door.jpg") == ["Please type the building, unit and room."]
+
+    await session.feed("/cancel")
+    assert await session.feed("/photo poster.jpg") == [notice_hint]  # no prompt: the notice composer's hint
+
+
 async def test_a_lock_ends_the_code_question(session: ConsoleSession) -> None:
     await _script(session, "/as resident", "/start", "1", *(f"wrong {n}" for n in range(4)))
     out = await session.feed("wrong 5")

@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from bot.callbacks import CallbackData
 from bot.context import Context
-from bot.events import ButtonPress, Command, ContactShared, TextInput
+from bot.events import ButtonPress, Command, ContactShared, FileShared, TextInput
 from bot.handlers.join import decision_buttons, request_text
 from bot.labels import role_label
 from bot.replies import AnswerButton, Button, EditText, Reply, SendText
@@ -138,7 +138,7 @@ async def chose_role(ctx: Context, data: InviteRole) -> Sequence[Reply]:
     return (AnswerButton(), chosen, SendText(ctx.l.text("How many people may use it?"), buttons=buttons))
 
 
-async def got_household(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_household(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     if not isinstance(payload, TextInput):
         return (SendText(ctx.l.text("Please type the building, unit and room.")),)
     assert ctx.state is not None

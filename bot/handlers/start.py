@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from bot.callbacks import CallbackData
 from bot.context import Context
-from bot.events import Command, ContactShared, TextInput
+from bot.events import Command, ContactShared, FileShared, TextInput
 from bot.handlers import join
 from bot.handlers.help import unexpected_input
 from bot.handlers.menu import main_menu
@@ -71,7 +71,7 @@ async def choose_way(ctx: Context, data: StartWay) -> Sequence[Reply]:
     return (AnswerButton(), SendText(ctx.l.text("Send me your invitation code. Send /cancel to stop.")))
 
 
-async def got_code(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_code(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     if ctx.membership is not None:
         # The prompt was a newcomer's, and they have joined since (a worker approved their request): what they
         # type now is chat, not a code, and must not count as a wrong one.
