@@ -20,7 +20,9 @@ CD = TypeVar("CD", bound=CallbackData)
 Replies = Sequence[Reply]
 CommandHandler = Callable[[Context, Command], Awaitable[Replies]]
 ButtonHandler = Callable[[Context, Any], Awaitable[Replies]]
-InputHandler = Callable[[Context, TextInput | ContactShared | FileShared], Awaitable[Replies]]
+InputHandler = Callable[[Context, TextInput | ContactShared], Awaitable[Replies]]
+# A state's handler also gets the files sent in a state that has no file_state, and says what it expects.
+StateHandler = Callable[[Context, TextInput | ContactShared | FileShared], Awaitable[Replies]]
 FileHandler = Callable[[Context, FileShared], Awaitable[Replies]]
 
 
@@ -44,7 +46,7 @@ class Router:
     def __init__(self) -> None:
         self._commands: dict[str, CommandHandler] = {}
         self._buttons: dict[str, tuple[type[CallbackData], ButtonHandler]] = {}
-        self._states: dict[str, InputHandler] = {}
+        self._states: dict[str, StateHandler] = {}
         self._file_states: dict[str, FileHandler] = {}
         self._fallback: InputHandler | None = None
         self._file_fallback: FileHandler | None = None
@@ -64,7 +66,7 @@ class Router:
             raise ValueError(f"callback prefix {data_type.prefix!r} registered twice")
         self._buttons[data_type.prefix] = (data_type, handler)
 
-    def state(self, name: str, handler: InputHandler) -> None:
+    def state(self, name: str, handler: StateHandler) -> None:
         """The handler of what a person sends in this state: text, a contact, or a file where the state has no
         file_state (it then says what it expects)."""
         if name in self._states:
