@@ -36,6 +36,7 @@ from bot.channels.console import ConsoleSession, ConsoleUser, run_console
 from bot.channels.console_delivery import ConsoleTransport
 from bot.config import ConfigError, Settings, cli_language, load_settings
 from bot.consultations.buttons import ExportFormat
+from bot.context import BotInfo
 from bot.labels import ROLE_LABELS
 from bot.notices.form import parse_send_time
 from bot.rendering import Localizer
@@ -49,7 +50,7 @@ from community.notice_models import FINAL_STATUSES, DeliveryStatus, Notice, Noti
 from community.notices import Audience
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWork
-from community.verification import create_invitation
+from community.verification import INVITATION_LIFETIME, MAX_USES, STAFF_INVITATION_LIFETIME, create_invitation
 from consultation import consultations
 from consultation.consultations import ConsultationDraft
 from consultation.models import Consultation, ConsultationStatus, Eligibility
@@ -310,6 +311,26 @@ async def _community_add(
     )
 
 
+async def _bot_for_links(t: Translator, app: App) -> BotInfo:
+    """The bot deep links must name: with a token, the one Telegram says it is (getMe), as the running bot does;
+    in console mode LINLI_BOT_USERNAME."""
+    token = app.settings.telegram_bot_token
+    if token is None:
+        return app.bot
+    from aiogram.exceptions import TelegramAPIError  # here, not at the top: slow import, see above
+
+    from bot.channels.telegram import fetch_bot_username
+
+    try:
+        username = await fetch_bot_username(token.reveal(), api_base=app.settings.telegram_api_base)
+    except TelegramAPIError as err:
+        detail = str(err).replace(token.reveal(), "<redacted>")
+        raise CommandFailed(
+            t.gettext("Telegram did not say the bot's name, so no invitation was made: %(error)s", error=detail)
+        ) from err
+    return BotInfo(username=username) if username else app.bot
+
+
 async def _invite_create(
     t: Translator,
     app: App,
@@ -318,8 +339,9 @@ async def _invite_create(
     uses: int,
     role: Role,
     household: str | None,
-    days: int,
+    days: int | None,
 ) -> None:
+    bot = await _bot_for_links(t, app)  # before the invitation is made: no code is lost if Telegram cannot answer
     async with app.uows() as uow:
         community = await _existing_community(t, uow, community_id)
         issued = await create_invitation(
@@ -329,7 +351,7 @@ async def _invite_create(
             max_uses=uses,
             role=role,
             household_label=household,
-            valid_for=timedelta(days=days),
+            valid_for=timedelta(days=days) if days is not None else None,
         )
         await uow.commit()
     invitation = issued.invitation
@@ -339,7 +361,7 @@ async def _invite_create(
         )
     )
     _say(t.gettext("Code (shown only this once): %(code)s", code=issued.code))
-    _say(t.gettext("Link: %(link)s", link=app.bot.deep_link(issued.code)))
+    _say(t.gettext("Link: %(link)s", link=bot.deep_link(issued.code)))
     if invitation.expires_at is not None:
         until = t.format_datetime(invitation.expires_at, community.timezone)
         _say(
@@ -884,14 +906,33 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
         community_id: Annotated[
             int, typer.Option("--community", help=t.gettext("Id of the community to join."), show_default=False)
         ],
-        uses: Annotated[int, typer.Option("--uses", help=t.gettext("How many people can use it."))] = 1,
+        uses: Annotated[
+            int,
+            typer.Option(
+                "--uses",
+                help=t.gettext(
+                    "How many people can use it: at most %(limit)s, and one for staff and household representatives.",
+                    limit=MAX_USES,
+                ),
+            ),
+        ] = 1,
         role: Annotated[Role, typer.Option("--role", help=t.gettext("The role it gives."))] = Role.RESIDENT,
         household: Annotated[
             str | None, typer.Option("--household", help=t.gettext("The household it is for, e.g. 3号楼 2单元 501."))
         ] = None,
         days: Annotated[
-            int, typer.Option("--days", help=t.gettext("How many days it stays valid."), max=MAX_INVITATION_DAYS)
-        ] = 14,
+            int | None,
+            typer.Option(
+                "--days",
+                help=t.gettext(
+                    "How many days it stays valid (by default %(days)s; staff invitations %(hours)s hours, at most).",
+                    days=INVITATION_LIFETIME.days,
+                    hours=STAFF_INVITATION_LIFETIME // timedelta(hours=1),
+                ),
+                max=MAX_INVITATION_DAYS,
+                show_default=False,
+            ),
+        ] = None,
     ) -> None:
         _execute(
             t,

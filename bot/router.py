@@ -1,7 +1,8 @@
 """The conversation router: one incoming event goes to exactly one handler.
 
 Commands by name, buttons by the prefix of their typed callback data, text and contacts by the dialogue
-state the person is in, else a short hint; files (photos, documents) only to a state that takes them.
+state the person is in, else a short hint; files (photos, documents) to a state that takes them, or to the text
+state the person is in, which answers what it expects instead.
 Handler modules register themselves with ``register(router)``."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ Replies = Sequence[Reply]
 CommandHandler = Callable[[Context, Command], Awaitable[Replies]]
 ButtonHandler = Callable[[Context, Any], Awaitable[Replies]]
 InputHandler = Callable[[Context, TextInput | ContactShared], Awaitable[Replies]]
+# A state's handler also gets the files sent in a state that has no file_state, and says what it expects.
+StateHandler = Callable[[Context, TextInput | ContactShared | FileShared], Awaitable[Replies]]
 FileHandler = Callable[[Context, FileShared], Awaitable[Replies]]
 
 
@@ -43,7 +46,7 @@ class Router:
     def __init__(self) -> None:
         self._commands: dict[str, CommandHandler] = {}
         self._buttons: dict[str, tuple[type[CallbackData], ButtonHandler]] = {}
-        self._states: dict[str, InputHandler] = {}
+        self._states: dict[str, StateHandler] = {}
         self._file_states: dict[str, FileHandler] = {}
         self._fallback: InputHandler | None = None
         self._file_fallback: FileHandler | None = None
@@ -63,7 +66,9 @@ class Router:
             raise ValueError(f"callback prefix {data_type.prefix!r} registered twice")
         self._buttons[data_type.prefix] = (data_type, handler)
 
-    def state(self, name: str, handler: InputHandler) -> None:
+    def state(self, name: str, handler: StateHandler) -> None:
+        """The handler of what a person sends in this state: text, a contact, or a file where the state has no
+        file_state (it then says what it expects)."""
         if name in self._states:
             raise ValueError(f"state {name!r} registered twice")
         self._states[name] = handler
@@ -118,6 +123,9 @@ class Router:
         state = ctx.state
         if isinstance(payload, FileShared):
             file_handler = self._file_states.get(state.name) if state is not None else None
+            if file_handler is None and state is not None and state.name in self._states:
+                # A prompt that takes text (a code, a name, a statement): it says itself what it expects.
+                return await self._states[state.name](ctx, payload)
             file_handler = file_handler or self._file_fallback
             return await file_handler(ctx, payload) if file_handler else ()
         if state is not None and state.name in self._states:

@@ -96,7 +96,7 @@ class MembershipRole(SQLModel, table=True):
 
 
 class Invitation(SQLModel, table=True):
-    """Only the code's hash is kept; the code itself is shown once, to the worker who created it."""
+    """Only a keyed hash of the code is kept (community.codes); the code itself is shown once, to its maker."""
 
     __tablename__ = "invitation"
     __table_args__ = {"sqlite_autoincrement": True}

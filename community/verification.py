@@ -57,7 +57,11 @@ from community.roles import Action, Role
 from community.unit_of_work import UnitOfWork
 from i18n import N_
 
-MAX_USES = 1000
+# How far one invitation reaches (README, "Invitations"). A multi-use code for residents is shared in a building's
+# group chat, so it is bounded; staff act for the community, so theirs are for one person and expire soon.
+MAX_USES = 200  # people one invitation for residents (or volunteers, party members, unit contacts) can admit
+INVITATION_LIFETIME = timedelta(days=14)  # how long an invitation stays valid when its maker says nothing
+STAFF_INVITATION_LIFETIME = timedelta(hours=72)  # a staff invitation's lifetime, and the longest one may have
 MAX_PERSON_NAME = 100
 MAX_REASON = 500
 
@@ -78,6 +82,23 @@ RESIDENT_ROLES: frozenset[Role] = frozenset(
 )
 # A household representative speaks for a household, so their invitation must name it.
 HOUSEHOLD_ROLES: frozenset[Role] = frozenset({Role.HOUSEHOLD_REPRESENTATIVE})
+# Roles that act for the community: an invitation to one is single-use and short-lived, whoever makes it.
+STAFF_ROLES: frozenset[Role] = frozenset(
+    {Role.COMMUNITY_WORKER, Role.COMMITTEE_MEMBER, Role.PARTY_SECRETARY, Role.STREET_ADMINISTRATOR}
+)
+
+
+def single_use(role: Role) -> bool:
+    """Invitations for this role admit one person: staff, and a household's one representative."""
+    return role in STAFF_ROLES or role in HOUSEHOLD_ROLES
+
+
+def most_uses(role: Role) -> int:
+    return 1 if single_use(role) else MAX_USES
+
+
+def standard_lifetime(role: Role) -> timedelta:
+    return STAFF_INVITATION_LIFETIME if role in STAFF_ROLES else INVITATION_LIFETIME
 
 
 class RevokedCode(InvalidCode):
@@ -160,18 +181,31 @@ async def create_invitation(
     max_uses: int = 1,
     role: Role = Role.RESIDENT,
     household_label: str | None = None,
-    valid_for: timedelta | None = timedelta(days=14),
+    valid_for: timedelta | None = None,
 ) -> IssuedInvitation:
-    """Issue a code. actor_id None is the operator at the terminal; anyone else needs CREATE_INVITATION."""
+    """Issue a code. actor_id None is the operator at the terminal; anyone else needs CREATE_INVITATION.
+
+    The limits hold for every front end (chat buttons, which can be forged, and `linli invite create`): staff and
+    household-representative invitations admit one person, others at most MAX_USES; valid_for (by default the
+    role's standard lifetime) is at most STAFF_INVITATION_LIFETIME for staff."""
     await get_community(uow, community_id)
     if actor_id is not None:
         require(await effective_roles(uow, actor_id, community_id), Action.CREATE_INVITATION)
         if role not in INVITABLE_ROLES:
             raise PermissionDenied(action=Action.CREATE_INVITATION.value)
+    if single_use(role) and max_uses != 1:
+        raise ValidationFailed(N_("An invitation for this role is for one person: it can be used only once."))
     if not 1 <= max_uses <= MAX_USES:
         raise ValidationFailed(N_("An invitation can be used 1 to %(limit)s times."), limit=MAX_USES)
-    if valid_for is not None and valid_for <= timedelta(0):
+    if valid_for is None:
+        valid_for = standard_lifetime(role)
+    if valid_for <= timedelta(0):
         raise ValidationFailed(N_("An invitation must stay valid for some time."))
+    if role in STAFF_ROLES and valid_for > STAFF_INVITATION_LIFETIME:
+        raise ValidationFailed(
+            N_("An invitation for a staff role stays valid at most %(hours)s hours."),
+            hours=STAFF_INVITATION_LIFETIME // timedelta(hours=1),
+        )
     if role in HOUSEHOLD_ROLES and household_label is None:
         raise ValidationFailed(N_("An invitation for a household representative must name the household."))
     bound: Household | None = None
@@ -183,13 +217,13 @@ async def create_invitation(
     code = codes.new_code()
     invitation = Invitation(
         community_id=community_id,
-        code_hash=codes.hash_code(code),
+        code_hash=codes.hash_code(uow.key, code),
         max_uses=max_uses,
         role=role,
         household_id=bound.id if bound else None,
         created_by=actor_id,
         created_at=now,
-        expires_at=now + valid_for if valid_for is not None else None,
+        expires_at=now + valid_for,
     )
     uow.session.add(invitation)
     await uow.session.flush()
@@ -226,6 +260,9 @@ def roles_for(role: Role) -> frozenset[Role]:
 
 async def _refuse(uow: UnitOfWork, account_id: int, error: LinliError) -> Redemption:
     state = await codes.record_wrong_code(uow, account_id)
+    if not state.counted and state.locked_until is not None:
+        # Another attempt locked the account while this one was looked up: this one is refused by the lock.
+        return Redemption(refused=Throttled(state.locked_until), locked_until=state.locked_until)
     return Redemption(refused=error, locked_until=state.locked_until)
 
 
@@ -246,7 +283,7 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
     invitation = None
     if codes.looks_like_code(code):
         invitation = (
-            await uow.session.exec(_invitation_by_hash(), params={"code_hash": codes.hash_code(code)})
+            await uow.session.exec(_invitation_by_hash(), params={"code_hash": codes.hash_code(uow.key, code)})
         ).first()
     if invitation is None or invitation.id is None:
         return await _refuse(uow, account_id, InvalidCode())
@@ -293,7 +330,7 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
         household_id=invitation.household_id,
         reason="invitation",
     )
-    await codes.reset_throttle(uow, throttle)
+    await codes.reset_throttle(uow, account_id)
     await audit.record(
         uow,
         action="invitation.redeemed",

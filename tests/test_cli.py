@@ -18,6 +18,7 @@ from bot.app import build_app
 from bot.cli import CommandFailed, create_cli, load_catalogs, run_app
 from bot.config import load_settings
 from community.codes import hash_code
+from community.keys import KEY_FILE_NAME, SiteKey
 from i18n import Catalogs
 from tests.support.fake_bot_api import FakeBotApi
 
@@ -79,7 +80,8 @@ def test_community_add_then_invite_create_prints_a_code_and_its_deep_link(env: d
     assert "5 times" in result.stdout
     with sqlite3.connect(database(env)) as db:
         stored = db.execute("SELECT code_hash, max_uses, community_id, role FROM invitation").fetchall()
-    assert stored == [(hash_code(code), 5, 2, "resident")]  # only the hash is kept
+    key = SiteKey.in_file(Path(env["LINLI_DATA_DIR"]) / KEY_FILE_NAME)
+    assert stored == [(hash_code(key, code), 5, 2, "resident")]  # only the keyed hash is kept
 
 
 def test_invite_links_name_the_configured_bot(env: dict[str, str]) -> None:
@@ -100,6 +102,50 @@ def test_invite_links_name_the_configured_bot(env: dict[str, str]) -> None:
     link = LINK.search(result.stdout)
     assert link is not None and link["bot"] == "wutong_bot"
     assert "household representative" in result.stdout
+
+
+def test_staff_invitations_from_the_terminal_are_single_use_and_short_lived(env: dict[str, str]) -> None:
+    migrated(env)
+    assert linli(env, "community", "add", "梧桐社区", "--kind", "neighbourhood").exit_code == 0
+
+    worker = linli(env, "invite", "create", "--community", "1", "--role", "community_worker")
+    assert worker.exit_code == 0, worker.output
+    assert "It can be used 1 time, until" in worker.stdout
+    for args, refusal in (
+        (("--role", "committee_member", "--uses", "1000"), "it can be used only once"),
+        (("--role", "party_secretary", "--days", "7"), "stays valid at most 72 hours"),
+        (("--role", "street_administrator", "--uses", "2"), "it can be used only once"),
+        (("--uses", "201"), "can be used 1 to 200 times"),
+    ):
+        result = linli(env, "invite", "create", "--community", "1", *args)
+        assert result.exit_code == 1, result.output
+        assert refusal in result.stderr
+    with sqlite3.connect(database(env)) as db:
+        stored = db.execute("SELECT role, max_uses, julianday(expires_at) - julianday(created_at) FROM invitation")
+        ((role, uses, days),) = stored.fetchall()
+    assert (role, uses, round(days * 24)) == ("community_worker", 1, 72)
+
+
+async def test_with_a_token_invite_create_asks_telegram_for_the_bot_name(env: dict[str, str]) -> None:
+    await asyncio.to_thread(migrated, env)
+    added = await asyncio.to_thread(linli, env, "community", "add", "梧桐社区", "--kind", "neighbourhood")
+    assert added.exit_code == 0
+    async with FakeBotApi(bot_username="wutong_linli_bot") as fake:
+        telegram = {**env, "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_BASE": fake.base_url}
+        # The CLI runs its own event loop: in a thread, while the fake Bot API answers on this one.
+        result = await asyncio.to_thread(linli, telegram, "invite", "create", "--community", "1")
+        assert result.exit_code == 0, result.output
+        link = LINK.search(result.stdout)
+        assert link is not None and link["bot"] == "wutong_linli_bot"
+        assert fake.call_counts["getMe"] == 1
+
+        fake.fail_next("getMe", 401, "Unauthorized")
+        refused = await asyncio.to_thread(linli, telegram, "invite", "create", "--community", "1")
+    assert refused.exit_code == 1
+    assert "Telegram did not say the bot's name, so no invitation was made" in refused.stderr
+    assert fake.token not in refused.output and "https://t.me/" not in refused.stdout
+    with sqlite3.connect(database(env)) as db:
+        assert db.execute("SELECT count(*) FROM invitation").fetchone() == (1,)
 
 
 def test_a_bad_kind_exits_with_a_message(env: dict[str, str]) -> None:

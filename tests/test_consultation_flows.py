@@ -356,6 +356,25 @@ async def test_a_statement_too_long_empty_or_a_duplicate_is_refused_and_the_ques
     assert count == len(SEEDED) + 1
 
 
+async def test_a_photo_at_the_statement_prompt_is_answered_by_the_prompt(
+    session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock, zh: Localizer
+) -> None:
+    """A resident (not a worker) sends a photo where a statement is expected: the prompt says what it wants,
+    in the reader's language, and the question stands; nothing about notices."""
+    await _consultation(uows, clock)
+    out = await _open(session, "chen")
+    out = await _tap(session, out, "✍️ Add a statement")
+    out = await session.feed("/photo shed.jpg the shed I mean")
+    assert out == ["Please type your statement.", "  [1] Cancel"]
+    out = await session.feed("Ask the neighbours first.")
+    assert out[0] == "Thank you. Your statement waits for a moderator; you will be told once it is decided."
+
+    out = await _open(session, "wang")  # reads Chinese
+    out = await _tap(session, out, zh.label("✍️ Add a statement"))
+    out = await session.feed("/photo shed.jpg")
+    assert out[0] == zh.text("Please type your statement.") != "Please type your statement."
+
+
 async def test_my_votes_come_in_pages(session: ConsoleSession, uows: UnitOfWorkFactory, clock: FakeClock) -> None:
     consultation_id = await _consultation(uows, clock)
     async with uows() as uow:

@@ -13,11 +13,13 @@ from sqlmodel import select
 
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.conversation import Conversation
-from bot.events import Command, ContactShared, Event, Sender
+from bot.events import ButtonPress, Command, ContactShared, Event, Sender
+from bot.handlers.invitations import InviteUses
+from bot.handlers.start import StartWay, Way
 from bot.replies import SendText
 from community.clock import FakeClock
 from community.communities import add_community, add_member
-from community.models import JoinRequest, JoinRequestStatus, Person
+from community.models import Invitation, JoinRequest, JoinRequestStatus, Person
 from community.people import identify, memberships_of
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
@@ -149,6 +151,33 @@ async def test_a_household_representative_invitation_names_the_household(
     ]
 
 
+async def test_a_staff_invitation_is_for_one_person_for_72_hours_and_a_forged_one_is_refused(
+    session: ConsoleSession, uows: UnitOfWorkFactory, community_id: int
+) -> None:
+    out = await _script(session, "/as en-worker", "/invite", "6")  # community worker: no question how many
+    assert _has(out, "Invitation for: community worker") and _has(out, "Can be used once.")
+    assert _has(out, "Valid until Mar 4, 2026, 5:00:00\u202fPM")  # 72 hours, in Shanghai time
+    assert not _has(out, "How many people may use it?")
+
+    for role, uses, refusal in (
+        (Role.COMMITTEE_MEMBER, 1000, "An invitation for this role is for one person: it can be used only once."),
+        (Role.COMMUNITY_WORKER, 2, "An invitation for this role is for one person: it can be used only once."),
+        (Role.RESIDENT, 1000, "An invitation can be used 1 to 200 times."),
+    ):
+        assert await _press_as(session, EN_WORKER, InviteUses(community_id, role, uses).pack()) == [refusal]
+
+    async with uows() as uow:
+        stored = (await uow.session.exec(select(Invitation.role, Invitation.max_uses))).all()
+    assert stored == [(Role.COMMUNITY_WORKER, 1)]
+
+
+async def _press_as(session: ConsoleSession, user: ConsoleUser, data: str) -> list[str]:
+    """A button press with this data (forged: no message showed it), and the texts of the answer."""
+    sender = Sender("console", user.key, user.key, user.name, user.language_code)
+    replies = await session.conversation.handle(Event(sender, ButtonPress(data)))
+    return [line for reply in replies if isinstance(reply, SendText) for line in reply.text.splitlines()]
+
+
 async def test_the_worker_reads_the_invitation_in_chinese(session: ConsoleSession) -> None:
     out = await _script(session, "/as worker", "/invite", "1", "1")
     assert _speaks_chinese(out, "Invitation to", "Can be used once.", "shown only this once")
@@ -237,12 +266,75 @@ async def test_five_wrong_codes_lock_for_fifteen_minutes(
     assert out[0] == f"Welcome to {COMMUNITY}!"
 
 
+async def test_a_photo_where_text_is_expected_gets_the_prompts_own_question(
+    session: ConsoleSession, uows: UnitOfWorkFactory, community_id: int
+) -> None:
+    notice_hint = "I take photos and documents only as part of a notice. Community workers start one with /notice."
+    await _script(session, "/as resident", "/start", "1")  # the code prompt
+    for _ in range(6):  # more than the wrong codes that lock: a photo is not one
+        out = await session.feed("/photo invitation.jpg ABCDE FGHJK")
+        assert out == ["Please type the invitation code your community worker gave you."]
+    out = await session.feed(await _code(uows, community_id))
+    assert out[0] == f"Welcome to {COMMUNITY}!"
+
+    await _script(session, "/as neighbour", "/start", "2")  # the join form asks the name
+    assert await session.feed("/photo me.jpg") == ["Please type your name."]
+    await session.feed("Chen")
+    assert await session.feed("/document lease.pdf") == ["Please type your building, unit and room."]
+
+    await _script(session, "/as en-worker", "/invite", "2")  # the household of a representative
+    assert await session.feed("/photo door.jpg") == ["Please type the building, unit and room."]
+
+    await session.feed("/cancel")
+    assert await session.feed("/photo poster.jpg") == [notice_hint]  # no prompt: the notice composer's hint
+
+
 async def test_a_lock_ends_the_code_question(session: ConsoleSession) -> None:
     await _script(session, "/as resident", "/start", "1", *(f"wrong {n}" for n in range(4)))
     out = await session.feed("wrong 5")
     assert out[-1].startswith("Too many wrong codes.")
     out = await session.feed("one more")  # no longer taken as a code
     assert out == ["I wasn't expecting a message just now. Send /menu to see what you can do."]
+
+
+async def test_chat_after_joining_is_not_taken_for_wrong_codes(
+    session: ConsoleSession, uows: UnitOfWorkFactory, community_id: int
+) -> None:
+    """Only a /start payload or a code typed at the code prompt is an attempt. Here the prompt was left open
+    (a wrong code, then the request was approved); the new resident's chat, however code-like, is not."""
+    await _ask_to_join(session, share_phone=False)
+    await _script(session, "/start", "1")  # I have an invitation code
+    out = await session.feed("ABCDE FGHJK")
+    assert out[-1] == "Send the code again, or send /cancel to stop."
+    await _script(session, "/as en-worker", "/requests", "1")  # ✅ Approve
+    await session.feed("/as resident")
+
+    for _ in range(10):
+        out = await session.feed("ha ha ha ha ha")  # normalised, ten letters of the code alphabet
+        assert out == ["I wasn't expecting a message just now. Send /menu to see what you can do."]
+    out = await session.feed("/start")
+    assert out[0] == COMMUNITY and _has(out, "What would you like to do, Wang Fang?")
+    assert _has(await _tap_code_button_again(session), "What would you like to do, Wang Fang?")
+    out = await session.feed("HAHAHAHAHA")
+    assert out == ["I wasn't expecting a message just now. Send /menu to see what you can do."]
+
+    # Not locked: a real invitation to a second community still works at once.
+    async with uows() as uow:
+        other = await add_community(uow, name="阳光社区", kind=CommunityKind.NEIGHBOURHOOD)
+        assert other.id is not None
+        await uow.commit()
+    out = await session.feed(f"/start {await _code(uows, other.id)}")
+    assert not _has(out, "Too many wrong codes")
+    assert [name for name, _, _ in await _member_of(uows, "resident")] == [COMMUNITY, "阳光社区"]
+
+
+async def _tap_code_button_again(session: ConsoleSession) -> list[str]:
+    """A member pressing the newcomer's "I have an invitation code" on an old message: the texts they get."""
+    press = Event(
+        Sender("console", RESIDENT.key, RESIDENT.key, RESIDENT.name, "en"), ButtonPress(StartWay(Way.CODE).pack())
+    )
+    replies = await session.conversation.handle(press)
+    return [line for reply in replies if isinstance(reply, SendText) for line in reply.text.splitlines()]
 
 
 # --- join requests --------------------------------------------------------------------------------------------

@@ -226,6 +226,30 @@ async def test_wrong_codes_are_refused_and_the_sixth_try_meets_the_lockout(
     assert callback_data(menu) == RESIDENT_MENU
 
 
+async def test_a_photo_at_the_code_prompt_is_answered_by_the_prompt_and_not_counted(
+    telegram: FakeBotApi, conversation: Conversation, uows: UnitOfWorkFactory, community_id: int, zh: Localizer
+) -> None:
+    wang = TelegramUser(telegram, WANG_FANG, "王芳", "zh-hans")
+    wang.sends("/start")
+    (hello,) = await wang.receives(1)
+    wang.taps(hello, StartWay(Way.CODE).pack())
+    (prompt,) = await wang.receives(1)
+    assert seen(prompt) == shown(zh.text("Send me your invitation code. Send /cancel to stop."))
+
+    # A photo of the printed invitation, more than the 5 wrong codes that would lock: the prompt asks for the code.
+    for _ in range(MAX_WRONG_CODES + 1):
+        telegram.push_photo(WANG_FANG, "邀请函", language_code="zh-hans")
+        (answer,) = await wang.receives(1)
+        assert seen(answer) == shown(zh.text("Please type the invitation code your community worker gave you."))
+        assert in_chinese(seen(answer), "Please type", "notice")
+
+    # Not counted as wrong codes, and the prompt still stands: the code typed now lets her in.
+    code = (await invitation_link(conversation, uows, community_id)).rpartition("=")[2]
+    wang.sends(code)
+    (menu,) = await wang.receives(1)
+    assert seen(menu).splitlines()[0] == shown(zh.text("Welcome to %(community)s!", community=COMMUNITY))
+
+
 # --- 4: menu buttons ----------------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from sqlmodel import col, select
 
 from community import audit, codes
 from community.clock import FakeClock
+from community.codes import LOCKOUT, MAX_WRONG_CODES
 from community.communities import add_community, add_member, effective_roles, household
 from community.errors import (
     Conflict,
@@ -21,11 +23,16 @@ from community.errors import (
     UsedUpCode,
     ValidationFailed,
 )
-from community.models import AuditEntry, Invitation, JoinRequest, JoinRequestStatus, Person
+from community.keys import SiteKey
+from community.models import AuditEntry, CodeThrottle, Invitation, JoinRequest, JoinRequestStatus, Person
 from community.people import Identity, identify, memberships_of
 from community.roles import Action, CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
 from community.verification import (
+    INVITATION_LIFETIME,
+    MAX_USES,
+    STAFF_INVITATION_LIFETIME,
+    STAFF_ROLES,
     AlreadyMember,
     Redemption,
     RejectionReason,
@@ -81,7 +88,7 @@ async def _invite(
     max_uses: int = 1,
     role: Role = Role.RESIDENT,
     household_label: str | None = None,
-    valid_for: timedelta | None = timedelta(days=14),
+    valid_for: timedelta | None = None,
 ) -> str:
     async with uows() as uow:
         issued = await create_invitation(
@@ -127,12 +134,13 @@ def test_a_code_is_short_unambiguous_and_fits_a_deep_link() -> None:
 
 
 def test_what_people_type_around_a_code_is_ignored() -> None:
+    key = SiteKey.generate()
     code = "ABCDE23456"
     typed_ways: tuple[str, ...] = ("abcde23456", " ABCDE-23456 ", "abcde 23456", "ＡＢＣＤＥ２３４５６")
     typed_ways += ("ABCDE\u200b23456", "abcde_23456", "ABCDE—23456")
     for typed in typed_ways:
         assert codes.normalize_code(typed) == code
-        assert codes.hash_code(typed) == codes.hash_code(code)
+        assert codes.hash_code(key, typed) == codes.hash_code(key, code)
 
 
 # --- invitations ----------------------------------------------------------------------------------------------
@@ -175,12 +183,53 @@ async def test_an_expired_code_is_refused(uows: UnitOfWorkFactory, clock: FakeCl
     assert isinstance(result.refused, ExpiredCode)
 
 
-async def test_a_code_without_expiry_still_works_much_later(uows: UnitOfWorkFactory, clock: FakeClock) -> None:
+async def test_an_invitation_without_a_lifetime_gets_the_standard_one(
+    uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
     community_id = await _community(uows)
-    code = await _invite(uows, community_id, valid_for=None)
-    clock.advance(timedelta(days=3650))
+    code = await _invite(uows, community_id)
+    clock.advance(INVITATION_LIFETIME - timedelta(seconds=1))
+    assert (await _redeem(uows, "in-time", code)).joined is not None
 
-    assert (await _redeem(uows, "patient", code)).joined is not None
+    late = await _invite(uows, community_id)
+    clock.advance(INVITATION_LIFETIME)
+    assert isinstance((await _redeem(uows, "late", late)).refused, ExpiredCode)
+
+
+@pytest.mark.parametrize("role", sorted(STAFF_ROLES))
+async def test_staff_invitations_are_for_one_person_and_short_lived(
+    uows: UnitOfWorkFactory, clock: FakeClock, role: Role
+) -> None:
+    community_id = await _community(uows)
+    async with uows() as uow:
+        issued = await create_invitation(uow, actor_id=None, community_id=community_id, role=role)
+        await uow.commit()
+    assert issued.invitation.max_uses == 1
+    assert issued.invitation.expires_at == clock.now() + timedelta(hours=72) == clock.now() + STAFF_INVITATION_LIFETIME
+
+    with pytest.raises(ValidationFailed) as many:
+        await _invite(uows, community_id, role=role, max_uses=1000)
+    assert many.value.message == "An invitation for this role is for one person: it can be used only once."
+    with pytest.raises(ValidationFailed) as long:
+        await _invite(uows, community_id, role=role, valid_for=timedelta(days=7))
+    assert long.value.params == {"hours": 72}
+    async with uows() as uow:
+        assert len((await uow.session.exec(select(Invitation))).all()) == 1
+
+
+async def test_a_household_representative_invitation_is_for_one_person(uows: UnitOfWorkFactory) -> None:
+    community_id = await _community(uows)
+    with pytest.raises(ValidationFailed):
+        await _invite(uows, community_id, role=Role.HOUSEHOLD_REPRESENTATIVE, household_label="1号楼 101", max_uses=5)
+
+
+async def test_resident_invitations_admit_at_most_the_documented_number(uows: UnitOfWorkFactory) -> None:
+    community_id = await _community(uows)
+    assert MAX_USES == 200
+    await _invite(uows, community_id, max_uses=MAX_USES)
+    with pytest.raises(ValidationFailed) as refused:
+        await _invite(uows, community_id, max_uses=MAX_USES + 1)
+    assert refused.value.params == {"limit": 200}
 
 
 async def test_a_revoked_code_is_refused(uows: UnitOfWorkFactory) -> None:
@@ -195,13 +244,13 @@ async def test_a_revoked_code_is_refused(uows: UnitOfWorkFactory) -> None:
     assert isinstance((await _redeem(uows, "x", code)).refused, RevokedCode)
 
 
-async def test_the_hash_and_not_the_code_is_stored(uows: UnitOfWorkFactory) -> None:
+async def test_the_hash_and_not_the_code_is_stored(uows: UnitOfWorkFactory, site_key: SiteKey) -> None:
     community_id = await _community(uows)
     code = await _invite(uows, community_id)
     async with uows() as uow:
         invitation = (await uow.session.exec(select(Invitation))).one()
         entries = (await uow.session.exec(select(AuditEntry))).all()
-    assert invitation.code_hash == codes.hash_code(code) and len(invitation.code_hash) == 64
+    assert invitation.code_hash == codes.hash_code(site_key, code) and len(invitation.code_hash) == 64
     assert code not in invitation.code_hash
     assert all(code not in entry.data for entry in entries)
 
@@ -277,7 +326,7 @@ async def test_a_worker_creates_invitations_but_not_for_roles_above_them(uows: U
             await create_invitation(uow, actor_id=worker_id, community_id=community_id, role=Role.STREET_ADMINISTRATOR)
 
 
-@pytest.mark.parametrize("max_uses", [0, 1001, -3])
+@pytest.mark.parametrize("max_uses", [0, 201, 1001, -3])
 async def test_uses_out_of_range_are_refused(uows: UnitOfWorkFactory, max_uses: int) -> None:
     community_id = await _community(uows)
     with pytest.raises(ValidationFailed):
@@ -308,6 +357,43 @@ async def test_five_wrong_codes_lock_the_account_for_fifteen_minutes(uows: UnitO
     clock.advance(timedelta(seconds=1))
     opened = await _redeem(uows, "guesser", code)
     assert opened.joined is not None
+
+
+async def test_forty_wrong_codes_at_once_lock_the_account_and_each_is_counted_once(
+    uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    """Each attempt in its own unit of work, all at once: the count and the lock are one statement, so no attempt
+    is lost and exactly the MAX_WRONG_CODES-th locks; the rest are refused by the lock."""
+    await _identify(uow_factory=uows, key="guesser")
+
+    tries = await asyncio.gather(*(_redeem(uows, "guesser", f"WRONG{n:02d}ABC") for n in range(40)))
+
+    locked_by_this_one = [t for t in tries if isinstance(t.refused, InvalidCode) and t.locked_until is not None]
+    counted = [t for t in tries if isinstance(t.refused, InvalidCode)]
+    refused_by_the_lock = [t for t in tries if isinstance(t.refused, Throttled)]
+    assert len(locked_by_this_one) == 1
+    assert len(counted) == MAX_WRONG_CODES
+    assert len(refused_by_the_lock) == 40 - MAX_WRONG_CODES
+    assert {t.locked_until for t in refused_by_the_lock} == {clock.now() + LOCKOUT}
+    async with uows() as uow:
+        (row,) = (await uow.session.exec(select(CodeThrottle))).all()
+    assert row.failures == MAX_WRONG_CODES and row.locked_until == clock.now() + LOCKOUT
+
+
+async def test_a_stored_code_hash_needs_the_site_key(
+    uows: UnitOfWorkFactory, site_key: SiteKey, clock: FakeClock
+) -> None:
+    """Whoever reads the database but not the key cannot test guesses: the hash is not the plain SHA-256 of the
+    code, and a different key gives a different hash."""
+    community_id = await _community(uows)
+    code = await _invite(uows, community_id)
+    async with uows() as uow:
+        stored = (await uow.session.exec(select(Invitation.code_hash))).one()
+
+    assert stored != hashlib.sha256(code.encode()).hexdigest()
+    assert stored == site_key.digest("invitation", code)
+    assert stored != SiteKey.generate().digest("invitation", code)
+    assert (await _redeem(uows, "holder", code)).joined is not None
 
 
 async def test_wrong_codes_spread_beyond_the_window_do_not_lock(uows: UnitOfWorkFactory, clock: FakeClock) -> None:

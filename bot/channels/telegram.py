@@ -162,6 +162,18 @@ class _ChatLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+async def fetch_bot_username(token: str, *, api_base: str | None = None) -> str | None:
+    """The bot's username, from getMe: what deep links must name (for a command that does not poll, such as
+    `linli invite create`). Raises aiogram's TelegramAPIError when Telegram cannot be asked."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_base)) if api_base else AiohttpSession()
+    bot = Bot(token=token, session=session)
+    try:
+        me = await bot.get_me()
+    finally:
+        await bot.session.close()
+    return me.username
+
+
 class TelegramChannel:
     """Long-polls the Bot API and runs every update through a ``Conversation``.
 

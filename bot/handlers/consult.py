@@ -24,7 +24,7 @@ from bot.consultations.cards import (
 )
 from bot.consultations.jobs import request_map
 from bot.context import Context
-from bot.events import Command, ContactShared, TextInput
+from bot.events import Command, ContactShared, FileShared, TextInput
 from bot.handlers.consult_moderation import moderation_requests
 from bot.notices.render import attachment_label, moment
 from bot.replies import AnswerButton, Button, Keyboard, Reply, SendMedia, SendText
@@ -180,7 +180,7 @@ async def ask_statement(ctx: Context, consultation_id: int) -> Sequence[Reply]:
     return (AnswerButton(), SendText(text, buttons=_cancel_keyboard(ctx, consultation_id)))
 
 
-async def got_statement(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_statement(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     assert ctx.state is not None
     consultation_id = int(ctx.state.data["consultation_id"])
     if not isinstance(payload, TextInput):

@@ -156,7 +156,7 @@ async def _ask_title(ctx: Context, form: Form) -> Sequence[Reply]:
     return (SendText(text, buttons=_cancel_row(ctx)),)
 
 
-async def got_title(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_title(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     if not isinstance(payload, TextInput):
         return (SendText(ctx.l.text("Please type the title.")),)
     form = Form.of(ctx)
@@ -175,7 +175,7 @@ async def _ask_background(ctx: Context, form: Form) -> Sequence[Reply]:
     return (SendText(text, buttons=_cancel_row(ctx)),)
 
 
-async def got_background(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_background(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     if not isinstance(payload, TextInput):
         return (SendText(ctx.l.text("Please type the background.")),)
     form = Form.of(ctx)
@@ -363,13 +363,13 @@ async def _ask_time(ctx: Context, form: Form, state: str) -> Sequence[Reply]:
     return (AnswerButton(), forms.show(ctx, text, back))
 
 
-async def _typed_time(ctx: Context, payload: TextInput | ContactShared, form: Form) -> datetime:
+async def _typed_time(ctx: Context, payload: TextInput | ContactShared | FileShared, form: Form) -> datetime:
     if not isinstance(payload, TextInput):
         raise ValidationFailed(N_("Please type the date and time."))
     return parse_send_time(payload.text, (await _community(ctx, form)).timezone)
 
 
-async def got_opening(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_opening(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     form = Form.of(ctx)
     when = await _typed_time(ctx, payload, form)
     now = ctx.uow.clock.now()
@@ -380,7 +380,7 @@ async def got_opening(ctx: Context, payload: TextInput | ContactShared) -> Seque
     return (await _options_screen(ctx, form),)
 
 
-async def got_closing(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_closing(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     form = Form.of(ctx)
     when = await _typed_time(ctx, payload, form)
     now = ctx.uow.clock.now()
@@ -399,7 +399,7 @@ async def _ask_seeds(ctx: Context, form: Form) -> Sequence[Reply]:
     return (SendText(text, buttons=done),)
 
 
-async def got_seed(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_seed(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     if not isinstance(payload, TextInput):
         return (SendText(ctx.l.text("Please type the statement.")),)
     form = Form.of(ctx)
@@ -415,7 +415,7 @@ async def got_seed(ctx: Context, payload: TextInput | ContactShared) -> Sequence
     return (SendText(added, buttons=done),)
 
 
-async def use_buttons(ctx: Context, _: TextInput | ContactShared) -> Sequence[Reply]:
+async def use_buttons(ctx: Context, _: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     return (SendText(ctx.l.text("Use the buttons above, or send /cancel to stop.")),)
 
 

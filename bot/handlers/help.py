@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.context import Context
-from bot.events import ButtonPress, Command, ContactShared, TextInput
+from bot.events import ButtonPress, Command, ContactShared, FileShared, TextInput
 from bot.replies import AnswerButton, Reply, SendText
 from bot.router import Router
 from i18n import N_
@@ -21,7 +21,7 @@ async def unknown_command(ctx: Context, command: Command) -> Sequence[Reply]:
     )
 
 
-async def unexpected_input(ctx: Context, _: TextInput | ContactShared) -> Sequence[Reply]:
+async def unexpected_input(ctx: Context, _: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     return (SendText(ctx.l.text("I wasn't expecting a message just now. Send /menu to see what you can do.")),)
 
 

@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from bot.callbacks import CallbackData
 from bot.context import Context
-from bot.events import ButtonPress, Command, ContactShared, TextInput
+from bot.events import ButtonPress, Command, ContactShared, FileShared, TextInput
 from bot.handlers.join import decision_buttons, request_text
 from bot.labels import role_label
 from bot.replies import AnswerButton, Button, EditText, Reply, SendText
@@ -28,6 +28,7 @@ from community.verification import (
     IssuedInvitation,
     create_invitation,
     pending_join_requests,
+    single_use,
     staff_communities,
 )
 from i18n import N_
@@ -122,6 +123,12 @@ async def chose_role(ctx: Context, data: InviteRole) -> Sequence[Reply]:
         # A household representative speaks for one household: name it, and the code is for one person.
         await ctx.set_state(STATE_HOUSEHOLD, community_id=data.community_id, role=data.role.value)
         return (AnswerButton(), chosen, SendText(ctx.l.render("invitation_household.j2", community=community.name)))
+    if single_use(data.role):
+        # Staff: one person, a short lifetime; nothing to ask.
+        issued = await create_invitation(
+            ctx.uow, actor_id=ctx.person_id, community_id=data.community_id, role=data.role
+        )
+        return (AnswerButton(), chosen, await _show_code(ctx, issued))
     buttons = (
         tuple(
             Button(ctx.l.t.format_number(uses), InviteUses(data.community_id, data.role, uses).pack())
@@ -131,7 +138,7 @@ async def chose_role(ctx: Context, data: InviteRole) -> Sequence[Reply]:
     return (AnswerButton(), chosen, SendText(ctx.l.text("How many people may use it?"), buttons=buttons))
 
 
-async def got_household(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_household(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     if not isinstance(payload, TextInput):
         return (SendText(ctx.l.text("Please type the building, unit and room.")),)
     assert ctx.state is not None

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from bot import forms
 from bot.callbacks import CallbackData
 from bot.context import Context
-from bot.events import Command, ContactShared, TextInput
+from bot.events import Command, ContactShared, FileShared, TextInput
 from bot.rendering import Localizer
 from bot.replies import AnswerButton, Button, ChatRef, Keyboard, Reply, SendText
 from bot.router import Router
@@ -146,11 +146,11 @@ def _form(ctx: Context) -> dict[str, Any]:
     return dict(ctx.state.data)
 
 
-async def got_community_text(ctx: Context, _: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_community_text(ctx: Context, _: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     return (SendText(ctx.l.text("Tap your community in the list above, or send /cancel.")),)
 
 
-async def got_name(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_name(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     if not isinstance(payload, TextInput):
         return (SendText(ctx.l.text("Please type your name.")),)
     name = clean_person_name(payload.text)
@@ -167,7 +167,7 @@ def _phone_prompt(ctx: Context) -> Sequence[Reply]:
     )
 
 
-async def got_household(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_household(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     if not isinstance(payload, TextInput):
         return (SendText(ctx.l.text("Please type your building, unit and room.")),)
     label = clean_household_label(payload.text)
@@ -175,7 +175,7 @@ async def got_household(ctx: Context, payload: TextInput | ContactShared) -> Seq
     return _phone_prompt(ctx)
 
 
-async def got_phone(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_phone(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     if not isinstance(payload, ContactShared):
         # A typed number proves nothing; the channel's own button shares the number of the account itself.
         return _phone_prompt(ctx)
@@ -205,7 +205,7 @@ async def _summary(ctx: Context) -> SendText:
     return SendText(text, buttons=buttons)
 
 
-async def got_confirm_text(ctx: Context, _: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_confirm_text(ctx: Context, _: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     return (SendText(ctx.l.text("Tap “Send the request” or “Cancel” above.")),)
 
 

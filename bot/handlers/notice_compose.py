@@ -135,7 +135,7 @@ async def _ask_body(ctx: Context, form: Form) -> Sequence[Reply]:
     return (SendText(text, buttons=cancel),)
 
 
-async def got_body(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_body(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     if not isinstance(payload, TextInput):
         return (SendText(ctx.l.text("Please type the text of the notice.")),)
     form = Form.of(ctx)
@@ -355,7 +355,7 @@ async def _ask_time(ctx: Context, form: Form) -> Sequence[Reply]:
     return (AnswerButton(), forms.show(ctx, text, now))
 
 
-async def got_time(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_time(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     if not isinstance(payload, TextInput):
         return (SendText(ctx.l.text("Please type the date and time.")),)
     form = Form.of(ctx)
@@ -378,7 +378,7 @@ async def _ask_translation(ctx: Context, form: Form) -> Sequence[Reply]:
     return (AnswerButton(), forms.show(ctx, text, back))
 
 
-async def got_translation(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_translation(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     if not isinstance(payload, TextInput):
         return (SendText(ctx.l.text("Please type the text of the notice.")),)
     form = Form.of(ctx)
@@ -388,7 +388,7 @@ async def got_translation(ctx: Context, payload: TextInput | ContactShared) -> S
     return (await _options_screen(ctx, form),)
 
 
-async def use_buttons(ctx: Context, _: TextInput | ContactShared) -> Sequence[Reply]:
+async def use_buttons(ctx: Context, _: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
     return (SendText(ctx.l.text("Use the buttons above, or send /cancel to stop.")),)
 
 

@@ -12,8 +12,9 @@ from markupsafe import Markup
 
 from bot.callbacks import CallbackData
 from bot.context import Context
-from bot.events import Command, ContactShared, TextInput
+from bot.events import Command, ContactShared, FileShared, TextInput
 from bot.handlers import join
+from bot.handlers.help import unexpected_input
 from bot.handlers.menu import main_menu
 from bot.labels import role_label
 from bot.replies import AnswerButton, Button, Reply, SendText
@@ -61,11 +62,21 @@ async def start(ctx: Context, command: Command) -> Sequence[Reply]:
 async def choose_way(ctx: Context, data: StartWay) -> Sequence[Reply]:
     if data.way is Way.ASK:
         return (AnswerButton(), *await join.start_form(ctx))
+    if ctx.membership is not None:
+        # A newcomer's button, pressed after joining: a member uses an invitation through its link or /start CODE,
+        # never a prompt that would take whatever they type next as a guess.
+        await ctx.clear_state()
+        return (AnswerButton(), main_menu(ctx))
     await ctx.set_state(STATE_CODE)
     return (AnswerButton(), SendText(ctx.l.text("Send me your invitation code. Send /cancel to stop.")))
 
 
-async def got_code(ctx: Context, payload: TextInput | ContactShared) -> Sequence[Reply]:
+async def got_code(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
+    if ctx.membership is not None:
+        # The prompt was a newcomer's, and they have joined since (a worker approved their request): what they
+        # type now is chat, not a code, and must not count as a wrong one.
+        await ctx.clear_state()
+        return await unexpected_input(ctx, payload)
     if not isinstance(payload, TextInput):
         return (SendText(ctx.l.text("Please type the invitation code your community worker gave you.")),)
     return await _redeem(ctx, payload.text, typed_in_form=True)
