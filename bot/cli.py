@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from bot.app import App, build_app, localized_commands
+from bot.app import App, build_app, localized_commands, sqlite_file
 from bot.channels.console import CHANNEL as CONSOLE_CHANNEL
 from bot.channels.console import ConsoleSession, ConsoleUser, run_console
 from bot.channels.console_delivery import ConsoleTransport
@@ -204,10 +204,25 @@ def _database_problem(t: Translator, settings: Settings, err: SQLAlchemyError | 
 
 
 def _execute(
-    t: Translator, catalogs: Catalogs, settings: Settings, work: Callable[[App], Awaitable[T]], *, migrated: bool
+    t: Translator,
+    catalogs: Catalogs,
+    settings: Settings,
+    work: Callable[[App], Awaitable[T]],
+    *,
+    migrated: bool,
+    reads_only: bool = False,
 ) -> T:
     """Build the app, run one piece of async work with it, close it; turn refusals into one line and an exit
-    code. migrated: the work needs the schema at the newest migration."""
+    code. migrated: the work needs the schema at the newest migration. reads_only: the work only reads, so a
+    missing SQLite database is refused before anything (a directory, an empty file) is created."""
+    database_file = sqlite_file(settings.database_url)
+    if reads_only and database_file is not None and not database_file.is_file():
+        _fail(
+            t.gettext(
+                "There is no database at %(path)s yet. Create it with `linli db upgrade` (or `make run`).",
+                path=str(database_file),
+            )
+        )
 
     async def main() -> T:
         async with await build_app(settings, catalogs=catalogs) as app:
@@ -823,7 +838,7 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
 
     @audit_cli.command("verify", help=t.gettext("Check that no audit log entry was changed, removed or reordered."))
     def audit_verify() -> None:
-        _execute(t, catalogs, settings(), lambda app: _audit_verify(t, app), migrated=True)
+        _execute(t, catalogs, settings(), lambda app: _audit_verify(t, app), migrated=True, reads_only=True)
 
     @cli.command(
         "deliver",
@@ -842,7 +857,7 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
             bool, typer.Option("--follow", "-f", help=t.gettext("Show it again every second until it is done."))
         ] = False,
     ) -> None:
-        _execute(t, catalogs, settings(), lambda app: _notices_status(t, app, notice_id, follow=follow), migrated=True)
+        _execute(t, catalogs, settings(), lambda app: _notices_status(t, app, notice_id, follow=follow), migrated=True, reads_only=True)
 
     @consultation_cli.command(
         "create",
@@ -919,7 +934,7 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
             int | None, typer.Option("--community", help=t.gettext("Only this community's."))
         ] = None,
     ) -> None:
-        _execute(t, catalogs, settings(), lambda app: _consultation_list(t, app, community_id), migrated=True)
+        _execute(t, catalogs, settings(), lambda app: _consultation_list(t, app, community_id), migrated=True, reads_only=True)
 
     formats = ", ".join(fmt.value for fmt in ExportFormat)
 
@@ -973,6 +988,7 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
             settings(),
             lambda app: _export_consultation(t, app, consultation_id, chosen, out, language),
             migrated=True,
+            reads_only=True,
         )
 
     return cli
