@@ -857,7 +857,14 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
             bool, typer.Option("--follow", "-f", help=t.gettext("Show it again every second until it is done."))
         ] = False,
     ) -> None:
-        _execute(t, catalogs, settings(), lambda app: _notices_status(t, app, notice_id, follow=follow), migrated=True, reads_only=True)
+        _execute(
+            t,
+            catalogs,
+            settings(),
+            lambda app: _notices_status(t, app, notice_id, follow=follow),
+            migrated=True,
+            reads_only=True,
+        )
 
     @consultation_cli.command(
         "create",
@@ -934,7 +941,14 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
             int | None, typer.Option("--community", help=t.gettext("Only this community's."))
         ] = None,
     ) -> None:
-        _execute(t, catalogs, settings(), lambda app: _consultation_list(t, app, community_id), migrated=True, reads_only=True)
+        _execute(
+            t,
+            catalogs,
+            settings(),
+            lambda app: _consultation_list(t, app, community_id),
+            migrated=True,
+            reads_only=True,
+        )
 
     formats = ", ".join(fmt.value for fmt in ExportFormat)
 

@@ -161,7 +161,10 @@ def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
         if url.drivername.startswith("sqlite") and _sqlite_in_memory(url.database, url.query):
             raise ConfigError(
                 "LINLI_DATABASE_URL",
-                N_("%(setting)s names an in-memory SQLite database, whose data would vanish: give a file, as in %(example)s"),
+                N_(
+                    "%(setting)s names an in-memory SQLite database, whose data would vanish: "
+                    "give a file, as in %(example)s"
+                ),
                 example="sqlite:////srv/linli/linli.sqlite3",
             )
         return raw
