@@ -211,3 +211,47 @@ async def test_a_telegram_user_with_a_nul_in_the_name_and_a_long_language_code_c
             )
         ).all()
     assert [tuple(row) for row in rows] == [("AB", None)]
+
+
+# --- dates at the end of the calendar ----------------------------------------------------------------------------
+
+FAR_AHEAD = ("9999-12-31 23:59", "9999-12-25 09:00", "９９９９－１２－３１ ２３：５９")
+TOO_FAR = "Please give a time before the year 3000."
+
+
+@pytest.mark.usefixtures("demo")
+async def test_a_notice_scheduled_in_the_year_9999_is_refused_with_the_reason(
+    console: Callable[[Sequence[ConsoleUser]], ConsoleSession],
+) -> None:
+    session = console([WORKER])
+    out = await script(session, "/notice", "Water off on Friday.")
+    out = await tap(session, out, "Buildings ›", "3号楼", "‹ Back", "Next ›", "Send later…")
+    for typed in FAR_AHEAD:
+        assert await session.feed(typed) == [TOO_FAR]
+    assert await session.feed("0001-01-01 00:00") == [
+        "That time has already passed. Choose a later time to send the notice."
+    ]
+    out = await session.feed("2026-03-02 08:30")
+    assert "Goes out: Mar 2, 2026, 8:30\u202fAM" in out
+
+
+@pytest.mark.usefixtures("demo")
+async def test_a_consultation_opening_or_closing_in_the_year_9999_is_refused_with_the_reason(
+    console: Callable[[Sequence[ConsoleUser]], ConsoleSession],
+) -> None:
+    session = console([WORKER])
+    out = await script(session, "/newconsultation", "Street lights", "Are they bright enough?")
+    out = await tap(session, out, "Next ›", "Open later…")
+    for typed in FAR_AHEAD:
+        assert await session.feed(typed) == [TOO_FAR]
+    assert await session.feed("0001-01-01 00:00") == [
+        "That opening time has already passed. Choose a later one, or open it now."
+    ]
+    out = await session.feed("2026-03-02 09:00")
+    assert "Opens: Mar 2, 2026, 9:00\u202fAM" in out
+    out = await tap(session, out, "Close at…")
+    for typed in FAR_AHEAD:
+        assert await session.feed(typed) == [TOO_FAR]
+    assert await session.feed("0001-01-01 00:00") == ["The closing time must be after the opening time."]
+    out = await session.feed("2026-03-09 09:00")
+    assert not _failed(out) and has(out, "Closes: Mar 9, 2026, 9:00\u202fAM"), out
