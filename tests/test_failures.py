@@ -146,13 +146,13 @@ async def test_the_telegram_bot_answers_a_failure_and_goes_on(
         matched = FAILED.match(parse_telegram_html(failed.text)[0])
         assert matched is not None, failed.text
         assert _failure_lines(caplog, matched["reference"])
-        fake.push_message(42, "/menu")
+        fake.push_message(42, "/menu", language_code="en")
         _, menu = await fake.wait_for_messages(42, 2)
-        fake.push_callback(42, Explode(1).pack(), menu.message_id)
+        fake.push_callback(42, Explode(1).pack(), menu.message_id, language_code="en")
         _, _, pressed = await fake.wait_for_messages(42, 3)
         assert pressed.text is not None and FAILED.match(parse_telegram_html(pressed.text)[0])
         await fake.wait_for(lambda _: len(fake.callback_answers) == 1)  # the spinner stops
-        fake.push_message(42, "still here")
+        fake.push_message(42, "still here", language_code="en")
         *_, echoed = await fake.wait_for_messages(42, 4)
         assert echoed.text == "echo: still here"
     _assert_no_personal_data(caplog)
