@@ -120,7 +120,8 @@ class App:
         await self.aclose()
 
 
-def _sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL; None for any other database."""
     parsed = make_url(url)
     if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
         return None
@@ -141,10 +142,10 @@ async def build_app(
     catalogs are loaded here, and a missing one fails at once rather than at the first message.
     scheduler: makes the scheduler from the job registry (tests pass a FakeScheduler); by default APScheduler
     with its jobs in the app's database."""
-    sqlite_file = _sqlite_file(settings.database_url)
-    if sqlite_file is not None:
+    database_file = sqlite_file(settings.database_url)
+    if database_file is not None:
         # SQLite creates the file but not the directories above it.
-        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        database_file.parent.mkdir(parents=True, exist_ok=True)
     catalogs = catalogs or Catalogs()
     localizers = Localizers(catalogs)
     engine = create_engine(settings.database_url)

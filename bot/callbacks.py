@@ -9,6 +9,10 @@ from enum import StrEnum
 from typing import Any, ClassVar, Self, get_type_hints
 
 MAX_CALLBACK_BYTES = 64
+# Every integer a button carries is an id, a page or a count: 0 to the largest id the database holds (PostgreSQL's
+# integer column; SQLite's is wider). A number outside is no button Linli made, and unpacks as stale data, before
+# a query could overflow a column or a driver.
+MAX_CALLBACK_INT = 2**31 - 1
 _SEPARATOR = ":"
 
 
@@ -30,6 +34,8 @@ class CallbackData:
             value = getattr(self, f.name)
             if isinstance(value, bool):
                 text = "1" if value else "0"
+            elif isinstance(value, int) and not 0 <= value <= MAX_CALLBACK_INT:
+                raise CallbackDataError(f"{type(self).__name__}.{f.name} out of range: {value}")
             elif isinstance(value, StrEnum):
                 text = value.value
             else:
@@ -54,7 +60,7 @@ class CallbackData:
                 if kind is bool:
                     kwargs[name] = raw == "1"
                 elif kind is int:
-                    kwargs[name] = int(raw)
+                    kwargs[name] = _bounded_int(raw)
                 elif isinstance(kind, type) and issubclass(kind, StrEnum):
                     kwargs[name] = kind(raw)
                 else:
@@ -77,3 +83,14 @@ class CallbackData:
     @staticmethod
     def prefix_of(data: str) -> str:
         return data.split(_SEPARATOR, 1)[0]
+
+
+def _bounded_int(raw: str) -> int:
+    """A number as pack() writes it: ASCII digits (int() would take "+1", " 1", "1_0" and other scripts' digits),
+    from 0 to MAX_CALLBACK_INT."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_CALLBACK_INT)):
+        raise ValueError(raw)
+    value = int(raw)
+    if value > MAX_CALLBACK_INT:
+        raise ValueError(raw)
+    return value

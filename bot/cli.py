@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from bot.app import App, build_app, localized_commands
+from bot.app import App, build_app, localized_commands, sqlite_file
 from bot.channels.console import CHANNEL as CONSOLE_CHANNEL
 from bot.channels.console import ConsoleSession, ConsoleUser, run_console
 from bot.channels.console_delivery import ConsoleTransport
@@ -205,10 +205,26 @@ def _database_problem(t: Translator, settings: Settings, err: SQLAlchemyError | 
 
 
 def _execute(
-    t: Translator, catalogs: Catalogs, settings: Settings, work: Callable[[App], Awaitable[T]], *, migrated: bool
+    t: Translator,
+    catalogs: Catalogs,
+    settings: Settings,
+    work: Callable[[App], Awaitable[T]],
+    *,
+    migrated: bool,
+    existing: bool = False,
 ) -> T:
     """Build the app, run one piece of async work with it, close it; turn refusals into one line and an exit
-    code. migrated: the work needs the schema at the newest migration."""
+    code. migrated: the work needs the schema at the newest migration. existing: the work needs a database that is
+    there already (it reads, or amends what is there), so a missing SQLite database is refused before anything (a
+    directory, an empty file) is created."""
+    database_file = sqlite_file(settings.database_url)
+    if existing and database_file is not None and not database_file.is_file():
+        _fail(
+            t.gettext(
+                "There is no database at %(path)s yet. Create it with `linli db upgrade` (or `make run`).",
+                path=str(database_file),
+            )
+        )
 
     async def main() -> T:
         async with await build_app(settings, catalogs=catalogs) as app:
@@ -960,11 +976,11 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
     def audit_verify(
         expect_head: Annotated[str | None, typer.Option("--expect-head", help=expect_head_help)] = None,
     ) -> None:
-        _execute(t, catalogs, settings(), lambda app: _audit_verify(t, app, expect_head), migrated=True)
+        _execute(t, catalogs, settings(), lambda app: _audit_verify(t, app, expect_head), migrated=True, existing=True)
 
     @audit_cli.command("head", help=t.gettext("Print the audit log's head (entry count and last hash) to publish."))
     def audit_head() -> None:
-        _execute(t, catalogs, settings(), lambda app: _audit_head(t, app), migrated=True)
+        _execute(t, catalogs, settings(), lambda app: _audit_head(t, app), migrated=True, existing=True)
 
     @audit_cli.command(
         "seal",
@@ -976,7 +992,7 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
     def audit_seal(
         expect_head: Annotated[str | None, typer.Option("--expect-head", help=expect_head_help)] = None,
     ) -> None:
-        _execute(t, catalogs, settings(), lambda app: _audit_seal(t, app, expect_head), migrated=True)
+        _execute(t, catalogs, settings(), lambda app: _audit_seal(t, app, expect_head), migrated=True, existing=True)
 
     @cli.command(
         "deliver",
@@ -995,7 +1011,14 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
             bool, typer.Option("--follow", "-f", help=t.gettext("Show it again every second until it is done."))
         ] = False,
     ) -> None:
-        _execute(t, catalogs, settings(), lambda app: _notices_status(t, app, notice_id, follow=follow), migrated=True)
+        _execute(
+            t,
+            catalogs,
+            settings(),
+            lambda app: _notices_status(t, app, notice_id, follow=follow),
+            migrated=True,
+            existing=True,
+        )
 
     @consultation_cli.command(
         "create",
@@ -1072,7 +1095,14 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
             int | None, typer.Option("--community", help=t.gettext("Only this community's."))
         ] = None,
     ) -> None:
-        _execute(t, catalogs, settings(), lambda app: _consultation_list(t, app, community_id), migrated=True)
+        _execute(
+            t,
+            catalogs,
+            settings(),
+            lambda app: _consultation_list(t, app, community_id),
+            migrated=True,
+            existing=True,
+        )
 
     formats = ", ".join(fmt.value for fmt in ExportFormat)
 
@@ -1126,6 +1156,7 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
             settings(),
             lambda app: _export_consultation(t, app, consultation_id, chosen, out, language),
             migrated=True,
+            existing=True,
         )
 
     return cli

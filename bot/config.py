@@ -153,11 +153,23 @@ def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
         return sqlite_url_for(data_dir.absolute())
     if raw.startswith(_SQLITE_PREFIXES + _POSTGRES_PREFIXES):
         try:
-            make_url(raw)
-        except ArgumentError as exc:
+            url = make_url(raw)
+            url.port  # noqa: B018 - parsed on first use: "host:abc" fails only here
+        except (ArgumentError, ValueError) as exc:
+            # Only the scheme is echoed: the URL may hold a password, and it could not be parsed to mask it.
             raise ConfigError(
-                "LINLI_DATABASE_URL", N_("%(setting)s is not a valid database URL: %(value)s"), value=safe_url(raw)
+                "LINLI_DATABASE_URL",
+                N_("%(setting)s is not a valid database URL (check the host, the port and the database name)."),
             ) from exc
+        if url.drivername.startswith("sqlite") and _sqlite_in_memory(url.database, url.query):
+            raise ConfigError(
+                "LINLI_DATABASE_URL",
+                N_(
+                    "%(setting)s names an in-memory SQLite database, whose data would vanish: "
+                    "give a file, as in %(example)s"
+                ),
+                example="sqlite:////srv/linli/linli.sqlite3",
+            )
         return raw
     # Only the scheme is echoed: the rest of a URL may hold a password.
     scheme = raw.split("://", 1)[0] if "://" in raw else raw[:20]
@@ -166,6 +178,13 @@ def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
         N_("%(setting)s must be a sqlite:/// or postgresql:// URL, got '%(value)s'"),
         value=scheme + "://…" if "://" in raw else scheme,
     )
+
+
+def _sqlite_in_memory(database: str | None, query: Mapping[str, Any]) -> bool:
+    """sqlite://, sqlite:///:memory:, and the URI forms file::memory: and ?mode=memory."""
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return True
+    return str(query.get("mode", "")).lower() == "memory" or "mode=memory" in database
 
 
 def _token(env: Mapping[str, str]) -> Secret | None:

@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.context import BotInfo, Context, state_key
 from bot.events import ButtonPress, Event
+from bot.failures import failure_reference, log_failure
 from bot.rendering import Localizer, Localizers
 from bot.replies import AnswerButton, Reply, SendText
 from bot.router import Router
@@ -17,12 +18,15 @@ from community.dialogue import load_state
 from community.errors import LinliError
 from community.people import identify
 from community.scheduling import Scheduler
-from community.unit_of_work import UnitOfWorkFactory
+from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from i18n import N_, negotiate_language
 
 log = logging.getLogger(__name__)
 
-TRY_AGAIN = N_("Something went wrong on our side and nothing was saved. Please try again.")
+FAILED = N_(
+    "Something went wrong on our side and nothing was saved. Please try again. "
+    "If it happens again, tell the community worker the reference %(reference)s."
+)
 
 
 class Conversation:
@@ -79,13 +83,25 @@ class Conversation:
             except LinliError as err:
                 await uow.rollback()
                 return self._refusal(event, localizer, localizer.text(err.message, **err.params))
-            except SQLAlchemyError:
-                # Logged without the event's text: it may hold personal data.
-                log.exception("database error while handling %s from %s", type(event.payload).__name__, sender.channel)
-                await uow.rollback()
-                return self._refusal(event, localizer, localizer.text(TRY_AGAIN))
+            except Exception as error:  # noqa: BLE001 - the one dispatch boundary, see below
+                # Whatever else a handler or the database raised (a bug, a lost connection, a value a driver
+                # refused) ends here, and only here: the unit of work is rolled back whole, the person is told with
+                # a reference that is also in the log line, and the bot and the console go on with the next event.
+                # Logged without the event's content or the exception's message: either may hold personal data.
+                reference = failure_reference()
+                log_failure(log, reference, error, f"handling {type(event.payload).__name__} from {sender.channel}")
+                await self._roll_back(uow, reference)
+                return self._refusal(event, localizer, localizer.text(FAILED, reference=reference))
         await self._after_commit(event, ctx.pending_after_commit)
         return replies
+
+    @staticmethod
+    async def _roll_back(uow: UnitOfWork, reference: str) -> None:
+        try:
+            await uow.rollback()
+        except (SQLAlchemyError, OSError) as error:
+            # The connection broke: closing the unit of work discards the transaction anyway.
+            log_failure(log, reference, error, "rolling back")
 
     @staticmethod
     async def _after_commit(event: Event, actions: Sequence[Callable[[], Awaitable[None]]]) -> None:
@@ -94,9 +110,12 @@ class Conversation:
         for action in actions:
             try:
                 await action()
-            except (LinliError, SQLAlchemyError, OSError, ValueError):
-                log.exception(
-                    "after-commit work for %s from %s failed", type(event.payload).__name__, event.sender.channel
+            except (LinliError, SQLAlchemyError, OSError, ValueError) as error:
+                log_failure(
+                    log,
+                    failure_reference(),
+                    error,
+                    f"after-commit work for {type(event.payload).__name__} from {event.sender.channel}",
                 )
 
     @staticmethod

@@ -37,13 +37,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """hide_parameters: a database error's message (and echo's lines) never shows the statement's parameters,
+    which are names, addresses and phone numbers."""
     url = async_url(url)
     if url.startswith("sqlite"):
         database = make_url(url).database or ":memory:"
-        engine = create_async_engine(url, echo=echo, async_creator=inline_connector(database, timeout=10))
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=True, async_creator=inline_connector(database, timeout=10)
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -235,6 +235,9 @@ def test_demo_seed_lists_who_is_who_and_seeds_once(env: dict[str, str]) -> None:
         ("LINLI_POLLING_TIMEOUT", "soon", None),
         ("TELEGRAM_BOT_TOKEN", "oops", None),
         ("LINLI_DATABASE_URL", "mysql://root:pw@localhost/x", None),
+        ("LINLI_DATABASE_URL", "postgresql://linli:pw@db:five/linli", None),
+        ("LINLI_DATABASE_URL", "sqlite://", None),
+        ("LINLI_DATABASE_URL", "sqlite:///:memory:", None),
     ],
 )
 @pytest.mark.parametrize("command", [("db", "upgrade"), ("audit", "verify"), ("run",)])
@@ -362,3 +365,34 @@ async def test_a_token_telegram_refuses_ends_run_with_one_line(tmp_path: Path) -
     assert caught.value.code == 1
     assert caught.value.message.startswith("The Telegram bot could not start")
     assert "NOT-THE-FAKES-TOKEN" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("audit", "verify"),
+        ("consultation", "list"),
+        ("notices", "status", "1"),
+        ("export", "consultation", "1", "--format", "pdf", "--out", "report.pdf"),
+    ],
+)
+def test_a_read_only_command_on_a_missing_database_says_so_and_creates_nothing(
+    env: dict[str, str], command: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = linli(env, *command)
+    assert result.exit_code == 1
+    (shown,) = result.stderr.splitlines()
+    assert shown == (
+        f"linli: There is no database at {database(env).absolute()} yet. "
+        "Create it with `linli db upgrade` (or `make run`)."
+    )
+    assert not Path(env["LINLI_DATA_DIR"]).exists()
+    assert not (tmp_path / "report.pdf").exists()
+
+
+def test_an_in_memory_database_is_refused_in_the_operators_language(env: dict[str, str]) -> None:
+    result = linli({**env, "LINLI_LANGUAGE": "zh_Hans", "LINLI_DATABASE_URL": "sqlite://"}, "db", "upgrade")
+    assert result.exit_code == 2
+    (shown,) = result.stderr.splitlines()
+    assert shown.startswith("linli: LINLI_DATABASE_URL ") and "内存" in shown

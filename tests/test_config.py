@@ -104,6 +104,11 @@ def test_command_line_language(env: dict[str, str], language: str) -> None:
         ("LINLI_POLLING_TIMEOUT", "3600"),
         ("LINLI_DATABASE_URL", "mysql://root:pw@localhost/linli"),
         ("LINLI_DATABASE_URL", "linli.sqlite3"),
+        ("LINLI_DATABASE_URL", "postgresql://linli@db:port/linli"),
+        ("LINLI_DATABASE_URL", "sqlite://"),
+        ("LINLI_DATABASE_URL", "sqlite:///:memory:"),
+        ("LINLI_DATABASE_URL", "sqlite+aiosqlite:///file::memory:?cache=shared"),
+        ("LINLI_DATABASE_URL", "sqlite:///file:linli?mode=memory&uri=true"),
         ("LINLI_BOT_USERNAME", "a b"),
         ("LINLI_BOT_USERNAME", "bot"),
         ("LINLI_MIN_GROUP_SIZE", "1"),
@@ -151,6 +156,15 @@ def test_a_bad_database_url_does_not_show_its_password() -> None:
         load_settings({"LINLI_DATABASE_URL": "mysql://root:pw-123@localhost/linli"})
     assert "pw-123" not in str(caught.value)
     assert "mysql" in str(caught.value)
+
+
+def test_a_database_url_with_a_bad_port_is_one_line_without_its_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"LINLI_DATABASE_URL": "postgresql://linli:pw-123@db:five/linli"})
+    assert str(caught.value) == (
+        "LINLI_DATABASE_URL is not a valid database URL (check the host, the port and the database name)."
+    )
+    assert "pw-123" not in repr(caught.value.params)
 
 
 def test_a_malformed_token_is_not_echoed() -> None:

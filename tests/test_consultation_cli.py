@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 from typer.testing import CliRunner, Result
 
 from bot.cli import create_cli
@@ -179,3 +180,23 @@ def test_the_setting_changes_k(env: dict[str, str]) -> None:
     bad = _create({**default, "LINLI_MIN_GROUP_SIZE": "1"}, community)
     assert bad.exit_code == 2
     assert "LINLI_MIN_GROUP_SIZE must be a whole number of people from 2 to 1000, got '1'" in bad.stderr
+
+
+def test_the_report_of_a_consultation_nobody_voted_in_is_written_and_says_so(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    community, _, _ = _ids(env)
+    created = _create(env, community, "--statement", "应改建为停车位。")
+    assert created.exit_code == 0, created.output
+    report = tmp_path / "report.pdf"
+    result = linli(env, "export", "consultation", "1", "--format", "pdf", "--out", str(report), "--language", "en")
+    assert result.exit_code == 0, result.output
+    text = "".join(page.extract_text() for page in PdfReader(report).pages)
+    assert "Nobody has voted yet." in text
+
+
+def test_a_time_in_the_year_9999_is_one_line(env: dict[str, str]) -> None:
+    community, _, _ = _ids(env)
+    result = _create(env, community, opens="9999-12-31 23:59")
+    assert result.exit_code == 1
+    assert result.stderr == "linli: Please give a time before the year 3000.\n"

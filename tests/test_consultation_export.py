@@ -10,7 +10,8 @@ import csv
 import io
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,12 +29,13 @@ from bot.exports import xlsx
 from bot.exports.consultation import POLIS_VOTES_HEADER, export_consultation, export_filename, polis_datetime
 from bot.exports.fonts import CJK_POSTSCRIPT_NAME, cjk_font_path
 from bot.handlers.consult_export import export_keyboard
-from bot.rendering import Localizer
+from bot.rendering import Localizer, Localizers
 from bot.replies import SendText
 from community.clock import FakeClock
 from community.models import Person
 from community.unit_of_work import UnitOfWorkFactory
-from consultation.errors import ConsultationNotFound, ExportNotAllowed
+from consultation.consultations import ConsultationDraft, add_statement, create, open_consultation
+from consultation.errors import ConsultationNotFound, ExportNotAllowed, FiguresWithheld
 from consultation.models import Participant
 from consultation.outcome import compute_outcome, stream_votes
 from tests.support.consultation_world import (
@@ -395,3 +397,68 @@ async def test_a_committee_member_taps_export_and_gets_the_file_a_resident_is_re
     out = await session.feed("1")
     assert "Only the committee and the community's staff can export a consultation's outcome." in out
     assert not (tmp_path / "files" / "r1").exists()
+
+
+# --- a consultation nobody voted in yet -------------------------------------------------------------------------
+
+
+async def _unvoted(uows: UnitOfWorkFactory, clock: FakeClock, *, channel: str = "telegram") -> World:
+    """The world's community and people, and a second consultation, open, with a statement and no vote."""
+    world = await build_world(uows, clock, channel=channel)
+    now = clock.now()
+    async with uows() as uow:
+        consultation = await create(
+            uow,
+            world.worker,
+            ConsultationDraft(
+                community_id=world.community_id,
+                title=UNVOTED_TITLE,
+                background="还没有人表态。",
+                language="zh_Hans",
+                opens_at=now + timedelta(hours=1),
+                closes_at=now + timedelta(days=7),
+            ),
+        )
+        assert consultation.id is not None
+        assert await open_consultation(uow, consultation.id, world.worker)
+        await add_statement(uow, world.worker, consultation.id, "东门应装路灯。")
+        await uow.commit()
+    return replace(world, consultation_id=consultation.id)
+
+
+UNVOTED_TITLE = "东门路灯"
+
+
+@pytest.mark.parametrize("language", ["zh_Hans", "en"])
+async def test_the_pdf_report_of_a_consultation_without_votes_says_there_are_none_yet(
+    uows: UnitOfWorkFactory, clock: FakeClock, localizers: Localizers, language: str
+) -> None:
+    world = await _unvoted(uows, clock)
+    reader = localizers.get(language)
+    content = await _export(uows, world, ExportFormat.PDF, reader)
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+    flat = text.replace(" ", "").replace("\n", "")
+    assert UNVOTED_TITLE in flat
+    assert reader.label("Nobody has voted yet.").replace(" ", "") in flat
+    # The other files of a consultation without votes are fine too, but the per-pseudonym CSV, withheld below k.
+    for fmt in (ExportFormat.XLSX, ExportFormat.JSON):
+        assert await _export(uows, world, fmt, reader)
+    with pytest.raises(FiguresWithheld):
+        await _export(uows, world, ExportFormat.CSV, reader)
+
+
+async def test_a_committee_member_gets_the_report_of_a_consultation_without_votes_in_the_chat(
+    uows: UnitOfWorkFactory,
+    clock: FakeClock,
+    console: Callable[[Sequence[ConsoleUser]], ConsoleSession],
+    en: Localizer,
+    tmp_path: Path,
+) -> None:
+    world = await _unvoted(uows, clock, channel="console")
+    session = console([COMMITTEE])
+    session.deliver("committee", SendText(UNVOTED_TITLE, buttons=export_keyboard(en, world.consultation_id)))
+    out = await session.feed("3")
+    name = export_filename(world.consultation_id, ExportFormat.PDF)
+    assert any(f"{name} saved to" in line for line in out), out
+    saved = tmp_path / "files" / "committee" / name
+    assert "Nobody has voted yet." in "".join(page.extract_text() for page in PdfReader(saved).pages)

@@ -8,6 +8,7 @@ stand for sending a file. It reads lines, so a transcript can be piped in."""
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,17 @@ from typing import TextIO
 from markupsafe import escape
 
 from bot.conversation import Conversation
-from bot.events import ButtonPress, Command, ContactShared, Event, FileShared, Payload, Sender, TextInput
+from bot.events import (
+    ButtonPress,
+    Command,
+    ContactShared,
+    Event,
+    FileShared,
+    Payload,
+    Sender,
+    TextInput,
+    clean_event,
+)
 from bot.html import html_to_plain
 from bot.rendering import Localizer
 from bot.replies import (
@@ -115,7 +126,7 @@ class ConsoleSession:
             payload = Command(match["name"].lower(), (match["args"] or "").strip())
         else:
             payload = TextInput(line)
-        replies = await self.conversation.handle(Event(self._sender(), payload))
+        replies = await self.conversation.handle(clean_event(Event(self._sender(), payload)))
         return self._show(replies)
 
     def _press(self, number: int) -> ButtonPress | list[str]:
@@ -261,6 +272,10 @@ async def run_console(
             stdout.write(text + "\n")
         stdout.flush()
 
+    if isinstance(stdin, io.TextIOWrapper):
+        # Bytes that are not UTF-8 (a terminal in another encoding, a binary file piped in) are read as U+FFFD
+        # rather than ending the session with a UnicodeDecodeError.
+        stdin.reconfigure(errors="replace")
     write(session.who())
     while True:
         if prompt:

@@ -59,7 +59,17 @@ from aiogram.types import (
 
 from bot.context import BotInfo
 from bot.conversation import Conversation
-from bot.events import ButtonPress, Command, ContactShared, Event, FileShared, Payload, Sender, TextInput
+from bot.events import (
+    ButtonPress,
+    Command,
+    ContactShared,
+    Event,
+    FileShared,
+    Payload,
+    Sender,
+    TextInput,
+    clean_event,
+)
 from bot.html import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_html
 from bot.replies import AnswerButton, ChatRef, EditButtons, EditText, Keyboard, Reply, SendFile, SendMedia, SendText
 from i18n import DEFAULT_LANGUAGE
@@ -350,7 +360,7 @@ class TelegramChannel:
             language_code=user.language_code,
             username=user.username,
         )
-        await self._handle(Event(sender=sender, payload=payload))
+        await self._handle(clean_event(Event(sender=sender, payload=payload)))
 
     async def _on_callback(self, query: CallbackQuery) -> None:
         self._track()
@@ -369,7 +379,7 @@ class TelegramChannel:
             username=user.username,
         )
         payload = ButtonPress(data=query.data, message_id=str(message.message_id), callback_id=query.id)
-        await self._handle(Event(sender=sender, payload=payload))
+        await self._handle(clean_event(Event(sender=sender, payload=payload)))
 
     async def _handle(self, event: Event) -> None:
         payload = event.payload

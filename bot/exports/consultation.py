@@ -555,18 +555,30 @@ def outcome_sheets(outcome: Outcome, l: Localizer, votes: Rows) -> list[Sheet]: 
 # --- PDF -----------------------------------------------------------------------------------------------------------
 
 
-def _charts(outcome: Outcome, l: Localizer) -> dict[str, Markup]:  # noqa: E741
+@dataclass(slots=True)
+class ReportCharts:
+    """The report's charts as inline SVG; None where there is nothing to draw (no votes yet, no groups), so the
+    template asks for each one and never meets an undefined name."""
+
+    map: Markup | None = None
+    votes_per_day: Markup | None = None
+    participants_per_day: Markup | None = None
+    statements: Markup | None = None
+    divisive: Markup | None = None
+
+
+def _charts(outcome: Outcome, l: Localizer) -> ReportCharts:  # noqa: E741
     # matplotlib loads here, when a report is asked for, not with every command and bot start.
     from bot.exports.charts import AGREE, DISAGREE, PASS, bars_svg, group_colour, opinion_map_svg
 
     f = Formats(l)
-    charts: dict[str, Markup] = {}
+    charts = ReportCharts()
     names = [group_name(l, g.id) for g in outcome.groups]
     if outcome.positions.shape[0]:
-        charts["map"] = Markup(opinion_map_svg(outcome.positions, outcome.group_of, names, l.label("not in a group")))
+        charts.map = Markup(opinion_map_svg(outcome.positions, outcome.group_of, names, l.label("not in a group")))
     if outcome.participation:
         days = [f.date(day.day, "MMMd") for day in outcome.participation]
-        charts["votes_per_day"] = Markup(
+        charts.votes_per_day = Markup(
             bars_svg(
                 days,
                 [("", [day.votes for day in outcome.participation], "#0072B2")],
@@ -574,7 +586,7 @@ def _charts(outcome: Outcome, l: Localizer) -> dict[str, Markup]:  # noqa: E741
                 width=3.3,
             )
         )
-        charts["participants_per_day"] = Markup(
+        charts.participants_per_day = Markup(
             bars_svg(
                 days,
                 [("", [day.new_participants for day in outcome.participation], "#E69F00")],
@@ -586,7 +598,7 @@ def _charts(outcome: Outcome, l: Localizer) -> dict[str, Markup]:  # noqa: E741
     voted = sorted(counted, key=lambda pair: (-pair[1].seen, pair[0]))[:CHART_STATEMENTS]
     if voted and any(counts.seen for _, counts in voted):
         voted.sort(key=lambda pair: pair[0])
-        charts["statements"] = Markup(
+        charts.statements = Markup(
             bars_svg(
                 [f"#{sid}" for sid, _ in voted],
                 [
@@ -599,7 +611,7 @@ def _charts(outcome: Outcome, l: Localizer) -> dict[str, Markup]:  # noqa: E741
             )
         )
     if outcome.divisive:
-        charts["divisive"] = Markup(
+        charts.divisive = Markup(
             bars_svg(
                 [f"#{d.statement_id}" for d in outcome.divisive],
                 [

@@ -17,6 +17,9 @@ from i18n import LANGUAGES, N_
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 _TIME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})[ T]+(\d{1,2}):(\d{2})")
+# A typed time must leave room for what is added to it (a consultation's days, a time zone's hours) before
+# datetime's end in the year 9999; no notice or consultation is planned centuries ahead.
+LATEST_YEAR = 2999
 _TIME_CHARACTERS = str.maketrans({"：": ":", "－": "-", "/": "-", "．": "-", "　": " "})
 
 
@@ -73,6 +76,8 @@ def parse_send_time(text: str, timezone: str) -> datetime:
     if match is None:
         raise ValidationFailed(N_("Please write the time as YYYY-MM-DD HH:MM, for example 2026-03-02 09:00."))
     year, month, day, hour, minute = (int(part) for part in match.groups())
+    if year > LATEST_YEAR:
+        raise ValidationFailed(N_("Please give a time before the year %(year)s."), year=str(LATEST_YEAR + 1))
     try:
         return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(timezone))
     except ValueError as err:
