@@ -30,6 +30,7 @@ from community.communities import add_community
 from community.db import create_engine, session_factory, sqlite_url_for
 from community.keys import KEY_FILE_NAME, SiteKey
 from community.migrate import upgrade
+from community.models import ChannelAccount
 from community.notice_models import DeliveryStatus, MessageKind, Notice, OutboxMessage
 from community.outbox import OutboxButton, Outcomes, Outgoing
 from community.roles import CommunityKind
@@ -279,3 +280,22 @@ async def test_deliver_is_a_process_that_sends_the_queue_and_stops_on_sigterm(tm
         rows = (await uow.session.exec(select(OutboxMessage))).all()
     assert {row.status for row in rows} == {DeliveryStatus.SENT}
     await engine.dispose()
+
+
+def test_demo_seed_with_a_token_adds_the_console_people_only_when_asked(tmp_path: Path) -> None:
+    async def console_accounts(uows: UnitOfWorkFactory) -> int:
+        async with uows() as uow:
+            return len((await uow.session.exec(select(ChannelAccount))).all())
+
+    telegram_env = {"LINLI_DATA_DIR": str(tmp_path / "tg"), "LINLI_LANGUAGE": "en", "TELEGRAM_BOT_TOKEN": "1:x"}
+    assert linli(telegram_env, "db", "upgrade").exit_code == 0
+    result = linli(telegram_env, "demo", "seed")
+    assert result.exit_code == 0, result.output
+    assert "without the console's people" in result.stdout
+    assert on_database(telegram_env, console_accounts) == 0
+
+    asked = {**telegram_env, "LINLI_DATA_DIR": str(tmp_path / "asked")}
+    assert linli(asked, "db", "upgrade").exit_code == 0
+    result = linli(asked, "demo", "seed", "--console-people")
+    assert result.exit_code == 0, result.output
+    assert on_database(asked, console_accounts) == 7
