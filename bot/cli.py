@@ -615,9 +615,6 @@ async def _serve(t: Translator, app: App) -> None:
         return
     from aiogram.exceptions import TelegramAPIError  # here, not at the top: slow import, see above
 
-    demo = await _seed(app, people=False)  # the demo's communities on an empty database, never console people
-    if demo.created:
-        sys.stdout.write(t.gettext(demo.outcome) + "\n")
     try:
         async with delivering(app):
             await serve_telegram(t, telegram_channel(app), sys.stdout)

@@ -164,6 +164,7 @@ async def add_member(
     for role in sorted(roles):
         uow.session.add(MembershipRole(membership_id=member.id, role=role))
     await uow.session.flush()
+    uow.people_changed.add(person_id)
     await audit.record(
         uow,
         action="membership.added",
@@ -189,6 +190,7 @@ async def grant_role(
         return
     uow.session.add(MembershipRole(membership_id=member.id, role=role))
     await uow.session.flush()
+    uow.people_changed.add(person_id)
     await audit.record(
         uow,
         action="role.granted",

@@ -359,6 +359,7 @@ async def forget(uow: UnitOfWork, person_id: int) -> None:
     makes the final delete fail loudly if it does not."""
     session = uow.session
     await _person(uow, person_id)
+    uow.people_changed.add(person_id)  # no roles left: the front end shows them what a stranger sees
     accounts = await _accounts(uow, person_id)
     account_ids = [a.id for a in accounts if a.id is not None]
 

@@ -1565,9 +1565,21 @@ class FakeBotApi:
             self._forget_commands(key)
             return True
         self.scoped_commands[key] = cleaned
-        self.commands[key[1]] = cleaned
-        self._commands_scope_of[key[1]] = key[0]
+        if ":" not in key[0]:  # one chat's menu is in scoped_commands (and menu_seen) only
+            self.commands[key[1]] = cleaned
+            self._commands_scope_of[key[1]] = key[0]
         return True
+
+    def menu_seen(self, chat_id: int, language_code: str | None = None) -> list[str]:
+        """The commands a private chat's menu shows, resolved as Telegram does: the chat's own scope, then all
+        private chats, then the default; within each, the client's language first, then any language."""
+        language = language_code.split("-")[0].lower() if language_code else None
+        for scope in (f"chat:{chat_id}", "all_private_chats", "default"):
+            for code in (language, None):
+                found = self.scoped_commands.get((scope, code))
+                if found is not None:
+                    return [command["command"] for command in found]
+        return []
 
     def _forget_commands(self, key: tuple[str, str | None]) -> None:
         self.scoped_commands.pop(key, None)
