@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.console_delivery import ConsoleTransport
 from bot.channels.telegram_delivery import TelegramTransport
+from bot.command_menu import command_menu
 from bot.config import Settings
 from bot.consultations import jobs as consultation_jobs
 from bot.context import BotInfo
@@ -201,10 +202,6 @@ def build_delivery(settings: Settings, uows: UnitOfWorkFactory, localizers: Loca
 
 
 def localized_commands(localizers: Localizers, router: Router) -> dict[str, list[tuple[str, str]]]:
-    """The command menu (Telegram's setMyCommands) in every language: {language: [(command, description)]}."""
-    menus: dict[str, list[tuple[str, str]]] = {}
-    for language in LANGUAGES:
-        localizer = localizers.get(language)
-        # label(): the client shows descriptions verbatim, so no HTML escaping.
-        menus[language] = [(entry.name, localizer.label(entry.description)) for entry in router.menu_commands]
-    return menus
+    """The public command menu (Telegram's default setMyCommands: what a stranger may use) in every language:
+    {language: [(command, description)]}. A member's chat gets a menu of their own (bot/command_menu.py)."""
+    return {language: list(command_menu(router, localizers.get(language), frozenset())) for language in LANGUAGES}

@@ -82,6 +82,7 @@ DELIVERY_STATUS_LABELS: Mapping[DeliveryStatus, str] = {
     DeliveryStatus.HELD: N_("held for a digest"),
     DeliveryStatus.DIGESTED: N_("sent in a digest"),
     DeliveryStatus.CANCELLED: N_("cancelled"),
+    DeliveryStatus.NO_CHANNEL: N_("not reachable on this channel"),
 }
 
 CONSULTATION_STATUS_LABELS: Mapping[ConsultationStatus, str] = {
@@ -401,15 +402,17 @@ def _roster(t: Translator, demo: DemoPeople) -> list[str]:
     return lines
 
 
-async def _seed(app: App) -> DemoPeople:
+async def _seed(app: App, *, people: bool = True) -> DemoPeople:
     async with app.uows() as uow:
-        demo = await seed_demo(uow)
+        demo = await seed_demo(uow, people=people)
         await uow.commit()
     return demo
 
 
-async def _demo_seed(t: Translator, app: App) -> None:
-    demo = await _seed(app)
+async def _demo_seed(t: Translator, app: App, *, console_people: bool) -> None:
+    # The console's people only where the console is the channel, or when asked: in a database meant for
+    # Telegram their console accounts would be recipients no process ever reaches.
+    demo = await _seed(app, people=console_people or app.settings.telegram_bot_token is None)
     _say(t.gettext(demo.outcome))
     for line in _roster(t, demo):
         _say(line)
@@ -720,6 +723,9 @@ async def run_app(t: Translator, app: App) -> None:
     stop the scheduler. This is the one process that runs scheduled jobs (bot/scheduling.py): a second
     `linli run` on the same database would run each due job twice; `linli deliver` never starts it."""
     await upgrade(app.engine)
+    # The one `linli run` of a database serves its one channel: rows of any other channel (console accounts in a
+    # database now run on Telegram) would wait forever, so its sender ends them as not reachable on this channel.
+    app.delivery.ends_other_channels = True
     await app.scheduler.start()
     try:
         await _serve(t, app)
@@ -961,8 +967,18 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
         )
 
     @demo.command("seed", help=t.gettext("Add the demo, if the database has no community yet."))
-    def demo_seed() -> None:
-        _execute(t, catalogs, settings(), lambda app: _demo_seed(t, app), migrated=True)
+    def demo_seed(
+        console_people: Annotated[
+            bool,
+            typer.Option(
+                "--console-people",
+                help=t.gettext(
+                    "Add the console's people even when TELEGRAM_BOT_TOKEN is set (they are added without it)."
+                ),
+            ),
+        ] = False,
+    ) -> None:
+        _execute(t, catalogs, settings(), lambda app: _demo_seed(t, app, console_people=console_people), migrated=True)
 
     expect_head_help = t.gettext("A head published earlier (COUNT:HASH, as `linli audit head` prints it).")
 

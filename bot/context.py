@@ -66,6 +66,11 @@ class Context:
             self.state = None
             await clear_state(self.uow, state_key(self.event))
 
+    def refresh_command_menu(self) -> None:
+        """Set this person's command menu again once the event is handled (channels that have one): /start and
+        /menu do, so a menu that went stale (roles changed from the command line) heals."""
+        self.uow.people_changed.add(self.person_id)
+
     def localizer_for(self, own_choice: str | None, client_language: str | None = None) -> Localizer:
         """How to speak to someone else (e.g. telling a requester the outcome) in their own language."""
         membership = self.membership

@@ -8,15 +8,17 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.command_menu import command_menu, menu_roles
 from bot.context import BotInfo, Context, state_key
 from bot.events import ButtonPress, Event
 from bot.failures import failure_reference, log_failure
 from bot.rendering import Localizer, Localizers
-from bot.replies import AnswerButton, Reply, SendText
+from bot.replies import AnswerButton, ChatRef, Reply, SendText, SetCommands
 from bot.router import Router
 from community.dialogue import load_state
 from community.errors import LinliError
-from community.people import identify
+from community.models import Person
+from community.people import Identity, accounts_of, find_account, identify, memberships_of
 from community.scheduling import Scheduler
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from i18n import N_, negotiate_language
@@ -45,7 +47,10 @@ class Conversation:
         self.bot = bot
         self.scheduler = scheduler  # handed to handlers, which schedule after their change has committed
 
-    async def handle(self, event: Event) -> Sequence[Reply]:
+    async def handle(self, event: Event, *, menus: bool = False) -> Sequence[Reply]:
+        """The replies to one event. menus: the channel shows each chat a command menu of its own (Telegram):
+        when the event changed someone's roles or language, the replies end with their new menus (SetCommands),
+        for the people this channel reaches."""
         sender = event.sender
         localizer = self.localizers.get(negotiate_language(None, sender.language_code, None))
         async with self.uows() as uow:
@@ -92,8 +97,45 @@ class Conversation:
                 log_failure(log, reference, error, f"handling {type(event.payload).__name__} from {sender.channel}")
                 await self._roll_back(uow, reference)
                 return self._refusal(event, localizer, localizer.text(FAILED, reference=reference))
+            if menus and uow.people_changed:
+                replies = [*replies, *await self._menus(uow, event, sorted(uow.people_changed))]
         await self._after_commit(event, ctx.pending_after_commit)
         return replies
+
+    async def _menus(self, uow: UnitOfWork, event: Event, people: Sequence[int]) -> list[Reply]:
+        """The command menu of each of these people, for each of their chats on the event's channel (read after
+        the event's change committed; a failure here loses a menu, never the change). The sender is found by
+        their account, so one who has just erased themselves (/forget) gets the public menu."""
+        try:
+            return await self._read_menus(uow, event, people)
+        except SQLAlchemyError as error:
+            doing = f"reading command menus after {type(event.payload).__name__} from {event.sender.channel}"
+            log_failure(log, failure_reference(), error, doing)
+            await uow.rollback()
+            return []
+
+    async def _read_menus(self, uow: UnitOfWork, event: Event, people: Sequence[int]) -> list[Reply]:
+        sender = event.sender
+        found: list[SetCommands] = []
+        if await find_account(uow, sender.channel, sender.account_id) is None:
+            # Erased in this event (/forget): what a stranger sees.
+            localizer = self.localizers.get(negotiate_language(None, sender.language_code, None))
+            found.append(SetCommands(command_menu(self.router, localizer, frozenset())))
+        for person_id in people:
+            person = await uow.session.get(Person, person_id)
+            if person is None:
+                continue
+            memberships = await memberships_of(uow, person_id)
+            for account in await accounts_of(uow, person_id, sender.channel):
+                identity = Identity(person=person, account=account, memberships=memberships)
+                primary = identity.primary
+                language = negotiate_language(
+                    person.language, account.language_code, primary.community.default_language if primary else None
+                )
+                commands = command_menu(self.router, self.localizers.get(language), menu_roles(identity))
+                mine = account.external_id == sender.account_id
+                found.append(SetCommands(commands, to=None if mine else ChatRef(account.channel, account.chat_id)))
+        return list(found)
 
     @staticmethod
     async def _roll_back(uow: UnitOfWork, reference: str) -> None:

@@ -78,7 +78,16 @@ class AnswerButton:
     alert: bool = False
 
 
-Reply = SendText | EditText | SendFile | SendMedia | EditButtons | AnswerButton
+@dataclass(frozen=True, slots=True)
+class SetCommands:
+    """The command menu of one chat (Telegram's setMyCommands for that chat): (command, description) pairs in the
+    person's language. Channels without a command menu (the console) ignore it."""
+
+    commands: tuple[tuple[str, str], ...]
+    to: ChatRef | None = None  # None: the chat the event came from
+
+
+Reply = SendText | EditText | SendFile | SendMedia | EditButtons | AnswerButton | SetCommands
 
 
 @dataclass(slots=True)

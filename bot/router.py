@@ -15,6 +15,7 @@ from bot.callbacks import CallbackData, CallbackDataError
 from bot.context import Context
 from bot.events import ButtonPress, Command, ContactShared, FileShared, TextInput
 from bot.replies import Reply
+from community.roles import Action
 
 CD = TypeVar("CD", bound=CallbackData)
 Replies = Sequence[Reply]
@@ -36,10 +37,13 @@ class RunCommand(CallbackData):
 
 @dataclass(frozen=True, slots=True)
 class MenuCommand:
-    """A command shown in the client's command menu (Telegram's setMyCommands), described per language."""
+    """A command shown in the client's command menu (Telegram's setMyCommands), described per language. action:
+    who may use it (community.permissions); None: anyone, a stranger too. bot/command_menu.py draws each
+    person's menu from it."""
 
     name: str
     description: str  # English message id
+    action: Action | None = None
 
 
 class Router:
@@ -54,12 +58,16 @@ class Router:
         self._stale_button: ButtonHandler | None = None
         self.menu_commands: list[MenuCommand] = []
 
-    def command(self, name: str, handler: CommandHandler, *, description: str | None = None) -> None:
+    def command(
+        self, name: str, handler: CommandHandler, *, description: str | None = None, action: Action | None = None
+    ) -> None:
+        """description: shown in the command menu of those who may use it: anyone (action None) or those whose
+        roles allow ``action``. The handler's service checks the permission again; the menu only hides."""
         if name in self._commands:
             raise ValueError(f"command /{name} registered twice")
         self._commands[name] = handler
         if description is not None:
-            self.menu_commands.append(MenuCommand(name, description))
+            self.menu_commands.append(MenuCommand(name, description, action))
 
     def button(self, data_type: type[CD], handler: Callable[[Context, CD], Awaitable[Replies]]) -> None:
         if data_type.prefix in self._buttons:

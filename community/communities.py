@@ -213,6 +213,7 @@ async def add_member(
     for role in sorted(roles):
         uow.session.add(MembershipRole(membership_id=member.id, role=role))
     await uow.session.flush()
+    uow.people_changed.add(person_id)
     await audit.record(
         uow,
         action="membership.added",
@@ -242,6 +243,7 @@ async def grant_role(
         await _require_no_representative(uow, member.household_id, person_id)
     uow.session.add(MembershipRole(membership_id=member.id, role=role))
     await uow.session.flush()
+    uow.people_changed.add(person_id)
     await audit.record(
         uow,
         action="role.granted",

@@ -170,6 +170,11 @@ class DemoPeople:
     @property
     def outcome(self) -> str:
         """What happened, as an English message id."""
+        if self.created and not self.people:
+            return N_(
+                "Added the demo: a street, two neighbourhoods and a village, without the console's people. "
+                "Invite people with `linli invite create`."
+            )
         if self.created:
             return N_("Added the demo: a street, two neighbourhoods, a village and the people below.")
         return N_("The database already has communities, so no demo data was added.")
@@ -185,10 +190,12 @@ async def _has_community(uow: UnitOfWork) -> bool:
     return (await uow.session.exec(select(Community.id).limit(1))).first() is not None
 
 
-async def seed_demo(uow: UnitOfWork) -> DemoPeople:
+async def seed_demo(uow: UnitOfWork, *, people: bool = True) -> DemoPeople:
     """Add the demo street, communities, households and people, only into a database without any community.
 
-    Runs in the caller's unit of work; the caller commits. A second call finds communities and adds nothing."""
+    people=False: the communities only, without the console's people (their accounts are on the console channel,
+    which a database meant for Telegram never serves). Runs in the caller's unit of work; the caller commits. A
+    second call finds communities and adds nothing."""
     if await _has_community(uow):
         return DemoPeople(
             created=False,
@@ -203,8 +210,8 @@ async def seed_demo(uow: UnitOfWork) -> DemoPeople:
         community = await add_community(uow, name=name, kind=kind, parent_id=street.id)
         assert community.id is not None
         ids[name] = community.id
-    people: list[DemoPerson] = []
-    for spec in _PEOPLE:
+    seeded: list[DemoPerson] = []
+    for spec in _PEOPLE if people else ():
         identity = await identify(
             uow,
             channel=CONSOLE,
@@ -231,13 +238,13 @@ async def seed_demo(uow: UnitOfWork) -> DemoPeople:
             household_id=household_id,
             reason=DEMO_REASON,
         )
-        people.append(_person(spec, identity.person_id))
+        seeded.append(_person(spec, identity.person_id))
     await uow.session.flush()
     return DemoPeople(
         created=True,
         street=STREET,
         communities=tuple(name for name, _ in _COMMUNITIES),
-        people=tuple(people),
+        people=tuple(seeded),
     )
 
 

@@ -127,6 +127,9 @@ class DeliveryStatus(StrEnum):
     HELD = "held"  # waits for the recipient's daily digest
     DIGESTED = "digested"  # went out inside a digest message
     CANCELLED = "cancelled"  # the notice was cancelled before this row was sent
+    # Not reachable on this channel: no process serves the row's channel (a console account in a database that
+    # runs on Telegram). Ended by the one `linli run` of the database, which serves its only channel.
+    NO_CHANNEL = "no_channel"
 
 
 FINAL_STATUSES = frozenset(
@@ -136,6 +139,7 @@ FINAL_STATUSES = frozenset(
         DeliveryStatus.UNREACHABLE,
         DeliveryStatus.DIGESTED,
         DeliveryStatus.CANCELLED,
+        DeliveryStatus.NO_CHANNEL,
     }
 )
 

@@ -194,6 +194,7 @@ class NoticeFigures:
     cancelled: int
     acknowledged: int
     by_building: tuple[BuildingFigures, ...]
+    no_channel: int = 0  # not reachable on this channel: no process serves the recipient's channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,6 +526,7 @@ async def finish_if_settled(uow: UnitOfWork, notice_id: int) -> bool:
             "sent": figures_now.sent,
             "failed": figures_now.failed,
             "unreachable": figures_now.unreachable,
+            "no_channel": figures_now.no_channel,
             "held": figures_now.held,
         },
     )
@@ -673,6 +675,7 @@ async def figures(uow: UnitOfWork, notice_id: int) -> NoticeFigures:
         unreachable=totals.get(DeliveryStatus.UNREACHABLE, 0),
         held=totals.get(DeliveryStatus.HELD, 0),
         cancelled=totals.get(DeliveryStatus.CANCELLED, 0),
+        no_channel=totals.get(DeliveryStatus.NO_CHANNEL, 0),
         acknowledged=sum(acknowledged_by.values()),
         by_building=tuple(
             BuildingFigures(

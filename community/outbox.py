@@ -9,6 +9,7 @@ neither does). The sender claims due rows with a lease, sends them and records t
                          |----refused--> FAILED
                          `----blocked--> UNREACHABLE, and so does every other queued row of that account
     HELD (daily digest) and QUEUED --cancel--> CANCELLED
+    QUEUED (and SENDING with a lapsed lease) of a channel no process serves --end_other_channels--> NO_CHANNEL
 
 A claim sets ``lease_owner`` and ``lease_until``; the sender renews the leases of the rows it holds. A sender
 that dies leaves its rows SENDING with a lease that runs out, and the next claim takes them again, so nothing is
@@ -56,6 +57,7 @@ MAX_ERROR: Final = 500  # characters of a channel's error kept on the row
 _ENQUEUE_CHUNK: Final = 1000  # rows per INSERT: bounds the statement's size on either database
 _CLAIM_ROUNDS: Final = 5  # a claim tries again when every row it took was for an unreachable account
 _GONE: Final = "unreachable: the account refused an earlier message"
+_NO_CHANNEL: Final = "not reachable on this channel: no running process serves it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +261,15 @@ async def claim(
     return messages
 
 
+async def end_other_channels(uow: UnitOfWork, channels: Sequence[str], now: datetime) -> set[int]:
+    """Rows of any channel but these that wait (QUEUED, or SENDING whose sender died) end as NO_CHANNEL: nobody
+    will send them, so they must not hold their notice open. Only the database's one channel process calls this
+    (see bot/delivery/sender.py). Returns the ids of the notices whose rows it ended; the caller commits."""
+    connection = await uow.session.connection()
+    rows = await connection.execute(_statements().end_other_channels, {"channels": list(channels), "now": now})
+    return {notice_id for (notice_id,) in rows if notice_id is not None}
+
+
 async def _drop_unreachable(
     connection: AsyncConnection, owner: str, messages: list[OutboxMessage]
 ) -> list[OutboxMessage]:
@@ -366,6 +377,7 @@ class _Statements:
     gone_accounts: Select[Any]
     skip_accounts: Update
     skip_chat: Update
+    end_other_channels: Update
 
 
 @functools.cache
@@ -460,4 +472,11 @@ def _statements() -> _Statements:
             t.c.account_id.is_(None),
         )
         .values(status=DeliveryStatus.UNREACHABLE, error=_GONE),
+        end_other_channels=update(t)
+        .where(
+            t.c.channel.not_in(channels),
+            (t.c.status == DeliveryStatus.QUEUED) | and_(t.c.status == DeliveryStatus.SENDING, t.c.lease_until < now),
+        )
+        .values(status=DeliveryStatus.NO_CHANNEL, error=_NO_CHANNEL, **let_go)
+        .returning(t.c.notice_id),
     )

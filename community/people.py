@@ -135,6 +135,20 @@ def _group_memberships(
     ]
 
 
+async def find_account(uow: UnitOfWork, channel: str, external_id: str) -> ChannelAccount | None:
+    """A channel account, if it exists (identify() makes one on first contact; this never does)."""
+    statement = select(ChannelAccount).where(
+        ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
+    )
+    return (await uow.session.exec(statement)).first()
+
+
+async def accounts_of(uow: UnitOfWork, person_id: int, channel: str) -> list[ChannelAccount]:
+    """A person's accounts on one channel."""
+    statement = select(ChannelAccount).where(ChannelAccount.person_id == person_id, ChannelAccount.channel == channel)
+    return list((await uow.session.exec(statement.order_by(col(ChannelAccount.id)))).all())
+
+
 async def memberships_of(uow: UnitOfWork, person_id: int) -> list[MembershipView]:
     session = uow.session
     rows = (
@@ -163,3 +177,5 @@ async def memberships_of(uow: UnitOfWork, person_id: int) -> list[MembershipView
 async def set_language(uow: UnitOfWork, person: Person, language: str) -> None:
     person.language = language
     uow.session.add(person)
+    if person.id is not None:
+        uow.people_changed.add(person.id)

@@ -417,6 +417,7 @@ async def forget(uow: UnitOfWork, person_id: int, erasers: Sequence[Eraser] = ()
     eraser of its own (erasers, run first); the foreign key makes the final delete fail loudly if it does not."""
     session = uow.session
     await _person(uow, person_id)
+    uow.people_changed.add(person_id)  # no roles left: the front end shows them what a stranger sees
     for erase in erasers:
         await erase(uow, person_id)
     accounts = await _accounts(uow, person_id)

@@ -34,6 +34,10 @@ class UnitOfWork:
         # The audit chain's last hash as this transaction left it (community.audit): writers are serialised
         # for the whole transaction, so after the first entry the head need not be read again.
         self.audit_head: str | None = None
+        # People whose roles, memberships or language this unit of work changed: once it has committed, a front
+        # end refreshes what it shows them for those (a chat's command menu). Filled by the services that change
+        # them (community.communities, people, privacy).
+        self.people_changed: set[int] = set()
 
     @property
     def session(self) -> AsyncSession:
@@ -58,6 +62,7 @@ class UnitOfWork:
             await session.close()
             self._session = None
             self.audit_head = None
+            self.people_changed = set()
             if self._gate is not None:
                 self._gate.release()
 
@@ -68,6 +73,7 @@ class UnitOfWork:
     async def rollback(self) -> None:
         await self.session.rollback()
         self.audit_head = None
+        self.people_changed.clear()
 
 
 class UnitOfWorkFactory:

@@ -28,9 +28,11 @@ from community import outbox
 from community.clock import SystemClock
 from community.communities import add_community
 from community.db import create_engine, session_factory, sqlite_url_for
+from community.demo import WUTONG
 from community.keys import KEY_FILE_NAME, SiteKey
 from community.migrate import upgrade
-from community.notice_models import DeliveryStatus, MessageKind, Notice, OutboxMessage
+from community.models import ChannelAccount, Community
+from community.notice_models import DeliveryStatus, MessageKind, Notice, NoticeStatus, OutboxMessage
 from community.outbox import OutboxButton, Outcomes, Outgoing
 from community.roles import CommunityKind
 from community.unit_of_work import UnitOfWorkFactory
@@ -279,3 +281,102 @@ async def test_deliver_is_a_process_that_sends_the_queue_and_stops_on_sigterm(tm
         rows = (await uow.session.exec(select(OutboxMessage))).all()
     assert {row.status for row in rows} == {DeliveryStatus.SENT}
     await engine.dispose()
+
+
+def test_demo_seed_with_a_token_adds_the_console_people_only_when_asked(tmp_path: Path) -> None:
+    async def console_accounts(uows: UnitOfWorkFactory) -> int:
+        async with uows() as uow:
+            return len((await uow.session.exec(select(ChannelAccount))).all())
+
+    telegram_env = {"LINLI_DATA_DIR": str(tmp_path / "tg"), "LINLI_LANGUAGE": "en", "TELEGRAM_BOT_TOKEN": "1:x"}
+    assert linli(telegram_env, "db", "upgrade").exit_code == 0
+    result = linli(telegram_env, "demo", "seed")
+    assert result.exit_code == 0, result.output
+    assert "without the console's people" in result.stdout
+    assert on_database(telegram_env, console_accounts) == 0
+
+    asked = {**telegram_env, "LINLI_DATA_DIR": str(tmp_path / "asked")}
+    assert linli(asked, "db", "upgrade").exit_code == 0
+    result = linli(asked, "demo", "seed", "--console-people")
+    assert result.exit_code == 0, result.output
+    assert on_database(asked, console_accounts) == 7
+
+
+@pytest.mark.e2e
+async def test_linli_run_on_telegram_ends_the_console_rows_of_a_database_first_run_in_the_console(
+    tmp_path: Path,
+) -> None:
+    """Issue 9: `make run` without a token seeded the console's people; a notice to 梧桐社区 queued rows for them
+    and for one Telegram resident. `linli run` with a token sends the Telegram one and ends the five console ones
+    as not reachable on this channel, so the notice is over and `linli notices status` says so."""
+    env = {"LINLI_DATA_DIR": str(tmp_path / "data"), "LINLI_LANGUAGE": "en"}
+    # The command line runs an event loop of its own: here, in a thread.
+    assert (await asyncio.to_thread(linli, env, "db", "upgrade")).exit_code == 0
+    assert (await asyncio.to_thread(linli, env, "demo", "seed")).exit_code == 0
+
+    async def queue(uows: UnitOfWorkFactory) -> int:
+        async with uows() as uow:
+            community_id = (await uow.session.exec(select(Community.id).where(Community.name == WUTONG))).one()
+            assert community_id is not None
+            now = uow.clock.now()
+            notice = Notice(
+                community_id=community_id,
+                body="停水",
+                language="zh_Hans",
+                status=NoticeStatus.SENDING,
+                queued_at=now,
+                created_at=now,
+            )
+            uow.session.add(notice)
+            await uow.session.flush()
+            assert notice.id is not None
+            people = ("worker", "committee", "wang", "liu", "chen")
+            rows = [Outgoing("console", key, "停水", notice_id=notice.id) for key in people]
+            rows.append(Outgoing("telegram", "4242", "停水", notice_id=notice.id))
+            await outbox.enqueue(uow, rows, not_before=now)
+            await uow.commit()
+            return notice.id
+
+    notice_id = await asyncio.to_thread(on_database, env, queue)
+    async with FakeBotApi() as fake:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "run",
+            cwd=ROOT,
+            env={
+                **os.environ,
+                **env,
+                "TELEGRAM_BOT_TOKEN": fake.token,
+                "TELEGRAM_API_BASE": fake.base_url,
+                "LINLI_POLLING_TIMEOUT": "1",
+            },
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        try:
+            await asyncio.wait_for(process.stdout.readline(), 60)
+            await fake.wait_for(lambda sent: len(sent) >= 1, timeout=30)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(process.wait(), 60)
+        errors = (await process.stderr.read()).decode()
+    assert code == 0, errors
+
+    result = await asyncio.to_thread(linli, env, "notices", "status", str(notice_id))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"Notice {notice_id}: {'█' * 30} 1 of 6 sent",
+        "  queued: 0   sent: 1   not reachable on this channel: 5",
+    ]
+
+    async def notice_status(uows: UnitOfWorkFactory) -> NoticeStatus:
+        async with uows() as uow:
+            notice = await uow.session.get(Notice, notice_id)
+            assert notice is not None
+            return notice.status
+
+    assert await asyncio.to_thread(on_database, env, notice_status) == NoticeStatus.SENT

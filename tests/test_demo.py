@@ -116,3 +116,18 @@ async def test_no_demo_in_a_database_that_already_has_communities(uows: UnitOfWo
     assert not demo.created
     assert demo.people == ()
     assert names == ["真实街道"]
+
+
+async def test_a_demo_for_telegram_has_its_communities_but_no_console_people(uows: UnitOfWorkFactory) -> None:
+    """The console's people are console accounts, which no Telegram process reaches: a database meant for
+    Telegram gets the demo's communities only (issue 9)."""
+    async with uows() as uow:
+        demo = await seed_demo(uow, people=False)
+        await uow.commit()
+    async with uows() as uow:
+        names = set((await uow.session.exec(select(Community.name))).all())
+        accounts = (await uow.session.exec(select(func.count()).select_from(ChannelAccount))).one()
+    assert demo.created and demo.people == ()
+    assert names == {STREET, WUTONG, YINXING, DAOXIANG}
+    assert accounts == 0
+    assert "without the console's people" in demo.outcome

@@ -47,6 +47,7 @@ from aiogram.methods import (
 )
 from aiogram.types import (
     BotCommand,
+    BotCommandScopeChat,
     BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
@@ -71,7 +72,18 @@ from bot.events import (
     clean_event,
 )
 from bot.html import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_html
-from bot.replies import AnswerButton, ChatRef, EditButtons, EditText, Keyboard, Reply, SendFile, SendMedia, SendText
+from bot.replies import (
+    AnswerButton,
+    ChatRef,
+    EditButtons,
+    EditText,
+    Keyboard,
+    Reply,
+    SendFile,
+    SendMedia,
+    SendText,
+    SetCommands,
+)
 from i18n import DEFAULT_LANGUAGE
 
 log = logging.getLogger(__name__)
@@ -187,9 +199,11 @@ async def fetch_bot_username(token: str, *, api_base: str | None = None) -> str 
 class TelegramChannel:
     """Long-polls the Bot API and runs every update through a ``Conversation``.
 
-    ``localized_commands`` maps our languages to ``(command, description)`` pairs for the command menu. Each is
-    registered for its Telegram language code ("zh_Hans" as "zh"); the default list, shown to clients in any
-    other language, is the default language's (Chinese: the communities are in Shanghai).
+    ``localized_commands`` maps our languages to ``(command, description)`` pairs for the public command menu,
+    what a stranger may use. Each is registered for its Telegram language code ("zh_Hans" as "zh"); the default
+    list, shown to clients in any other language, is the default language's (Chinese: the communities are in
+    Shanghai). A member's chat gets a menu of their own, for their roles and in their language
+    (BotCommandScopeChat), whenever the conversation says it changed (SetCommands replies).
 
     At start the bot's username is fetched with getMe (``bot_username``) and handed to the conversation's
     ``BotInfo`` so deep links in replies name the real bot."""
@@ -386,7 +400,7 @@ class TelegramChannel:
         callback_id = payload.callback_id if isinstance(payload, ButtonPress) else None
         async with self._chat_locks.hold(event.sender.chat_id):
             try:
-                replies = await self.conversation.handle(event)
+                replies = await self.conversation.handle(event, menus=True)
             except BaseException:
                 # A bug in a handler: aiogram's dispatcher logs it (without the update's text); the press is
                 # still answered so the person's client stops spinning.
@@ -443,6 +457,10 @@ class TelegramChannel:
                 await self._send_media(chat, reply)
         elif isinstance(reply, EditButtons):
             await self._edit_buttons(event.sender.chat_id, reply)
+        elif isinstance(reply, SetCommands):
+            chat = self._target(event, reply.to)
+            if chat is not None:
+                await self._set_chat_commands(chat, reply)
 
     @staticmethod
     def _target(event: Event, to: ChatRef | None) -> str | None:
@@ -585,6 +603,12 @@ class TelegramChannel:
                 chat_id=_chat_id(chat_id), message_id=message_id, reply_markup=inline_keyboard(reply.buttons)
             ),
         )
+
+    async def _set_chat_commands(self, chat_id: str, reply: SetCommands) -> None:
+        """One chat's command menu: the commands that person may use, in their language (any client language)."""
+        commands = [BotCommand(command=name, description=description) for name, description in reply.commands]
+        scope = BotCommandScopeChat(chat_id=_chat_id(chat_id))
+        await self._call("setMyCommands", chat_id, lambda: self.bot.set_my_commands(commands, scope=scope))
 
     async def _answer(self, callback_id: str, text: str | None = None, alert: bool = False) -> None:
         await self._call(

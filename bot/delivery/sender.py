@@ -17,6 +17,12 @@ without counting an attempt. Unreachable -> the row, the account and the account
 and the rows of that chat this sender already holds are not sent. Transient -> retried after an exponential
 backoff until ``max_attempts`` attempts, then FAILED with the reason. Refused -> FAILED at once.
 
+Rows of a channel this sender has no transport for are left to the process that serves that channel. Only a
+sender told that it serves the database alone (``ends_other_channels``: the sender of `linli run`, the one process
+per database that runs a channel) ends them as NO_CHANNEL, "not reachable on this channel", at once and then at
+every claim, at most once a second: no process will ever send them, and they must not hold their notice open.
+`linli deliver`, an extra Telegram sender beside a `linli run`, never ends them.
+
 ``on_progress`` is called with the ids of the notices whose rows changed, after they are recorded, at most once
 every ``progress_interval`` and once more when the sender stops."""
 
@@ -96,6 +102,7 @@ class SenderOptions:
     chat_interval: float = CHAT_INTERVAL
     group_interval: float = GROUP_INTERVAL
     stop_grace: float = 40.0  # seconds stop() lets sends in flight finish (longer than a transport's timeout)
+    other_channels_every: float = 1.0  # seconds between two looks for rows of channels nobody serves
 
     @property
     def effective_window(self) -> int:
@@ -143,8 +150,11 @@ class Sender:
         on_progress: ProgressHook | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         owner: str | None = None,
+        ends_other_channels: bool = False,
     ) -> None:
         self.uows = uows
+        # True only where this sender serves the database's one channel (`linli run`): see the module's doc.
+        self.ends_other_channels = ends_other_channels
         self.transports = dict(transports)
         self.options = options = options or SenderOptions()
         self.on_progress = on_progress
@@ -184,6 +194,7 @@ class Sender:
         self._progress_at = 0.0
         self._progress_task: asyncio.Task[None] | None = None
         self._next_claim = 0.0
+        self._next_other_channels = 0.0  # when to look again for rows of channels nobody serves
         self._claims_dry = False  # the last claim found nothing
         self._tick_left = 0  # messages the current tick may still send
         self._requeues = 0  # flushes that put rows back in the queue: a claim running meanwhile missed them
@@ -370,9 +381,13 @@ class Sender:
         options = self.options
         self._claiming = True
         requeues = self._requeues
+        ended: set[int] = set()
         try:
             async with self.uows() as uow:
                 now = uow.clock.now()
+                if self.ends_other_channels and self._mono() >= self._next_other_channels:
+                    self._next_other_channels = self._mono() + options.other_channels_every
+                    ended = await outbox.end_other_channels(uow, self._channels, now)
                 claimed = await outbox.claim(
                     uow, self.owner, now, self._batch, now + timedelta(seconds=options.lease), self._channels
                 )
@@ -384,6 +399,10 @@ class Sender:
         finally:
             self._claiming = False
             self._claim_rounds += 1
+        if ended and self.on_progress is not None:
+            # Their notices may be over now: the authors' progress messages say so.
+            self._changed |= ended
+            self._report_progress()
         if claimed:
             self._claims_dry = False
             self.stats.claimed += len(claimed)

@@ -30,6 +30,7 @@ from bot.notices.render import attachment_label, moment
 from bot.replies import AnswerButton, Button, Keyboard, Reply, SendMedia, SendText
 from bot.router import Router
 from community.communities import get_community
+from community.roles import Action
 from consultation import participation
 from consultation.consultations import (
     MAX_STATEMENT,
@@ -238,7 +239,12 @@ async def step(ctx: Context, data: ConsultStep) -> Sequence[Reply]:
 
 
 def register(router: Router) -> None:
-    router.command("consult", list_open, description=N_("Take part in your community's consultations"))
+    router.command(
+        "consult",
+        list_open,
+        description=N_("Take part in your community's consultations"),
+        action=Action.USE_RESIDENT_MENU,
+    )
     router.button(OpenConsultation, open_consultation)
     router.button(CastVote, cast_vote)
     router.button(ShowStatement, show_statement)

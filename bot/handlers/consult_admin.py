@@ -133,6 +133,9 @@ async def manage(ctx: Context, data: ManageConsultation) -> Sequence[Reply]:
 
 def register(router: Router) -> None:
     router.command(
-        "consultations", overview, description=N_("Your communities' consultations: figures, moderation, closing")
+        "consultations",
+        overview,
+        description=N_("Your communities' consultations: figures, moderation, closing"),
+        action=Action.RUN_CONSULTATION,
     )
     router.button(ManageConsultation, manage)

@@ -559,7 +559,9 @@ async def form_action(ctx: Context, data: ComposeForm) -> Sequence[Reply]:
 
 
 def register(router: Router) -> None:
-    router.command("newconsultation", compose, description=N_("Start a consultation of residents"))
+    router.command(
+        "newconsultation", compose, description=N_("Start a consultation of residents"), action=Action.RUN_CONSULTATION
+    )
     router.button(ComposeCommunity, chose_community)
     router.button(ComposeForm, form_action)
     router.button(ComposeChoice, choice)

@@ -232,8 +232,12 @@ async def requests(ctx: Context, _: Command) -> Sequence[Reply]:
 
 
 def register(router: Router) -> None:
-    router.command("invite", invite, description=N_("Invite residents with a code or link"))
-    router.command("requests", requests, description=N_("Join requests waiting for you"))
+    router.command(
+        "invite", invite, description=N_("Invite residents with a code or link"), action=Action.CREATE_INVITATION
+    )
+    router.command(
+        "requests", requests, description=N_("Join requests waiting for you"), action=Action.DECIDE_JOIN_REQUEST
+    )
     router.button(InviteCommunity, chose_community)
     router.button(InviteRole, chose_role)
     router.button(InviteUses, chose_uses)

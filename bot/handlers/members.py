@@ -14,7 +14,7 @@ from bot.replies import AnswerButton, Button, EditText, Keyboard, Reply, SendTex
 from bot.router import Router
 from community.errors import NotAMember
 from community.members import MemberPage, list_members
-from community.roles import Role
+from community.roles import Action, Role
 from i18n import N_
 
 PAGE_SIZE = 20
@@ -63,5 +63,5 @@ async def turn_page(ctx: Context, data: MembersPage) -> Sequence[Reply]:
 
 
 def register(router: Router) -> None:
-    router.command("members", show_members, description=N_("The members of your community"))
+    router.command("members", show_members, description=N_("The members of your community"), action=Action.LIST_MEMBERS)
     router.button(MembersPage, turn_page)

@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.command_menu import menu_roles
 from bot.context import Context
 from bot.events import Command
 from bot.labels import role_label, role_list
 from bot.replies import Button, Keyboard, Reply, SendText
 from bot.router import Router, RunCommand
-from community.people import Identity
-from community.permissions import INHERITED_ROLES, allows
+from community.permissions import allows
 from community.roles import Action, Role
 from i18n import N_
 
@@ -46,26 +46,6 @@ MENU: tuple[MenuEntry, ...] = (
 JOIN_ENTRY = MenuEntry("start", N_("Join a community"))
 
 
-def menu_roles(identity: Identity) -> frozenset[Role]:
-    """The roles the menu is drawn for: those of the person's primary community, plus the roles that reach down
-    from communities above it (community.permissions.INHERITED_ROLES) where the person is a member there too.
-
-    Only for choosing buttons: services check community.communities.effective_roles."""
-    primary = identity.primary
-    if primary is None:
-        return frozenset()
-    roles = set(primary.roles)
-    by_community = {view.community.id: view for view in identity.memberships}
-    seen = {primary.community.id}
-    parent_id = primary.community.parent_id
-    while parent_id is not None and parent_id not in seen and parent_id in by_community:
-        seen.add(parent_id)
-        above = by_community[parent_id]
-        roles |= above.roles & INHERITED_ROLES
-        parent_id = above.community.parent_id
-    return frozenset(roles)
-
-
 def _keyboard(ctx: Context, entries: Sequence[MenuEntry]) -> Keyboard:
     buttons = [Button(ctx.l.label(entry.label), RunCommand(entry.command).pack()) for entry in entries]
     return tuple(tuple(buttons[i : i + BUTTONS_PER_ROW]) for i in range(0, len(buttons), BUTTONS_PER_ROW))
@@ -94,6 +74,7 @@ def main_menu(ctx: Context, *, joined_as: Role | None = None) -> SendText:
 
 
 async def show_menu(ctx: Context, _: Command) -> Sequence[Reply]:
+    ctx.refresh_command_menu()
     return (main_menu(ctx),)
 
 

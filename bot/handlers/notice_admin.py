@@ -182,6 +182,11 @@ async def _final_progress(ctx: Context, notice: Notice, community: Community) ->
 
 
 def register(router: Router) -> None:
-    router.command("notices", list_notices, description=N_("Your community's recent notices and how they went"))
+    router.command(
+        "notices",
+        list_notices,
+        description=N_("Your community's recent notices and how they went"),
+        action=Action.SEND_NOTICE,
+    )
     router.button(ViewNotice, view)
     router.button(CancelNotice, cancel)

@@ -520,7 +520,7 @@ async def form_action(ctx: Context, data: NoticeForm) -> Sequence[Reply]:
 
 
 def register(router: Router) -> None:
-    router.command("notice", compose, description=N_("Send a notice to residents"))
+    router.command("notice", compose, description=N_("Send a notice to residents"), action=Action.SEND_NOTICE)
     router.button(NoticeCommunity, chose_community)
     router.button(NoticeForm, form_action)
     router.button(NoticeToggle, toggle)

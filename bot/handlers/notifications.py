@@ -17,6 +17,7 @@ from bot.replies import AnswerButton, Button, EditButtons, EditText, Keyboard, R
 from bot.router import Router
 from community import notices
 from community.notice_models import MessageKind, NoticeAck, OutboxMessage
+from community.roles import Action
 from i18n import N_
 
 ON = "🔔 "
@@ -134,7 +135,12 @@ async def _sent_message(ctx: Context, notice_id: int) -> OutboxMessage | None:
 
 
 def register(router: Router) -> None:
-    router.command("notifications", show, description=N_("Choose which notices reach you, and when"))
+    router.command(
+        "notifications",
+        show,
+        description=N_("Choose which notices reach you, and when"),
+        action=Action.USE_RESIDENT_MENU,
+    )
     router.button(MuteCategory, toggle_mute)
     router.button(DigestChoice, choose_digest)
     router.button(AcknowledgeNotice, acknowledge)

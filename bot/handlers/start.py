@@ -44,6 +44,7 @@ async def start(ctx: Context, command: Command) -> Sequence[Reply]:
     if command.args.strip():
         return await _redeem(ctx, command.args, typed_in_form=False)
     await ctx.clear_state()
+    ctx.refresh_command_menu()
     if ctx.membership is not None:
         return (main_menu(ctx),)
     waiting = await pending_request_of(ctx.uow, ctx.person_id)

@@ -28,11 +28,12 @@ class Progress:
     """Where a notice stands, as the author's message shows it."""
 
     total: int  # every recipient
-    done: int  # sent, failed or unreachable
+    done: int  # sent, failed, unreachable or not reachable on this channel
     to_go: int  # still queued or being sent
     sent: int
     failed: int
     unreachable: int
+    no_channel: int  # not reachable on this channel (no process serves it)
     held: int  # waiting for the daily digest
     cancelled: int
     acknowledged: int
@@ -40,7 +41,7 @@ class Progress:
 
     @classmethod
     def of(cls, figures: NoticeFigures, started: datetime | None, now: datetime) -> Progress:
-        done = figures.sent + figures.failed + figures.unreachable
+        done = figures.sent + figures.failed + figures.unreachable + figures.no_channel
         to_go = max(figures.total - done - figures.held - figures.cancelled, 0)
         time_left: timedelta | None = None
         if to_go and done and started is not None and now > started:
@@ -53,6 +54,7 @@ class Progress:
             sent=figures.sent,
             failed=figures.failed,
             unreachable=figures.unreachable,
+            no_channel=figures.no_channel,
             held=figures.held,
             cancelled=figures.cancelled,
             acknowledged=figures.acknowledged,

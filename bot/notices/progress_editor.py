@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
-from bot.delivery.transport import Delivered, Transport
+from bot.delivery.transport import Delivered, Refused, RetryAfter, SendResult, Transient, Transport
 from bot.notices.fanout import outbox_buttons
 from bot.notices.progress import CLAIMED, Progress, author_reader, progress_keyboard, progress_text
 from bot.rendering import Localizers
@@ -31,6 +31,7 @@ from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 EDIT_EVERY = 3.0  # seconds between edits of one progress message; the last one is never held back
+RETRIES = 5  # network errors on one progress message before it waits for the next change
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,9 @@ class ProgressEditor:
 
     Edits of one message are at least ``every`` seconds apart, except the last. A change held back by that pace
     (or reported by the sender too late to matter) is not lost: after an edit, or a change held back, the
-    editor looks again ``every`` seconds later by itself, for as long as the figures keep moving."""
+    editor looks again ``every`` seconds later by itself, for as long as the figures keep moving. When the
+    channel answers 429, the editor looks again after the ``retry_after`` it asked for, so the final summary is
+    never dropped."""
 
     def __init__(
         self,
@@ -58,12 +61,16 @@ class ProgressEditor:
         transports: Mapping[str, Transport],
         *,
         every: float = EDIT_EVERY,
+        max_retries: int = RETRIES,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.uows = uows
         self.localizers = localizers
         self.transports = transports
         self.every = every
+        self.max_retries = max_retries
+        self._failures: dict[int, int] = {}  # network errors in a row, by notice
+        self._retry_at: dict[int, float] = {}  # by notice: no edit before this (monotonic), as a 429 asked
         self._monotonic = monotonic
         self._last_edit: dict[int, float] = {}
         self._shown: dict[int, tuple[int, ...]] = {}
@@ -85,50 +92,84 @@ class ProgressEditor:
 
     async def _update_safely(self, notice_id: int) -> None:
         try:
-            if await self.update(notice_id):
-                self._follow_up(notice_id)
+            again = await self.update(notice_id)
         except (LinliError, SQLAlchemyError):
             # Never stop the sender over a progress message; the next change tries again.
             log.exception("progress message of notice %s not updated", notice_id)
+            return
+        if again is not None:
+            self._follow_up(notice_id, again)
 
-    def _follow_up(self, notice_id: int) -> None:
+    def _follow_up(self, notice_id: int, after: float) -> None:
         pending = self._follow_ups.get(notice_id)
         if pending is not None and not pending.done():
             return
         self._follow_ups[notice_id] = asyncio.get_running_loop().create_task(
-            self._look_again(notice_id), name=f"notice-{notice_id}-progress"
+            self._look_again(notice_id, after), name=f"notice-{notice_id}-progress"
         )
 
-    async def _look_again(self, notice_id: int) -> None:
-        await asyncio.sleep(max(self.every, 0.05))
+    async def _look_again(self, notice_id: int, after: float) -> None:
+        await asyncio.sleep(max(after, 0.05))
         async with self._lock:
             self._follow_ups.pop(notice_id, None)
             await self._update_safely(notice_id)
 
-    async def update(self, notice_id: int) -> bool:
-        """Bring the notice's progress message up to date. True: look again later (it is still going out, and
-        either its figures just moved or a change was held back by the pace)."""
+    async def update(self, notice_id: int) -> float | None:
+        """Bring the notice's progress message up to date. Returns the seconds after which to look again (it is
+        still going out and its figures just moved, a change was held back by the pace, or the channel asked to
+        wait), None when there is no need."""
         edit = await self._prepare(notice_id)
         if edit is None:
-            return False
+            return None
         if not edit.finished and self._shown.get(notice_id) == edit.figures:
-            return False  # nothing new: the sender's next report wakes the editor again
+            return None  # nothing new: the sender's next report wakes the editor again
+        wait = self._retry_at.get(notice_id, 0.0) - self._monotonic()
+        if wait > 0:
+            return wait  # the channel asked to wait (429): nothing is edited before then
         last = self._last_edit.get(notice_id)
         if not edit.finished and last is not None and self._monotonic() - last < self.every:
-            return True  # held back by the pace, shown at the next look
+            return self.every  # held back by the pace, shown at the next look
         transport = self.transports[edit.channel]
         if edit.message_id is None:
-            if not await self._send_first(transport, notice_id, edit):
-                return False
+            result = await self._send_first(transport, notice_id, edit)
         else:
-            await transport.edit_text(edit.chat_id, edit.message_id, edit.text, outbox_buttons(edit.keyboard))
+            result = await transport.edit_text(edit.chat_id, edit.message_id, edit.text, outbox_buttons(edit.keyboard))
+        if not isinstance(result, Delivered):
+            return await self._not_shown(notice_id, edit, result)
+        self._failures.pop(notice_id, None)
+        self._retry_at.pop(notice_id, None)
         if edit.finished:
             self._last_edit.pop(notice_id, None)
             self._shown.pop(notice_id, None)
-            return False
+            return None
         self._last_edit[notice_id] = self._monotonic()
         self._shown[notice_id] = edit.figures
-        return True
+        return self.every
+
+    async def _not_shown(self, notice_id: int, edit: _Edit, result: SendResult) -> float | None:
+        """The channel did not take the message or the edit. A 429 is waited out, as the sender waits for it, and
+        a network error tried again a few times: the summary above all must not be lost. An edit refused for good
+        (the author deleted the message) becomes a new message when it carries the summary."""
+        log.info("progress message of notice %s not shown (%s)", notice_id, type(result).__name__)
+        if isinstance(result, RetryAfter):
+            self._retry_at[notice_id] = self._monotonic() + result.seconds
+            return max(result.seconds, self.every)
+        if isinstance(result, Transient):
+            failures = self._failures[notice_id] = self._failures.get(notice_id, 0) + 1
+            if failures <= self.max_retries:
+                return max(self.every, 1.0) * 2.0**failures
+        elif isinstance(result, Refused) and edit.finished and edit.message_id is not None:
+            async with self.uows() as uow:
+                await uow.session.exec(
+                    update(Notice).where(col(Notice.id) == notice_id).values(progress_message_id=None)
+                )
+                await uow.commit()
+            return 0.0  # the next look sends the summary as a new message
+        self._failures.pop(notice_id, None)
+        self._retry_at.pop(notice_id, None)
+        self._last_edit.pop(notice_id, None)
+        self._shown.pop(notice_id, None)
+        return None
 
     async def _prepare(self, notice_id: int) -> _Edit | None:
         async with self.uows() as uow:
@@ -171,7 +212,7 @@ class ProgressEditor:
         await uow.commit()
         return bool(result.rowcount)
 
-    async def _send_first(self, transport: Transport, notice_id: int, edit: _Edit) -> bool:
+    async def _send_first(self, transport: Transport, notice_id: int, edit: _Edit) -> SendResult:
         now = self.uows.clock.now()
         message = OutboxMessage(
             channel=edit.channel,
@@ -186,10 +227,9 @@ class ProgressEditor:
         async with self.uows() as uow:
             if isinstance(result, Delivered):
                 await notices.set_progress_message(uow, notice_id, result.external_id)
-            else:  # given back: the next change tries again
+            else:  # given back: the next look tries again
                 await uow.session.exec(
                     update(Notice).where(col(Notice.id) == notice_id).values(progress_message_id=None)
                 )
-                log.info("progress message of notice %s not sent (%s)", notice_id, type(result).__name__)
             await uow.commit()
-        return isinstance(result, Delivered)
+        return result

@@ -719,7 +719,8 @@ class FakeBotApi:
 
         # Hooks
         self.blocked_chats: set[int] = set()
-        self._failures: dict[str, deque[_ApiError]] = {}
+        # Injected failures by method, in order: (the error, text the call's "text" must contain, or None).
+        self._failures: dict[str, deque[tuple[_ApiError, str | None]]] = {}
         self._limiter: _Limiter | None = None
         self.limits = limits
 
@@ -870,12 +871,22 @@ class FakeBotApi:
     def limits(self, limits: TelegramLimits | None) -> None:
         self._limiter = _Limiter(limits) if limits is not None else None
 
-    def fail_next(self, method: str, error_code: int, description: str, retry_after: int | None = None) -> None:
-        """Make the next call of ``method`` fail with this error (calls queue up in order)."""
+    def fail_next(
+        self,
+        method: str,
+        error_code: int,
+        description: str,
+        retry_after: int | None = None,
+        *,
+        text_contains: str | None = None,
+    ) -> None:
+        """Make the next call of ``method`` fail with this error (calls queue up in order). text_contains: only
+        the next call whose ``text`` contains this (e.g. the edit that carries a final summary); others pass."""
         entry = self._methods.get(method.lower())
         if entry is None:
             raise ValueError(f"FakeBotApi does not model the method {method!r}")
-        self._failures.setdefault(entry[0], deque()).append(_ApiError(error_code, description, retry_after))
+        failure = (_ApiError(error_code, description, retry_after), text_contains)
+        self._failures.setdefault(entry[0], deque()).append(failure)
 
     # ---- incoming updates (test side) --------------------------------------------------
 
@@ -1217,8 +1228,8 @@ class FakeBotApi:
         try:
             params = await self._read_params(request)
             queued = self._failures.get(name)
-            if queued:
-                failure = queued.popleft()
+            if queued and (queued[0][1] is None or queued[0][1] in (params.str_("text") or "")):
+                failure, _ = queued.popleft()
                 if failure.error_code == 429:
                     self.too_many_requests["injected"] += 1
                 raise failure
@@ -1554,9 +1565,21 @@ class FakeBotApi:
             self._forget_commands(key)
             return True
         self.scoped_commands[key] = cleaned
-        self.commands[key[1]] = cleaned
-        self._commands_scope_of[key[1]] = key[0]
+        if ":" not in key[0]:  # one chat's menu is in scoped_commands (and menu_seen) only
+            self.commands[key[1]] = cleaned
+            self._commands_scope_of[key[1]] = key[0]
         return True
+
+    def menu_seen(self, chat_id: int, language_code: str | None = None) -> list[str]:
+        """The commands a private chat's menu shows, resolved as Telegram does: the chat's own scope, then all
+        private chats, then the default; within each, the client's language first, then any language."""
+        language = language_code.split("-")[0].lower() if language_code else None
+        for scope in (f"chat:{chat_id}", "all_private_chats", "default"):
+            for code in (language, None):
+                found = self.scoped_commands.get((scope, code))
+                if found is not None:
+                    return [command["command"] for command in found]
+        return []
 
     def _forget_commands(self, key: tuple[str, str | None]) -> None:
         self.scoped_commands.pop(key, None)
