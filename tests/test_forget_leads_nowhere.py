@@ -26,6 +26,7 @@ from community.clock import FakeClock
 from community.communities import add_community, add_member, household
 from community.demo import WUTONG, seed_demo
 from community.models import AuditEntry, Community, Household, Invitation, Person
+from community.notice_models import OutboxMessage
 from community.people import identify
 from community.privacy import forget
 from community.roles import CommunityKind, Role
@@ -207,6 +208,11 @@ async def test_after_forget_no_path_from_her_id_reaches_her_name_or_address(
     assert_leads_nowhere(seen, NAME, ADDRESS, PHONE)
     assert "person.forgotten" in {entry.action for entry in mentioning}  # the log still says what happened
     assert report.ok, report
+    # Nor does any message kept in the outbox: the request the worker got about her went straight to the
+    # worker's chat, and the outbox rows are only ever linked to their recipient, whom forget blanks.
+    async with uows() as uow:
+        kept = [repr(row) for row in (await uow.session.exec(select(OutboxMessage))).all()]
+    assert_leads_nowhere(kept, NAME, ADDRESS, PHONE)
 
 
 # ---- a log written before this version, and invitations for the address ----------------------------------------
