@@ -59,8 +59,18 @@ _COMMUNITIES: tuple[tuple[str, CommunityKind], ...] = (
 _WANG_HOME = _HouseholdSpec("3号楼 2单元 501", "3号楼", "2单元", "501", "第一居民小组")
 _CHEN_HOME = _HouseholdSpec("7号楼 1单元 302", "7号楼", "1单元", "302", "第一居民小组")
 _ZHANG_HOME = _HouseholdSpec("12号楼 3单元 1102", "12号楼", "3单元", "1102", "第二居民小组")
-# Village households are numbered by villagers' group (组) and house number, without units.
+# 5号楼 is a building of its own, so the other buildings' audiences keep their people. With its residents a
+# consultation for the whole community reaches k (community.anonymity, 5 by default): seven residents, so still
+# after a /forget or two, and five households for one voice per household.
+_SUN_HOME = _HouseholdSpec("5号楼 1单元 201", "5号楼", "1单元", "201", "第二居民小组")
+_HUANG_HOME = _HouseholdSpec("5号楼 2单元 602", "5号楼", "2单元", "602", "第二居民小组")
+# Village households are numbered by villagers' group (组) and house number, without units. Five households, so a
+# consultation for the whole village reaches k as well.
 _ZHAO_HOME = _HouseholdSpec("5组 12号", "5组", None, "12号", "5组")
+_QIAN_HOME = _HouseholdSpec("5组 3号", "5组", None, "3号", "5组")
+_MA_HOME = _HouseholdSpec("5组 7号", "5组", None, "7号", "5组")
+_HE_HOME = _HouseholdSpec("5组 15号", "5组", None, "15号", "5组")
+_LUO_HOME = _HouseholdSpec("5组 21号", "5组", None, "21号", "5组")
 
 _PEOPLE: tuple[_PersonSpec, ...] = (
     _PersonSpec(
@@ -131,6 +141,76 @@ _PEOPLE: tuple[_PersonSpec, ...] = (
         household=_ZHAO_HOME,
         language_code="zh-hans",
         phone="+8613800000007",
+    ),
+    _PersonSpec(
+        "sun",
+        "孙丽",
+        WUTONG,
+        frozenset({Role.RESIDENT, Role.HOUSEHOLD_REPRESENTATIVE}),
+        N_("resident of %(community)s, household representative of %(household)s"),
+        household=_SUN_HOME,
+        language_code="zh-hans",
+        phone="+8613800000008",
+    ),
+    _PersonSpec(
+        "wu",
+        "吴强",
+        WUTONG,
+        frozenset({Role.RESIDENT}),
+        N_("resident of %(community)s, lives in %(household)s"),
+        household=_SUN_HOME,
+        language_code="zh-hans",
+        phone="+8613800000009",
+    ),
+    _PersonSpec(
+        "huang",
+        "黄建华",
+        WUTONG,
+        frozenset({Role.RESIDENT, Role.HOUSEHOLD_REPRESENTATIVE}),
+        N_("resident of %(community)s, household representative of %(household)s"),
+        household=_HUANG_HOME,
+        language_code="zh-hans",
+        phone="+8613800000010",
+    ),
+    _PersonSpec(
+        "qian",
+        "钱德福",
+        DAOXIANG,
+        frozenset({Role.RESIDENT, Role.HOUSEHOLD_REPRESENTATIVE}),
+        N_("villager of %(community)s, household representative of %(household)s"),
+        household=_QIAN_HOME,
+        language_code="zh-hans",
+        phone="+8613800000011",
+    ),
+    _PersonSpec(
+        "ma",
+        "马秀英",
+        DAOXIANG,
+        frozenset({Role.RESIDENT, Role.HOUSEHOLD_REPRESENTATIVE}),
+        N_("villager of %(community)s, household representative of %(household)s"),
+        household=_MA_HOME,
+        language_code="zh-hans",
+        phone="+8613800000012",
+    ),
+    _PersonSpec(
+        "he",
+        "何国庆",
+        DAOXIANG,
+        frozenset({Role.RESIDENT, Role.HOUSEHOLD_REPRESENTATIVE}),
+        N_("villager of %(community)s, household representative of %(household)s"),
+        household=_HE_HOME,
+        language_code="zh-hans",
+        phone="+8613800000013",
+    ),
+    _PersonSpec(
+        "luo",
+        "罗春梅",
+        DAOXIANG,
+        frozenset({Role.RESIDENT, Role.HOUSEHOLD_REPRESENTATIVE}),
+        N_("villager of %(community)s, household representative of %(household)s"),
+        household=_LUO_HOME,
+        language_code="zh-hans",
+        phone="+8613800000014",
     ),
 )
 
