@@ -18,7 +18,8 @@ pytestmark = pytest.mark.usefixtures("localizers", "restore_logging")
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    # The demo has four residents in 梧桐社区: k = 2 lets it hold these consultations (see the k tests at the end).
+    # The first test's audience, the household representatives of 3号楼 and 7号楼, is two people: k = 2 lets it be
+    # created. The k tests at the end use the default k = 5.
     env = {"LINLI_DATA_DIR": str(tmp_path / "data"), "LINLI_LANGUAGE": "en", "LINLI_MIN_GROUP_SIZE": "2"}
     assert linli(env, "db", "upgrade").exit_code == 0
     assert linli(env, "demo", "seed").exit_code == 0
@@ -169,14 +170,14 @@ def test_an_audience_of_one_is_refused_with_the_reason_and_k(env: dict[str, str]
 
 
 def test_the_setting_changes_k(env: dict[str, str]) -> None:
-    """The whole community has four residents: refused at k = 5, created at LINLI_MIN_GROUP_SIZE=4."""
+    """The whole community has seven residents: refused at LINLI_MIN_GROUP_SIZE=8, created at the default k = 5."""
     default = {name: value for name, value in env.items() if name != "LINLI_MIN_GROUP_SIZE"}
     community, _, _ = _ids(default)
-    refused = _create(default, community)
-    assert refused.exit_code == 1 and "Audience now: 4." in refused.stderr and "at least 5 people" in refused.stderr
-    four = _create({**default, "LINLI_MIN_GROUP_SIZE": "4"}, community)
-    assert four.exit_code == 0, four.output
-    assert four.stdout.splitlines()[0] == "Created consultation 1 in 梧桐社区."
+    refused = _create({**default, "LINLI_MIN_GROUP_SIZE": "8"}, community)
+    assert refused.exit_code == 1 and "Audience now: 7." in refused.stderr and "at least 8 people" in refused.stderr
+    created = _create(default, community)
+    assert created.exit_code == 0, created.output
+    assert created.stdout.splitlines()[0] == "Created consultation 1 in 梧桐社区."
     bad = _create({**default, "LINLI_MIN_GROUP_SIZE": "1"}, community)
     assert bad.exit_code == 2
     assert "LINLI_MIN_GROUP_SIZE must be a whole number of people from 2 to 1000, got '1'" in bad.stderr

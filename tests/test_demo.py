@@ -1,15 +1,31 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from bot.channels.console import ConsoleSession
+from bot.consultations.jobs import register_consultation_jobs
+from bot.rendering import Localizers
+from bot.scheduling import JobRegistry
 from community import audit
+from community.anonymity import DEFAULT_MIN_GROUP_SIZE
+from community.clock import FakeClock
 from community.communities import add_community, effective_roles
 from community.demo import CONSOLE, DAOXIANG, STREET, WUTONG, YINXING, demo_people, seed_demo
 from community.models import AuditEntry, ChannelAccount, Community, Household, Membership, Person
 from community.people import identify
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from tests.support.console import scheduled_session
+from tests.support.console import script as _script
+from tests.support.console import tap as _tap
+from tests.support.demo_people import STREET as STREET_ADMINISTRATOR
+from tests.support.demo_people import WORKER
+from tests.support.fake_scheduler import FakeScheduler
+from tests.support.outbox import outbox_rows
 
 
 async def _count(uow: UnitOfWork, model: type[Community | Person | Membership | AuditEntry | Household]) -> int:
@@ -25,7 +41,10 @@ async def test_seed_builds_the_street_its_communities_and_people(uows: UnitOfWor
         demo = await seed_demo(uow)
         await uow.commit()
     assert demo.created
-    assert [p.key for p in demo.people] == ["worker", "committee", "street", "wang", "liu", "chen", "zhao"]
+    assert [p.key for p in demo.people] == [
+        *("worker", "committee", "street", "wang", "liu", "chen", "zhao"),
+        *("sun", "wu", "huang", "qian", "ma", "he", "luo"),
+    ]
 
     async with uows() as uow:
         street = await _community(uow, STREET)
@@ -131,3 +150,47 @@ async def test_a_demo_for_telegram_has_its_communities_but_no_console_people(uow
     assert names == {STREET, WUTONG, YINXING, DAOXIANG}
     assert accounts == 0
     assert "without the console's people" in demo.outcome
+
+
+# --- the tour's consultation, at the default k --------------------------------------------------------------------
+
+
+@pytest.fixture
+def session(
+    demo: None, uows: UnitOfWorkFactory, localizers: Localizers, clock: FakeClock, tmp_path: Path
+) -> ConsoleSession:
+    registry = JobRegistry()
+    register_consultation_jobs(registry, uows, localizers)
+    return scheduled_session(
+        uows, localizers, FakeScheduler(clock, registry), (WORKER, STREET_ADMINISTRATOR), tmp_path / "files"
+    )
+
+
+async def test_a_consultation_for_the_whole_community_reaches_the_default_k(
+    session: ConsoleSession, uows: UnitOfWorkFactory
+) -> None:
+    """The README tour's step 10 at the default k = 5, as `make run` starts it: 梧桐社区's seven residents are
+    invited (its five households for one voice per household), and 稻香村's five villagers by the street
+    administrator, whose role reaches down into the village."""
+    async with uows() as uow:
+        assert uow.anonymity.min_group_size == DEFAULT_MIN_GROUP_SIZE == 5
+    out = await _script(session, "/newconsultation", "东门空地改造", "东门空地可以改成停车位，也可以改成口袋公园。")
+    out = await _tap(session, out, "Next ›", "Household representatives", "Preview ›")  # the whole community
+    assert "For: the whole community · Household representatives" in out
+    assert "5 people would be invited now." in out  # 张伟, 王芳, 陈晓, 孙丽, 黄建华
+    out = await _tap(session, out, "Edit", "Residents", "Preview ›")
+    assert "For: the whole community · Residents" in out and "7 people would be invited now." in out
+    out = await _tap(session, out, "Create")
+    assert out[1:3] == ["Consultation #1 is open.", "The invitation is going out to 7 people."]
+    invited = [row.chat_id for row in await outbox_rows(uows)]
+    assert invited == ["committee", "wang", "liu", "chen", "sun", "wu", "huang"]
+
+    # 周敏 reads Chinese.
+    out = await _script(session, "/as street", "/newconsultation")
+    out = await _tap(session, out, "稻香村")
+    out = await _script(session, "村口晒谷场改造", "晒谷场可以铺成停车场，也可以留作晒谷和活动。")
+    out = await _tap(session, out, "下一步 ›", "预览 ›")
+    assert "范围：全社区 · 居民" in out and "目前有 5 人会被邀请。" in out
+    out = await _tap(session, out, "创建")
+    assert out[1:3] == ["议事协商 #2 已开始。", "邀请正在发给 5 人。"]
+    assert [row.chat_id for row in await outbox_rows(uows)][7:] == ["zhao", "qian", "ma", "he", "luo"]
