@@ -62,7 +62,7 @@ _ZHANG_HOME = _HouseholdSpec("12号楼 3单元 1102", "12号楼", "3单元", "11
 # 5号楼 is a building of its own, so the other buildings' audiences keep their people. With its residents a
 # consultation for the whole community reaches k (community.anonymity, 5 by default): seven residents, so still
 # after a /forget or two, and five households for one voice per household.
-_SUN_HOME = _HouseholdSpec("5号楼 1单元 201", "5号楼", "1单元", "201", "第二居民小组")
+_ZHENG_HOME = _HouseholdSpec("5号楼 1单元 201", "5号楼", "1单元", "201", "第二居民小组")
 _HUANG_HOME = _HouseholdSpec("5号楼 2单元 602", "5号楼", "2单元", "602", "第二居民小组")
 # Village households are numbered by villagers' group (组) and house number, without units. Five households, so a
 # consultation for the whole village reaches k as well.
@@ -143,12 +143,12 @@ _PEOPLE: tuple[_PersonSpec, ...] = (
         phone="+8613800000007",
     ),
     _PersonSpec(
-        "sun",
-        "孙丽",
+        "zheng",
+        "郑丽",
         WUTONG,
         frozenset({Role.RESIDENT, Role.HOUSEHOLD_REPRESENTATIVE}),
         N_("resident of %(community)s, household representative of %(household)s"),
-        household=_SUN_HOME,
+        household=_ZHENG_HOME,
         language_code="zh-hans",
         phone="+8613800000008",
     ),
@@ -158,7 +158,7 @@ _PEOPLE: tuple[_PersonSpec, ...] = (
         WUTONG,
         frozenset({Role.RESIDENT}),
         N_("resident of %(community)s, lives in %(household)s"),
-        household=_SUN_HOME,
+        household=_ZHENG_HOME,
         language_code="zh-hans",
         phone="+8613800000009",
     ),

@@ -151,8 +151,9 @@ def site_key() -> SiteKey:
 
 @pytest.fixture
 def anonymity() -> Anonymity:
-    """k (community.anonymity) for the test's units of work: the default, 5. A test module about something else
-    whose cast is smaller (the demo has four residents in 梧桐社区) overrides this fixture with its own k."""
+    """k (community.anonymity) for the test's units of work: the default, 5, which a consultation for the whole of
+    the demo's 梧桐社区 (seven residents) or 稻香村 (five) reaches. A test module about something else whose
+    audiences are smaller (a building or two of the demo) overrides this fixture with its own k."""
     return Anonymity()
 
 

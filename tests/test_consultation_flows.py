@@ -54,8 +54,9 @@ WANG_SAYS = "先问问邻居们的意见。"
 
 @pytest.fixture
 def anonymity() -> Anonymity:
-    """The demo has four residents in 梧桐社区, fewer than the default k = 5: these are transcripts of taking part, so
-    k = 2 lets the demo's people hold a consultation (test_consultation_anonymity holds k itself)."""
+    """李娜's consultations here are for 3号楼 and 7号楼 (three residents) or fewer, below the default k = 5, and
+    their figures are read after two or three votes: these are transcripts of taking part, so k = 2 (test_demo holds
+    the demo's whole community at the default k, test_consultation_anonymity holds k itself)."""
     return Anonymity(min_group_size=2)
 
 

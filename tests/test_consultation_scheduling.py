@@ -262,11 +262,11 @@ async def test_opening_now_invites_at_once_and_bad_answers_leave_the_question_st
     assert out[0] == "A statement can be at most 280 characters long; this one has 281."
     out = await _tap(session, out, "Done", "Household representatives", "Preview ›")
     assert "For: the whole community · Household representatives" in out
-    assert "5 people would be invited now." in out  # 张伟, 王芳, 陈晓, 孙丽, 黄建华: not 刘洋 nor 吴强
+    assert "5 people would be invited now." in out  # 张伟, 王芳, 陈晓, 郑丽, 黄建华: not 刘洋 nor 吴强
     assert "No statements yet: add a few for residents to vote on from the start." in out
     out = await _tap(session, out, "Create")
     assert out[1:3] == ["Consultation #1 is open.", "The invitation is going out to 5 people."]
-    assert [row.chat_id for row in await _rows(uows)] == ["committee", "wang", "chen", "sun", "huang"]
+    assert [row.chat_id for row in await _rows(uows)] == ["committee", "wang", "chen", "zheng", "huang"]
     assert (await _consultation(uows)).status is ConsultationStatus.OPEN
     assert await scheduler.next_run("consultation:1:close") == datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
 
@@ -388,7 +388,7 @@ async def test_a_background_sent_as_a_photo_goes_out_with_the_invitation(
     assert out[2:4] == ["📎 plan.jpg", f"🗳 {COMMUNITY} · Consultation"]
     await _tap(session, out, "Create")
     rows = await _rows(uows)
-    assert [row.chat_id for row in rows] == ["committee", "wang", "liu", "chen", "sun", "wu", "huang"]
+    assert [row.chat_id for row in rows] == ["committee", "wang", "liu", "chen", "zheng", "wu", "huang"]
     assert {(row.kind, row.file_ref) for row in rows} == {(MessageKind.PHOTO, "console:plan.jpg")}
     await deliver()
     out = await session.feed("/as chen")

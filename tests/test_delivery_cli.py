@@ -299,7 +299,7 @@ def test_demo_seed_with_a_token_adds_the_console_people_only_when_asked(tmp_path
     assert linli(asked, "db", "upgrade").exit_code == 0
     result = linli(asked, "demo", "seed", "--console-people")
     assert result.exit_code == 0, result.output
-    assert on_database(asked, console_accounts) == 7
+    assert on_database(asked, console_accounts) == 14  # one for each of the demo's people
 
 
 @pytest.mark.e2e

@@ -43,7 +43,7 @@ async def test_seed_builds_the_street_its_communities_and_people(uows: UnitOfWor
     assert demo.created
     assert [p.key for p in demo.people] == [
         *("worker", "committee", "street", "wang", "liu", "chen", "zhao"),
-        *("sun", "wu", "huang", "qian", "ma", "he", "luo"),
+        *("zheng", "wu", "huang", "qian", "ma", "he", "luo"),
     ]
 
     async with uows() as uow:
@@ -177,13 +177,13 @@ async def test_a_consultation_for_the_whole_community_reaches_the_default_k(
     out = await _script(session, "/newconsultation", "东门空地改造", "东门空地可以改成停车位，也可以改成口袋公园。")
     out = await _tap(session, out, "Next ›", "Household representatives", "Preview ›")  # the whole community
     assert "For: the whole community · Household representatives" in out
-    assert "5 people would be invited now." in out  # 张伟, 王芳, 陈晓, 孙丽, 黄建华
+    assert "5 people would be invited now." in out  # 张伟, 王芳, 陈晓, 郑丽, 黄建华
     out = await _tap(session, out, "Edit", "Residents", "Preview ›")
     assert "For: the whole community · Residents" in out and "7 people would be invited now." in out
     out = await _tap(session, out, "Create")
     assert out[1:3] == ["Consultation #1 is open.", "The invitation is going out to 7 people."]
     invited = [row.chat_id for row in await outbox_rows(uows)]
-    assert invited == ["committee", "wang", "liu", "chen", "sun", "wu", "huang"]
+    assert invited == ["committee", "wang", "liu", "chen", "zheng", "wu", "huang"]
 
     # 周敏 reads Chinese.
     out = await _script(session, "/as street", "/newconsultation")

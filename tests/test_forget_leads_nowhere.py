@@ -21,7 +21,6 @@ from sqlmodel import SQLModel, col, select
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.rendering import Localizer
 from community import audit
-from community.anonymity import Anonymity
 from community.clock import FakeClock
 from community.communities import add_community, add_member, household
 from community.demo import WUTONG, seed_demo
@@ -35,14 +34,6 @@ from community.verification import create_invitation, redeem_invitation
 from consultation.consultations import ConsultationDraft, add_statement, create, open_consultation
 from tests.support.console import buttons, has, press, script, tap
 from tests.support.demo_people import WORKER
-
-
-@pytest.fixture
-def anonymity() -> Anonymity:
-    """The demo has four residents in 梧桐社区, fewer than the default k = 5: this file is about who may vote and what
-    stays of them, so k = 2 lets the demo's people hold a consultation (test_consultation_anonymity holds k)."""
-    return Anonymity(min_group_size=2)
-
 
 NAME = "孙小梅"
 ADDRESS = "9号楼 1单元 902"

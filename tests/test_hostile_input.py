@@ -21,7 +21,6 @@ from bot.conversation import Conversation
 from bot.events import ButtonPress, Event, Sender, clean_input, clean_language_code
 from bot.rendering import Localizer
 from bot.replies import AnswerButton
-from community.anonymity import Anonymity
 from community.clock import FakeClock
 from community.demo import WUTONG, demo_people
 from community.models import ChannelAccount, Community, JoinRequest, Person
@@ -30,14 +29,6 @@ from consultation.consultations import ConsultationDraft, add_statement, create,
 from tests.support.console import buttons, has, script, tap
 from tests.support.demo_people import CHEN, WORKER
 from tests.support.fake_bot_api import FakeBotApi, parse_telegram_html
-
-
-@pytest.fixture
-def anonymity() -> Anonymity:
-    """The demo has four residents in 梧桐社区, fewer than the default k = 5: this file is about hostile input, so
-    k = 2 lets the demo's people hold a consultation (test_consultation_anonymity holds k)."""
-    return Anonymity(min_group_size=2)
-
 
 STALE = "This button is out of date. Send /menu to start again."
 OUT_OF_RANGE = (2**63, 2**31, -1, 10**30)

@@ -19,7 +19,6 @@ from sqlmodel import select
 
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.rendering import Localizer
-from community.anonymity import Anonymity
 from community.clock import FakeClock
 from community.demo import WUTONG, seed_demo
 from community.errors import Conflict
@@ -44,14 +43,6 @@ from tests.support.console import script as _script
 from tests.support.console import tap as _tap
 from tests.support.demo_people import CHEN, COMMITTEE, LIU, WANG, WORKER
 from tests.support.votes import agree_votes
-
-
-@pytest.fixture
-def anonymity() -> Anonymity:
-    """The demo has four residents in 梧桐社区, fewer than the default k = 5: this file is about who may vote and what
-    stays of them, so k = 2 lets the demo's people hold a consultation (test_consultation_anonymity holds k)."""
-    return Anonymity(min_group_size=2)
-
 
 GUEST = ConsoleUser("guest", "新居民", "en")
 STRANGER = ConsoleUser("stranger", "路人", "en")  # not in the demo: someone new
