@@ -12,7 +12,7 @@ STAMP = $(VENV)/.linli-installed
 help:
 	@echo "make run            install if needed, compile translations, run Linli (console, or Telegram with TELEGRAM_BOT_TOKEN)"
 	@echo "make test           ruff, mypy, import-linter, the catalog check, then pytest (SQLite and PostgreSQL)"
-	@echo "make fuzz           the fuzz test's long run: many random event sequences on SQLite and PostgreSQL (minutes)"
+	@echo "make fuzz           the fuzz test's long run: 1000 random event sequences on each database (about 15 minutes)"
 	@echo "make bench-updates  the update-throughput benchmark"
 	@echo "make bench-broadcast the delivery engine's broadcast benchmark (rate achieved, CPU per message)"
 	@echo "make bench-opinion  the opinion map's time and memory at three sizes, against red-dwarf where it installs"
