@@ -7,11 +7,12 @@ PY = $(VENV)/bin/python
 STAMP = $(VENV)/.linli-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv catalogs run test bench-updates bench-broadcast bench-opinion bench-polis bench-export i18n clean distclean
+.PHONY: help venv catalogs run test fuzz bench-updates bench-broadcast bench-opinion bench-polis bench-export i18n clean distclean
 
 help:
 	@echo "make run            install if needed, compile translations, run Linli (console, or Telegram with TELEGRAM_BOT_TOKEN)"
 	@echo "make test           ruff, mypy, import-linter, the catalog check, then pytest (SQLite and PostgreSQL)"
+	@echo "make fuzz           the fuzz test's long run: 1000 random event sequences on each database (about 15 minutes)"
 	@echo "make bench-updates  the update-throughput benchmark"
 	@echo "make bench-broadcast the delivery engine's broadcast benchmark (rate achieved, CPU per message)"
 	@echo "make bench-opinion  the opinion map's time and memory at three sizes, against red-dwarf where it installs"
@@ -43,6 +44,11 @@ test: $(STAMP) catalogs
 	$(VENV)/bin/lint-imports
 	$(PY) -m i18n.catalog check
 	$(VENV)/bin/pytest
+
+# make test runs tests/test_fuzz.py's short, derandomized profile; this runs its long profile, at random (failing
+# examples are kept in .hypothesis/ and tried first next time).
+fuzz: $(STAMP) catalogs
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q tests/test_fuzz.py
 
 bench-updates: $(STAMP) catalogs
 	$(PY) bench/bench_updates.py

@@ -109,6 +109,16 @@ class Router:
     def has_command(self, name: str) -> bool:
         return name in self._commands
 
+    @property
+    def command_names(self) -> tuple[str, ...]:
+        """Every registered command, in registration order (the fuzz test sends each)."""
+        return tuple(self._commands)
+
+    @property
+    def button_types(self) -> tuple[type[CallbackData], ...]:
+        """The callback data type of every registered button handler (RunCommand is the router's own)."""
+        return tuple(data_type for data_type, _ in self._buttons.values())
+
     async def dispatch(self, ctx: Context) -> Replies:
         payload = ctx.event.payload
         if isinstance(payload, Command):
