@@ -102,16 +102,12 @@ class Router:
         """A press on a button this version no longer understands (an old message)."""
         self._stale_button = handler
 
-    def button_types(self) -> list[type[CallbackData]]:
-        """The typed callback data of every registered button handler."""
-        return [data_type for data_type, _ in self._buttons.values()]
-
     def has_command(self, name: str) -> bool:
         return name in self._commands
 
     @property
     def command_names(self) -> tuple[str, ...]:
-        """Every registered command, in registration order (the fuzz test sends each)."""
+        """Every registered command, in registration order."""
         return tuple(self._commands)
 
     @property

@@ -56,7 +56,7 @@ def _forged(data_type: type[CallbackData], field: str, number: int) -> str:
 def _int_fields() -> list[tuple[type[CallbackData], str]]:
     return [
         (data_type, f.name)
-        for data_type in build_router().button_types()
+        for data_type in build_router().button_types
         for f in dataclasses.fields(data_type)
         if get_type_hints(data_type)[f.name] is int
     ]
