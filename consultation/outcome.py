@@ -59,6 +59,7 @@ from consultation.opinion_map import (
     FloatArray,
     GroupInformedConsensus,
     IntArray,
+    OpinionMap,
     OpinionMapSettings,
     RepresentativeStatement,
     compute_opinion_map,
@@ -228,38 +229,16 @@ async def compute_outcome(
         GroupOutcome(id=g.id, size=len(g.participant_ids), centre=g.centre, representative=g.representative)
         for g in opinion.groups
     )
-    return Outcome(
-        consultation_id=consultation_id,
-        community_id=consultation.community_id,
-        community_name=community.name,
-        timezone=community.timezone,
-        title=consultation.title,
-        background=consultation.background,
-        language=consultation.language,
-        status=consultation.status,
-        eligibility=consultation.eligibility,
-        audience=Audience.from_json(consultation.audience),
-        allow_statements=consultation.allow_statements,
-        moderated=consultation.moderated,
-        opens_at=consultation.opens_at,
-        closes_at=consultation.closes_at,
-        opened_at=consultation.opened_at,
-        closed_at=consultation.closed_at,
-        computed_at=uow.clock.now(),
-        min_group_size=uow.anonymity.min_group_size,
-        figures=counted,
-        statements=tuple(statements),
-        groups=groups,
-        min_votes=opinion.settings.min_votes,
-        clustered=sum(group.size for group in groups),
-        consensus_agree=opinion.consensus_agree,
-        consensus_disagree=opinion.consensus_disagree,
-        group_informed_consensus=opinion.group_informed_consensus,
-        divisive=opinion.divisive,
-        silhouette=opinion.silhouette,
-        participation=await participation(uow, consultation_id, community.timezone),
-        positions=opinion.coordinates,
-        group_of=opinion.group_of,
+    return await _outcome(
+        uow,
+        consultation,
+        community.name,
+        community.timezone,
+        counted,
+        tuple(statements),
+        groups,
+        opinion.settings.min_votes,
+        opinion,
     )
 
 
@@ -286,6 +265,23 @@ async def _withheld_outcome(
         for sid, text, author in rows
         if sid is not None
     )
+    min_votes = (settings or OpinionMapSettings()).min_votes
+    return await _outcome(uow, consultation, community_name, timezone, counted, statements, (), min_votes, None)
+
+
+async def _outcome(
+    uow: UnitOfWork,
+    consultation: Consultation,
+    community_name: str,
+    timezone: str,
+    counted: ConsultationFigures,
+    statements: tuple[StatementOutcome, ...],
+    groups: tuple[GroupOutcome, ...],
+    min_votes: int,
+    opinion: OpinionMap | None,
+) -> Outcome:
+    """What is put and how it went, with the opinion map's findings where one was computed (None: withheld)."""
+    assert consultation.id is not None
     return Outcome(
         consultation_id=consultation.id,
         community_id=consultation.community_id,
@@ -307,17 +303,17 @@ async def _withheld_outcome(
         min_group_size=uow.anonymity.min_group_size,
         figures=counted,
         statements=statements,
-        groups=(),
-        min_votes=(settings or OpinionMapSettings()).min_votes,
-        clustered=0,
-        consensus_agree=(),
-        consensus_disagree=(),
-        group_informed_consensus=(),
-        divisive=(),
-        silhouette=None,
+        groups=groups,
+        min_votes=min_votes,
+        clustered=sum(group.size for group in groups),
+        consensus_agree=opinion.consensus_agree if opinion else (),
+        consensus_disagree=opinion.consensus_disagree if opinion else (),
+        group_informed_consensus=opinion.group_informed_consensus if opinion else (),
+        divisive=opinion.divisive if opinion else (),
+        silhouette=opinion.silhouette if opinion else None,
         participation=await participation(uow, consultation.id, timezone),
-        positions=np.empty((0, 2), dtype=np.float64),
-        group_of=np.empty(0, dtype=np.int64),
+        positions=opinion.coordinates if opinion else np.empty((0, 2), dtype=np.float64),
+        group_of=opinion.group_of if opinion else np.empty(0, dtype=np.int64),
     )
 
 

@@ -11,6 +11,7 @@ channel with the demo's people, and the services, on both databases (issue 9).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
@@ -18,7 +19,10 @@ import pytest
 from sqlmodel import select
 
 from bot.channels.console import ConsoleSession, ConsoleUser
+from bot.conversation import Conversation
+from bot.events import Command, Event, Sender
 from bot.rendering import Localizer
+from bot.replies import SendText
 from community.clock import FakeClock
 from community.demo import WUTONG, seed_demo
 from community.errors import Conflict
@@ -190,6 +194,38 @@ async def test_of_two_representative_invitations_for_one_household_only_the_firs
     assert out[0] == f"{home} already has a household representative: a household has only one."
     async with uows() as uow:
         assert (await uow.session.exec(select(CodeThrottle))).first() is None
+        representatives = (
+            await uow.session.exec(
+                select(Membership.person_id)
+                .join(Household)
+                .join(MembershipRole)
+                .where(Household.label == home, MembershipRole.role == Role.HOUSEHOLD_REPRESENTATIVE)
+            )
+        ).all()
+    assert len(representatives) == 1
+
+
+async def test_two_representatives_redeeming_at_the_same_instant_leave_one(
+    conversation: Conversation, uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    """Two representative invitations for one household, made before either was used, redeemed at once by two
+    people: exactly one gets in. (This does not force the two transactions to interleave: with the household row's
+    lock removed it still passed in 3 runs on PostgreSQL, so the lock itself is held by review, not by this test.)"""
+    community_id, worker, _ = await _demo_consultation(uows, clock)
+    home = "9号楼 1单元 101"
+    codes = [
+        await _invitation(uows, community_id, worker, role=Role.HOUSEHOLD_REPRESENTATIVE, household=home)
+        for _ in range(2)
+    ]
+    events = [
+        Event(Sender("console", f"racer{n}", f"racer{n}", f"Racer {n}", "en"), Command("start", code))
+        for n, code in enumerate(codes)
+    ]
+    answers = await asyncio.gather(*(conversation.handle(event) for event in events))
+    refused = f"{home} already has a household representative: a household has only one."
+    texts = [[reply.text for reply in replies if isinstance(reply, SendText)] for replies in answers]
+    assert sum(any(refused in text for text in replies) for replies in texts) == 1, texts
+    async with uows() as uow:
         representatives = (
             await uow.session.exec(
                 select(Membership.person_id)
