@@ -71,6 +71,7 @@ from bot.events import (
     TextInput,
     clean_event,
 )
+from bot.failures import failure_reference, log_failure
 from bot.html import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_html
 from bot.replies import (
     AnswerButton,
@@ -430,9 +431,9 @@ class TelegramChannel:
                     answered = True
                 try:
                     await self._execute_one(event, reply, callback_id)
-                except Exception:
+                except Exception as error:  # noqa: BLE001 - one reply failing must not stop the rest
                     # A bug, not Telegram refusing (that is logged in _call): log it, send the rest.
-                    log.exception("sending a %s failed", type(reply).__name__)
+                    log_failure(log, failure_reference(), error, f"sending a {type(reply).__name__}")
         finally:
             if callback_id is not None and not answered:
                 await self._answer(callback_id)

@@ -58,6 +58,7 @@ from bot.delivery.transport import (
     Transport,
     Unreachable,
 )
+from bot.failures import failure_reference, log_failure
 from community import outbox
 from community.notice_models import OutboxMessage
 from community.outbox import Outcomes
@@ -435,7 +436,7 @@ class Sender:
         error = task.exception()
         if error is not None:
             # A bug in a transport must not strand the row: it is retried like a network error.
-            log.error("the %s transport failed on a message", message.channel, exc_info=error)
+            log_failure(log, failure_reference(), error, f"sending a message through the {message.channel} transport")
             self._settle(message, Transient(f"transport error: {type(error).__name__}"))
 
     # ---- outcomes --------------------------------------------------------------------------------------------
@@ -611,7 +612,7 @@ async def _call(hook: ProgressHook, changed: frozenset[int]) -> None:
 
 def _log_progress_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and (error := task.exception()) is not None:
-        log.error("the delivery progress hook failed", exc_info=error)
+        log_failure(log, failure_reference(), error, "reporting delivery progress")
 
 
 def _first_line(error: BaseException) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from bot.delivery.transport import Delivered, Refused, RetryAfter, SendResult, Transient, Transport
+from bot.failures import failure_reference, log_failure
 from bot.notices.fanout import outbox_buttons
 from bot.notices.progress import CLAIMED, Progress, author_reader, progress_keyboard, progress_text
 from bot.rendering import Localizers
@@ -93,9 +94,9 @@ class ProgressEditor:
     async def _update_safely(self, notice_id: int) -> None:
         try:
             again = await self.update(notice_id)
-        except (LinliError, SQLAlchemyError):
+        except (LinliError, SQLAlchemyError) as error:
             # Never stop the sender over a progress message; the next change tries again.
-            log.exception("progress message of notice %s not updated", notice_id)
+            log_failure(log, failure_reference(), error, f"updating the progress message of notice {notice_id}")
             return
         if again is not None:
             self._follow_up(notice_id, again)
