@@ -14,12 +14,12 @@ from sqlmodel import col, select
 
 from community import audit
 from community.clock import FakeClock
-from community.demo import WUTONG, seed_demo
+from community.demo import seed_demo
 from community.errors import LinliError
 from community.keys import SiteKey
-from community.models import AuditEntry, Community
+from community.models import AuditEntry
 from community.unit_of_work import UnitOfWorkFactory
-from consultation.consultations import ConsultationDraft, add_statement, create
+from tests.support.demo_consultation import demo_consultation
 
 Rehash = Callable[[str, str], str]
 
@@ -261,30 +261,17 @@ async def test_a_legacy_log_cut_since_its_published_head_is_not_sealed(uows: Uni
 
 
 async def test_statement_added_records_the_statement_id_as_a_number(uows: UnitOfWorkFactory, clock: FakeClock) -> None:
-    async with uows() as uow:
-        demo = await seed_demo(uow)
-        worker = demo.by_key("worker").person_id
-        community_id = (await uow.session.exec(select(Community.id).where(Community.name == WUTONG))).one()
-        assert community_id is not None
-        consultation = await create(
-            uow,
-            worker,
-            ConsultationDraft(
-                community_id=community_id,
-                title="Trees by the east gate?",
-                background="Planting four trees where the bicycles stand now.",
-                language="en",
-                opens_at=clock.now() + timedelta(days=1),
-                closes_at=clock.now() + timedelta(days=8),
-            ),
-        )
-        assert consultation.id is not None
-        statement = await add_statement(uow, worker, consultation.id, "Trees give shade in summer.")
-        await uow.commit()
+    made = await demo_consultation(
+        uows,
+        clock,
+        title="Trees by the east gate?",
+        background="Planting four trees where the bicycles stand now.",
+        statements=["Trees give shade in summer."],
+        opens_in=timedelta(days=1),
+    )
     async with uows() as uow:
         entry = (
             await uow.session.exec(select(AuditEntry).where(AuditEntry.action == "consultation.statement_added"))
         ).one()
-    assert entry.subject_id == consultation.id
-    assert json.loads(entry.data)["statement_id"] == statement.id
-    assert isinstance(statement.id, int)
+    assert entry.subject_id == made.consultation_id
+    assert json.loads(entry.data)["statement_id"] == made.statement_ids[0]  # a number, not "(1,)"

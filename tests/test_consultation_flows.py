@@ -10,7 +10,6 @@ close is refused. 赵大山 (another community) never sees it, nor does 张伟, 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 
 import pytest
 from sqlmodel import col, select
@@ -24,16 +23,12 @@ from bot.replies import AnswerButton
 from community.anonymity import Anonymity
 from community.clock import FakeClock
 from community.demo import WUTONG, seed_demo
-from community.models import Community
 from community.notice_models import AttachmentKind
 from community.notices import Attachment, Audience
 from community.unit_of_work import UnitOfWorkFactory
 from consultation.consultations import (
-    ConsultationDraft,
     add_statement,
-    create,
     figures,
-    open_consultation,
     rejection_message,
 )
 from consultation.models import Statement, StatementRejection, StatementStatus, Vote
@@ -41,6 +36,7 @@ from tests.support.console import buttons as _buttons
 from tests.support.console import press as _press
 from tests.support.console import script as _script
 from tests.support.console import tap as _tap
+from tests.support.demo_consultation import demo_consultation
 from tests.support.demo_people import CHEN, COMMITTEE, LIU, STREET, WANG, WORKER, ZHAO
 
 PEOPLE = (WORKER, WANG, LIU, CHEN, COMMITTEE, STREET, ZHAO)
@@ -70,33 +66,18 @@ async def _consultation(
     attachment: Attachment | None = None,
 ) -> int:
     """李娜's consultation, made through the service with three statements of her own, and opened."""
-    async with uows() as uow:
-        demo = await seed_demo(uow)
-        worker = demo.by_key("worker").person_id
-        community_id = (await uow.session.exec(select(Community.id).where(Community.name == WUTONG))).one()
-        assert community_id is not None
-        consultation = await create(
-            uow,
-            worker,
-            ConsultationDraft(
-                community_id=community_id,
-                title=TITLE,
-                background=BACKGROUND,
-                language="en",
-                opens_at=clock.now(),
-                closes_at=clock.now() + timedelta(days=7),
-                audience=Audience(buildings=buildings),
-                moderated=moderated,
-                attachment=attachment,
-            ),
-        )
-        assert consultation.id is not None
-        for text in SEEDED:
-            await add_statement(uow, worker, consultation.id, text)
-        if opened:
-            assert await open_consultation(uow, consultation.id)
-        await uow.commit()
-        return consultation.id
+    made = await demo_consultation(
+        uows,
+        clock,
+        title=TITLE,
+        background=BACKGROUND,
+        statements=SEEDED,
+        opened=opened,
+        audience=Audience(buildings=buildings),
+        moderated=moderated,
+        attachment=attachment,
+    )
+    return made.consultation_id
 
 
 @pytest.fixture

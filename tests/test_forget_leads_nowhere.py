@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,16 +22,16 @@ from bot.rendering import Localizer
 from community import audit
 from community.clock import FakeClock
 from community.communities import add_community, add_member, household
-from community.demo import WUTONG, seed_demo
-from community.models import AuditEntry, Community, Household, Invitation, Person
+from community.demo import WUTONG
+from community.models import AuditEntry, Household, Invitation, Person
 from community.notice_models import OutboxMessage
 from community.people import identify
 from community.privacy import forget
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from community.verification import create_invitation, redeem_invitation
-from consultation.consultations import ConsultationDraft, add_statement, create, open_consultation
 from tests.support.console import buttons, has, press, script, tap
+from tests.support.demo_consultation import demo_consultation
 from tests.support.demo_people import WORKER
 
 NAME = "孙小梅"
@@ -126,28 +125,14 @@ def assert_leads_nowhere(seen: Sequence[str], *secrets: str) -> None:
 @pytest.fixture
 async def consultation_id(uows: UnitOfWorkFactory, clock: FakeClock) -> int:
     """The demo, and 李娜's consultation for the whole of 梧桐社区, open."""
-    async with uows() as uow:
-        demo = await seed_demo(uow)
-        worker = demo.by_key("worker").person_id
-        community_id = (await uow.session.exec(select(Community.id).where(Community.name == WUTONG))).one()
-        assert community_id is not None
-        consultation = await create(
-            uow,
-            worker,
-            ConsultationDraft(
-                community_id=community_id,
-                title=TITLE,
-                background="Four trees where the bicycles stand now.",
-                language="en",
-                opens_at=clock.now(),
-                closes_at=clock.now() + timedelta(days=7),
-            ),
-        )
-        assert consultation.id is not None
-        await add_statement(uow, worker, consultation.id, "Trees give shade in summer.")
-        assert await open_consultation(uow, consultation.id)
-        await uow.commit()
-        return consultation.id
+    made = await demo_consultation(
+        uows,
+        clock,
+        title=TITLE,
+        background="Four trees where the bicycles stand now.",
+        statements=["Trees give shade in summer."],
+    )
+    return made.consultation_id
 
 
 @pytest.fixture

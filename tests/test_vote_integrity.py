@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -24,19 +23,15 @@ from bot.events import Command, Event, Sender
 from bot.rendering import Localizer
 from bot.replies import SendText
 from community.clock import FakeClock
-from community.demo import WUTONG, seed_demo
+from community.demo import WUTONG
 from community.errors import Conflict
-from community.models import CodeThrottle, Community, Household, Membership, MembershipRole, Person
+from community.models import CodeThrottle, Household, Membership, MembershipRole, Person
 from community.roles import Role
 from community.unit_of_work import UnitOfWorkFactory
 from community.verification import create_invitation
 from consultation.consultations import (
-    ConsultationDraft,
-    add_statement,
-    create,
     figures,
     moderate,
-    open_consultation,
     submit_statement,
 )
 from consultation.models import Eligibility, Statement, StatementRejection, StatementStatus
@@ -45,6 +40,7 @@ from tests.support.console import has as _has
 from tests.support.console import press as _press
 from tests.support.console import script as _script
 from tests.support.console import tap as _tap
+from tests.support.demo_consultation import demo_consultation
 from tests.support.demo_people import CHEN, COMMITTEE, LIU, WANG, WORKER
 from tests.support.votes import agree_votes
 
@@ -66,29 +62,15 @@ async def _demo_consultation(
     uows: UnitOfWorkFactory, clock: FakeClock, *, eligibility: Eligibility = Eligibility.RESIDENTS
 ) -> tuple[int, int, int]:
     """The demo, and 李娜's open consultation with one statement: (community, worker, consultation) ids."""
-    async with uows() as uow:
-        demo = await seed_demo(uow)
-        worker = demo.by_key("worker").person_id
-        community_id = (await uow.session.exec(select(Community.id).where(Community.name == WUTONG))).one()
-        assert community_id is not None
-        consultation = await create(
-            uow,
-            worker,
-            ConsultationDraft(
-                community_id=community_id,
-                title=TITLE,
-                background="The gate closes at 21:00 today.",
-                language="en",
-                opens_at=clock.now(),
-                closes_at=clock.now() + timedelta(days=7),
-                eligibility=eligibility,
-            ),
-        )
-        assert consultation.id is not None
-        await add_statement(uow, worker, consultation.id, STATEMENT)
-        assert await open_consultation(uow, consultation.id)
-        await uow.commit()
-    return community_id, worker, consultation.id
+    made = await demo_consultation(
+        uows,
+        clock,
+        title=TITLE,
+        background="The gate closes at 21:00 today.",
+        statements=[STATEMENT],
+        eligibility=eligibility,
+    )
+    return made.community_id, made.worker_id, made.consultation_id
 
 
 async def _invitation(
