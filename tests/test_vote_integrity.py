@@ -106,6 +106,21 @@ async def _forget(session: ConsoleSession, key: str) -> list[str]:
     return question
 
 
+async def _representatives(uows: UnitOfWorkFactory, home: str) -> int:
+    """How many household representatives the household with this label has."""
+    async with uows() as uow:
+        return len(
+            (
+                await uow.session.exec(
+                    select(Membership.person_id)
+                    .join(Household)
+                    .join(MembershipRole)
+                    .where(Household.label == home, MembershipRole.role == Role.HOUSEHOLD_REPRESENTATIVE)
+                )
+            ).all()
+        )
+
+
 async def _agrees(uows: UnitOfWorkFactory, consultation_id: int) -> int:
     async with uows() as uow:
         return await agree_votes(uow, consultation_id)
@@ -176,15 +191,7 @@ async def test_of_two_representative_invitations_for_one_household_only_the_firs
     assert out[0] == f"{home} already has a household representative: a household has only one."
     async with uows() as uow:
         assert (await uow.session.exec(select(CodeThrottle))).first() is None
-        representatives = (
-            await uow.session.exec(
-                select(Membership.person_id)
-                .join(Household)
-                .join(MembershipRole)
-                .where(Household.label == home, MembershipRole.role == Role.HOUSEHOLD_REPRESENTATIVE)
-            )
-        ).all()
-    assert len(representatives) == 1
+    assert await _representatives(uows, home) == 1
 
 
 async def test_two_representatives_redeeming_at_the_same_instant_leave_one(
@@ -207,16 +214,7 @@ async def test_two_representatives_redeeming_at_the_same_instant_leave_one(
     refused = f"{home} already has a household representative: a household has only one."
     texts = [[reply.text for reply in replies if isinstance(reply, SendText)] for replies in answers]
     assert sum(any(refused in text for text in replies) for replies in texts) == 1, texts
-    async with uows() as uow:
-        representatives = (
-            await uow.session.exec(
-                select(Membership.person_id)
-                .join(Household)
-                .join(MembershipRole)
-                .where(Household.label == home, MembershipRole.role == Role.HOUSEHOLD_REPRESENTATIVE)
-            )
-        ).all()
-    assert len(representatives) == 1
+    assert await _representatives(uows, home) == 1
 
 
 async def test_a_household_speaks_once_when_its_representative_changes_mid_consultation(
