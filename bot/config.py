@@ -241,22 +241,30 @@ def _bot_username(env: Mapping[str, str]) -> str:
     return name
 
 
-def _polling_timeout(env: Mapping[str, str]) -> int:
-    raw = _get(env, "LINLI_POLLING_TIMEOUT")
+def _whole_number(env: Mapping[str, str], name: str, default: int, low: int, high: int, problem: str) -> int:
+    """A whole-number setting from low to high, or the default when unset. problem: the message id, with
+    %(setting)s, %(min)s, %(max)s and %(value)s."""
+    raw = _get(env, name)
     if raw is None:
-        return DEFAULT_POLLING_TIMEOUT
+        return default
     try:
-        seconds = int(raw)
+        number = int(raw)
     except ValueError:
-        seconds = -1
-    if not 1 <= seconds <= MAX_POLLING_TIMEOUT:
-        raise ConfigError(
-            "LINLI_POLLING_TIMEOUT",
-            N_("%(setting)s must be a whole number of seconds from 1 to %(max)s, got '%(value)s'"),
-            max=MAX_POLLING_TIMEOUT,
-            value=raw,
-        )
-    return seconds
+        number = low - 1
+    if not low <= number <= high:
+        raise ConfigError(name, problem, min=low, max=high, value=raw)
+    return number
+
+
+def _polling_timeout(env: Mapping[str, str]) -> int:
+    return _whole_number(
+        env,
+        "LINLI_POLLING_TIMEOUT",
+        DEFAULT_POLLING_TIMEOUT,
+        1,
+        MAX_POLLING_TIMEOUT,
+        N_("%(setting)s must be a whole number of seconds from 1 to %(max)s, got '%(value)s'"),
+    )
 
 
 def _send_rate(env: Mapping[str, str]) -> float:
@@ -296,22 +304,14 @@ def _secret_key(env: Mapping[str, str]) -> Secret | None:
 
 
 def _min_group_size(env: Mapping[str, str]) -> int:
-    raw = _get(env, "LINLI_MIN_GROUP_SIZE")
-    if raw is None:
-        return DEFAULT_MIN_GROUP_SIZE
-    try:
-        size = int(raw)
-    except ValueError:
-        size = -1
-    if not LOWEST_MIN_GROUP_SIZE <= size <= HIGHEST_MIN_GROUP_SIZE:
-        raise ConfigError(
-            "LINLI_MIN_GROUP_SIZE",
-            N_("%(setting)s must be a whole number of people from %(min)s to %(max)s, got '%(value)s'"),
-            min=LOWEST_MIN_GROUP_SIZE,
-            max=HIGHEST_MIN_GROUP_SIZE,
-            value=raw,
-        )
-    return size
+    return _whole_number(
+        env,
+        "LINLI_MIN_GROUP_SIZE",
+        DEFAULT_MIN_GROUP_SIZE,
+        LOWEST_MIN_GROUP_SIZE,
+        HIGHEST_MIN_GROUP_SIZE,
+        N_("%(setting)s must be a whole number of people from %(min)s to %(max)s, got '%(value)s'"),
+    )
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
