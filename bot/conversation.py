@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.command_menu import command_menu, menu_roles
+from bot.command_menu import command_menu
 from bot.context import BotInfo, Context, state_key
 from bot.events import ButtonPress, Event
 from bot.failures import failure_reference, log_failure
@@ -19,8 +19,10 @@ from community.dialogue import load_state
 from community.errors import LinliError
 from community.models import Person
 from community.people import Identity, accounts_of, find_account, identify, memberships_of
+from community.roles import Action
 from community.scheduling import Scheduler
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from community.viewers import home_viewer
 from i18n import N_, negotiate_language
 
 log = logging.getLogger(__name__)
@@ -126,13 +128,16 @@ class Conversation:
             if person is None:
                 continue
             memberships = await memberships_of(uow, person_id)
+            actions: frozenset[Action] | None = None  # the same for each of the person's accounts
             for account in await accounts_of(uow, person_id, sender.channel):
                 identity = Identity(person=person, account=account, memberships=memberships)
                 primary = identity.primary
                 language = negotiate_language(
                     person.language, account.language_code, primary.community.default_language if primary else None
                 )
-                commands = command_menu(self.router, self.localizers.get(language), menu_roles(identity))
+                if actions is None:
+                    actions = (await home_viewer(uow, identity)).actions
+                commands = command_menu(self.router, self.localizers.get(language), actions)
                 mine = account.external_id == sender.account_id
                 found.append(SetCommands(commands, to=None if mine else ChatRef(account.channel, account.chat_id)))
         return list(found)
