@@ -55,7 +55,7 @@ from community.notice_models import (
     OutboxMessage,
 )
 from community.people import Identity
-from community.permissions import allows
+from community.permissions import SENSITIVE_ROLES, allows, may_see
 from community.roles import Action, Role
 from community.unit_of_work import UnitOfWork
 from i18n import LANGUAGES, N_, negotiate_language
@@ -70,8 +70,6 @@ SEGMENT_ROLES: tuple[Role, ...] = (
     Role.HOUSEHOLD_REPRESENTATIVE,
     Role.UNIT_CONTACT,
 )
-# Addressing these tells the sender who holds them (the preview counts them): only for those who may see them.
-SENSITIVE_SEGMENTS: frozenset[Role] = frozenset({Role.PARTY_MEMBER})
 
 
 _NUMBER = re.compile(r"(\d+)")
@@ -245,11 +243,18 @@ async def _require_sender(uow: UnitOfWork, person_id: int, community_id: int) ->
     return roles
 
 
+def _hidden_segments(roles: Iterable[Role]) -> frozenset[Role]:
+    """Roles whose holding these roles may not see (community.permissions.SENSITIVE_ROLES): addressing them would
+    tell the sender who holds them, since the preview counts the recipients."""
+    held = frozenset(roles)
+    return frozenset(role for role, field in SENSITIVE_ROLES.items() if not may_see(held, field))
+
+
 def segment_roles_for(roles: Iterable[Role]) -> tuple[Role, ...]:
     """The role segments someone holding these roles may address (party members only for those who may see
     party membership)."""
-    sensitive = allows(roles, Action.VIEW_SENSITIVE_DATA)
-    return tuple(role for role in SEGMENT_ROLES if sensitive or role not in SENSITIVE_SEGMENTS)
+    hidden = _hidden_segments(roles)
+    return tuple(role for role in SEGMENT_ROLES if role not in hidden)
 
 
 async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> Notice:
@@ -261,7 +266,7 @@ async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> No
     now = uow.clock.now()
     validate_draft(draft, now)
     audience = draft.audience
-    if not allows(roles, Action.VIEW_SENSITIVE_DATA) and SENSITIVE_SEGMENTS.intersection(audience.roles):
+    if _hidden_segments(roles).intersection(audience.roles):
         raise SensitiveAudienceNotAllowed()
     options = await audience_options(uow, draft.community_id)
     for building in audience.buildings:
