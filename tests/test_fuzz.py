@@ -13,7 +13,7 @@ with random fields) and out-of-range ids. After each event:
 - it raised nothing, and nothing was logged at ERROR (the dispatch boundary logs there what it caught);
 - it got at most MAX_REPLIES replies;
 - no reply showed a person another person's phone number, unless the reader is staff of a community where that
-  person is a member or asked to join (Action.VIEW_SENSITIVE_DATA);
+  person is a member or asked to join (community.permissions.SENSITIVE_FIELDS);
 and after the run the audit chain verifies.
 
 Profiles (HYPOTHESIS_PROFILE): "ci" (the default, in make test) is derandomized, so every run tries the same
@@ -61,8 +61,8 @@ from community.keys import SiteKey
 from community.models import ChannelAccount, Community, JoinRequest, Membership, Person
 from community.notices import NoticeDraft, publish
 from community.people import identify
-from community.permissions import allows
-from community.roles import Action, Role
+from community.permissions import may_see
+from community.roles import Role, SensitiveField
 from community.unit_of_work import UnitOfWorkFactory
 from community.verification import create_invitation, submit_join_request
 from consultation.consultations import (
@@ -478,7 +478,7 @@ async def _may_see_phone(world: World, reader: str, owner: str) -> bool:
             (await uow.session.exec(select(JoinRequest.community_id).where(JoinRequest.person_id == owner_id))).all()
         )
         for community_id in communities:
-            if allows(await effective_roles(uow, reader_id, community_id), Action.VIEW_SENSITIVE_DATA):
+            if may_see(await effective_roles(uow, reader_id, community_id), SensitiveField.PHONE):
                 return True
     return False
 
