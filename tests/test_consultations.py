@@ -310,7 +310,10 @@ async def test_a_start_after_missed_times_opens_and_closes_what_came_due(
         statuses = [(await get_consultation(uow, c.id or 0)).status for c in (soon, missed, later)]
         entries = (await uow.session.exec(select(AuditEntry.action, AuditEntry.subject_id))).all()
     assert statuses == [ConsultationStatus.OPEN, ConsultationStatus.CLOSED, ConsultationStatus.SCHEDULED]
-    assert sorted(subject or 0 for action, subject in entries if action == "consultation.opened") == [soon.id, missed.id]
+    assert sorted(subject or 0 for action, subject in entries if action == "consultation.opened") == [
+        soon.id,
+        missed.id,
+    ]
     assert [subject for action, subject in entries if action == "consultation.closed"] == [missed.id]
     assert await scheduler.next_run(f"consultation:{later.id}:open") == later.opens_at
 
