@@ -109,10 +109,10 @@ class App:
     delivery: Sender
 
     async def start_jobs(self) -> None:
-        """Make this the jobs' process: the scheduler running jobs, then the relay, which first hands over every
-        schedule row (the one catch-up) and then each one as it is committed."""
-        await self.scheduler.start()
-        await self.relay.start()
+        """Make this the jobs' process: the scheduler, which, before it runs any job, has the relay hand over every
+        schedule row again (the one catch-up); then the relay hands each new row over as it is committed."""
+        await self.scheduler.start(before_jobs=self.relay.replay)
+        await self.relay.start(replay=False)
 
     async def aclose(self) -> None:
         await self.relay.stop()

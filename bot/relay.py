@@ -106,20 +106,28 @@ class Relay:
     def wake(self) -> None:
         self._wake.set()
 
-    async def start(self) -> None:
-        """Replay every row (the catch-up), then hand new ones over as they are committed and at every poll.
-        Call once the scheduler runs jobs."""
+    async def replay(self) -> int:
+        """Hand every row over again, handed or not: the one catch-up at start. Best before the scheduler runs
+        jobs (App.start_jobs passes it as the scheduler's before_jobs), so a job due at start runs once."""
+        replayed = await self.hand_over(replay=True)
+        if replayed:
+            log.info("%s scheduled consequence(s) handed to the scheduler at start", replayed)
+        return replayed
+
+    async def start(self, *, replay: bool = True) -> None:
+        """Replay every row (the catch-up; replay=False: it was done already), then hand new ones over as they
+        are committed and at every poll. Call once the scheduler is started."""
         if self._task is not None:
             raise RuntimeError("the relay is already running")
         self._wake = asyncio.Event()
         self.uows.listen_for_schedules(self.wake)
         try:
-            replayed = await self.hand_over(replay=True)
+            if replay:
+                await self.replay()
+            await self.hand_over()
         except BaseException:
             self.uows.stop_listening(self.wake)
             raise
-        if replayed:
-            log.info("%s scheduled consequence(s) handed to the scheduler at start", replayed)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:

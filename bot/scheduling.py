@@ -59,6 +59,7 @@ A = TypeVar("A")
 
 JobFunction = Callable[[JobArgs], Awaitable[None]]
 DoneHook = Callable[[int], Awaitable[None]]
+BeforeJobs = Callable[[], Awaitable[object]]
 
 # The reference every stored job holds; APScheduler imports it when it loads a job from the table.
 JOB_FUNCTION = "bot.scheduling:run_job"
@@ -192,8 +193,9 @@ class JobRegistry:
 class ManagedScheduler(Scheduler, Protocol):
     """A Scheduler the composition root starts and stops: DatabaseScheduler, or the tests' FakeScheduler."""
 
-    async def start(self, *, run_jobs: bool = True) -> None:
-        """run_jobs=False: only add and cancel jobs in the store; another process runs them."""
+    async def start(self, *, run_jobs: bool = True, before_jobs: BeforeJobs | None = None) -> None:
+        """run_jobs=False: only add and cancel jobs in the store; another process runs them. before_jobs: awaited
+        once the store is open and before any job runs (the relay's replay, so a job due at start runs once)."""
         ...
 
     async def shutdown(self) -> None:
@@ -295,9 +297,10 @@ class DatabaseScheduler:
             raise RuntimeError("the scheduler is not started")
         return self._aps
 
-    async def start(self, *, run_jobs: bool = True) -> None:
-        """Open the job store (creating its table if need be). run_jobs: run due jobs, now (those missed while
-        down) and as they come due, and schedule the registry's daily jobs; else only add and cancel jobs."""
+    async def start(self, *, run_jobs: bool = True, before_jobs: BeforeJobs | None = None) -> None:
+        """Open the job store (creating its table if need be). run_jobs: await before_jobs, schedule the
+        registry's daily jobs, then run due jobs, now (those missed while down) and as they come due; else only
+        add and cancel jobs."""
         if self._aps is not None:
             raise RuntimeError("the scheduler is already started")
         for daily in self._registry.daily_jobs:
@@ -320,14 +323,17 @@ class DatabaseScheduler:
         # Set before it starts: jobs missed while down run at once, and may schedule more.
         self._aps = aps
         try:
-            await self._call(aps.start, paused=not run_jobs)
+            await self._call(aps.start, paused=True)
         except BaseException:
             self._aps = None
             raise
         if not run_jobs:
             return
+        if before_jobs is not None:
+            await before_jobs()
         for daily in self._registry.daily_jobs:
             await self.daily(daily.key, daily.at, daily.timezone, daily.job, daily.args)
+        await self._call(aps.resume)
         self._poller = asyncio.get_running_loop().create_task(self._poll(aps), context=self._context.copy())
 
     async def _poll(self, aps: Any) -> None:

@@ -320,6 +320,38 @@ async def test_a_row_whose_job_did_not_finish_is_replayed_at_the_next_start(
     assert ledger.tags() == ["in an hour"]
 
 
+async def test_a_job_due_at_start_runs_once_though_its_row_is_replayed(
+    make_scheduler: Make, uows: UnitOfWorkFactory
+) -> None:
+    """Handed to the store, then the process stopped before it came due: at the next start both the store and the
+    replayed row hold it. The replay comes before any job runs (App.start_jobs), so it runs once."""
+    ledger = Ledger()
+    ledger.registry.register(TAGGED, lambda args: ledger.remember({"tag": args.tag}))
+    async with uows() as uow:
+        uow.schedule(TAGGED, datetime.now(UTC), Tagged("due"))
+        await uow.commit()
+    store_only = make_scheduler(ledger.registry)
+    await store_only.start(run_jobs=False)
+    await Relay(uows, store_only, ledger.registry).hand_over()
+    await store_only.shutdown()
+    assert await _rows(uows) == [("tagged:due", True)]
+
+    runner = make_scheduler(ledger.registry)
+    relay = WatchedRelay(uows, runner, ledger.registry)
+    await runner.start(before_jobs=relay.replay)
+    await relay.start(replay=False)
+    try:
+        await ledger.wait_for("due")
+        async with uows() as uow:
+            uow.schedule(TAGGED, later(), Tagged("after"))
+            await uow.commit()
+        await ledger.wait_for("after")
+        await relay.drained()
+    finally:
+        await relay.stop()
+    assert ledger.tags() == ["due", "after"]
+
+
 def test_a_job_spec_takes_a_frozen_dataclass_of_ints_and_strings() -> None:
     assert TAGGED.key(Tagged("x")) == "tagged:x"
     assert TAGGED.decode(TAGGED.encode(Tagged("x"))) == Tagged("x")

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, time, timedelta
 from types import MappingProxyType
 
 from bot.relay import Relay
-from bot.scheduling import JobRegistry, zone
+from bot.scheduling import BeforeJobs, JobRegistry, zone
 from community.clock import FakeClock
 from community.scheduling import JobArgs
 from community.unit_of_work import UnitOfWorkFactory
@@ -87,13 +87,15 @@ class FakeScheduler:
 
     # ---- bot.scheduling.ManagedScheduler ----------------------------------------------------------------
 
-    async def start(self, *, run_jobs: bool = True) -> None:
+    async def start(self, *, run_jobs: bool = True, before_jobs: BeforeJobs | None = None) -> None:
         self.started = True
         if run_jobs:
+            if before_jobs is not None:
+                await before_jobs()
+            elif self.relay is not None:
+                await self.relay.replay()  # as App.start_jobs has the relay replay the rows
             for daily in self.registry.daily_jobs:
                 await self.daily(daily.key, daily.at, daily.timezone, daily.job, daily.args)
-            if self.relay is not None:
-                await self.relay.hand_over(replay=True)  # as App.start_jobs starts the relay
 
     async def shutdown(self) -> None:
         self.started = False
