@@ -1045,7 +1045,8 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
     @consultation_cli.command(
         "create",
         help=t.gettext(
-            "Create a consultation; `linli run` opens and closes it on time. Without --by the operator acts."
+            "Create a consultation: it opens at once when its opening time has passed, and `linli run` opens "
+            "and closes it on time. Without --by the operator acts."
         ),
     )
     def consultation_create(
