@@ -4,7 +4,7 @@ and commit the whole unit of work, or roll it back whole and say so in the reade
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,7 +20,6 @@ from community.errors import LinliError
 from community.models import Person
 from community.people import Identity, accounts_of, find_account, identify, memberships_of
 from community.roles import Action
-from community.scheduling import Scheduler
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from community.viewers import home_viewer
 from i18n import N_, negotiate_language
@@ -40,14 +39,11 @@ class Conversation:
         router: Router,
         localizers: Localizers,
         bot: BotInfo,
-        *,
-        scheduler: Scheduler | None = None,
     ) -> None:
         self.uows = uows
         self.router = router
         self.localizers = localizers
         self.bot = bot
-        self.scheduler = scheduler  # handed to handlers, which schedule after their change has committed
 
     async def handle(self, event: Event, *, menus: bool = False) -> Sequence[Reply]:
         """The replies to one event. menus: the channel shows each chat a command menu of its own (Telegram):
@@ -83,7 +79,6 @@ class Conversation:
                     localizers=self.localizers,
                     bot=self.bot,
                     state=await load_state(uow, state_key(event)),
-                    scheduler=self.scheduler,
                 )
                 replies = await self.router.dispatch(ctx)
                 await uow.commit()
@@ -101,7 +96,6 @@ class Conversation:
                 return self._refusal(event, localizer, localizer.text(FAILED, reference=reference))
             if menus and uow.people_changed:
                 replies = [*replies, *await self._menus(uow, event, sorted(uow.people_changed))]
-        await self._after_commit(event, ctx.pending_after_commit)
         return replies
 
     async def _menus(self, uow: UnitOfWork, event: Event, people: Sequence[int]) -> list[Reply]:
@@ -149,21 +143,6 @@ class Conversation:
         except (SQLAlchemyError, OSError) as error:
             # The connection broke: closing the unit of work discards the transaction anyway.
             log_failure(log, reference, error, "rolling back")
-
-    @staticmethod
-    async def _after_commit(event: Event, actions: Sequence[Callable[[], Awaitable[None]]]) -> None:
-        """What handlers asked to do once their change was saved. The change stands whatever happens here, so a
-        failure is logged and the reply still goes out (a feature that must not miss such work catches up)."""
-        for action in actions:
-            try:
-                await action()
-            except (LinliError, SQLAlchemyError, OSError, ValueError) as error:
-                log_failure(
-                    log,
-                    failure_reference(),
-                    error,
-                    f"after-commit work for {type(event.payload).__name__} from {event.sender.channel}",
-                )
 
     @staticmethod
     def _refusal(event: Event, localizer: Localizer, text: str) -> Sequence[Reply]:

@@ -1,7 +1,8 @@
 """Notices: what a community worker writes to residents, who receives it, and how it went.
 
-A worker's draft is validated and published (SCHEDULED for later, or SENDING at once); at send time the notice
-is fanned out into the outbox, one row per recipient account (community.outbox), which the sender delivers.
+A worker's draft is validated and published (SCHEDULED for later, with its job SEND recorded in the same
+transaction, or SENDING at once); at send time the notice is fanned out into the outbox, one row per recipient
+account (community.outbox), which the sender delivers.
 This module decides who the recipients are: the verified members of the notice's community in its audience,
 through every channel account that can still be reached, less those who muted the category (unless the notice
 is important); people who chose the daily digest get the other notices held for it, except those asking for
@@ -57,6 +58,7 @@ from community.notice_models import (
 from community.people import Identity
 from community.permissions import SENSITIVE_ROLES, allows, may_see
 from community.roles import Action, Role
+from community.scheduling import JobSpec
 from community.unit_of_work import UnitOfWork
 from i18n import LANGUAGES, N_, negotiate_language
 
@@ -73,6 +75,17 @@ SEGMENT_ROLES: tuple[Role, ...] = (
 
 
 _NUMBER = re.compile(r"(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeJob:
+    notice_id: int
+
+
+# A scheduled notice's time has come: fan it out (publish schedules it, cancel unschedules it).
+SEND = JobSpec("notice.send", NoticeJob, "notice:{notice_id}:send")
+# What a worker can still cancel: a notice waiting for its time, or one going out (its unsent messages stop).
+CANCELLABLE = (NoticeStatus.SCHEDULED, NoticeStatus.SENDING)
 
 
 def natural_key(value: str) -> tuple[str | int, ...]:
@@ -258,9 +271,10 @@ def segment_roles_for(roles: Iterable[Role]) -> tuple[Role, ...]:
 
 
 async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> Notice:
-    """Confirm a worker's notice. With a send time in the future it is SCHEDULED (the caller schedules the job
-    "notice.send"); without one it is SENDING, and the caller fans it out in the same unit of work:
-    recipients(), outbox.enqueue(), mark_fanned_out(). Everything is checked before anything is written."""
+    """Confirm a worker's notice: the one place that decides between now and later. With a send time in the
+    future it is SCHEDULED, and its job SEND is recorded in this transaction; without one it is SENDING, and the
+    caller fans it out in the same unit of work: recipients(), outbox.enqueue(), mark_fanned_out(). Everything
+    is checked before anything is written."""
     community = await get_community(uow, draft.community_id)
     roles = await _require_sender(uow, identity.person_id, draft.community_id)
     now = uow.clock.now()
@@ -301,6 +315,8 @@ async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> No
     uow.session.add(notice)
     await uow.session.flush()
     assert notice.id is not None
+    if notice.send_at is not None:
+        uow.schedule(SEND, notice.send_at, NoticeJob(notice.id))
     languages = sorted(language for language in draft.translations if language != draft.language)
     for language in languages:
         body = draft.translations[language].strip()
@@ -551,6 +567,8 @@ async def cancel(uow: UnitOfWork, identity: Identity, notice_id: int) -> Notice:
         raise NoticeAlreadySent()
     was = notice.status
     cancelled_messages = await outbox.cancel_queued(uow, notice_id) if was == NoticeStatus.SENDING else 0
+    if was == NoticeStatus.SCHEDULED:
+        uow.unschedule(SEND, NoticeJob(notice_id))
     notice.status = NoticeStatus.CANCELLED
     notice.cancelled_at = uow.clock.now()
     uow.session.add(notice)

@@ -75,7 +75,6 @@ from consultation.consultations import (
     vote,
 )
 from tests.conftest import _truncate
-from tests.support.fake_scheduler import FakeScheduler
 
 # The longest answer to one event is /requests: a header, REQUESTS_SHOWN requests (one message each) and a line
 # saying how many more wait. Fan-outs (a join request or a new statement to every moderator) reach fewer people
@@ -233,9 +232,7 @@ async def _build_world(engine: AsyncEngine, localizers: Localizers) -> World:
         issued = await create_invitation(uow, actor_id=None, community_id=wutong.id, max_uses=3)
         await uow.commit()
 
-    conversation = Conversation(
-        uows, build_router(), localizers, BotInfo("linli_test_bot"), scheduler=FakeScheduler(clock)
-    )
+    conversation = Conversation(uows, build_router(), localizers, BotInfo("linli_test_bot"))
     return World(engine, uows, clock, conversation, people, ids, issued.code, codes=[issued.code])
 
 

@@ -11,10 +11,10 @@ a short form kept in the dialogue state.
    Cancel. An audience smaller than k (community.anonymity) gets no Create button but the reason, from
    consultations.check_audience, the check consultations.create makes too.
 
-Create calls consultations.create and add_statement for each statement in the event's one unit of work; when
-the opening time has come it opens at once and invites in the same transaction. After the commit the open and
-close jobs are scheduled (the open job finds an open consultation open and does nothing). Every check is the
-services': a refused answer leaves the question standing and nothing written."""
+Create calls the use case consultations.create_consultation in the event's one unit of work, which creates it
+with its statements and schedules its opening and closing, or opens it at once when the opening time has come,
+and then bot.consultations.jobs.invite_opened, which invites to what it opened. Every check is the services': a
+refused answer leaves the question standing and nothing written."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from bot.consultations.form import (
     ComposeToggle,
     Form,
 )
-from bot.consultations.jobs import open_now
+from bot.consultations.jobs import invite_opened
 from bot.consultations.render import PREVIEW_CONSULTATION_ID, ConsultationLook, render_invitation
 from bot.context import Context
 from bot.events import Command, ContactShared, FileShared, TextInput
@@ -466,33 +466,21 @@ async def _preview(ctx: Context, form: Form) -> Sequence[Reply]:
 
 
 async def _create(ctx: Context, form: Form) -> Sequence[Reply]:
-    scheduler = ctx.scheduler
-    if scheduler is None:
-        raise ValidationFailed(N_("Opening and closing on time is not available right now. Try again later."))
     now = ctx.uow.clock.now()
     if form.opens_at is not None:
         check_opening_time(datetime.fromisoformat(form.opens_at), now)
-    consultation = await consultations.create(ctx.uow, ctx.person_id, form.draft(now))
-    assert consultation.id is not None
+    created = await consultations.create_consultation(ctx.uow, ctx.person_id, form.draft(now), form.seeds)
+    consultation = created.consultation
     consultation_id = consultation.id
-    for seed in form.seeds:
-        await consultations.add_statement(ctx.uow, ctx.person_id, consultation_id, seed)
-    count = 0
-    opened = consultation.opens_at <= now
-    if opened:
-        count = await open_now(ctx.uow, ctx.localizers, consultation_id) or 0
+    count = await invite_opened(ctx.uow, ctx.localizers, created.opened)
+    opened = count is not None
     await ctx.clear_state()
-
-    async def schedule() -> None:
-        await consultations.schedule_transitions(scheduler, consultation)
-
-    ctx.after_commit(schedule)
     reader = await _reader(ctx, form)
     text = reader.render(
         "consult_created.j2",
         consultation_id=consultation_id,
         opened=opened,
-        count=count,
+        count=count or 0,
         opens_at=consultation.opens_at,
         closes_at=consultation.closes_at,
         at=partial(moment, reader),

@@ -6,7 +6,7 @@
 4. the preview, exactly as residents will get it, with the number of recipients, and Send / Edit / Cancel.
 
 Send publishes the notice (community.notices.publish). Sent now, it is fanned out into the outbox in the same
-transaction; scheduled, the "notice.send" job is set once the transaction has committed. The rules (who may,
+transaction; scheduled, publish records its job (community.notices.SEND) in it. The rules (who may,
 who receives it, limits) are the service's; this module only keeps the form and renders it."""
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from bot.notices.buttons import (
 )
 from bot.notices.fanout import fan_out
 from bot.notices.form import TIME_FORMAT, Form, parse_send_time
-from bot.notices.jobs import schedule_send
 from bot.notices.render import (
     CATEGORIES,
     NoticeLook,
@@ -46,7 +45,7 @@ from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
 from bot.router import Router
 from community import notices
 from community.communities import effective_roles, get_community
-from community.errors import PermissionDenied, ValidationFailed
+from community.errors import PermissionDenied
 from community.models import Community
 from community.notice_models import NoticeCategory, NoticeStatus
 from community.notices import SEGMENT_ROLES, segment_roles_for
@@ -456,14 +455,6 @@ async def _send(ctx: Context, form: Form) -> Sequence[Reply]:
     else:
         assert notice.send_at is not None
         send_at = notice.send_at
-        scheduler = ctx.scheduler
-        if scheduler is None:
-            raise ValidationFailed(N_("Scheduled sending is not available right now. Send the notice now instead."))
-
-        async def schedule() -> None:
-            await schedule_send(scheduler, notice_id, send_at)
-
-        ctx.after_commit(schedule)
         text = reader.render(
             "notice_published.j2",
             notice_id=notice_id,
