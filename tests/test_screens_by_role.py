@@ -48,7 +48,6 @@ from community.verification import submit_join_request
 from community.viewers import viewer_in
 from consultation.consultations import submit_statement
 from tests.support.demo_consultation import demo_consultation
-from tests.support.fake_scheduler import FakeScheduler
 
 CHANNEL = "console"
 APPLICANT = "applicant"  # asks to join 梧桐社区 with their phone number; never at the terminal here
@@ -146,9 +145,7 @@ async def _world(uows: UnitOfWorkFactory, clock: FakeClock, localizers: Localize
         await fan_out(uow, localizers, notice)
         await uow.commit()
     labels = tuple(role_label(localizers.get(language), Role.PARTY_MEMBER) for language in ("en", "zh_Hans"))
-    conversation = Conversation(
-        uows, build_router(), localizers, BotInfo("linli_test_bot"), scheduler=FakeScheduler(clock)
-    )
+    conversation = Conversation(uows, build_router(), localizers, BotInfo("linli_test_bot"))
     return World(conversation, phones, labels, consultation.community_id, ids)
 
 
