@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import operator
 import secrets
 import unicodedata
@@ -30,10 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import Executable, Result, Select, and_, bindparam, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -83,9 +82,13 @@ from consultation.models import (
     StatementStatus,
     Vote,
 )
-from consultation.opinion_map import FloatArray
 from consultation.reach import count_eligible
 from i18n import LANGUAGES, N_
+
+if TYPE_CHECKING:
+    # numpy (and through the opinion map scikit-learn) load only where a vote matrix is built: a command or a
+    # start that never builds one must not pay for them (tests/test_startup_imports.py).
+    from consultation.opinion_map import FloatArray, IntArray
 
 MAX_TITLE = 200
 MAX_BACKGROUND = 4000
@@ -986,7 +989,7 @@ async def store_priorities(
     if not statement_ids:
         return True
     rows = [
-        {"sid": int(sid), "cid": consultation_id, "priority": float(value) if np.isfinite(value) else None}
+        {"sid": int(sid), "cid": consultation_id, "priority": float(value) if math.isfinite(value) else None}
         for sid, value in zip(statement_ids, importance, strict=True)
     ]
     await (await _core_connection(uow)).execute(_priority_update(), rows)
@@ -1081,6 +1084,8 @@ async def vote_matrix(uow: UnitOfWork, consultation_id: int) -> VoteMatrix:
 
     The votes are streamed MATRIX_BATCH at a time into numpy arrays, never held as rows: 2.5 million votes take
     some 60 MB on the way to the matrix, not a gigabyte of row objects."""
+    import numpy as np  # loaded here, not at start-up: tests/test_startup_imports.py
+
     statement_ids = tuple(
         sid
         for sid in (
@@ -1106,7 +1111,7 @@ async def vote_matrix(uow: UnitOfWork, consultation_id: int) -> VoteMatrix:
         .where(col(Statement.consultation_id) == consultation_id, col(Statement.status) == StatementStatus.APPROVED)
         .execution_options(yield_per=MATRIX_BATCH)
     )
-    parts: list[NDArray[np.int64]] = []
+    parts: list[IntArray] = []
     try:
         async for rows in result.partitions(MATRIX_BATCH):
             # fromiter over the flattened rows: numpy reads Row objects one by one otherwise, much slower.

@@ -40,7 +40,6 @@ from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from consultation import consultations, reach
 from consultation.consultations import CLOSE_JOB, MAP_JOB, OPEN_JOB
 from consultation.models import Consultation, ConsultationStatus
-from consultation.opinion_map import compute_opinion_map
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -142,6 +141,9 @@ def map_findings(
     groups, divisive = 0, None
     consensus: tuple[int, ...] = ()
     if matrix.participants and matrix.statement_ids:
+        # scikit-learn and numpy load here, on the first map, not at start-up (tests/test_startup_imports.py).
+        from consultation.opinion_map import compute_opinion_map
+
         found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
         groups = len(found.groups)
         consensus = tuple(int(s.statement_id) for s in found.consensus_agree[:CONSENSUS_SHOWN])
@@ -221,6 +223,8 @@ async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int) -> b
         matrix = await consultations.vote_matrix(uow, consultation_id)
     if not matrix.participants or not matrix.statement_ids:
         return False
+    from consultation.opinion_map import compute_opinion_map  # loaded on first use, as in map_findings
+
     found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
     async with uows() as uow:
         stored = await consultations.store_priorities(
