@@ -150,6 +150,48 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
             migrated=True,
         )
 
+    @community.command(
+        "show-settings", help=t.gettext("List a community's settings: its values, the defaults and why.")
+    )
+    def community_show_settings(
+        community_id: Annotated[int, typer.Argument(help=t.gettext("The community's id."), show_default=False)],
+    ) -> None:
+        from bot import cli_commands as work
+
+        work._execute(
+            t,
+            catalogs,
+            settings(),
+            lambda app: work._show_settings(t, app, community_id),
+            migrated=True,
+            existing=True,
+        )
+
+    @community.command(
+        "set-setting",
+        help=t.gettext(
+            "Change one of a community's settings (`linli community show-settings` lists them); "
+            "the value default gives it its default back."
+        ),
+    )
+    def community_set_setting(
+        community_id: Annotated[int, typer.Argument(help=t.gettext("The community's id."), show_default=False)],
+        key: Annotated[
+            str, typer.Argument(help=t.gettext("The setting, e.g. notice.digest_time."), show_default=False)
+        ],
+        value: Annotated[str, typer.Argument(help=t.gettext("Its new value, e.g. 20:30."), show_default=False)],
+    ) -> None:
+        from bot import cli_commands as work
+
+        work._execute(
+            t,
+            catalogs,
+            settings(),
+            lambda app: work._set_setting(t, app, community_id, key, value),
+            migrated=True,
+            existing=True,
+        )
+
     @invite.command("create", help=t.gettext("Create an invitation code and its deep link."))
     def invite_create(
         community_id: Annotated[

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import typer
 from sqlalchemy.engine import Connection
@@ -34,7 +34,7 @@ from bot.context import BotInfo
 from bot.labels import ROLE_LABELS
 from bot.notices.form import parse_send_time
 from bot.rendering import Localizer
-from community import audit, outbox
+from community import audit, outbox, settings
 from community.communities import add_community
 from community.demo import NEWCOMER_DESCRIPTION, NEWCOMER_KEY, NEWCOMER_NAME, DemoPeople, seed_demo
 from community.errors import LinliError
@@ -46,6 +46,7 @@ from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWork
 from community.verification import create_invitation
 from consultation import consultations
+from consultation import settings as consultation_settings
 from consultation.consultations import ConsultationDraft
 from consultation.models import Consultation, ConsultationStatus, Eligibility
 from i18n import N_, Catalogs, Translator
@@ -292,6 +293,34 @@ async def _community_add(
             name=community.name,
             id=community.id,
         )
+    )
+
+
+# Every per-community setting, the kernel's and the features' (community.settings).
+SETTINGS: tuple[settings.Setting[Any], ...] = (*settings.SETTINGS, *consultation_settings.SETTINGS)
+
+
+async def _show_settings(t: Translator, app: App, community_id: int) -> None:
+    async with app.uows() as uow:
+        community = await _existing_community(t, uow, community_id)
+        listed = await settings.shown(uow, community_id, SETTINGS)
+    _say(t.gettext("Settings of %(name)s (id %(id)s):", name=community.name, id=community_id))
+    for item in listed:
+        mark = t.gettext("(default)") if item.is_default else t.gettext("(set for this community)")
+        _say(f"  {item.key} = {item.value}  {mark}")
+        _say(f"      {t.gettext(item.description)}")
+        why = t.gettext("Default %(value)s: %(reason)s", value=item.default, reason=t.gettext(item.reason))
+        _say(f"      {why}")
+
+
+async def _set_setting(t: Translator, app: App, community_id: int, key: str, text: str) -> None:
+    setting = settings.find(SETTINGS, key)
+    async with app.uows() as uow:
+        community = await _existing_community(t, uow, community_id)
+        new = await settings.change(uow, community_id, setting, text)
+        await uow.commit()
+    _say(
+        t.gettext("%(name)s: %(key)s is now %(value)s.", name=community.name, key=setting.key, value=setting.show(new))
     )
 
 

@@ -40,14 +40,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, delete, select
 
-from community import audit
+from community import audit, settings
+from community.anonymity import Anonymity
 from community.communities import clean_text, effective_roles, get_community
 from community.errors import UnknownBuilding, UnknownResidentGroup, ValidationFailed
-from community.models import Household, Membership, MembershipRole
+from community.models import CommunitySetting, Household, Membership, MembershipRole
 from community.notices import Attachment, Audience, audience_options
 from community.permissions import allows
 from community.roles import Action, Role
 from community.scheduling import Scheduler
+from community.settings import stored_value
 from community.unit_of_work import UnitOfWork
 from community.verification import RESIDENT_ROLES
 from consultation.errors import (
@@ -83,6 +85,7 @@ from consultation.models import (
     Vote,
 )
 from consultation.reach import count_eligible
+from consultation.settings import MAP_REFRESH
 from i18n import LANGUAGES, N_
 
 if TYPE_CHECKING:
@@ -97,9 +100,8 @@ MAX_SEEDS = 20  # statements staff start a consultation with; more is the reside
 OPEN_JOB = "consultation.open"
 CLOSE_JOB = "consultation.close"
 MAP_JOB = "consultation.map"
-# How often votes ask for a fresh opinion map to order the statements by: the map of a large consultation takes
-# about a second, and the order moves slowly once a few dozen people have voted.
-MAP_REFRESH = timedelta(minutes=5)
+# How often votes ask for a fresh opinion map to order the statements by: a per-community setting,
+# consultation.settings.MAP_REFRESH.
 # Votes a consultation needs before a map is worth computing for the order (below it, fewest votes first).
 MAP_MIN_VOTES = 5
 
@@ -142,7 +144,8 @@ class ConsultationDraft:
 @dataclass(frozen=True, slots=True)
 class ConsultationFigures:
     """How a consultation stands, for the workers: counts only, never who voted what. While fewer than k
-    (uow.anonymity) have voted, how they voted is withheld: agree, disagree and passed are None."""
+    (the community's, community.settings.anonymity) have voted, how they voted is withheld: agree, disagree and
+    passed are None."""
 
     participants: int  # pseudonyms handed out
     voters: int  # participants with at least one vote on an approved statement
@@ -153,6 +156,7 @@ class ConsultationFigures:
     pending: int  # statements by status
     approved: int
     rejected: int
+    min_group_size: int  # k for this consultation: the site's, or its community's if raised (community.settings)
 
     @property
     def withheld(self) -> bool:
@@ -292,9 +296,20 @@ async def check_audience(uow: UnitOfWork, community_id: int, audience: Audience,
     that can be reached now), refused with AudienceTooSmall below k (uow.anonymity): in so small an audience the
     figures would tell how each one voted. create() checks it; a composer calls it to say so before Create."""
     count = await count_eligible(uow, community_id, audience, eligibility)
-    if not uow.anonymity.shows(count):
-        raise AudienceTooSmall(audience=count, k=uow.anonymity.min_group_size)
+    anonymity = await settings.anonymity(uow, community_id)
+    if not anonymity.shows(count):
+        raise AudienceTooSmall(audience=count, k=anonymity.min_group_size)
     return count
+
+
+async def anonymity_of(uow: UnitOfWork, consultation_id: int) -> Anonymity:
+    """k for this consultation: the site's, or its community's where the community raised it."""
+    community_id = (
+        await uow.session.exec(select(Consultation.community_id).where(Consultation.id == consultation_id))
+    ).first()
+    if community_id is None:
+        raise ConsultationNotFound()
+    return await settings.anonymity(uow, community_id)
 
 
 async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft) -> Consultation:
@@ -743,7 +758,7 @@ async def pending_statements(uow: UnitOfWork, consultation_id: int) -> list[Stat
 
 @functools.cache
 def _vote_lookup() -> Select[
-    StatementStatus, int | None, ConsultationStatus, datetime, int, str, bool, int, datetime | None
+    StatementStatus, int | None, ConsultationStatus, datetime, int, str, bool, int, datetime | None, str | None
 ]:
     """Built once, as every vote asks it: the statement's and its consultation's state, the voter's pseudonym
     and their vote on the statement so far, in one query (with the consultation's title and whether it takes
@@ -759,9 +774,17 @@ def _vote_lookup() -> Select[
             col(Consultation.allow_statements),
             col(Vote.value),
             col(Consultation.map_requested_at),
+            col(CommunitySetting.value),  # the community's map refresh interval, if it set one
         )
         .select_from(Statement)
         .join(Consultation, col(Consultation.id) == col(Statement.consultation_id))
+        .outerjoin(
+            CommunitySetting,
+            and_(
+                col(CommunitySetting.community_id) == col(Consultation.community_id),
+                col(CommunitySetting.key) == MAP_REFRESH.key,
+            ),
+        )
         .outerjoin(
             ParticipantLink,
             and_(
@@ -816,8 +839,8 @@ def _map_claim() -> Any:
     )
 
 
-def _map_stale(requested_at: datetime | None, now: datetime) -> bool:
-    return requested_at is None or requested_at < now - MAP_REFRESH
+def _map_stale(requested_at: datetime | None, now: datetime, refresh: timedelta) -> bool:
+    return requested_at is None or requested_at < now - refresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -840,6 +863,7 @@ async def vote(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteVa
 async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteValue | int) -> RecordedVote:
     """vote(), telling also what the participant had chosen before (a repeated tap is not a new vote), and
     whether the opinion map that orders the statements is due: when the last request is older than MAP_REFRESH
+    (the community's setting, consultation.settings)
     (or there was none) and the consultation has MAP_MIN_VOTES votes, the one vote whose conditional update
     takes the request gets map_due. Within an interval a vote runs no statement more; only until a consultation
     has MAP_MIN_VOTES votes does every vote try the claim (and find too few)."""
@@ -862,6 +886,7 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
         allow,
         before,
         requested_at,
+        refresh_text,
     ) = found
     now = uow.clock.now()
     _require_open_status(ConsultationStatus(consultation_status), closes_at, now)
@@ -876,8 +901,9 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
     await connection.execute(_vote_upsert(dialect), values)
     assert participant_id is not None and consultation_id is not None
     map_due = False
-    if _map_stale(requested_at, now):
-        claim = {"consultation_id": consultation_id, "stale": now - MAP_REFRESH, "now": now}
+    refresh = stored_value(MAP_REFRESH, refresh_text)
+    if _map_stale(requested_at, now, refresh):
+        claim = {"consultation_id": consultation_id, "stale": now - refresh, "now": now}
         map_due = (await connection.execute(_map_claim(), claim)).rowcount == 1
     return RecordedVote(
         participant_id=int(participant_id),
@@ -1028,8 +1054,9 @@ async def require_figures_shown(uow: UnitOfWork, consultation_id: int) -> int:
     """The number of voters, or FiguresWithheld while fewer than k (uow.anonymity) have voted: for whatever shows
     votes per pseudonym or per group."""
     voters = await voter_count(uow, consultation_id)
-    if not uow.anonymity.shows(voters):
-        raise FiguresWithheld(voters=voters, k=uow.anonymity.min_group_size)
+    anonymity = await anonymity_of(uow, consultation_id)
+    if not anonymity.shows(voters):
+        raise FiguresWithheld(voters=voters, k=anonymity.min_group_size)
     return voters
 
 
@@ -1061,7 +1088,8 @@ async def figures(uow: UnitOfWork, consultation_id: int) -> ConsultationFigures:
     }
     voters = await voter_count(uow, consultation_id)
     statuses = {StatementStatus(status): int(count) for status, count in by_status.items()}
-    shown = uow.anonymity.shows(voters)
+    anonymity = await anonymity_of(uow, consultation_id)
+    shown = anonymity.shows(voters)
     return ConsultationFigures(
         participants=int(participants),
         voters=voters,
@@ -1072,6 +1100,7 @@ async def figures(uow: UnitOfWork, consultation_id: int) -> ConsultationFigures:
         pending=statuses.get(StatementStatus.PENDING, 0),
         approved=statuses.get(StatementStatus.APPROVED, 0),
         rejected=statuses.get(StatementStatus.REJECTED, 0),
+        min_group_size=anonymity.min_group_size,
     )
 
 

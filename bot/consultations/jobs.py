@@ -201,7 +201,7 @@ async def send_outcome(uows: UnitOfWorkFactory, localizers: Localizers, consulta
             return None
         figures = await consultations.figures(uow, consultation_id)
         matrix = None if figures.withheld else await consultations.vote_matrix(uow, consultation_id)
-        anonymity = uow.anonymity
+        anonymity = await consultations.anonymity_of(uow, consultation_id)
     counted = map_findings(matrix, figures, anonymity)
     async with uows() as uow:
         count = await _queue_outcome(uow, localizers, consultation_id, counted)

@@ -1,11 +1,18 @@
 """The scheduled work of notices: "notice.send" (a scheduled notice's time has come: fan it out) and
-"notice.digest" (every evening: one digest per recipient of the non-urgent notices held for them)."""
+"notice.digest" (a tick every minute: each community's digest of the non-urgent notices held for its residents,
+once its digest time has come in its time zone, both per-community settings: community.settings).
+
+One tick for every community rather than a daily job per community: a community's time is then read when it is
+used, so changing it (`linli community set-setting`), adding a community or a restart needs no job to be
+scheduled again, and the tick after a downtime sends whatever came due meanwhile. What is due is a function of
+the clock and the data alone (messages held before the community's latest digest time), so a tick that runs
+twice, or late, sends each message once and in the digest of the day it was held for."""
 
 from __future__ import annotations
 
 import functools
 import logging
-from datetime import datetime, time
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_
@@ -27,8 +34,7 @@ log = logging.getLogger(__name__)
 SEND_JOB = "notice.send"
 DIGEST_JOB = "notice.digest"
 DIGEST_KEY = "notice.digest"
-DIGEST_TIME = time(19, 0)
-DIGEST_TIMEZONE = "Asia/Shanghai"
+DIGEST_TICK = timedelta(minutes=1)  # how late a digest may be after its community's time
 
 
 def send_key(notice_id: int) -> str:
@@ -37,11 +43,6 @@ def send_key(notice_id: int) -> str:
 
 async def schedule_send(scheduler: Scheduler, notice_id: int, when: datetime) -> None:
     await scheduler.at(send_key(notice_id), when, SEND_JOB, {"notice_id": notice_id})
-
-
-async def schedule_digest(scheduler: Scheduler) -> None:
-    """The daily digest job; scheduling it again (at every start) replaces it."""
-    await scheduler.daily(DIGEST_KEY, DIGEST_TIME, DIGEST_TIMEZONE, DIGEST_JOB, {})
 
 
 async def catch_up(uows: UnitOfWorkFactory, scheduler: Scheduler) -> int:
@@ -92,7 +93,8 @@ class NoticeJobs:
         async with self.uows() as uow:
             count = await send_digests(uow, self.localizers)
             await uow.commit()
-        log.info("daily digest: %s messages queued", count)
+        if count:
+            log.info("daily digest: %s messages queued", count)
 
 
 def register_jobs(registry: JobRegistry, app: App) -> None:
@@ -101,9 +103,9 @@ def register_jobs(registry: JobRegistry, app: App) -> None:
 
 
 def register_notice_jobs(registry: JobRegistry, uows: UnitOfWorkFactory, localizers: Localizers) -> None:
-    """The two jobs, the digest every evening, and the catch-up once the jobs' process has started."""
+    """The two jobs, the digest tick, and the catch-up once the jobs' process has started."""
     jobs = NoticeJobs(uows, localizers)
     registry.register(SEND_JOB, jobs.send)
     registry.register(DIGEST_JOB, jobs.digest)
-    registry.every_day(DIGEST_KEY, DIGEST_TIME, DIGEST_TIMEZONE, DIGEST_JOB)
+    registry.every(DIGEST_KEY, DIGEST_TICK, DIGEST_JOB)
     registry.on_start(functools.partial(catch_up, uows))

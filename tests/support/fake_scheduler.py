@@ -8,7 +8,8 @@ so, by the FakeClock.
     await scheduler.run_due()                       # runs it through the registry
 
 Like the real one: the same key replaces a job, a job due long ago runs once, a daily job comes back the next
-day in its zone, an unknown job name is logged and dropped. Unlike it: a job's exception reaches the test."""
+day in its zone, a periodic one an interval after it ran, an unknown job name is logged and dropped. Unlike
+it: a job's exception reaches the test."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ class FakeJob:
     args: JobArgs
     when: datetime
     daily: tuple[time, str] | None = None  # (time of day, zone) for a daily job
+    every: timedelta | None = None  # the interval of a periodic job
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,11 @@ class FakeScheduler:
         if run_jobs:
             for daily in self.registry.daily_jobs:
                 await self.daily(daily.key, daily.at, daily.timezone, daily.job, daily.args)
+            for periodic in self.registry.periodic_jobs:
+                when = self.clock.now() + periodic.interval
+                self.jobs[periodic.key] = FakeJob(
+                    periodic.key, periodic.job, periodic.args, when, every=periodic.interval
+                )
             for hook in self.registry.start_hooks:
                 await hook(self)
 
@@ -98,7 +105,8 @@ class FakeScheduler:
 
     async def run_due(self) -> int:
         """Run every job whose time has come by the clock, earliest first, and those that jobs schedule for no
-        later than now; a daily job runs once however many days passed, then waits for its next day.
+        later than now; a daily job runs once however many days passed, then waits for its next day (a periodic
+        one for an interval).
         Returns how many ran."""
         count = 0
         for _ in range(MAX_ROUNDS):
@@ -108,7 +116,11 @@ class FakeScheduler:
             for job in due:
                 if self.jobs.get(job.key) is not job:
                     continue  # an earlier job cancelled or replaced it
-                if job.daily is None:
+                if job.every is not None:
+                    self.jobs[job.key] = FakeJob(
+                        job.key, job.job, job.args, self.clock.now() + job.every, every=job.every
+                    )
+                elif job.daily is None:
                     del self.jobs[job.key]
                 else:
                     at, timezone = job.daily
