@@ -330,7 +330,10 @@ async def _bot_for_links(t: Translator, app: App) -> BotInfo:
     token = app.settings.telegram_bot_token
     if token is None:
         return app.bot
-    from aiogram.exceptions import TelegramAPIError  # here, not at the top: slow import, see above
+    from bot.channels.aiogram_import import import_aiogram
+
+    import_aiogram()  # here, not at the top (slow), and before aiogram's first import (see that module)
+    from aiogram.exceptions import TelegramAPIError
 
     from bot.channels.telegram import fetch_bot_username
 
@@ -733,7 +736,10 @@ async def _serve(t: Translator, app: App) -> None:
     if app.settings.telegram_bot_token is None:
         await serve_console(t, app, sys.stdin, sys.stdout)
         return
-    from aiogram.exceptions import TelegramAPIError  # here, not at the top: slow import, see above
+    from bot.channels.aiogram_import import import_aiogram
+
+    import_aiogram()  # here, not at the top (slow), and before aiogram's first import (see that module)
+    from aiogram.exceptions import TelegramAPIError
 
     try:
         async with delivering(app):
