@@ -180,14 +180,6 @@ def stored_value(setting: Setting[T], text: str | None) -> T:
         return setting.default
 
 
-async def values(uow: UnitOfWork, community_ids: Sequence[int], setting: Setting[T]) -> dict[int, T]:
-    """The setting for several communities at once (the digest tick asks for every community with mail held)."""
-    found: dict[int, T] = {}
-    for community_id in community_ids:
-        found[community_id] = await value(uow, community_id, setting)
-    return found
-
-
 async def anonymity(uow: UnitOfWork, community_id: int) -> Anonymity:
     """k for this community's processes: the site's, or the community's own where it raised it."""
     own = await value(uow, community_id, MIN_GROUP_SIZE)
