@@ -7,7 +7,7 @@ PY = $(VENV)/bin/python
 STAMP = $(VENV)/.linli-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv catalogs run test fuzz bench-updates bench-broadcast bench-opinion bench-polis bench-export i18n clean distclean
+.PHONY: help venv catalogs run test fuzz bench-updates bench-broadcast bench-opinion bench-polis bench-export bench-startup i18n clean distclean
 
 help:
 	@echo "make run            install if needed, compile translations, run Linli (console, or Telegram with TELEGRAM_BOT_TOKEN)"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-opinion  the opinion map's time and memory at three sizes, against red-dwarf where it installs"
 	@echo "make bench-polis    the opinion map against Pol.is's own groups on two real conversations (ARI, matched share)"
 	@echo "make bench-export   exporting a 20,000 x 500 consultation in every format (seconds, peak memory per format)"
+	@echo "make bench-startup  how long \`linli --help\` takes and how much memory an idle \`linli run\` holds (JSON)"
 	@echo "make i18n           extract, update and compile the translation catalogs"
 	@echo "make clean          remove caches and compiled catalogs (keeps .venv and the data in var/)"
 	@echo "make distclean      clean, and remove $(VENV)"
@@ -67,6 +68,10 @@ bench-polis: $(STAMP)
 # The report's text is translated: the catalogs must be compiled.
 bench-export: $(STAMP) catalogs
 	$(PY) bench/bench_export.py
+
+# `linli run` refuses to start without compiled catalogs.
+bench-startup: $(STAMP) catalogs
+	$(PY) bench/bench_startup.py
 
 i18n: $(STAMP)
 	$(PY) -m i18n.catalog all

@@ -13,11 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from community.anonymity import DEFAULT_MIN_GROUP_SIZE, HIGHEST_MIN_GROUP_SIZE, LOWEST_MIN_GROUP_SIZE
-from community.db import sqlite_url_for
 from i18n import N_, normalize_language
 
 DEFAULT_DATA_DIR = "./var"
@@ -111,6 +107,10 @@ class Settings:
 
 
 def safe_url(url: str) -> str:
+    # SQLAlchemy (and community.db below) load where a URL is read, not when `linli --help` asks the language.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -147,6 +147,11 @@ def _data_dir(env: Mapping[str, str]) -> Path:
 
 
 def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from community.db import sqlite_url_for
+
     raw = _get(env, "LINLI_DATABASE_URL")
     if raw is None:
         # Absolute, so the database stays the same file whatever directory a later command runs in.

@@ -26,7 +26,7 @@ import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,6 +43,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -115,19 +116,32 @@ class DailyJob:
     args: JobArgs
 
 
+@dataclass(frozen=True, slots=True)
+class PeriodicJob:
+    """A job a feature wants every ``interval`` as long as Linli runs (a tick that looks whether some community's
+    time has come), (re)scheduled at every start: its first run is one interval after the start."""
+
+    key: str
+    interval: timedelta
+    job: str
+    args: JobArgs
+
+
 class JobRegistry:
     """What each job does. Built in the composition root and filled there by every feature's
     ``register_jobs(registry, app)``, by the JobSpec its use cases schedule (the function gets the arguments
     back typed); the scheduler looks names up here when a job comes due.
 
     A feature that wants a job every day (a daily digest, say) declares it with every_day(): the scheduler
-    schedules it at each start, so changing its time in the code changes the stored job too. Catching up after
-    a crash is no feature's business: the relay replays the schedule rows at start (bot/relay.py)."""
+    schedules it at each start, so changing its time in the code changes the stored job too; every() is the same
+    for a job at a fixed interval (a tick that finds which communities' time has come). Catching up after a
+    crash is no feature's business: the relay replays the schedule rows at start (bot/relay.py)."""
 
     def __init__(self) -> None:
         self._functions: dict[str, JobFunction] = {}
         self._daily: dict[str, DailyJob] = {}
         self._done: DoneHook | None = None
+        self._periodic: dict[str, PeriodicJob] = {}
 
     @overload
     def register(self, job: JobSpec[A], function: Callable[[A], Awaitable[None]]) -> None: ...
@@ -157,6 +171,11 @@ class JobRegistry:
         zone(timezone)  # a typo fails here, at start-up, not at the first run
         self._daily[key] = DailyJob(key, at, timezone, job, MappingProxyType(dict(args or {})))
 
+    def every(self, key: str, interval: timedelta, job: str, args: JobArgs | None = None) -> None:
+        if interval <= timedelta(0):
+            raise ValueError(f"the periodic job {key!r} needs a positive interval")
+        self._periodic[key] = PeriodicJob(key, interval, job, MappingProxyType(dict(args or {})))
+
     def __contains__(self, name: object) -> bool:
         return name in self._functions
 
@@ -167,6 +186,10 @@ class JobRegistry:
     @property
     def daily_jobs(self) -> tuple[DailyJob, ...]:
         return tuple(self._daily.values())
+
+    @property
+    def periodic_jobs(self) -> tuple[PeriodicJob, ...]:
+        return tuple(self._periodic.values())
 
     async def run(self, key: str, job: str, args: JobArgs, row: int | None = None) -> bool:
         """Run the job registered as ``job``; False, logged, if there is none. Exceptions reach the caller.
@@ -303,9 +326,11 @@ class DatabaseScheduler:
         add and cancel jobs."""
         if self._aps is not None:
             raise RuntimeError("the scheduler is already started")
-        for daily in self._registry.daily_jobs:
-            if daily.job not in self._registry:
-                raise ValueError(f"the daily job {daily.key!r} names the unregistered job {daily.job!r}")
+        declared = [(d.key, d.job) for d in self._registry.daily_jobs]
+        declared += [(p.key, p.job) for p in self._registry.periodic_jobs]
+        for key, job in declared:
+            if job not in self._registry:
+                raise ValueError(f"the daily job {key!r} names the unregistered job {job!r}")
         aps = AsyncIOScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self._engine, tablename=JOB_TABLE)},
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
@@ -333,6 +358,9 @@ class DatabaseScheduler:
             await before_jobs()
         for daily in self._registry.daily_jobs:
             await self.daily(daily.key, daily.at, daily.timezone, daily.job, daily.args)
+        for periodic in self._registry.periodic_jobs:
+            trigger = IntervalTrigger(seconds=periodic.interval.total_seconds(), timezone=UTC)
+            await self._add(periodic.key, trigger, periodic.job, periodic.args)
         await self._call(aps.resume)
         self._poller = asyncio.get_running_loop().create_task(self._poll(aps), context=self._context.copy())
 

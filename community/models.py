@@ -30,6 +30,18 @@ class Community(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc())
 
 
+class CommunitySetting(SQLModel, table=True):
+    """A community's own value for one setting (community.settings); a setting without a row has its default.
+    The value is the setting's canonical text, as `linli community show-settings` prints it."""
+
+    __tablename__ = "community_setting"
+
+    community_id: int = Field(foreign_key="community.id", primary_key=True)
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(sa_column=_utc())
+
+
 class Person(SQLModel, table=True):
     __tablename__ = "person"
     # Ids are never reused, even on SQLite: the audit log refers to them after a row is gone.

@@ -17,17 +17,17 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, and_, exists, func, update
+from sqlalchemy import ColumnElement, Insert, and_, exists, func, true, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
-from community import audit, outbox
+from community import audit, outbox, settings
 from community.communities import effective_roles, get_community
 from community.errors import (
     EmptyNotice,
@@ -758,10 +758,48 @@ async def daily_digest(uow: UnitOfWork, person_id: int) -> bool:
 # --- the daily digest --------------------------------------------------------------------------------------------
 
 
-async def digest_batches(uow: UnitOfWork) -> list[DigestBatch]:
+async def due_digests(uow: UnitOfWork) -> dict[int, datetime]:
+    """The communities whose digest is due now, each with its cut-off: the latest digest time (the community's
+    setting, community.settings.DIGEST_TIME, in its time zone) at or before now, when it holds messages from
+    before it. A message held after the cut-off waits for the next day's. Asked every minute (the digest tick):
+    one grouped query on the held messages, a setting look-up per community that has any."""
+    now = uow.clock.now()
+    held = (
+        await uow.session.exec(
+            sa_select(col(Notice.community_id), func.min(col(OutboxMessage.created_at)))
+            .select_from(OutboxMessage)
+            .join(Notice, col(Notice.id) == col(OutboxMessage.notice_id))
+            .where(col(OutboxMessage.status) == DeliveryStatus.HELD)
+            .group_by(col(Notice.community_id))
+        )  # type: ignore[call-overload]
+    ).all()
+    due: dict[int, datetime] = {}
+    for community_id, oldest in held:
+        at = await settings.value(uow, community_id, settings.DIGEST_TIME)
+        timezone = await settings.value(uow, community_id, settings.TIMEZONE)
+        cutoff = settings.latest_time_of_day(now, at, timezone)
+        if oldest <= cutoff:
+            due[int(community_id)] = cutoff
+    return due
+
+
+async def digest_times(uow: UnitOfWork, person_id: int) -> list[time]:
+    """When this person's digests come: the digest time of each community they belong to (each in its own
+    zone), earliest first; the default for someone in none."""
+    communities = (
+        await uow.session.exec(select(Membership.community_id).where(Membership.person_id == person_id))
+    ).all()
+    times = {await settings.value(uow, community_id, settings.DIGEST_TIME) for community_id in communities}
+    return sorted(times) or [settings.DIGEST_TIME.default]
+
+
+async def digest_batches(uow: UnitOfWork, due: Mapping[int, datetime] | None = None) -> list[DigestBatch]:
     """Every held message, gathered per recipient account, each batch's notices in the order they were made.
     The language is the recipient's, negotiated as for the notices themselves (with the first notice's
-    community's default)."""
+    community's default). due (from due_digests): only the messages of these communities held by each one's
+    cut-off; None: every held message."""
+    if due is not None and not due:
+        return []  # the digest tick's usual case: no community's time has come
     rows = (
         await uow.session.exec(
             sa_select(
@@ -774,20 +812,26 @@ async def digest_batches(uow: UnitOfWork) -> list[DigestBatch]:
                 col(Person.language),
                 col(ChannelAccount.language_code),
                 col(Community.default_language),
+                col(OutboxMessage.created_at),
             )
             .select_from(OutboxMessage)
             .join(Notice, col(Notice.id) == col(OutboxMessage.notice_id))
             .join(Community, col(Community.id) == col(Notice.community_id))
             .join(Person, col(Person.id) == col(OutboxMessage.person_id))
             .join(ChannelAccount, col(ChannelAccount.id) == col(OutboxMessage.account_id))
-            .where(col(OutboxMessage.status) == DeliveryStatus.HELD)
+            .where(
+                col(OutboxMessage.status) == DeliveryStatus.HELD,
+                col(Notice.community_id).in_(list(due)) if due is not None else true(),
+            )
             .order_by(col(OutboxMessage.person_id), col(OutboxMessage.account_id), col(OutboxMessage.id))
         )  # type: ignore[call-overload]
     ).all()
+    if due is not None:
+        rows = [row for row in rows if row[-1] <= due[row[5].community_id]]
     batches: list[DigestBatch] = []
     for (person_id, account_id), group in groupby(rows, key=lambda row: (row[1], row[2])):
         held = list(group)
-        _, _, _, channel, chat_id, _, own, client, default = held[0]
+        _, _, _, channel, chat_id, _, own, client, default, _ = held[0]
         batches.append(
             DigestBatch(
                 person_id=person_id,

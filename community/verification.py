@@ -40,6 +40,11 @@ from community.errors import (
     UsedUpCode,
     ValidationFailed,
 )
+
+# Re-exported: the services and the tests read them from here; the CLI's help from the module that imports nothing.
+from community.invitation_terms import INVITATION_LIFETIME as INVITATION_LIFETIME
+from community.invitation_terms import MAX_USES as MAX_USES
+from community.invitation_terms import STAFF_INVITATION_LIFETIME as STAFF_INVITATION_LIFETIME
 from community.models import (
     ChannelAccount,
     Community,
@@ -58,11 +63,6 @@ from community.unit_of_work import UnitOfWork
 from community.viewers import Viewer, viewer_in
 from i18n import N_
 
-# How far one invitation reaches (README, "Invitations"). A multi-use code for residents is shared in a building's
-# group chat, so it is bounded; staff act for the community, so theirs are for one person and expire soon.
-MAX_USES = 200  # people one invitation for residents (or volunteers, party members, unit contacts) can admit
-INVITATION_LIFETIME = timedelta(days=14)  # how long an invitation stays valid when its maker says nothing
-STAFF_INVITATION_LIFETIME = timedelta(hours=72)  # a staff invitation's lifetime, and the longest one may have
 MAX_PERSON_NAME = 100
 MAX_REASON = 500
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import operator
 import secrets
 import unicodedata
@@ -32,10 +33,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import Executable, Result, Select, and_, bindparam, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -43,14 +42,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, delete, select
 
-from community import audit
+from community import audit, settings
+from community.anonymity import Anonymity
 from community.communities import clean_text, effective_roles, get_community
 from community.errors import UnknownBuilding, UnknownResidentGroup, ValidationFailed
-from community.models import Household, Membership, MembershipRole
+from community.models import CommunitySetting, Household, Membership, MembershipRole
 from community.notices import Attachment, Audience, audience_options
 from community.permissions import allows
 from community.roles import Action, Role
 from community.scheduling import JobSpec
+from community.settings import stored_value
 from community.unit_of_work import UnitOfWork
 from community.verification import RESIDENT_ROLES
 from consultation.errors import (
@@ -85,17 +86,21 @@ from consultation.models import (
     StatementStatus,
     Vote,
 )
-from consultation.opinion_map import FloatArray
 from consultation.reach import count_eligible
+from consultation.settings import MAP_REFRESH
 from i18n import LANGUAGES, N_
+
+if TYPE_CHECKING:
+    # numpy (and through the opinion map scikit-learn) load only where a vote matrix is built: a command or a
+    # start that never builds one must not pay for them (tests/test_startup_imports.py).
+    from consultation.opinion_map import FloatArray, IntArray
 
 MAX_TITLE = 200
 MAX_BACKGROUND = 4000
 MAX_STATEMENT = 280
 MAX_SEEDS = 20  # statements staff start a consultation with; more is the residents' part
-# How often votes ask for a fresh opinion map to order the statements by: the map of a large consultation takes
-# about a second, and the order moves slowly once a few dozen people have voted.
-MAP_REFRESH = timedelta(minutes=5)
+# How often votes ask for a fresh opinion map to order the statements by: a per-community setting,
+# consultation.settings.MAP_REFRESH.
 # Votes a consultation needs before a map is worth computing for the order (below it, fewest votes first).
 MAP_MIN_VOTES = 5
 
@@ -154,7 +159,8 @@ class ConsultationDraft:
 @dataclass(frozen=True, slots=True)
 class ConsultationFigures:
     """How a consultation stands, for the workers: counts only, never who voted what. While fewer than k
-    (uow.anonymity) have voted, how they voted is withheld: agree, disagree and passed are None."""
+    (the community's, community.settings.anonymity) have voted, how they voted is withheld: agree, disagree and
+    passed are None."""
 
     participants: int  # pseudonyms handed out
     voters: int  # participants with at least one vote on an approved statement
@@ -165,6 +171,7 @@ class ConsultationFigures:
     pending: int  # statements by status
     approved: int
     rejected: int
+    min_group_size: int  # k for this consultation: the site's, or its community's if raised (community.settings)
 
     @property
     def withheld(self) -> bool:
@@ -304,9 +311,20 @@ async def check_audience(uow: UnitOfWork, community_id: int, audience: Audience,
     that can be reached now), refused with AudienceTooSmall below k (uow.anonymity): in so small an audience the
     figures would tell how each one voted. create() checks it; a composer calls it to say so before Create."""
     count = await count_eligible(uow, community_id, audience, eligibility)
-    if not uow.anonymity.shows(count):
-        raise AudienceTooSmall(audience=count, k=uow.anonymity.min_group_size)
+    anonymity = await settings.anonymity(uow, community_id)
+    if not anonymity.shows(count):
+        raise AudienceTooSmall(audience=count, k=anonymity.min_group_size)
     return count
+
+
+async def anonymity_of(uow: UnitOfWork, consultation_id: int) -> Anonymity:
+    """k for this consultation: the site's, or its community's where the community raised it."""
+    community_id = (
+        await uow.session.exec(select(Consultation.community_id).where(Consultation.id == consultation_id))
+    ).first()
+    if community_id is None:
+        raise ConsultationNotFound()
+    return await settings.anonymity(uow, community_id)
 
 
 async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft) -> Consultation:
@@ -752,7 +770,7 @@ async def pending_statements(uow: UnitOfWork, consultation_id: int) -> list[Stat
 
 @functools.cache
 def _vote_lookup() -> Select[
-    StatementStatus, int | None, ConsultationStatus, datetime, int, str, bool, int, datetime | None
+    StatementStatus, int | None, ConsultationStatus, datetime, int, str, bool, int, datetime | None, str | None
 ]:
     """Built once, as every vote asks it: the statement's and its consultation's state, the voter's pseudonym
     and their vote on the statement so far, in one query (with the consultation's title and whether it takes
@@ -768,9 +786,17 @@ def _vote_lookup() -> Select[
             col(Consultation.allow_statements),
             col(Vote.value),
             col(Consultation.map_requested_at),
+            col(CommunitySetting.value),  # the community's map refresh interval, if it set one
         )
         .select_from(Statement)
         .join(Consultation, col(Consultation.id) == col(Statement.consultation_id))
+        .outerjoin(
+            CommunitySetting,
+            and_(
+                col(CommunitySetting.community_id) == col(Consultation.community_id),
+                col(CommunitySetting.key) == MAP_REFRESH.key,
+            ),
+        )
         .outerjoin(
             ParticipantLink,
             and_(
@@ -825,8 +851,8 @@ def _map_claim() -> Any:
     )
 
 
-def _map_stale(requested_at: datetime | None, now: datetime) -> bool:
-    return requested_at is None or requested_at < now - MAP_REFRESH
+def _map_stale(requested_at: datetime | None, now: datetime, refresh: timedelta) -> bool:
+    return requested_at is None or requested_at < now - refresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -849,6 +875,7 @@ async def vote(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteVa
 async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteValue | int) -> RecordedVote:
     """vote(), telling also what the participant had chosen before (a repeated tap is not a new vote), and
     whether the opinion map that orders the statements is due: when the last request is older than MAP_REFRESH
+    (the community's setting, consultation.settings)
     (or there was none) and the consultation has MAP_MIN_VOTES votes, the one vote whose conditional update
     takes the request gets map_due. Within an interval a vote runs no statement more; only until a consultation
     has MAP_MIN_VOTES votes does every vote try the claim (and find too few)."""
@@ -871,6 +898,7 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
         allow,
         before,
         requested_at,
+        refresh_text,
     ) = found
     now = uow.clock.now()
     _require_open_status(ConsultationStatus(consultation_status), closes_at, now)
@@ -885,8 +913,9 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
     await connection.execute(_vote_upsert(dialect), values)
     assert participant_id is not None and consultation_id is not None
     map_due = False
-    if _map_stale(requested_at, now):
-        claim = {"consultation_id": consultation_id, "stale": now - MAP_REFRESH, "now": now}
+    refresh = stored_value(MAP_REFRESH, refresh_text)
+    if _map_stale(requested_at, now, refresh):
+        claim = {"consultation_id": consultation_id, "stale": now - refresh, "now": now}
         map_due = (await connection.execute(_map_claim(), claim)).rowcount == 1
         if map_due:
             uow.schedule(MAP, now, ConsultationJob(int(consultation_id)))
@@ -1000,7 +1029,7 @@ async def store_priorities(
     if not statement_ids:
         return True
     rows = [
-        {"sid": int(sid), "cid": consultation_id, "priority": float(value) if np.isfinite(value) else None}
+        {"sid": int(sid), "cid": consultation_id, "priority": float(value) if math.isfinite(value) else None}
         for sid, value in zip(statement_ids, importance, strict=True)
     ]
     await (await _core_connection(uow)).execute(_priority_update(), rows)
@@ -1039,8 +1068,9 @@ async def require_figures_shown(uow: UnitOfWork, consultation_id: int) -> int:
     """The number of voters, or FiguresWithheld while fewer than k (uow.anonymity) have voted: for whatever shows
     votes per pseudonym or per group."""
     voters = await voter_count(uow, consultation_id)
-    if not uow.anonymity.shows(voters):
-        raise FiguresWithheld(voters=voters, k=uow.anonymity.min_group_size)
+    anonymity = await anonymity_of(uow, consultation_id)
+    if not anonymity.shows(voters):
+        raise FiguresWithheld(voters=voters, k=anonymity.min_group_size)
     return voters
 
 
@@ -1072,7 +1102,8 @@ async def figures(uow: UnitOfWork, consultation_id: int) -> ConsultationFigures:
     }
     voters = await voter_count(uow, consultation_id)
     statuses = {StatementStatus(status): int(count) for status, count in by_status.items()}
-    shown = uow.anonymity.shows(voters)
+    anonymity = await anonymity_of(uow, consultation_id)
+    shown = anonymity.shows(voters)
     return ConsultationFigures(
         participants=int(participants),
         voters=voters,
@@ -1083,6 +1114,7 @@ async def figures(uow: UnitOfWork, consultation_id: int) -> ConsultationFigures:
         pending=statuses.get(StatementStatus.PENDING, 0),
         approved=statuses.get(StatementStatus.APPROVED, 0),
         rejected=statuses.get(StatementStatus.REJECTED, 0),
+        min_group_size=anonymity.min_group_size,
     )
 
 
@@ -1095,6 +1127,8 @@ async def vote_matrix(uow: UnitOfWork, consultation_id: int) -> VoteMatrix:
 
     The votes are streamed MATRIX_BATCH at a time into numpy arrays, never held as rows: 2.5 million votes take
     some 60 MB on the way to the matrix, not a gigabyte of row objects."""
+    import numpy as np  # loaded here, not at start-up: tests/test_startup_imports.py
+
     statement_ids = tuple(
         sid
         for sid in (
@@ -1120,7 +1154,7 @@ async def vote_matrix(uow: UnitOfWork, consultation_id: int) -> VoteMatrix:
         .where(col(Statement.consultation_id) == consultation_id, col(Statement.status) == StatementStatus.APPROVED)
         .execution_options(yield_per=MATRIX_BATCH)
     )
-    parts: list[NDArray[np.int64]] = []
+    parts: list[IntArray] = []
     try:
         async for rows in result.partitions(MATRIX_BATCH):
             # fromiter over the flattened rows: numpy reads Row objects one by one otherwise, much slower.

@@ -15,6 +15,7 @@ from sqlmodel import Field, SQLModel
 
 from community.db_types import UTCDateTime, enum_type
 from community.notice_models import AttachmentKind
+from consultation.eligibility import Eligibility as Eligibility  # re-exported: the tables and services use it from here
 
 
 def _utc(nullable: bool = False, index: bool = False) -> Column[datetime]:
@@ -26,14 +27,6 @@ class ConsultationStatus(StrEnum):
     SCHEDULED = "scheduled"  # confirmed, waits for opens_at
     OPEN = "open"  # taking statements and votes
     CLOSED = "closed"  # over: the outcome is computed from what is stored
-
-
-class Eligibility(StrEnum):
-    """Who in the audience may take part."""
-
-    RESIDENTS = "residents"  # verified members who live in the community (the default)
-    HOUSEHOLD_REPRESENTATIVES = "household_representatives"  # one voice per household
-    MEMBERS = "members"  # every verified member, staff and unit contacts as well
 
 
 class StatementStatus(StrEnum):

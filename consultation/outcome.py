@@ -300,7 +300,7 @@ async def _outcome(
         opened_at=consultation.opened_at,
         closed_at=consultation.closed_at,
         computed_at=uow.clock.now(),
-        min_group_size=uow.anonymity.min_group_size,
+        min_group_size=counted.min_group_size,
         figures=counted,
         statements=statements,
         groups=groups,

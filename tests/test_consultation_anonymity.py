@@ -321,7 +321,16 @@ def test_the_outcome_names_the_most_divisive_statement_only_when_every_group_rea
         votes=np.array([bloc_a] * 5 + [bloc_b] * 2),
     )
     counted = ConsultationFigures(
-        participants=7, voters=7, votes=56, agree=28, disagree=28, passed=0, pending=0, approved=8, rejected=0
+        participants=7,
+        voters=7,
+        votes=56,
+        agree=28,
+        disagree=28,
+        passed=0,
+        pending=0,
+        approved=8,
+        rejected=0,
+        min_group_size=5,
     )
     five = map_findings(matrix, counted, Anonymity())
     assert five.groups == 2 and five.divisive is None and five.withheld_below is None

@@ -18,7 +18,6 @@ from community.unit_of_work import UnitOfWorkFactory
 from consultation import participation
 from consultation.consultations import (
     MAP_MIN_VOTES,
-    MAP_REFRESH,
     VoteValue,
     add_statement,
     close_consultation,
@@ -28,6 +27,7 @@ from consultation.consultations import (
     store_priorities,
 )
 from consultation.models import Statement
+from consultation.settings import MAP_REFRESH
 from tests.test_consultations import B3, Cast, _cast, _open, _statements, _vote
 
 
@@ -146,7 +146,7 @@ async def test_the_map_refresh_is_claimed_by_one_vote_per_interval(uows: UnitOfW
     # The vote that makes enough asks; the next ones in the interval do not.
     assert await due(cast.wang, statements[MAP_MIN_VOTES - 1])
     assert not await due(cast.liu, statements[0])
-    clock.advance(MAP_REFRESH)
+    clock.advance(MAP_REFRESH.default)
     assert not await due(cast.liu, statements[1])
     # After the interval one vote asks again, then none.
     clock.advance(timedelta(seconds=1))
@@ -154,7 +154,7 @@ async def test_the_map_refresh_is_claimed_by_one_vote_per_interval(uows: UnitOfW
     assert not await due(cast.liu, statements[2], VoteValue.DISAGREE)
 
     # Votes at once after the next interval: one of them asks, whatever the database.
-    clock.advance(MAP_REFRESH + timedelta(seconds=1))
+    clock.advance(MAP_REFRESH.default + timedelta(seconds=1))
     asked = await asyncio.gather(due(cast.chen, statements[0]), due(cast.committee, statements[0]))
     assert sorted(asked) == [False, True]
 

@@ -20,16 +20,18 @@ from bot.consultations.jobs import register_consultation_jobs, send_outcome
 from bot.notices.jobs import register_notice_jobs
 from bot.rendering import Localizer, Localizers
 from bot.scheduling import JobRegistry
+from community import settings
 from community.anonymity import Anonymity
 from community.clock import FakeClock
 from community.demo import seed_demo
-from community.models import AuditEntry
+from community.models import AuditEntry, Community
 from community.notice_models import MessageKind, OutboxMessage
 from community.outbox import buttons_from_json
 from community.unit_of_work import UnitOfWorkFactory
 from consultation import consultations
 from consultation.consultations import VoteValue
 from consultation.models import Consultation, ConsultationStatus, Statement
+from consultation.settings import CLOSING_DAYS
 from tests.support.console import ConsoleDelivery, scheduled_session
 from tests.support.console import script as _script
 from tests.support.console import tap as _tap
@@ -431,3 +433,18 @@ async def test_a_vote_in_chat_asks_for_the_map_once_and_the_job_stores_the_prior
     out = await _tap(session, out, "🤷 Pass")
     assert "consultation:1:map" not in await scheduler.handed()
     assert await scheduler.run_due() == 0
+
+
+async def test_the_composer_offers_the_communitys_own_closing_choices(
+    session: ConsoleSession, uows: UnitOfWorkFactory, scheduler: FakeScheduler
+) -> None:
+    async with uows() as uow:
+        community = (await uow.session.exec(select(Community).where(Community.name == COMMUNITY))).one()
+        await settings.change(uow, community.id or 0, CLOSING_DAYS, "5,10")
+        await uow.commit()
+    out = await _script(session, "/as worker", "/newconsultation", TITLE, BACKGROUND)
+    out = await _tap(session, out, "Next ›")
+    assert "Closes: 10 days after it opens" in out  # the middle choice, as 7 is of 3, 7 and 14
+    assert out[out.index("  [5] Open later…") + 1 :][:3] == ["  [6] 5 days", "  [7] ✓ 10 days", "  [8] Close at…"]
+    out = await _tap(session, out, "5 days")
+    assert "Closes: 5 days after it opens" in out

@@ -215,6 +215,22 @@ async def test_daily_runs_at_the_time_of_day_in_its_zone(make_scheduler: Make) -
     assert morning is not None and morning.astimezone(SHANGHAI).hour == 7
 
 
+async def test_a_periodic_job_runs_every_interval_from_the_start(make_scheduler: Make) -> None:
+    """The digest tick's kind of job (JobRegistry.every): scheduled at every start, then again and again."""
+    ledger = Ledger()
+    ledger.registry.every("tick", timedelta(seconds=0.2), "remember", {"tag": "tick"})
+    scheduler = make_scheduler(ledger.registry)
+    before = datetime.now(UTC)
+    await scheduler.start()
+    first = await scheduler.next_run("tick")
+    assert first is not None and before < first <= datetime.now(UTC) + timedelta(seconds=0.2)
+    await ledger.wait_for("tick")
+    ledger.seen.clear()
+    await ledger.wait_for("tick")  # and once more, an interval later
+    with pytest.raises(ValueError, match="positive interval"):
+        ledger.registry.every("never", timedelta(0), "remember")
+
+
 @dataclass(frozen=True, slots=True)
 class Tagged:
     tag: str

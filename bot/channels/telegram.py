@@ -21,18 +21,22 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
-from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ChatType, ParseMode
-from aiogram.exceptions import (
+from bot.channels.aiogram_import import import_aiogram
+
+import_aiogram()  # before aiogram's first import: its types are built on first use (bot/channels/aiogram_import.py)
+
+from aiogram import Bot, Dispatcher  # noqa: E402
+from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
+from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
+from aiogram.enums import ChatType, ParseMode  # noqa: E402
+from aiogram.exceptions import (  # noqa: E402
     ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramRetryAfter,
 )
-from aiogram.methods import (
+from aiogram.methods import (  # noqa: E402
     AnswerCallbackQuery,
     EditMessageReplyMarkup,
     EditMessageText,
@@ -45,7 +49,7 @@ from aiogram.methods import (
     SetMyCommands,
     TelegramMethod,
 )
-from aiogram.types import (
+from aiogram.types import (  # noqa: E402
     BotCommand,
     BotCommandScopeChat,
     BufferedInputFile,
@@ -58,9 +62,9 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
-from bot.context import BotInfo
-from bot.conversation import Conversation
-from bot.events import (
+from bot.context import BotInfo  # noqa: E402
+from bot.conversation import Conversation  # noqa: E402
+from bot.events import (  # noqa: E402
     ButtonPress,
     Command,
     ContactShared,
@@ -71,9 +75,9 @@ from bot.events import (
     TextInput,
     clean_event,
 )
-from bot.failures import failure_reference, log_failure
-from bot.html import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_html
-from bot.replies import (
+from bot.failures import failure_reference, log_failure  # noqa: E402
+from bot.html import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_html  # noqa: E402
+from bot.replies import (  # noqa: E402
     AnswerButton,
     ChatRef,
     EditButtons,
@@ -85,7 +89,7 @@ from bot.replies import (
     SendText,
     SetCommands,
 )
-from i18n import DEFAULT_LANGUAGE
+from i18n import DEFAULT_LANGUAGE  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,10 @@ from bot.forms import StateForm, attachment_of
 from community.notices import Attachment, Audience
 from consultation.consultations import ConsultationDraft
 from consultation.models import Eligibility
+from consultation.settings import CLOSING_DAYS, default_closing_days
 
-CLOSING_DAYS: tuple[int, ...] = (3, 7, 14)  # the quick choices for the closing time, after the opening
-DEFAULT_CLOSING_DAYS = 7
+# The quick choices for the closing time, after the opening, are the community's (consultation.settings).
+DEFAULT_CLOSING_DAYS = default_closing_days(CLOSING_DAYS.default)
 ELIGIBILITIES: tuple[Eligibility, ...] = tuple(Eligibility)  # button indexes point into this
 
 
@@ -52,7 +53,7 @@ class ComposeToggle(StrEnum):
     BUILDING = "b"  # index into the buildings shown
     GROUP = "g"  # index into the residents' groups shown
     ELIGIBILITY = "e"  # index into ELIGIBILITIES
-    CLOSING_DAYS = "d"  # index into CLOSING_DAYS
+    CLOSING_DAYS = "d"  # index into the community's closing-day choices (consultation.settings.CLOSING_DAYS)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,6 @@ from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from consultation import consultations, reach
 from consultation.consultations import CLOSE, MAP, OPEN, OUTCOME, ConsultationJob
 from consultation.models import Consultation, ConsultationStatus
-from consultation.opinion_map import compute_opinion_map
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -121,6 +120,9 @@ def map_findings(
     groups, divisive = 0, None
     consensus: tuple[int, ...] = ()
     if matrix.participants and matrix.statement_ids:
+        # scikit-learn and numpy load here, on the first map, not at start-up (tests/test_startup_imports.py).
+        from consultation.opinion_map import compute_opinion_map
+
         found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
         groups = len(found.groups)
         consensus = tuple(int(s.statement_id) for s in found.consensus_agree[:CONSENSUS_SHOWN])
@@ -178,7 +180,7 @@ async def send_outcome(uows: UnitOfWorkFactory, localizers: Localizers, consulta
             return None
         figures = await consultations.figures(uow, consultation_id)
         matrix = None if figures.withheld else await consultations.vote_matrix(uow, consultation_id)
-        anonymity = uow.anonymity
+        anonymity = await consultations.anonymity_of(uow, consultation_id)
     counted = map_findings(matrix, figures, anonymity)
     async with uows() as uow:
         count = await _queue_outcome(uow, localizers, consultation_id, counted)
@@ -200,6 +202,8 @@ async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int) -> b
         matrix = await consultations.vote_matrix(uow, consultation_id)
     if not matrix.participants or not matrix.statement_ids:
         return False
+    from consultation.opinion_map import compute_opinion_map  # loaded on first use, as in map_findings
+
     found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
     async with uows() as uow:
         stored = await consultations.store_priorities(

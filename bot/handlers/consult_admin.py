@@ -59,7 +59,7 @@ async def _figures_view(
         closes_at=consultation.closes_at,
         closed_at=consultation.closed_at or consultation.closes_at,
         f=counted,
-        k=ctx.uow.anonymity.min_group_size,
+        k=counted.min_group_size,
         question=question,
     )
     return text, _keyboard(reader, consultation, counted, question=question)

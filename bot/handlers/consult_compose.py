@@ -27,7 +27,6 @@ from babel.dates import get_timezone_location
 
 from bot import forms
 from bot.consultations.form import (
-    CLOSING_DAYS,
     ELIGIBILITIES,
     ComposeAction,
     ComposeChoice,
@@ -45,7 +44,7 @@ from bot.notices.render import describe_audience, moment
 from bot.rendering import Localizer
 from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
 from bot.router import Router
-from community import notices
+from community import notices, settings
 from community.communities import get_community
 from community.errors import PermissionDenied, ValidationFailed
 from community.models import Community
@@ -62,6 +61,7 @@ from consultation.consultations import (
 )
 from consultation.errors import AudienceTooSmall
 from consultation.models import Eligibility
+from consultation.settings import CLOSING_DAYS, default_closing_days
 from i18n import N_
 
 STATE_COMMUNITY = "consult.community"
@@ -121,8 +121,10 @@ async def compose(ctx: Context, _: Command) -> Sequence[Reply]:
 async def _new_form(ctx: Context, community: Community) -> Form:
     assert community.id is not None
     options = await notices.audience_options(ctx.uow, community.id)
+    closing = await settings.value(ctx.uow, community.id, CLOSING_DAYS)
     return Form(
         community_id=community.id,
+        closes_days=default_closing_days(closing),
         language=ctx.l.language,
         building_options=list(options.buildings),
         group_options=list(options.groups),
@@ -247,8 +249,10 @@ async def choice(ctx: Context, data: ComposeChoice) -> Sequence[Reply]:
         listing = data.toggle
     elif data.toggle is ComposeToggle.ELIGIBILITY and 0 <= data.index < len(ELIGIBILITIES):
         form.eligibility = ELIGIBILITIES[data.index].value
-    elif data.toggle is ComposeToggle.CLOSING_DAYS and 0 <= data.index < len(CLOSING_DAYS):
-        form.closes_days = CLOSING_DAYS[data.index]
+    elif data.toggle is ComposeToggle.CLOSING_DAYS and 0 <= data.index < len(
+        closing := await settings.value(ctx.uow, form.community_id, CLOSING_DAYS)
+    ):
+        form.closes_days = closing[data.index]
         form.closes_at = None
         consultations.validate_draft(form.draft(ctx.uow.clock.now()), ctx.uow.clock.now())
     else:
@@ -310,6 +314,7 @@ async def _options_screen(ctx: Context, form: Form) -> Reply:
             _button(forms.mark(form.opens_at is not None, l.label("Open later…")), ComposeAction.OPEN_LATER),
         )
     )
+    choices = await settings.value(ctx.uow, form.community_id, CLOSING_DAYS)
     closing = [
         Button(
             forms.mark(
@@ -317,7 +322,7 @@ async def _options_screen(ctx: Context, form: Form) -> Reply:
             ),
             ComposeChoice(ComposeToggle.CLOSING_DAYS, index).pack(),
         )
-        for index, days in enumerate(CLOSING_DAYS)
+        for index, days in enumerate(choices)
     ]
     closing.append(_button(forms.mark(form.closes_at is not None, l.label("Close at…")), ComposeAction.CLOSE_LATER))
     rows.append(tuple(closing))

@@ -11,13 +11,13 @@ from sqlmodel import col, select
 from bot.context import Context
 from bot.events import ButtonPress, Command
 from bot.notices.buttons import PREVIEW_NOTICE_ID, AcknowledgeNotice, DigestChoice, MuteCategory
-from bot.notices.jobs import DIGEST_TIME
 from bot.notices.render import CATEGORIES, ack_keyboard, category_label
 from bot.replies import AnswerButton, Button, EditButtons, EditText, Keyboard, Reply, SendText
 from bot.router import Router
 from community import notices
 from community.notice_models import MessageKind, NoticeAck, OutboxMessage
 from community.roles import Action
+from community.settings import show_time_of_day
 from i18n import N_
 
 ON = "🔔 "
@@ -41,7 +41,12 @@ async def _screen(ctx: Context) -> tuple[str, Keyboard]:
         "notice_notifications.j2",
         muted=str(format_list(names, locale=ctx.l.t.locale)) if names else None,
         digest=digest,
-        digest_time=DIGEST_TIME.strftime("%H:%M"),
+        digest_time=str(
+            format_list(
+                [show_time_of_day(at) for at in await notices.digest_times(ctx.uow, ctx.person_id)],
+                locale=ctx.l.t.locale,
+            )
+        ),
     )
     toggles = [
         Button((OFF if category in muted else ON) + category_label(ctx.l, category), MuteCategory(index).pack())

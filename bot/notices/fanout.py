@@ -92,12 +92,13 @@ class DigestItem:
 
 
 async def send_digests(uow: UnitOfWork, localizers: Localizers) -> int:
-    """One digest message (more where it would be too long) per recipient with held notices; the caller
-    commits. Returns how many messages were enqueued."""
+    """One digest message (more where it would be too long) per recipient with held notices of the communities
+    whose digest time has come (community.notices.due_digests); the caller commits. Returns how many messages
+    were enqueued."""
     communities: dict[int, Community] = {}
     versions: dict[int, dict[str, str]] = {}
     messages: list[Outgoing] = []
-    for batch in await notices.digest_batches(uow):
+    for batch in await notices.digest_batches(uow, await notices.due_digests(uow)):
         if not batch.notices:
             continue
         first = batch.notices[0]

@@ -1,11 +1,18 @@
 """The scheduled work of notices: community.notices.SEND (a scheduled notice's time has come: fan it out;
-community.notices.publish schedules it) and "notice.digest" (every evening: one digest per recipient of the
-non-urgent notices held for them)."""
+community.notices.publish schedules it) and "notice.digest" (a tick every minute: each community's digest of the
+non-urgent notices held for its residents, once its digest time has come in its time zone, both per-community
+settings: community.settings).
+
+One tick for every community rather than a daily job per community: a community's time is then read when it is
+used, so changing it (`linli community set-setting`), adding a community or a restart needs no job to be
+scheduled again, and the tick after a downtime sends whatever came due meanwhile. What is due is a function of
+the clock and the data alone (messages held before the community's latest digest time), so a tick that runs
+twice, or late, sends each message once and in the digest of the day it was held for."""
 
 from __future__ import annotations
 
 import logging
-from datetime import time
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.notices.fanout import fan_out, send_digests
@@ -23,8 +30,7 @@ log = logging.getLogger(__name__)
 
 DIGEST_JOB = "notice.digest"
 DIGEST_KEY = "notice.digest"
-DIGEST_TIME = time(19, 0)
-DIGEST_TIMEZONE = "Asia/Shanghai"
+DIGEST_TICK = timedelta(minutes=1)  # how late a digest may be after its community's time
 
 
 class NoticeJobs:
@@ -52,7 +58,8 @@ class NoticeJobs:
         async with self.uows() as uow:
             count = await send_digests(uow, self.localizers)
             await uow.commit()
-        log.info("daily digest: %s messages queued", count)
+        if count:
+            log.info("daily digest: %s messages queued", count)
 
 
 def register_jobs(registry: JobRegistry, app: App) -> None:
@@ -61,8 +68,8 @@ def register_jobs(registry: JobRegistry, app: App) -> None:
 
 
 def register_notice_jobs(registry: JobRegistry, uows: UnitOfWorkFactory, localizers: Localizers) -> None:
-    """The two jobs and the digest every evening."""
+    """The two jobs and the digest tick."""
     jobs = NoticeJobs(uows, localizers)
     registry.register(SEND, jobs.send)
     registry.register(DIGEST_JOB, jobs.digest)
-    registry.every_day(DIGEST_KEY, DIGEST_TIME, DIGEST_TIMEZONE, DIGEST_JOB)
+    registry.every(DIGEST_KEY, DIGEST_TICK, DIGEST_JOB)

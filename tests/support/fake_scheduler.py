@@ -14,7 +14,8 @@ schedule rows over before each look at the jobs (run_due, next_run, handed) and 
 and a job that ran tells the relay, as in `linli run`. Without one, it only holds what is scheduled on it.
 
 Like the real one: the same key replaces a job, a job due long ago runs once, a daily job comes back the next
-day in its zone, an unknown job name is logged and dropped. Unlike it: a job's exception reaches the test."""
+day in its zone, a periodic one an interval after it ran, an unknown job name is logged and dropped. Unlike
+it: a job's exception reaches the test."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class FakeJob:
     when: datetime
     daily: tuple[time, str] | None = None  # (time of day, zone) for a daily job
     row: int | None = None  # the schedule row it came from
+    every: timedelta | None = None  # the interval of a periodic job
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,11 @@ class FakeScheduler:
                 await self.relay.replay()  # as App.start_jobs has the relay replay the rows
             for daily in self.registry.daily_jobs:
                 await self.daily(daily.key, daily.at, daily.timezone, daily.job, daily.args)
+            for periodic in self.registry.periodic_jobs:
+                when = self.clock.now() + periodic.interval
+                self.jobs[periodic.key] = FakeJob(
+                    periodic.key, periodic.job, periodic.args, when, every=periodic.interval
+                )
 
     async def shutdown(self) -> None:
         self.started = False
@@ -118,7 +125,8 @@ class FakeScheduler:
 
     async def run_due(self) -> int:
         """Run every job whose time has come by the clock, earliest first, and those that jobs schedule for no
-        later than now; a daily job runs once however many days passed, then waits for its next day.
+        later than now; a daily job runs once however many days passed, then waits for its next day (a periodic
+        one for an interval).
         Returns how many ran."""
         count = 0
         for _ in range(MAX_ROUNDS):
@@ -129,7 +137,11 @@ class FakeScheduler:
             for job in due:
                 if self.jobs.get(job.key) is not job:
                     continue  # an earlier job cancelled or replaced it
-                if job.daily is None:
+                if job.every is not None:
+                    self.jobs[job.key] = FakeJob(
+                        job.key, job.job, job.args, self.clock.now() + job.every, every=job.every
+                    )
+                elif job.daily is None:
                     del self.jobs[job.key]
                 else:
                     at, timezone = job.daily
