@@ -4,14 +4,17 @@ never leaves anything half-written."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from community import notify
 from community.anonymity import Anonymity
 from community.clock import Clock
 from community.keys import SiteKey
+from community.notify import Attachment, MessageRef, Recipient, Renderers
 
 
 class UnitOfWork:
@@ -22,6 +25,7 @@ class UnitOfWork:
         key: SiteKey,
         gate: asyncio.Lock | None = None,
         anonymity: Anonymity | None = None,
+        renderers: Renderers | None = None,
     ) -> None:
         self._sessions = sessions
         self.clock = clock
@@ -29,6 +33,8 @@ class UnitOfWork:
         self.key = key
         # k (community.anonymity): the smallest audience a process may have, the fewest people whose figures show.
         self.anonymity = anonymity or Anonymity()
+        # How notifications become text (community.notify): registered by the composition root.
+        self.renderers = renderers if renderers is not None else Renderers()
         self._gate = gate
         self._session: AsyncSession | None = None
         # The audit chain's last hash as this transaction left it (community.audit): writers are serialised
@@ -66,6 +72,24 @@ class UnitOfWork:
             if self._gate is not None:
                 self._gate.release()
 
+    async def notify(
+        self,
+        recipients: Iterable[Recipient],
+        notification: object,
+        *,
+        attachment: Attachment | None = None,
+        notice_id: int | None = None,
+        topic: str | None = None,
+    ) -> int:
+        """Tell these people ``notification``, as outbox rows in this transaction (community.notify)."""
+        return await notify.notify(
+            self, self.renderers, recipients, notification, attachment=attachment, notice_id=notice_id, topic=topic
+        )
+
+    async def edit_notified(self, topic: str, notification: object, *, skip: Sequence[MessageRef] = ()) -> int:
+        """Change the copies already sent about ``topic`` to say ``notification`` (community.notify.edit)."""
+        return await notify.edit(self, self.renderers, topic, notification, skip=skip)
+
     async def commit(self) -> None:
         await self.session.commit()
         self.audit_head = None
@@ -89,12 +113,15 @@ class UnitOfWorkFactory:
         clock: Clock,
         key: SiteKey,
         anonymity: Anonymity | None = None,
+        renderers: Renderers | None = None,
     ) -> None:
-        """anonymity: k from the settings (LINLI_MIN_GROUP_SIZE); left out, the documented default k = 5."""
+        """anonymity: k from the settings (LINLI_MIN_GROUP_SIZE); left out, the documented default k = 5.
+        renderers: how notifications become text (community.notify); the composition root fills it."""
         self.sessions = sessions
         self.clock = clock
         self.key = key
         self.anonymity = anonymity or Anonymity()
+        self.renderers = renderers if renderers is not None else Renderers()
         bind = sessions.kw.get("bind")
         self._gate = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
 
@@ -104,4 +131,4 @@ class UnitOfWorkFactory:
         return self._gate is not None
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.clock, self.key, self._gate, self.anonymity)
+        return UnitOfWork(self.sessions, self.clock, self.key, self._gate, self.anonymity, self.renderers)

@@ -24,7 +24,7 @@ from sqlmodel import SQLModel
 import community.models
 import community.notice_models  # noqa: F401
 import consultation.models  # noqa: F401
-from bot.app import build_router, localized_commands
+from bot.app import build_router, localized_commands, register_renderers
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.context import BotInfo
 from bot.conversation import Conversation
@@ -35,6 +35,7 @@ from community.db import async_url, create_engine, session_factory
 from community.demo import seed_demo
 from community.keys import SiteKey
 from community.migrate import upgrade
+from community.notify import Renderers
 from community.unit_of_work import UnitOfWorkFactory
 from i18n import Catalogs
 from i18n.catalog import compile_all
@@ -158,8 +159,12 @@ def anonymity() -> Anonymity:
 
 
 @pytest.fixture
-def uows(engine: AsyncEngine, clock: FakeClock, site_key: SiteKey, anonymity: Anonymity) -> UnitOfWorkFactory:
-    return UnitOfWorkFactory(session_factory(engine), clock, site_key, anonymity)
+def uows(
+    engine: AsyncEngine, clock: FakeClock, site_key: SiteKey, anonymity: Anonymity, localizers: Localizers
+) -> UnitOfWorkFactory:
+    """Units of work as the composition root makes them, with the notification renderers registered."""
+    renderers = register_renderers(Renderers(), localizers)
+    return UnitOfWorkFactory(session_factory(engine), clock, site_key, anonymity, renderers=renderers)
 
 
 @pytest.fixture(scope="session")

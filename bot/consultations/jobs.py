@@ -27,18 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot.consultations.render import ConsultationLook, Outcome, render_invitation, render_outcome
-from bot.notices.fanout import outbox_buttons
 from bot.rendering import Localizers
-from community import outbox
 from community.anonymity import Anonymity
 from community.communities import get_community
-from community.notice_models import AttachmentKind, MessageKind
-from community.outbox import Outgoing
 from community.scheduling import JobArgs, Scheduler
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from consultation import consultations, reach
 from consultation.consultations import CLOSE_JOB, MAP_JOB, OPEN_JOB
+from consultation.messages import ConsultationOutcome, invite, reached
 from consultation.models import Consultation, ConsultationStatus
 from consultation.opinion_map import compute_opinion_map
 
@@ -50,9 +46,6 @@ log = logging.getLogger(__name__)
 
 OUTCOME_JOB = "consultation.outcome"
 CONSENSUS_SHOWN = 3  # statements most agreed on, in the outcome message
-
-_KINDS = {AttachmentKind.PHOTO: MessageKind.PHOTO, AttachmentKind.DOCUMENT: MessageKind.DOCUMENT}
-
 
 def outcome_key(consultation_id: int) -> str:
     return f"consultation:{consultation_id}:outcome"
@@ -75,44 +68,12 @@ async def request_map(scheduler: Scheduler, consultation_id: int, now: datetime)
 # --- the invitation ------------------------------------------------------------------------------------------
 
 
-async def invite(uow: UnitOfWork, localizers: Localizers, consultation: Consultation) -> int:
-    """Queue the invitation for everyone eligible in scope, one row per reachable account, rendered once per
-    language (and once more where the account's channel can show the attachment); the caller commits. Call it
-    only when this transaction opened the consultation."""
-    community = await get_community(uow, consultation.community_id)
-    look = ConsultationLook.of(consultation, community.name)
-    kind = _KINDS[consultation.attachment_kind] if consultation.attachment_kind is not None else MessageKind.TEXT
-    rendered: dict[tuple[str, bool], tuple[str, tuple[tuple[outbox.OutboxButton, ...], ...]]] = {}
-    messages: list[Outgoing] = []
-    for person in await reach.invitees(uow, consultation):
-        with_file = kind is not MessageKind.TEXT and person.channel == consultation.attachment_channel
-        key = (person.language, with_file)
-        if key not in rendered:
-            shown = render_invitation(localizers.get(person.language, community.timezone), look, with_file=with_file)
-            rendered[key] = (shown.text, outbox_buttons(shown.buttons))
-        text, buttons = rendered[key]
-        messages.append(
-            Outgoing(
-                channel=person.channel,
-                chat_id=person.chat_id,
-                text=text,
-                person_id=person.person_id,
-                account_id=person.account_id,
-                kind=kind if with_file else MessageKind.TEXT,
-                buttons=buttons,
-                file_ref=consultation.attachment_ref if with_file else None,
-                file_name=consultation.attachment_name if with_file else None,
-            )
-        )
-    return await outbox.enqueue(uow, messages, not_before=uow.clock.now())
-
-
-async def open_now(uow: UnitOfWork, localizers: Localizers, consultation_id: int) -> int | None:
-    """Open the consultation and, when this call opened it, invite; the caller commits. None: it was open or
-    closed already, and nobody is invited again."""
+async def open_now(uow: UnitOfWork, consultation_id: int) -> int | None:
+    """Open the consultation and, when this call opened it, invite (consultation.messages.invite); the caller
+    commits. None: it was open or closed already, and nobody is invited again."""
     if not await consultations.open_consultation(uow, consultation_id):
         return None
-    return await invite(uow, localizers, await consultations.get_consultation(uow, consultation_id))
+    return await invite(uow, await consultations.get_consultation(uow, consultation_id))
 
 
 # --- the outcome ---------------------------------------------------------------------------------------------
@@ -150,9 +111,7 @@ def map_findings(
     return Findings(figures.participants, figures.voters, figures.votes, groups, consensus, divisive)
 
 
-async def _queue_outcome(
-    uow: UnitOfWork, localizers: Localizers, consultation_id: int, counted: Findings
-) -> int | None:
+async def _queue_outcome(uow: UnitOfWork, consultation_id: int, counted: Findings) -> int | None:
     """Queue the outcome for every participant unless it was queued already; the caller commits."""
     consultation = await reach.lock_consultation(uow, consultation_id)
     if consultation is None or await reach.outcome_sent(uow, consultation_id):
@@ -161,8 +120,9 @@ async def _queue_outcome(
     texts = await reach.statement_texts(
         uow, [*counted.consensus, *([counted.divisive] if counted.divisive is not None else [])]
     )
-    outcome = Outcome(
+    outcome = ConsultationOutcome(
         community=community.name,
+        timezone=community.timezone,
         title=consultation.title,
         participants=counted.participants,
         voters=counted.voters,
@@ -172,26 +132,12 @@ async def _queue_outcome(
         divisive=texts.get(counted.divisive) if counted.divisive is not None else None,
         withheld_below=counted.withheld_below,
     )
-    rendered: dict[str, str] = {}
-    messages: list[Outgoing] = []
-    for person in await reach.participants_reached(uow, consultation):
-        if person.language not in rendered:
-            rendered[person.language] = render_outcome(localizers.get(person.language, community.timezone), outcome)
-        messages.append(
-            Outgoing(
-                channel=person.channel,
-                chat_id=person.chat_id,
-                text=rendered[person.language],
-                person_id=person.person_id,
-                account_id=person.account_id,
-            )
-        )
-    count = await outbox.enqueue(uow, messages, not_before=uow.clock.now()) if messages else 0
+    count = await uow.notify(reached(await reach.participants_reached(uow, consultation)), outcome)
     await reach.mark_outcome_sent(uow, consultation, count)
     return count
 
 
-async def send_outcome(uows: UnitOfWorkFactory, localizers: Localizers, consultation_id: int) -> int | None:
+async def send_outcome(uows: UnitOfWorkFactory, consultation_id: int) -> int | None:
     """For a closed consultation: read the votes, compute the map outside any transaction, then queue the
     outcome in a short one. None when it was queued already (or the consultation is gone)."""
     async with uows() as uow:
@@ -202,7 +148,7 @@ async def send_outcome(uows: UnitOfWorkFactory, localizers: Localizers, consulta
         anonymity = uow.anonymity
     counted = map_findings(matrix, figures, anonymity)
     async with uows() as uow:
-        count = await _queue_outcome(uow, localizers, consultation_id, counted)
+        count = await _queue_outcome(uow, consultation_id, counted)
         await uow.commit()
     return count
 
@@ -243,7 +189,7 @@ class ConsultationJobs:
     async def open(self, args: JobArgs) -> None:
         consultation_id = int(args["consultation_id"])
         async with self.uows() as uow:
-            invited = await open_now(uow, self.localizers, consultation_id)
+            invited = await open_now(uow, consultation_id)
             await uow.commit()
         if invited is None:
             log.debug("consultation %s was open or closed already: nobody invited again", consultation_id)
@@ -262,7 +208,7 @@ class ConsultationJobs:
 
     async def outcome(self, args: JobArgs) -> None:
         consultation_id = int(args["consultation_id"])
-        count = await send_outcome(self.uows, self.localizers, consultation_id)
+        count = await send_outcome(self.uows, consultation_id)
         if count is not None:
             log.info("consultation %s: the outcome went to %s accounts", consultation_id, count)
 
@@ -278,13 +224,13 @@ class ConsultationJobs:
         async with self.uows() as uow:
             caught = await consultations.catch_up(uow)
             for consultation_id in caught.opened:
-                await invite(uow, self.localizers, await consultations.get_consultation(uow, consultation_id))
+                await invite(uow, await consultations.get_consultation(uow, consultation_id))
             await uow.commit()
         async with self.uows() as uow:
             pending = await reach.closed_without_outcome(uow)
             waiting = await reach.awaiting_transitions(uow)
         for consultation_id in pending:
-            await send_outcome(self.uows, self.localizers, consultation_id)
+            await send_outcome(self.uows, consultation_id)
         for consultation in waiting:
             await consultations.schedule_transitions(scheduler, consultation)
         if caught.opened or caught.closed:

@@ -480,7 +480,7 @@ async def _create(ctx: Context, form: Form) -> Sequence[Reply]:
     count = 0
     opened = consultation.opens_at <= now
     if opened:
-        count = await open_now(ctx.uow, ctx.localizers, consultation_id) or 0
+        count = await open_now(ctx.uow, consultation_id) or 0
     await ctx.clear_state()
 
     async def schedule() -> None:

@@ -1,0 +1,74 @@
+"""A notice as a notification (community.notify): what its message says, in plain fields, and its fan-out to
+everyone it reaches now, through uow.notify like every other message to other people."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from community import notices
+from community.communities import get_community
+from community.notice_models import AttachmentKind, MessageKind, Notice, NoticeCategory
+from community.notify import Attachment, Recipient
+from community.unit_of_work import UnitOfWork
+
+_KINDS = {AttachmentKind.PHOTO: MessageKind.PHOTO, AttachmentKind.DOCUMENT: MessageKind.DOCUMENT}
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeMessage:
+    notice_id: int
+    community: str
+    timezone: str
+    category: NoticeCategory
+    important: bool
+    ack_requested: bool
+    attachment_kind: AttachmentKind | None
+    attachment_name: str | None
+    language: str  # the language body is written in
+    body: str
+    translations: tuple[tuple[str, str], ...] = ()  # (language, the worker's own version)
+
+    def body_for(self, language: str) -> str:
+        """The worker's version in the reader's language where they wrote one, else the original."""
+        return dict(self.translations).get(language) or self.body
+
+
+def attachment_of(
+    kind: AttachmentKind | None, channel: str | None, ref: str | None, name: str | None
+) -> Attachment | None:
+    """A notice's or a consultation's file as the outbox sends it (only on the channel that holds it)."""
+    if kind is None or channel is None or ref is None:
+        return None
+    return Attachment(channel=channel, kind=_KINDS[kind], ref=ref, name=name)
+
+
+async def fan_out(uow: UnitOfWork, notice: Notice) -> int:
+    """Enqueue the notice for every recipient now and record how many; the caller commits. Run once per
+    notice: begin_sending / publish hand over a notice that has not been fanned out yet."""
+    assert notice.id is not None
+    community = await get_community(uow, notice.community_id)
+    versions = await notices.language_versions(uow, notice)
+    message = NoticeMessage(
+        notice_id=notice.id,
+        community=community.name,
+        timezone=community.timezone,
+        category=notice.category,
+        important=notice.important,
+        ack_requested=notice.ack_requested,
+        attachment_kind=notice.attachment_kind,
+        attachment_name=notice.attachment_name,
+        language=notice.language,
+        body=notice.body,
+        translations=tuple((language, body) for language, body in versions.items() if language != notice.language),
+    )
+    recipients = [
+        # A notice that asks for an acknowledgement needs its own message with the button.
+        Recipient(p.person_id, p.account_id, p.channel, p.chat_id, p.language, hold=p.held and not notice.ack_requested)
+        for p in await notices.recipients(uow, notice)
+    ]
+    attachment = attachment_of(
+        notice.attachment_kind, notice.attachment_channel, notice.attachment_ref, notice.attachment_name
+    )
+    count = await uow.notify(recipients, message, attachment=attachment, notice_id=notice.id)
+    await notices.mark_fanned_out(uow, notice.id, count)
+    return count
