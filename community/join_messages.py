@@ -41,4 +41,3 @@ def request_topic(request_id: int, *, with_phone: bool) -> str:
     """The workers' copies of one join request share a topic (one for those who see the phone number, one for
     the others): once one decides, the others change."""
     return f"join_request:{request_id}" if with_phone else f"join_request:{request_id}:masked"
-

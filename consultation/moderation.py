@@ -96,4 +96,3 @@ async def decide(
             [Recipient.of(account, author.language, community.default_language) for account in author.accounts], told
         )
     return decision
-

@@ -26,8 +26,10 @@ import community.notice_models  # noqa: F401
 import consultation.models  # noqa: F401
 from bot.app import build_router, localized_commands, register_renderers
 from bot.channels.console import ConsoleSession, ConsoleUser
+from bot.channels.telegram_delivery import TelegramTransport
 from bot.context import BotInfo
 from bot.conversation import Conversation
+from bot.delivery.sender import Sender, SenderOptions
 from bot.rendering import Localizer, Localizers
 from community.anonymity import Anonymity
 from community.clock import FakeClock
@@ -214,6 +216,20 @@ async def telegram(conversation: Conversation, localizers: Localizers) -> AsyncI
     commands = localized_commands(localizers, conversation.router)
     async with FakeBotApi() as fake, running_bot(conversation, fake, commands=commands, polling_timeout=1):
         yield fake
+
+
+@pytest.fixture
+async def telegram_delivery(telegram: FakeBotApi, uows: UnitOfWorkFactory) -> AsyncIterator[Sender]:
+    """The delivery engine beside the bot, as `linli run` runs it: messages to people other than the one in the
+    chat (a join request to the workers, a decision to the requester) go out through the outbox."""
+    transport = TelegramTransport(telegram.token, api_base=telegram.base_url)
+    sender = Sender(uows, {transport.channel: transport}, SenderOptions(flush_interval=0.01, poll_interval=0.05))
+    task = asyncio.create_task(sender.run(), name="test-delivery")
+    try:
+        yield sender
+    finally:
+        await sender.aclose()
+        await task
 
 
 @pytest.fixture

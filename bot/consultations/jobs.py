@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 OUTCOME_JOB = "consultation.outcome"
 CONSENSUS_SHOWN = 3  # statements most agreed on, in the outcome message
 
+
 def outcome_key(consultation_id: int) -> str:
     return f"consultation:{consultation_id}:outcome"
 

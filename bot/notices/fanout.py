@@ -31,6 +31,7 @@ from community.unit_of_work import UnitOfWork
 # A digest message stays well under Telegram's limit, so a few more notices go into the next message instead.
 DIGEST_BUDGET = TELEGRAM_TEXT_LIMIT - 400
 
+
 def outbox_buttons(keyboard: Keyboard) -> tuple[tuple[OutboxButton, ...], ...]:
     return tuple(tuple(OutboxButton(b.label, data=b.data, url=b.url) for b in row) for row in keyboard)
 
