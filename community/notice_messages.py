@@ -15,15 +15,35 @@ _KINDS = {AttachmentKind.PHOTO: MessageKind.PHOTO, AttachmentKind.DOCUMENT: Mess
 
 
 @dataclass(frozen=True, slots=True)
-class NoticeMessage:
-    notice_id: int
+class NoticeLook:
+    """Everything about a notice's message except its body, which depends on the reader's language."""
+
+    notice_id: int  # buttons.PREVIEW_NOTICE_ID for a preview
     community: str
-    timezone: str
-    category: NoticeCategory
-    important: bool
-    ack_requested: bool
-    attachment_kind: AttachmentKind | None
-    attachment_name: str | None
+    category: NoticeCategory = NoticeCategory.GENERAL
+    important: bool = False
+    ack_requested: bool = False
+    attachment_kind: AttachmentKind | None = None
+    attachment_name: str | None = None
+
+    @classmethod
+    def of(cls, notice: Notice, community: str) -> NoticeLook:
+        assert notice.id is not None
+        return cls(
+            notice_id=notice.id,
+            community=community,
+            category=notice.category,
+            important=notice.important,
+            ack_requested=notice.ack_requested,
+            attachment_kind=notice.attachment_kind,
+            attachment_name=notice.attachment_name,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeMessage:
+    look: NoticeLook
+    timezone: str  # the community's, for the dates in the message
     language: str  # the language body is written in
     body: str
     translations: tuple[tuple[str, str], ...] = ()  # (language, the worker's own version)
@@ -49,14 +69,8 @@ async def fan_out(uow: UnitOfWork, notice: Notice) -> int:
     community = await get_community(uow, notice.community_id)
     versions = await notices.language_versions(uow, notice)
     message = NoticeMessage(
-        notice_id=notice.id,
-        community=community.name,
+        look=NoticeLook.of(notice, community.name),
         timezone=community.timezone,
-        category=notice.category,
-        important=notice.important,
-        ack_requested=notice.ack_requested,
-        attachment_kind=notice.attachment_kind,
-        attachment_name=notice.attachment_name,
         language=notice.language,
         body=notice.body,
         translations=tuple((language, body) for language, body in versions.items() if language != notice.language),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from sqlalchemy import Table, insert, select, update
 
@@ -29,6 +29,9 @@ from community.models import ChannelAccount
 from community.notice_models import DeliveryStatus, MessageKind, OutboxMessage
 from community.outbox import OutboxButton, Outgoing, buttons_to_json, enqueue
 from i18n import negotiate_language
+
+if TYPE_CHECKING:  # community.unit_of_work imports this module for UnitOfWork.notify
+    from community.unit_of_work import UnitOfWork
 
 MAX_TOPIC: Final = 64  # characters; outbox.topic
 
@@ -141,7 +144,7 @@ def check_topic(topic: str | None) -> str | None:
 
 
 async def notify(
-    uow: Any,
+    uow: UnitOfWork,
     renderers: Renderers,
     recipients: Iterable[Recipient],
     notification: object,
@@ -151,8 +154,7 @@ async def notify(
     topic: str | None = None,
 ) -> int:
     """Write the notification for every recipient as outbox rows in uow's transaction (the caller commits);
-    returns how many rows. ``uow`` is a community.unit_of_work.UnitOfWork (typed loosely: that module imports
-    this one)."""
+    returns how many rows."""
     check_topic(topic)
     cache = _Cache(renderers, notification)
     messages: list[Outgoing] = []
@@ -187,7 +189,7 @@ _EDIT: Final = (DeliveryStatus.SENDING, DeliveryStatus.SENT)
 
 
 async def edit(
-    uow: Any,
+    uow: UnitOfWork,
     renderers: Renderers,
     topic: str,
     notification: object,

@@ -14,13 +14,15 @@ from community.notify import Recipient
 from community.unit_of_work import UnitOfWork
 from consultation import reach
 from consultation.models import Consultation, StatementRejection, StatementStatus
+from i18n.translator import DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True, slots=True)
-class ConsultationInvitation:
+class ConsultationLook:
+    """What an invitation shows, from a consultation or from the composer's form before it exists."""
+
     consultation_id: int
     community: str
-    timezone: str
     title: str
     background: str
     closes_at: datetime
@@ -28,13 +30,32 @@ class ConsultationInvitation:
     attachment_kind: AttachmentKind | None = None
     attachment_name: str | None = None
 
+    @classmethod
+    def of(cls, consultation: Consultation, community: str) -> ConsultationLook:
+        assert consultation.id is not None
+        return cls(
+            consultation_id=consultation.id,
+            community=community,
+            title=consultation.title,
+            background=consultation.background,
+            closes_at=consultation.closes_at,
+            allow_statements=consultation.allow_statements,
+            attachment_kind=consultation.attachment_kind,
+            attachment_name=consultation.attachment_name,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationInvitation:
+    look: ConsultationLook
+    timezone: str  # the community's, for the closing time
+
 
 @dataclass(frozen=True, slots=True)
 class ConsultationOutcome:
     """What a participant is told at the close; computed once, rendered per language."""
 
     community: str
-    timezone: str
     title: str
     participants: int
     voters: int
@@ -43,6 +64,7 @@ class ConsultationOutcome:
     consensus: tuple[str, ...]  # statements most agreed on, best first
     divisive: str | None  # the most divisive statement
     withheld_below: int | None = None  # k, when fewer than k voted: no finding of the opinion map is told
+    timezone: str = DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +89,7 @@ class StatementDecided:
     text: str
     approved: bool
     reason: StatementRejection | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
 
 
 def moderation_topic(statement_id: int) -> str:
@@ -84,17 +106,7 @@ async def invite(uow: UnitOfWork, consultation: Consultation) -> int:
     Call it only when this transaction opened the consultation."""
     assert consultation.id is not None
     community = await get_community(uow, consultation.community_id)
-    invitation = ConsultationInvitation(
-        consultation_id=consultation.id,
-        community=community.name,
-        timezone=community.timezone,
-        title=consultation.title,
-        background=consultation.background,
-        closes_at=consultation.closes_at,
-        allow_statements=consultation.allow_statements,
-        attachment_kind=consultation.attachment_kind,
-        attachment_name=consultation.attachment_name,
-    )
+    invitation = ConsultationInvitation(ConsultationLook.of(consultation, community.name), community.timezone)
     attachment = attachment_of(
         consultation.attachment_kind,
         consultation.attachment_channel,

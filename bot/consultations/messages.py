@@ -4,7 +4,7 @@ the composition root registers with the kernel (community.notify)."""
 from __future__ import annotations
 
 from bot.consultations.cards import decided_line, moderation_view, pending_keyboard
-from bot.consultations.render import ConsultationLook, Outcome, render_invitation, render_outcome
+from bot.consultations.render import render_invitation, render_outcome
 from bot.notices.fanout import outbox_buttons
 from bot.rendering import Localizers
 from community.notify import Reader, Rendered, Renderers
@@ -14,32 +14,12 @@ from consultation.messages import ConsultationInvitation, ConsultationOutcome, S
 
 def register_renderers(renderers: Renderers, localizers: Localizers) -> None:
     def invitation(message: ConsultationInvitation, reader: Reader) -> Rendered:
-        look = ConsultationLook(
-            consultation_id=message.consultation_id,
-            community=message.community,
-            title=message.title,
-            background=message.background,
-            closes_at=message.closes_at,
-            allow_statements=message.allow_statements,
-            attachment_kind=message.attachment_kind,
-            attachment_name=message.attachment_name,
-        )
-        shown = render_invitation(localizers.get(reader.language, message.timezone), look, with_file=reader.with_file)
+        local = localizers.get(reader.language, message.timezone)
+        shown = render_invitation(local, message.look, with_file=reader.with_file)
         return Rendered(shown.text, outbox_buttons(shown.buttons))
 
     def outcome(message: ConsultationOutcome, reader: Reader) -> Rendered:
-        told = Outcome(
-            community=message.community,
-            title=message.title,
-            participants=message.participants,
-            voters=message.voters,
-            votes=message.votes,
-            groups=message.groups,
-            consensus=message.consensus,
-            divisive=message.divisive,
-            withheld_below=message.withheld_below,
-        )
-        return Rendered(render_outcome(localizers.get(reader.language, message.timezone), told))
+        return Rendered(render_outcome(localizers.get(reader.language, message.timezone), message))
 
     def moderation(message: StatementModeration, reader: Reader) -> Rendered:
         local = localizers.get(reader.language, message.timezone)

@@ -37,7 +37,7 @@ from bot.consultations.form import (
     Form,
 )
 from bot.consultations.jobs import open_now
-from bot.consultations.render import PREVIEW_CONSULTATION_ID, ConsultationLook, render_invitation
+from bot.consultations.render import PREVIEW_CONSULTATION_ID, render_invitation
 from bot.context import Context
 from bot.events import Command, ContactShared, FileShared, TextInput
 from bot.notices.form import TIME_FORMAT, parse_send_time
@@ -61,6 +61,7 @@ from consultation.consultations import (
     clean_title,
 )
 from consultation.errors import AudienceTooSmall
+from consultation.messages import ConsultationLook
 from consultation.models import Eligibility
 from i18n import N_
 

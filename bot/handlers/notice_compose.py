@@ -33,7 +33,6 @@ from bot.notices.form import TIME_FORMAT, Form, parse_send_time
 from bot.notices.jobs import schedule_send
 from bot.notices.render import (
     CATEGORIES,
-    NoticeLook,
     category_label,
     describe_audience,
     language_name,
@@ -47,7 +46,7 @@ from community import notices
 from community.communities import effective_roles, get_community
 from community.errors import PermissionDenied, ValidationFailed
 from community.models import Community
-from community.notice_messages import fan_out
+from community.notice_messages import NoticeLook, fan_out
 from community.notice_models import NoticeCategory, NoticeStatus
 from community.notices import SEGMENT_ROLES, segment_roles_for
 from community.roles import Action, Role

@@ -11,7 +11,6 @@ from functools import partial
 
 from bot.html import TELEGRAM_TEXT_LIMIT, html_to_plain, utf16_len
 from bot.notices.render import (
-    NoticeLook,
     attachment_label,
     category_label,
     moment,
@@ -45,17 +44,8 @@ def register_renderers(renderers: Renderers, localizers: Localizers) -> None:
     """How a notice's message reads (community.notice_messages.NoticeMessage), for the composition root."""
 
     def render(message: NoticeMessage, reader: Reader) -> Rendered:
-        look = NoticeLook(
-            notice_id=message.notice_id,
-            community=message.community,
-            category=message.category,
-            important=message.important,
-            ack_requested=message.ack_requested,
-            attachment_kind=message.attachment_kind,
-            attachment_name=message.attachment_name,
-        )
         local = localizers.get(reader.language, message.timezone)
-        shown = render_notice(local, look, message.body_for(reader.language), with_file=reader.with_file)
+        shown = render_notice(local, message.look, message.body_for(reader.language), with_file=reader.with_file)
         return Rendered(shown.text, outbox_buttons(shown.buttons))
 
     renderers.register(NoticeMessage, render)
