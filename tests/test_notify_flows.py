@@ -9,6 +9,7 @@ change to say who decided and how; and an account that blocked the bot is not wr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from sqlmodel import col, select
@@ -17,17 +18,19 @@ from bot.consultations.cards import ModerateStatement, Verdict
 from bot.conversation import Conversation
 from bot.delivery.sender import Sender as DeliverySender
 from bot.delivery.sender import SenderOptions
-from bot.delivery.transport import Delivered, SendResult, Unreachable
+from bot.delivery.transport import Delivered, Refused, SendResult, Unreachable
 from bot.events import ButtonPress, Command, Event, Sender, TextInput
 from bot.handlers.join import DecideJoin, FormAction, JoinForm
 from bot.handlers.start import StartWay, Way
 from bot.html import html_to_plain
 from bot.rendering import Localizer
+from community import outbox
 from community.anonymity import Anonymity
 from community.clock import FakeClock
 from community.communities import add_community, add_member
 from community.models import ChannelAccount
 from community.notice_models import DeliveryStatus, OutboxMessage
+from community.notify import Recipient, Rendered
 from community.outbox import OutboxButton, buttons_from_json
 from community.people import identify
 from community.roles import CommunityKind, Role
@@ -55,12 +58,15 @@ class Chats:
     edits: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # chat -> (message id, new text)
     buttons: dict[str, list[tuple[tuple[OutboxButton, ...], ...]]] = field(default_factory=dict)
     blocked: set[str] = field(default_factory=set)
+    refused: set[str] = field(default_factory=set)  # chats the channel refuses a message for (a 400)
     attempts: dict[str, int] = field(default_factory=dict)
 
     async def send(self, message: OutboxMessage) -> SendResult:
         self.attempts[message.chat_id] = self.attempts.get(message.chat_id, 0) + 1
         if message.chat_id in self.blocked:
             return Unreachable("Forbidden: bot was blocked by the user")
+        if message.chat_id in self.refused:
+            return Refused("Bad Request: message is too long")
         texts = self.messages.setdefault(message.chat_id, [])
         texts.append(html_to_plain(message.text))
         self.buttons.setdefault(message.chat_id, []).append(buttons_from_json(message.buttons))
@@ -270,3 +276,58 @@ async def test_a_statement_submitted_through_the_service_alone_tells_no_one(
         await uow.commit()
     async with uows() as uow:
         assert (await uow.session.exec(select(OutboxMessage))).all() == []
+
+
+# --- editing a copy that is still on its way, or never arrived -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A toy notification for the kernel's own tests."""
+
+    text: str
+
+
+def note_renderers(uows: UnitOfWorkFactory) -> None:
+    uows.renderers.register(Note, lambda note, reader: Rendered(f"[{reader.language}] {note.text}"))
+
+
+async def test_an_edit_waits_for_the_copy_on_the_wire_and_is_dropped_when_the_copy_never_arrived(
+    uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    note_renderers(uows)
+    to = [Recipient(None, None, "console", chat, "en") for chat in ("a", "b")]
+    async with uows() as uow:
+        assert await uow.notify(to, Note("waiting"), topic="toy:1") == 2
+        await uow.commit()
+    # A sender takes both copies and dies with them on the wire: their leases run for 30 s.
+    async with uows() as uow:
+        now = clock.now()
+        assert len(await outbox.claim(uow, "dead", now, 10, now + timedelta(seconds=30), ["console"])) == 2
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.edit_notified("toy:1", Note("decided")) == 2  # one edit row per copy
+        await uow.commit()
+
+    # The edits are not sent before their copies: they wait (no attempt used), the copies still on the wire.
+    console = Chats("console")
+    await deliver(uows, console)
+    assert console.edits == {} and console.messages == {}
+
+    # The lease runs out; the channel refuses chat "b" its copy. "a" gets its copy, then the edit of it; "b" never
+    # got its copy, so its edit is dropped rather than sent.
+    console.refused.add("b")
+    clock.advance(timedelta(seconds=31))
+    await deliver(uows, console)
+    clock.advance(timedelta(seconds=3))
+    await deliver(uows, console)
+    assert console.messages == {"a": ["[en] waiting"]}
+    assert console.edits == {"a": [("a/1", "[en] decided")]}
+    async with uows() as uow:
+        rows = (await uow.session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
+    assert [(row.chat_id, row.edit_of is not None, row.status) for row in rows] == [
+        ("a", False, DeliveryStatus.SENT),
+        ("b", False, DeliveryStatus.FAILED),
+        ("a", True, DeliveryStatus.SENT),
+        ("b", True, DeliveryStatus.CANCELLED),
+    ]
