@@ -16,6 +16,7 @@ from bot.channels.telegram_delivery import TelegramTransport
 from bot.command_menu import command_menu
 from bot.config import Settings
 from bot.consultations import jobs as consultation_jobs
+from bot.consultations import messages as consultation_messages
 from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
@@ -36,6 +37,7 @@ from bot.handlers import notice_compose as notice_compose_handlers
 from bot.handlers import notifications as notifications_handlers
 from bot.handlers import privacy as privacy_handlers
 from bot.handlers import start as start_handlers
+from bot.notices import fanout as notice_fanout
 from bot.notices import jobs as notice_jobs
 from bot.notices.progress_editor import ProgressEditor
 from bot.relay import Relay
@@ -46,6 +48,7 @@ from community.anonymity import Anonymity
 from community.clock import Clock, SystemClock
 from community.db import create_engine, session_factory
 from community.keys import KEY_FILE_NAME, SiteKey
+from community.notify import Renderers
 from community.unit_of_work import UnitOfWorkFactory
 from i18n import LANGUAGES, Catalogs
 
@@ -78,6 +81,22 @@ JOB_REGISTRARS: tuple[Callable[[JobRegistry, App], None], ...] = (
     notice_jobs.register_jobs,
     consultation_jobs.register_jobs,
 )
+
+
+# Every feature's notification renderers (community.notify): each registers how its notifications read with
+# register_renderers(renderers, localizers). Order does not matter.
+RENDERER_REGISTRARS: tuple[Callable[[Renderers, Localizers], None], ...] = (
+    notice_fanout.register_renderers,
+    consultation_messages.register_renderers,
+    join_handlers.register_renderers,
+)
+
+
+def register_renderers(renderers: Renderers, localizers: Localizers) -> Renderers:
+    """Fill the kernel's registry of notification renderers; returns it."""
+    for register in RENDERER_REGISTRARS:
+        register(renderers, localizers)
+    return renderers
 
 
 def build_router() -> Router:
@@ -160,7 +179,13 @@ async def build_app(
     catalogs = catalogs or Catalogs()
     localizers = Localizers(catalogs)
     engine = create_engine(settings.database_url)
-    uows = UnitOfWorkFactory(session_factory(engine), clock, site_key(settings), Anonymity(settings.min_group_size))
+    uows = UnitOfWorkFactory(
+        session_factory(engine),
+        clock,
+        site_key(settings),
+        Anonymity(settings.min_group_size),
+        renderers=register_renderers(Renderers(), localizers),
+    )
     router = build_router()
     bot = BotInfo(username=settings.bot_username)
     log.debug("database: %s", settings.database_label)

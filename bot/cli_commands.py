@@ -30,7 +30,6 @@ from bot.channels.console_delivery import ConsoleTransport
 from bot.cli import EXIT_CONFIG, CommandFailed, _fail
 from bot.config import Settings
 from bot.consultations.buttons import ExportFormat
-from bot.consultations.jobs import invite_opened
 from bot.context import BotInfo
 from bot.labels import ROLE_LABELS
 from bot.notices.form import parse_send_time
@@ -532,11 +531,11 @@ class ConsultationOptions:
 
 
 async def _consultation_create(t: Translator, app: App, options: ConsultationOptions) -> None:
-    """The chat's use case (consultations.create_consultation), then invite_opened, in one transaction: created
-    with its statements, and its opening and closing scheduled as rows that `linli run` picks up; when the
-    opening time has passed it opens at once and the invitations are queued, exactly as in the chat. --by acts
-    as that person, who needs RUN_CONSULTATION; without it the operator at the terminal acts, as
-    `linli invite create` does, and the audit log says so."""
+    """The chat's use case (consultations.create_consultation) in one transaction: created with its statements,
+    and its opening and closing scheduled as rows that `linli run` picks up; when the opening time has passed it
+    opens at once and the invitations are queued, exactly as in the chat. --by acts as that person, who needs
+    RUN_CONSULTATION; without it the operator at the terminal acts, as `linli invite create` does, and the audit
+    log says so."""
     async with app.uows() as uow:
         community = await _existing_community(t, uow, options.community_id)
         draft = ConsultationDraft(
@@ -552,7 +551,7 @@ async def _consultation_create(t: Translator, app: App, options: ConsultationOpt
             moderated=options.moderated,
         )
         created = await consultations.create_consultation(uow, options.by, draft, options.statements)
-        invited = await invite_opened(uow, app.localizers, created.opened)
+        invited = created.invited
         await uow.commit()
     consultation = created.consultation
     _say(t.gettext("Created consultation %(id)s in %(community)s.", id=consultation.id, community=community.name))

@@ -15,6 +15,7 @@ from bot.events import ButtonPress, FileShared
 from bot.replies import AnswerButton, Button, EditText, Keyboard, Reply, SendMedia, SendText
 from community.notice_models import AttachmentKind
 from community.notices import Attachment
+from community.notify import MessageRef
 from i18n import N_
 
 STALE = N_("This button is out of date. Send /menu to start again.")
@@ -26,6 +27,16 @@ def pressed_message_id(ctx: Context) -> str | None:
     """The message whose button was pressed; None after typed input."""
     payload = ctx.event.payload
     return payload.message_id if isinstance(payload, ButtonPress) else None
+
+
+def tapped(ctx: Context) -> MessageRef | None:
+    """The message whose button was pressed, for a use case that changes the other copies of it (community.notify)
+    and leaves this one to the reply; None after typed input."""
+    message_id = pressed_message_id(ctx)
+    if message_id is None:
+        return None
+    sender = ctx.event.sender
+    return MessageRef(sender.channel, sender.chat_id, message_id)
 
 
 def show(ctx: Context, text: str, buttons: Keyboard = ()) -> Reply:

@@ -182,3 +182,9 @@ class OutboxMessage(SQLModel, table=True):
     external_id: str | None = Field(default=None, max_length=64)  # the channel's message id
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(sa_column=_utc())
+    # What the message is about (community.notify), so the copies several people got can be edited together.
+    topic: str | None = Field(default=None, max_length=64, index=True)
+    language: str | None = Field(default=None, max_length=16)  # the language ``text`` is written in
+    # A row that edits the message another row delivered (that row's external_id is the channel's message id);
+    # None for a new message. Not a foreign key: the rows of one table, never deleted one by one.
+    edit_of: int | None = Field(default=None)

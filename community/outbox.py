@@ -11,6 +11,10 @@ neither does). The sender claims due rows with a lease, sends them and records t
     HELD (daily digest) and QUEUED --cancel--> CANCELLED
     QUEUED (and SENDING with a lapsed lease) of a channel no process serves --end_other_channels--> NO_CHANNEL
 
+An edit row (``edit_of`` set, community.notify.edit) changes the message another row delivered: its claim looks
+that row up, gives the edit the delivered message's id (as its external_id), puts it back for a moment while that
+message is still on its way, and cancels it when that message was never delivered.
+
 A claim sets ``lease_owner`` and ``lease_until``; the sender renews the leases of the rows it holds. A sender
 that dies leaves its rows SENDING with a lease that runs out, and the next claim takes them again, so nothing is
 lost and at most the rows that were in flight at the crash are sent twice. On PostgreSQL a claim locks the rows
@@ -26,8 +30,8 @@ import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Final
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import (
     Integer,
@@ -51,13 +55,18 @@ from sqlalchemy.sql.selectable import Select
 from community.db_types import UTCDateTime
 from community.models import ChannelAccount
 from community.notice_models import DeliveryStatus, MessageKind, OutboxMessage
-from community.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:  # community.unit_of_work imports community.notify, which imports this module
+    from community.unit_of_work import UnitOfWork
 
 MAX_ERROR: Final = 500  # characters of a channel's error kept on the row
 _ENQUEUE_CHUNK: Final = 1000  # rows per INSERT: bounds the statement's size on either database
 _CLAIM_ROUNDS: Final = 5  # a claim tries again when every row it took was for an unreachable account
 _GONE: Final = "unreachable: the account refused an earlier message"
 _NO_CHANNEL: Final = "not reachable on this channel: no running process serves it"
+_NOTHING: Final = "nothing to edit: the message was never delivered"
+# An edit whose message is still on its way waits this long before it is claimed again.
+EDIT_WAIT: Final = timedelta(seconds=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +92,8 @@ class Outgoing:
     file_name: str | None = None
     is_group: bool = False
     hold: bool = False  # True: status HELD (waits for the daily digest) instead of QUEUED
+    topic: str | None = None  # what it is about (community.notify): copies sent to several people share it
+    language: str | None = None  # the language text is written in, for an edit in the same language
 
 
 def buttons_to_json(buttons: tuple[tuple[OutboxButton, ...], ...]) -> str | None:
@@ -157,6 +168,9 @@ async def enqueue(uow: UnitOfWork, messages: Iterable[Outgoing], *, not_before: 
                 "not_before": not_before,
                 "attempts": 0,
                 "created_at": now,
+                "topic": message.topic,
+                "language": message.language,
+                "edit_of": None,
             }
         )
         if len(chunk) >= _ENQUEUE_CHUNK:
@@ -253,7 +267,7 @@ async def claim(
                 await connection.execute(statements.claim_due, {**params, "limit": wanted - len(claimed)})
             ).all()
         kept = await _drop_unreachable(connection, owner, [_message(row) for row in claimed])
-        messages += kept
+        messages += await _resolve_edits(connection, owner, now, kept)
         if len(kept) == len(claimed):
             break
     # RETURNING gives no order: oldest first, as claimed.
@@ -290,6 +304,45 @@ async def _drop_unreachable(
         ],
     )
     return [m for m in messages if m.account_id not in gone]
+
+
+async def _resolve_edits(
+    connection: AsyncConnection, owner: str, now: datetime, messages: list[OutboxMessage]
+) -> list[OutboxMessage]:
+    """Edit rows (community.notify.edit) change the message another row delivered: an edit row leaves the claim
+    with that message's id as its external_id. One whose message is still on its way goes back to the queue for
+    a moment (not an attempt); one whose message was never delivered has nothing to change and is cancelled."""
+    targets = sorted({m.edit_of for m in messages if m.edit_of is not None})
+    if not targets:
+        return messages
+    statements = _statements()
+    found = {
+        row_id: (DeliveryStatus(status), external_id)
+        for row_id, status, external_id in await connection.execute(statements.edit_targets, {"ids": targets})
+    }
+    later: list[dict[str, Any]] = []
+    cancelled: list[dict[str, Any]] = []
+    kept: list[OutboxMessage] = []
+    for message in messages:
+        if message.edit_of is None:
+            kept.append(message)
+            continue
+        status, external_id = found.get(message.edit_of, (DeliveryStatus.CANCELLED, None))
+        if status is DeliveryStatus.SENT and external_id is not None:
+            # A copy (model_construct instances take no attribute assignment): the sender only reads it.
+            fields = {name: getattr(message, name) for name in OutboxMessage.model_fields}
+            kept.append(OutboxMessage.model_construct(**{**fields, "external_id": external_id}))
+        elif status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
+            later.append({"b_id": message.id, "b_owner": owner, "b_not_before": now + EDIT_WAIT})
+        else:
+            cancelled.append(
+                {"b_id": message.id, "b_owner": owner, "b_status": DeliveryStatus.CANCELLED, "b_error": _NOTHING}
+            )
+    if later:
+        await connection.execute(statements.release, later)
+    if cancelled:
+        await connection.execute(statements.failed, cancelled)
+    return kept
 
 
 async def renew(uow: UnitOfWork, owner: str, lease_until: datetime) -> int:
@@ -378,6 +431,7 @@ class _Statements:
     skip_accounts: Update
     skip_chat: Update
     end_other_channels: Update
+    edit_targets: Select[Any]
 
 
 @functools.cache
@@ -479,4 +533,5 @@ def _statements() -> _Statements:
         )
         .values(status=DeliveryStatus.NO_CHANNEL, error=_NO_CHANNEL, **let_go)
         .returning(t.c.notice_id),
+        edit_targets=select(t.c.id, t.c.status, t.c.external_id).where(t.c.id.in_(bindparam("ids", expanding=True))),
     )

@@ -24,6 +24,7 @@ from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from community import audit
 from community.errors import NotFound
+from community.join_messages import request_topic
 from community.models import (
     ChannelAccount,
     CodeThrottle,
@@ -330,6 +331,25 @@ async def personal_data(uow: UnitOfWork, person_id: int) -> PersonalData:
     )
 
 
+async def _forget_join_request_messages(uow: UnitOfWork, person_id: int) -> None:
+    """The workers' copies of their join requests (community.join_messages) name them, their household and
+    phone: those not yet sent are cancelled, and every copy loses its text and buttons."""
+    session = uow.session
+    request_ids = (await session.exec(select(JoinRequest.id).where(JoinRequest.person_id == person_id))).all()
+    topics = [
+        request_topic(request_id, with_phone=with_phone)
+        for request_id in request_ids
+        if request_id is not None
+        for with_phone in (True, False)
+    ]
+    if not topics:
+        return
+    about = col(OutboxMessage.topic).in_(topics)
+    unsent = col(OutboxMessage.status).not_in([*FINAL_STATUSES, DeliveryStatus.SENDING])
+    await session.exec(update(OutboxMessage).where(about, unsent).values(status=DeliveryStatus.CANCELLED))
+    await session.exec(update(OutboxMessage).where(about).values(text="", buttons=None))
+
+
 async def _forget_notice_data(uow: UnitOfWork, person_id: int, account_ids: list[int]) -> None:
     """Their notice choices and acknowledgements go; messages to them stay as the notice's counts, without
     recipient, chat or text, and those not yet sent are cancelled. Notices they wrote stay with the community,
@@ -435,6 +455,7 @@ async def forget(uow: UnitOfWork, person_id: int, erasers: Sequence[Eraser] = ()
     await session.exec(delete(Membership).where(col(Membership.person_id) == person_id))
     await _erase_left_households(uow, home_ids)
 
+    await _forget_join_request_messages(uow, person_id)
     await session.exec(delete(JoinRequest).where(col(JoinRequest.person_id) == person_id))
     await _forget_notice_data(uow, person_id, account_ids)
     await session.exec(update(JoinRequest).where(col(JoinRequest.decided_by) == person_id).values(decided_by=None))

@@ -4,7 +4,7 @@ never leaves anything half-written."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TypeVar
@@ -12,9 +12,11 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from community import notify
 from community.anonymity import Anonymity
 from community.clock import Clock
 from community.keys import SiteKey
+from community.notify import Attachment, MessageRef, Recipient, Renderers
 from community.scheduling import JobSpec, request
 
 A = TypeVar("A")
@@ -29,6 +31,7 @@ class UnitOfWork:
         gate: asyncio.Lock | None = None,
         anonymity: Anonymity | None = None,
         scheduled: Callable[[], None] | None = None,
+        renderers: Renderers | None = None,
     ) -> None:
         self._sessions = sessions
         self.clock = clock
@@ -36,6 +39,8 @@ class UnitOfWork:
         self.key = key
         # k (community.anonymity): the smallest audience a process may have, the fewest people whose figures show.
         self.anonymity = anonymity or Anonymity()
+        # How notifications become text (community.notify): registered by the composition root.
+        self.renderers = renderers if renderers is not None else Renderers()
         self._gate = gate
         self._session: AsyncSession | None = None
         # The audit chain's last hash as this transaction left it (community.audit): writers are serialised
@@ -88,6 +93,24 @@ class UnitOfWork:
         self.session.add(request(spec, None, args, self.clock.now()))
         self._wrote_schedule = True
 
+    async def notify(
+        self,
+        recipients: Iterable[Recipient],
+        notification: object,
+        *,
+        attachment: Attachment | None = None,
+        notice_id: int | None = None,
+        topic: str | None = None,
+    ) -> int:
+        """Tell these people ``notification``, as outbox rows in this transaction (community.notify)."""
+        return await notify.notify(
+            self, self.renderers, recipients, notification, attachment=attachment, notice_id=notice_id, topic=topic
+        )
+
+    async def edit_notified(self, topic: str, notification: object, *, skip: Sequence[MessageRef] = ()) -> int:
+        """Change the copies already sent about ``topic`` to say ``notification`` (community.notify.edit)."""
+        return await notify.edit(self, self.renderers, topic, notification, skip=skip)
+
     async def commit(self) -> None:
         await self.session.commit()
         self.audit_head = None
@@ -116,12 +139,15 @@ class UnitOfWorkFactory:
         clock: Clock,
         key: SiteKey,
         anonymity: Anonymity | None = None,
+        renderers: Renderers | None = None,
     ) -> None:
-        """anonymity: k from the settings (LINLI_MIN_GROUP_SIZE); left out, the documented default k = 5."""
+        """anonymity: k from the settings (LINLI_MIN_GROUP_SIZE); left out, the documented default k = 5.
+        renderers: how notifications become text (community.notify); the composition root fills it."""
         self.sessions = sessions
         self.clock = clock
         self.key = key
         self.anonymity = anonymity or Anonymity()
+        self.renderers = renderers if renderers is not None else Renderers()
         bind = sessions.kw.get("bind")
         self._gate = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
         # Who wants to know that schedule rows were committed: the relay of the jobs' process, while it runs.
@@ -145,4 +171,12 @@ class UnitOfWorkFactory:
         return self._gate is not None
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.clock, self.key, self._gate, self.anonymity, self.signal)
+        return UnitOfWork(
+            self.sessions,
+            self.clock,
+            self.key,
+            self._gate,
+            self.anonymity,
+            scheduled=self.signal,
+            renderers=self.renderers,
+        )

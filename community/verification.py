@@ -45,6 +45,7 @@ from community.errors import (
 from community.invitation_terms import INVITATION_LIFETIME as INVITATION_LIFETIME
 from community.invitation_terms import MAX_USES as MAX_USES
 from community.invitation_terms import STAFF_INVITATION_LIFETIME as STAFF_INVITATION_LIFETIME
+from community.join_messages import JoinDecided, JoinRequestNotice, request_topic
 from community.models import (
     ChannelAccount,
     Community,
@@ -56,6 +57,7 @@ from community.models import (
     MembershipRole,
     Person,
 )
+from community.notify import MessageRef, Recipient
 from community.people import Identity, MembershipView, memberships_of
 from community.permissions import INHERITED_ROLES, PERMISSIONS, allows, require
 from community.roles import Action, Role, SensitiveField
@@ -492,6 +494,7 @@ async def submit_join_request(
         actor_id=person_id,
         data={"phone_shared": phone is not None},
     )
+    await _tell_staff(uow, request, community)
     return request
 
 
@@ -519,6 +522,42 @@ def _seen_by(viewer: Viewer, request: JoinRequest) -> JoinRequestView:
         created_at=request.created_at,
         status=request.status,
     )
+
+
+async def _request_notice(
+    uow: UnitOfWork, request: JoinRequest, community: Community, *, with_phone: bool, decided_by: int | None = None
+) -> JoinRequestNotice:
+    assert request.id is not None
+    decider = await uow.session.get(Person, decided_by) if decided_by is not None else None
+    return JoinRequestNotice(
+        request_id=request.id,
+        community=community.name,
+        timezone=community.timezone,
+        name=request.name,
+        household_label=request.household_label,
+        created_at=request.created_at,
+        phone=request.phone if with_phone else None,
+        status=request.status,
+        decided_by=decider.display_name if decider is not None else None,
+    )
+
+
+async def _tell_staff(uow: UnitOfWork, request: JoinRequest, community: Community) -> None:
+    """The request, with Approve / Reject, to everyone who may decide it, in their own language; the phone number
+    only to those whose roles may see it (the requester left out, should they be staff somewhere above)."""
+    assert request.id is not None
+    seeing: list[Recipient] = []
+    masked: list[Recipient] = []
+    for contact in await community_staff(uow, request.community_id):
+        account = contact.account
+        if account.person_id == request.person_id:
+            continue
+        sees = (await viewer_in(uow, account.person_id, request.community_id)).sees(SensitiveField.PHONE)
+        (seeing if sees else masked).append(Recipient.of(account, contact.language, community.default_language))
+    for with_phone, recipients in ((True, seeing), (False, masked)):
+        if recipients:
+            notice = await _request_notice(uow, request, community, with_phone=with_phone)
+            await uow.notify(recipients, notice, topic=request_topic(request.id, with_phone=with_phone))
 
 
 async def pending_join_requests(uow: UnitOfWork, *, actor_id: int, community_id: int) -> list[JoinRequestView]:
@@ -578,9 +617,18 @@ def _clean_reason(reason: str | None) -> str | None:
 
 
 async def decide_join_request(
-    uow: UnitOfWork, *, actor_id: int, request_id: int, approve: bool, reason: str | None = None
+    uow: UnitOfWork,
+    *,
+    actor_id: int,
+    request_id: int,
+    approve: bool,
+    reason: str | None = None,
+    answered: MessageRef | None = None,
 ) -> JoinDecision:
-    """Approve or reject a request. reason is a RejectionReason value or, from the terminal, free text."""
+    """Approve or reject a request: permission, state, audit, and the messages. reason is a RejectionReason value
+    or, from the terminal, free text. The requester is told (through the outbox, on whichever channel they are),
+    and the other workers' copies of the request change to say who decided and how; ``answered``: the copy the
+    worker tapped, which the front end changes itself. The caller commits."""
     request = await get_join_request(uow, actor_id=actor_id, request_id=request_id)
     assert request.id is not None
     if request.status != JoinRequestStatus.PENDING:
@@ -651,11 +699,36 @@ async def decide_join_request(
             )
         ).all()
     )
-    return JoinDecision(
+    decision = JoinDecision(
         request=request,
         approved=approve,
         community=community,
         household=home,
         requester_accounts=accounts,
         requester_language=requester.language,
+    )
+    await _tell_decision(uow, decision, actor_id, answered)
+    return decision
+
+
+async def _tell_decision(uow: UnitOfWork, decision: JoinDecision, actor_id: int, answered: MessageRef | None) -> None:
+    request, community = decision.request, decision.community
+    assert request.id is not None
+    skip = (answered,) if answered is not None else ()
+    for with_phone in (True, False):
+        notice = await _request_notice(uow, request, community, with_phone=with_phone, decided_by=actor_id)
+        await uow.edit_notified(request_topic(request.id, with_phone=with_phone), notice, skip=skip)
+    reason_message = decision.reason_message
+    told = JoinDecided(
+        community=community.name,
+        timezone=community.timezone,
+        approved=decision.approved,
+        household=decision.household.label if decision.household is not None else None,
+        reason_message=reason_message,
+        free_reason=request.reason if not decision.approved and reason_message is None else None,
+    )
+    default = community.default_language
+    await uow.notify(
+        [Recipient.of(account, decision.requester_language, default) for account in decision.requester_accounts],
+        told,
     )

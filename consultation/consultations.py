@@ -54,6 +54,7 @@ from community.scheduling import JobSpec
 from community.settings import stored_value
 from community.unit_of_work import UnitOfWork
 from community.verification import RESIDENT_ROLES
+from consultation import messages
 from consultation.errors import (
     AudienceTooSmall,
     ClosesBeforeOpens,
@@ -390,16 +391,21 @@ async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft
 @dataclass(frozen=True, slots=True)
 class Created:
     consultation: Consultation
-    # The consultation, when this call opened it (its opening time had come): the caller invites to it.
-    opened: Consultation | None
+    # How many invitations this call queued when it opened the consultation at once (its opening time had come);
+    # None when it waits for its opening.
+    invited: int | None
+
+    @property
+    def opened(self) -> bool:
+        return self.invited is not None
 
 
 async def create_consultation(
     uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft, statements: Sequence[str] = ()
 ) -> Created:
     """The workflow of creating a consultation, whoever asks (the chat, `linli consultation create`): create it
-    with its first statements, schedule its closing, and its opening, or open it at once when the opening time
-    has come. actor_id None is the operator at the terminal; anyone else needs RUN_CONSULTATION."""
+    with its first statements, schedule its closing, and its opening, or open it at once and invite when the
+    opening time has come. actor_id None is the operator at the terminal; anyone else needs RUN_CONSULTATION."""
     consultation = await create(uow, actor_id, draft)
     assert consultation.id is not None
     for statement in statements:
@@ -412,12 +418,14 @@ async def create_consultation(
     return Created(consultation, await open_now(uow, consultation.id))
 
 
-async def open_now(uow: UnitOfWork, consultation_id: int, actor_id: int | None = None) -> Consultation | None:
-    """Open the consultation (its opening time has come, or a person opens it); the consultation when this call
-    opened it, for the caller to invite to in the same transaction; None when it was open or closed already."""
+async def open_now(uow: UnitOfWork, consultation_id: int, actor_id: int | None = None) -> int | None:
+    """Open the consultation (its opening time has come, or a person opens it) and, when this call opened it,
+    invite everyone eligible in its scope in the same transaction (consultation.messages.invite): an invitation
+    goes out with the opening or not at all. How many invitations were queued; None when it was open or closed
+    already, and nobody is invited again."""
     if not await open_consultation(uow, consultation_id, actor_id):
         return None
-    return await get_consultation(uow, consultation_id)
+    return await messages.invite(uow, await get_consultation(uow, consultation_id))
 
 
 async def _transition(

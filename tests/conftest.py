@@ -24,10 +24,12 @@ from sqlmodel import SQLModel
 import community.models
 import community.notice_models  # noqa: F401
 import consultation.models  # noqa: F401
-from bot.app import build_router, localized_commands
+from bot.app import build_router, localized_commands, register_renderers
 from bot.channels.console import ConsoleSession, ConsoleUser
+from bot.channels.telegram_delivery import TelegramTransport
 from bot.context import BotInfo
 from bot.conversation import Conversation
+from bot.delivery.sender import Sender, SenderOptions
 from bot.rendering import Localizer, Localizers
 from community.anonymity import Anonymity
 from community.clock import FakeClock
@@ -35,6 +37,7 @@ from community.db import async_url, create_engine, session_factory
 from community.demo import seed_demo
 from community.keys import SiteKey
 from community.migrate import upgrade
+from community.notify import Renderers
 from community.unit_of_work import UnitOfWorkFactory
 from i18n import Catalogs
 from i18n.catalog import compile_all
@@ -158,8 +161,12 @@ def anonymity() -> Anonymity:
 
 
 @pytest.fixture
-def uows(engine: AsyncEngine, clock: FakeClock, site_key: SiteKey, anonymity: Anonymity) -> UnitOfWorkFactory:
-    return UnitOfWorkFactory(session_factory(engine), clock, site_key, anonymity)
+def uows(
+    engine: AsyncEngine, clock: FakeClock, site_key: SiteKey, anonymity: Anonymity, localizers: Localizers
+) -> UnitOfWorkFactory:
+    """Units of work as the composition root makes them, with the notification renderers registered."""
+    renderers = register_renderers(Renderers(), localizers)
+    return UnitOfWorkFactory(session_factory(engine), clock, site_key, anonymity, renderers=renderers)
 
 
 @pytest.fixture(scope="session")
@@ -209,6 +216,20 @@ async def telegram(conversation: Conversation, localizers: Localizers) -> AsyncI
     commands = localized_commands(localizers, conversation.router)
     async with FakeBotApi() as fake, running_bot(conversation, fake, commands=commands, polling_timeout=1):
         yield fake
+
+
+@pytest.fixture
+async def telegram_delivery(telegram: FakeBotApi, uows: UnitOfWorkFactory) -> AsyncIterator[Sender]:
+    """The delivery engine beside the bot, as `linli run` runs it: messages to people other than the one in the
+    chat (a join request to the workers, a decision to the requester) go out through the outbox."""
+    transport = TelegramTransport(telegram.token, api_base=telegram.base_url)
+    sender = Sender(uows, {transport.channel: transport}, SenderOptions(flush_interval=0.01, poll_interval=0.05))
+    task = asyncio.create_task(sender.run(), name="test-delivery")
+    try:
+        yield sender
+    finally:
+        await sender.aclose()
+        await task
 
 
 @pytest.fixture

@@ -189,7 +189,7 @@ async def test_the_service_refuses_an_audience_below_k_and_writes_nothing(
 
 
 async def test_the_setting_changes_k_for_the_audience(uows: UnitOfWorkFactory, world: World, clock: FakeClock) -> None:
-    six = UnitOfWorkFactory(uows.sessions, uows.clock, uows.key, Anonymity(min_group_size=6))
+    six = UnitOfWorkFactory(uows.sessions, uows.clock, uows.key, Anonymity(min_group_size=6), renderers=uows.renderers)
     with pytest.raises(AudienceTooSmall) as refused:
         async with six() as uow:
             await create(uow, world.worker, _draft(world, clock, Audience(buildings=(SHARED,))))
@@ -267,7 +267,7 @@ async def test_figures_votes_and_groups_are_withheld_at_four_voters_and_shown_at
     async with uows() as uow:
         assert await close_consultation(uow, consultation_id, world.worker)
         await uow.commit()
-    assert await send_outcome(uows, localizers, consultation_id) == 5
+    assert await send_outcome(uows, consultation_id) == 5
     async with uows() as uow:
         texts = (await uow.session.exec(select(OutboxMessage.text).order_by(col(OutboxMessage.id)))).all()
     assert all("groups of opinion" in text for text in texts)
@@ -283,7 +283,7 @@ async def test_the_outcome_at_the_close_tells_no_finding_below_k(
     async with uows() as uow:
         assert await close_consultation(uow, consultation_id, world.worker)
         await uow.commit()
-    assert await send_outcome(uows, localizers, consultation_id) == 4
+    assert await send_outcome(uows, consultation_id) == 4
     async with uows() as uow:
         texts = (await uow.session.exec(select(OutboxMessage.text).order_by(col(OutboxMessage.id)))).all()
     assert len(texts) == 4
@@ -296,7 +296,7 @@ async def test_the_outcome_at_the_close_tells_no_finding_below_k(
 
 
 async def test_the_setting_changes_k_for_the_figures(uows: UnitOfWorkFactory, world: World, clock: FakeClock) -> None:
-    four = UnitOfWorkFactory(uows.sessions, uows.clock, uows.key, Anonymity(min_group_size=4))
+    four = UnitOfWorkFactory(uows.sessions, uows.clock, uows.key, Anonymity(min_group_size=4), renderers=uows.renderers)
     consultation_id, statements = await _consultation(four, world, clock)
     await _votes(four, world.residents[1:4], statements, VoteValue.AGREE)
     async with four() as uow:

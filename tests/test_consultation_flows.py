@@ -9,16 +9,17 @@ close is refused. 赵大山 (another community) never sees it, nor does 张伟, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 from sqlmodel import col, select
 
-from bot.channels.console import ConsoleSession, ConsoleUser
+from bot.channels.console import ConsoleSession
 from bot.consultations.buttons import ExportConsultation, ExportFormat, OpenConsultation
 from bot.consultations.cards import CastVote, Choice, RejectStatement
+from bot.conversation import Conversation
 from bot.events import ButtonPress, Event, Sender, TextInput
-from bot.rendering import Localizer
+from bot.rendering import Localizer, Localizers
 from bot.replies import AnswerButton
 from community.anonymity import Anonymity
 from community.clock import FakeClock
@@ -32,6 +33,7 @@ from consultation.consultations import (
     rejection_message,
 )
 from consultation.models import Statement, StatementRejection, StatementStatus, Vote
+from tests.support.console import DeliveringSession
 from tests.support.console import buttons as _buttons
 from tests.support.console import press as _press
 from tests.support.console import script as _script
@@ -81,8 +83,11 @@ async def _consultation(
 
 
 @pytest.fixture
-def session(console: Callable[[Sequence[ConsoleUser]], ConsoleSession]) -> ConsoleSession:
-    return console(PEOPLE)
+def session(
+    uows: UnitOfWorkFactory, conversation: Conversation, localizers: Localizers, tmp_path: Path
+) -> ConsoleSession:
+    """The console as `linli run` runs it: each line's messages to other people are delivered before the next."""
+    return DeliveringSession(uows, conversation, PEOPLE, localizers.get("en"), files_dir=tmp_path / "files")
 
 
 async def _open(session: ConsoleSession, key: str) -> list[str]:
@@ -207,10 +212,14 @@ async def test_a_whole_consultation_in_the_console(
     assert "❌ Rejected: Repeats another" in out and _buttons(out) == []
     assert out[-1] == "→ a message was sent to 陈晓"
 
-    # A second moderator taps 王芳's statement afterwards: he sees the decision, and nothing changes.
+    # The third moderator's copies changed meanwhile: who decided each statement and how, no buttons left.
     out = await session.feed("/as street")
-    out = await _tap(session, out, zh.label("❌ Reject"))
-    assert zh.text("✅ Approved: participants now vote on it.") in out and _buttons(out) == []
+    assert out.count("(the message above was changed)") == 2
+    assert zh.text("✅ Approved by %(name)s: participants now vote on it.", name="张伟") in out
+    rejected = zh.text("❌ Rejected by %(name)s: %(reason)s", name="李娜", reason=zh.label("Repeats another"))
+    last_change = len(out) - out[::-1].index("(the message above was changed)")
+    assert out[-1] == rejected and _buttons(out[last_change:]) == []
+    # A tap on a copy from before the change finds the decision made, and nothing changes.
     replies = await session.conversation.handle(
         Event(
             Sender("console", "street", "street", "周敏", "zh-hans"),

@@ -353,7 +353,7 @@ async def test_a_consultation_closed_early_gets_its_outcome_once(
     assert [row.chat_id for row in (await _rows(uows))[invitations:]] == ["wang", "liu"]
 
     # Nothing more: not the outcome again, not the outcome job, not the close job at the closing time.
-    assert await send_outcome(uows, localizers, 1) is None
+    assert await send_outcome(uows, 1) is None
     await scheduler.at("consultation:1:outcome", clock.now(), "consultation.outcome", {"consultation_id": 1})
     await scheduler.run_due()
     clock.set(CLOSES)

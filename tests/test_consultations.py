@@ -624,7 +624,7 @@ async def test_next_statement_prefers_few_votes_then_priority(uows: UnitOfWorkFa
 
 async def test_figures_count_without_saying_who(uows: UnitOfWorkFactory, clock: FakeClock) -> None:
     # Two voters: shown with k = 2 here (the default k = 5 withholds them: test_consultation_anonymity).
-    uows = UnitOfWorkFactory(uows.sessions, uows.clock, uows.key, Anonymity(min_group_size=2))
+    uows = UnitOfWorkFactory(uows.sessions, uows.clock, uows.key, Anonymity(min_group_size=2), renderers=uows.renderers)
     cast = await _cast(uows)
     consultation_id = await _open(uows, cast, clock)
     async with uows() as uow:

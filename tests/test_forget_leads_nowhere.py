@@ -9,7 +9,8 @@ invitations, join requests). Neither her name, nor her address, nor her phone is
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,8 @@ from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, col, select
 
 from bot.channels.console import ConsoleSession, ConsoleUser
-from bot.rendering import Localizer
+from bot.conversation import Conversation
+from bot.rendering import Localizer, Localizers
 from community import audit
 from community.clock import FakeClock
 from community.communities import add_community, add_member, household
@@ -30,7 +32,7 @@ from community.privacy import forget
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from community.verification import create_invitation, redeem_invitation
-from tests.support.console import buttons, has, press, script, tap
+from tests.support.console import DeliveringSession, buttons, has, press, script, tap
 from tests.support.demo_consultation import demo_consultation
 from tests.support.demo_people import WORKER
 
@@ -136,8 +138,11 @@ async def consultation_id(uows: UnitOfWorkFactory, clock: FakeClock) -> int:
 
 
 @pytest.fixture
-def session(console: Callable[[Sequence[ConsoleUser]], ConsoleSession]) -> ConsoleSession:
-    return console((WORKER, SUN))
+def session(
+    uows: UnitOfWorkFactory, conversation: Conversation, localizers: Localizers, tmp_path: Path
+) -> ConsoleSession:
+    """The console as `linli run` runs it: each line's messages to other people are delivered before the next."""
+    return DeliveringSession(uows, conversation, (WORKER, SUN), localizers.get("en"), files_dir=tmp_path / "files")
 
 
 async def test_after_forget_no_path_from_her_id_reaches_her_name_or_address(

@@ -42,13 +42,12 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from bot.app import build_router
+from bot.app import build_router, register_renderers
 from bot.callbacks import MAX_CALLBACK_BYTES, CallbackData
 from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.events import ButtonPress, Command, ContactShared, Event, FileShared, Payload, Sender, TextInput, clean_event
 from bot.handlers.invitations import REQUESTS_SHOWN
-from bot.notices.fanout import fan_out
 from bot.rendering import Localizers
 from bot.replies import ChatRef, EditButtons, EditText, Keyboard, Reply, SendFile, SendMedia, SendText
 from bot.router import RunCommand
@@ -59,7 +58,9 @@ from community.db import create_engine, session_factory
 from community.demo import NEWCOMER_KEY, NEWCOMER_NAME, WUTONG, seed_demo
 from community.keys import SiteKey
 from community.models import ChannelAccount, Community, JoinRequest, Membership, Person
+from community.notice_messages import fan_out
 from community.notices import NoticeDraft, publish
+from community.notify import Renderers
 from community.people import identify
 from community.permissions import may_see
 from community.roles import Role, SensitiveField
@@ -149,7 +150,9 @@ async def _fresh_engine(backend: str, template: Path, postgres_url: str, folder:
 
 async def _build_world(engine: AsyncEngine, localizers: Localizers) -> World:
     clock = FakeClock()
-    uows = UnitOfWorkFactory(session_factory(engine), clock, SiteKey.generate())
+    uows = UnitOfWorkFactory(
+        session_factory(engine), clock, SiteKey.generate(), renderers=register_renderers(Renderers(), localizers)
+    )
     people: dict[str, Someone] = {}
     ids: dict[str, int] = {}
     async with uows() as uow:
@@ -218,7 +221,7 @@ async def _build_world(engine: AsyncEngine, localizers: Localizers) -> World:
         notice = await publish(
             uow, me, NoticeDraft(community_id=wutong.id, body="明天停水。", language="zh_Hans", ack_requested=True)
         )
-        await fan_out(uow, localizers, notice)
+        await fan_out(uow, notice)
         guest = await identify(uow, channel=CHANNEL, external_id=NEWCOMER_KEY, chat_id=NEWCOMER_KEY, display_name="新")
         ids[NEWCOMER_KEY] = guest.person_id
         await submit_join_request(

@@ -5,8 +5,9 @@ joining by deep link, wrong and expired codes, the lockout, and join requests ap
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -16,6 +17,7 @@ from bot.conversation import Conversation
 from bot.events import ButtonPress, Command, ContactShared, Event, Sender
 from bot.handlers.invitations import InviteUses
 from bot.handlers.start import StartWay, Way
+from bot.rendering import Localizers
 from bot.replies import SendText
 from community.clock import FakeClock
 from community.communities import add_community, add_member
@@ -24,6 +26,7 @@ from community.people import identify, memberships_of
 from community.roles import CommunityKind, Role
 from community.unit_of_work import UnitOfWorkFactory
 from community.verification import create_invitation
+from tests.support.console import DeliveringSession
 from tests.support.console import has as _has
 from tests.support.console import script as _script
 
@@ -60,8 +63,11 @@ async def community_id(uows: UnitOfWorkFactory) -> int:
 
 
 @pytest.fixture
-def session(community_id: int, console: Callable[[Sequence[ConsoleUser]], ConsoleSession]) -> ConsoleSession:
-    return console(PEOPLE)
+def session(
+    community_id: int, uows: UnitOfWorkFactory, conversation: Conversation, localizers: Localizers, tmp_path: Path
+) -> ConsoleSession:
+    """The console as `linli run` runs it: each line's messages to other people are delivered before the next."""
+    return DeliveringSession(uows, conversation, PEOPLE, localizers.get("en"), files_dir=tmp_path / "files")
 
 
 async def _code(uows: UnitOfWorkFactory, community_id: int, *, valid_for: timedelta = timedelta(days=14)) -> str:
@@ -406,9 +412,12 @@ async def test_a_request_approved_by_a_chinese_worker_is_told_to_an_english_resi
         person = (await uow.session.exec(select(Person).where(Person.display_name == "Wang Fang"))).one()
     assert person.phone == "+8613800000000"
 
-    # Li Na, the other worker, finds it decided already.
-    out = await _script(session, "/as en-worker", "1")
-    assert out == ["This request has already been decided."]
+    # Li Na, the other worker, finds her copy of the request changed: who decided and how, no buttons left.
+    out = await session.feed("/as en-worker")
+    changed = out.index("(the message above was changed)")
+    assert out[changed + 1] == f"Request to join {COMMUNITY}"
+    assert out[-1] == "✅ Approved by 李娜." and not _has(out[changed:], "  [1]")
+    assert await session.feed("1") == ["There is no choice 1 here."]
 
 
 async def test_a_request_rejected_with_a_reason(session: ConsoleSession, uows: UnitOfWorkFactory) -> None:

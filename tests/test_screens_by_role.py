@@ -33,13 +33,13 @@ from bot.conversation import Conversation
 from bot.events import ButtonPress, Command, Event, Payload, Sender, TextInput
 from bot.handlers.privacy import ForgetChoice
 from bot.labels import role_label
-from bot.notices.fanout import fan_out
 from bot.rendering import Localizers
 from bot.replies import AnswerButton, ChatRef, EditButtons, EditText, Keyboard, Reply, SendFile, SendMedia, SendText
 from community.clock import FakeClock
 from community.communities import grant_role
 from community.demo import demo_people
 from community.models import Person
+from community.notice_messages import fan_out
 from community.notices import NoticeDraft, publish
 from community.people import identify
 from community.roles import Action, Role, SensitiveField
@@ -142,7 +142,7 @@ async def _world(uows: UnitOfWorkFactory, clock: FakeClock, localizers: Localize
         notice = await publish(
             uow, worker, NoticeDraft(community_id=consultation.community_id, body="No water tomorrow.", language="en")
         )
-        await fan_out(uow, localizers, notice)
+        await fan_out(uow, notice)
         await uow.commit()
     labels = tuple(role_label(localizers.get(language), Role.PARTY_MEMBER) for language in ("en", "zh_Hans"))
     conversation = Conversation(uows, build_router(), localizers, BotInfo("linli_test_bot"))

@@ -13,6 +13,7 @@ import pytest
 
 from bot.consultations.buttons import OpenConsultation
 from bot.consultations.cards import CastVote, Choice, ConsultStep, ModerateStatement, Step, Verdict
+from bot.delivery.sender import Sender
 from bot.rendering import Localizer
 from community.anonymity import Anonymity
 from community.clock import FakeClock
@@ -78,7 +79,7 @@ async def consultation_id(uows: UnitOfWorkFactory, clock: FakeClock) -> int:
 
 
 async def test_a_resident_votes_in_place_adds_a_statement_and_the_worker_approves_it(
-    telegram: FakeBotApi, consultation_id: int, zh: Localizer
+    telegram: FakeBotApi, telegram_delivery: Sender, consultation_id: int, zh: Localizer
 ) -> None:
     li_na = TelegramUser(telegram, LI_NA, "李娜", "zh-hans")
     wang = TelegramUser(telegram, WANG_FANG, "王芳", "zh-hans")

@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import select
 
 from bot.conversation import Conversation
+from bot.delivery.sender import Sender
 from bot.handlers.join import DecideJoin, FormAction, JoinForm
 from bot.handlers.privacy import ForgetChoice
 from bot.handlers.start import StartWay, Way
@@ -79,7 +80,9 @@ async def test_strangers_and_residents_see_no_staff_commands_and_a_worker_does(
     assert ("chat:5001", None) in telegram.scoped_commands  # one chat's menu, for any client language
 
 
-async def test_approving_a_join_request_updates_the_new_members_menu(telegram: FakeBotApi, community_id: int) -> None:
+async def test_approving_a_join_request_updates_the_new_members_menu(
+    telegram: FakeBotApi, telegram_delivery: Sender, community_id: int
+) -> None:
     newcomer = TelegramUser(telegram, NEWCOMER, "赵磊", "zh-hans")
     newcomer.sends("/start")
     (hello,) = await newcomer.receives(1)

@@ -13,6 +13,7 @@ import pytest
 
 from bot.app import localized_commands
 from bot.conversation import Conversation
+from bot.delivery.sender import Sender
 from bot.handlers.join import DecideJoin, FormAction, JoinForm
 from bot.handlers.language import ChooseLanguage
 from bot.handlers.start import StartWay, Way
@@ -332,7 +333,12 @@ async def test_a_tricky_display_name_is_shown_as_typed_in_the_menu(
 
 
 async def test_a_join_request_reaches_the_worker_with_the_name_shown_safely(
-    telegram: FakeBotApi, conversation: Conversation, uows: UnitOfWorkFactory, community_id: int, zh: Localizer
+    telegram: FakeBotApi,
+    telegram_delivery: Sender,
+    conversation: Conversation,
+    uows: UnitOfWorkFactory,
+    community_id: int,
+    zh: Localizer,
 ) -> None:
     # The community's worker joined with a worker invitation from the operator.
     li_na = TelegramUser(telegram, LI_NA, "李娜", "zh-hans")

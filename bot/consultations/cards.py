@@ -184,10 +184,25 @@ def card_keyboard(l: Localizer, card: Card, *, review: bool = False) -> Keyboard
 
 def outcome_line(l: Localizer, statement: Statement) -> str | None:  # noqa: E741
     """How a statement was decided, for the moderators' message; None while it waits."""
-    if statement.status == StatementStatus.APPROVED:
+    return decided_line(l, statement.status, statement.rejection_reason)
+
+
+def decided_line(
+    l: Localizer,  # noqa: E741
+    status: StatementStatus,
+    reason: StatementRejection | None,
+    decided_by: str | None = None,
+) -> str | None:
+    """How a statement was decided and, for the other moderators' copies, by whom; None while it waits."""
+    if status == StatementStatus.APPROVED:
+        if decided_by is not None:
+            return l.text("✅ Approved by %(name)s: participants now vote on it.", name=decided_by)
         return l.text("✅ Approved: participants now vote on it.")
-    if statement.status == StatementStatus.REJECTED:
-        reason = statement.rejection_reason
+    if status == StatementStatus.REJECTED:
+        if decided_by is not None and reason is not None:
+            return l.text("❌ Rejected by %(name)s: %(reason)s", name=decided_by, reason=reason_label(l, reason))
+        if decided_by is not None:
+            return l.text("❌ Rejected by %(name)s.", name=decided_by)
         if reason is None:
             return l.text("❌ Rejected.")
         return l.text("❌ Rejected: %(reason)s", reason=reason_label(l, reason))
@@ -195,24 +210,33 @@ def outcome_line(l: Localizer, statement: Statement) -> str | None:  # noqa: E74
 
 
 def moderation_text(l: Localizer, statement: Statement, consultation: Consultation, community: Community) -> str:  # noqa: E741
-    outcome = outcome_line(l, statement)
+    return moderation_view(l, consultation.title, community.name, statement.text, outcome_line(l, statement))
+
+
+def moderation_view(l: Localizer, title: str, community: str, text: str, outcome: str | None) -> str:  # noqa: E741
     return l.render(
         "consult_moderation.j2",
-        statement=statement,
-        title=consultation.title,
-        community=community.name,
+        statement={"text": text},
+        title=title,
+        community=community,
         outcome=Markup(outcome) if outcome is not None else None,  # localizer output is safe HTML
     )
 
 
 def moderation_keyboard(l: Localizer, statement: Statement) -> Keyboard:  # noqa: E741
     """Approve / Reject while the statement waits; nothing once it is decided."""
-    if statement.status != StatementStatus.PENDING or statement.id is None:
+    if statement.id is None:
+        return ()
+    return pending_keyboard(l, statement.id, statement.status)
+
+
+def pending_keyboard(l: Localizer, statement_id: int, status: StatementStatus) -> Keyboard:  # noqa: E741
+    if status != StatementStatus.PENDING:
         return ()
     return (
         (
-            Button(l.label("✅ Approve"), ModerateStatement(statement.id, Verdict.APPROVE).pack()),
-            Button(l.label("❌ Reject"), ModerateStatement(statement.id, Verdict.REJECT).pack()),
+            Button(l.label("✅ Approve"), ModerateStatement(statement_id, Verdict.APPROVE).pack()),
+            Button(l.label("❌ Reject"), ModerateStatement(statement_id, Verdict.REJECT).pack()),
         ),
     )
 

@@ -25,17 +25,13 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.consultations.render import ConsultationLook, Outcome, render_invitation, render_outcome
-from bot.notices.fanout import outbox_buttons
 from bot.rendering import Localizers
-from community import outbox
 from community.anonymity import Anonymity
 from community.communities import get_community
-from community.notice_models import AttachmentKind, MessageKind
-from community.outbox import Outgoing
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from consultation import consultations, reach
 from consultation.consultations import CLOSE, MAP, OPEN, OUTCOME, ConsultationJob
+from consultation.messages import ConsultationOutcome, reached
 from consultation.models import Consultation, ConsultationStatus
 
 if TYPE_CHECKING:
@@ -46,51 +42,8 @@ log = logging.getLogger(__name__)
 
 CONSENSUS_SHOWN = 3  # statements most agreed on, in the outcome message
 
-_KINDS = {AttachmentKind.PHOTO: MessageKind.PHOTO, AttachmentKind.DOCUMENT: MessageKind.DOCUMENT}
-
 
 # --- the invitation ------------------------------------------------------------------------------------------
-
-
-async def invite(uow: UnitOfWork, localizers: Localizers, consultation: Consultation) -> int:
-    """Queue the invitation for everyone eligible in scope, one row per reachable account, rendered once per
-    language (and once more where the account's channel can show the attachment); the caller commits. Call it
-    only when this transaction opened the consultation."""
-    community = await get_community(uow, consultation.community_id)
-    look = ConsultationLook.of(consultation, community.name)
-    kind = _KINDS[consultation.attachment_kind] if consultation.attachment_kind is not None else MessageKind.TEXT
-    rendered: dict[tuple[str, bool], tuple[str, tuple[tuple[outbox.OutboxButton, ...], ...]]] = {}
-    messages: list[Outgoing] = []
-    for person in await reach.invitees(uow, consultation):
-        with_file = kind is not MessageKind.TEXT and person.channel == consultation.attachment_channel
-        key = (person.language, with_file)
-        if key not in rendered:
-            shown = render_invitation(localizers.get(person.language, community.timezone), look, with_file=with_file)
-            rendered[key] = (shown.text, outbox_buttons(shown.buttons))
-        text, buttons = rendered[key]
-        messages.append(
-            Outgoing(
-                channel=person.channel,
-                chat_id=person.chat_id,
-                text=text,
-                person_id=person.person_id,
-                account_id=person.account_id,
-                kind=kind if with_file else MessageKind.TEXT,
-                buttons=buttons,
-                file_ref=consultation.attachment_ref if with_file else None,
-                file_name=consultation.attachment_name if with_file else None,
-            )
-        )
-    return await outbox.enqueue(uow, messages, not_before=uow.clock.now())
-
-
-async def invite_opened(uow: UnitOfWork, localizers: Localizers, opened: Consultation | None) -> int | None:
-    """What every caller of a use case that may open a consultation does next, in the same transaction: the chat
-    and `linli consultation create` (consultations.create_consultation, when the opening time has come) and the
-    opening job (consultations.open_now) invite when the use case opened it. None: it opened nothing."""
-    if opened is None:
-        return None
-    return await invite(uow, localizers, opened)
 
 
 # --- the outcome ---------------------------------------------------------------------------------------------
@@ -131,9 +84,7 @@ def map_findings(
     return Findings(figures.participants, figures.voters, figures.votes, groups, consensus, divisive)
 
 
-async def _queue_outcome(
-    uow: UnitOfWork, localizers: Localizers, consultation_id: int, counted: Findings
-) -> int | None:
+async def _queue_outcome(uow: UnitOfWork, consultation_id: int, counted: Findings) -> int | None:
     """Queue the outcome for every participant unless it was queued already; the caller commits."""
     consultation = await reach.lock_consultation(uow, consultation_id)
     if consultation is None or await reach.outcome_sent(uow, consultation_id):
@@ -142,8 +93,9 @@ async def _queue_outcome(
     texts = await reach.statement_texts(
         uow, [*counted.consensus, *([counted.divisive] if counted.divisive is not None else [])]
     )
-    outcome = Outcome(
+    outcome = ConsultationOutcome(
         community=community.name,
+        timezone=community.timezone,
         title=consultation.title,
         participants=counted.participants,
         voters=counted.voters,
@@ -153,26 +105,12 @@ async def _queue_outcome(
         divisive=texts.get(counted.divisive) if counted.divisive is not None else None,
         withheld_below=counted.withheld_below,
     )
-    rendered: dict[str, str] = {}
-    messages: list[Outgoing] = []
-    for person in await reach.participants_reached(uow, consultation):
-        if person.language not in rendered:
-            rendered[person.language] = render_outcome(localizers.get(person.language, community.timezone), outcome)
-        messages.append(
-            Outgoing(
-                channel=person.channel,
-                chat_id=person.chat_id,
-                text=rendered[person.language],
-                person_id=person.person_id,
-                account_id=person.account_id,
-            )
-        )
-    count = await outbox.enqueue(uow, messages, not_before=uow.clock.now()) if messages else 0
+    count = await uow.notify(reached(await reach.participants_reached(uow, consultation)), outcome)
     await reach.mark_outcome_sent(uow, consultation, count)
     return count
 
 
-async def send_outcome(uows: UnitOfWorkFactory, localizers: Localizers, consultation_id: int) -> int | None:
+async def send_outcome(uows: UnitOfWorkFactory, consultation_id: int) -> int | None:
     """For a closed consultation: read the votes, compute the map outside any transaction, then queue the
     outcome in a short one. None when it was queued already (or the consultation is gone)."""
     async with uows() as uow:
@@ -183,7 +121,7 @@ async def send_outcome(uows: UnitOfWorkFactory, localizers: Localizers, consulta
         anonymity = await consultations.anonymity_of(uow, consultation_id)
     counted = map_findings(matrix, figures, anonymity)
     async with uows() as uow:
-        count = await _queue_outcome(uow, localizers, consultation_id, counted)
+        count = await _queue_outcome(uow, consultation_id, counted)
         await uow.commit()
     return count
 
@@ -225,7 +163,7 @@ class ConsultationJobs:
 
     async def open(self, job: ConsultationJob) -> None:
         async with self.uows() as uow:
-            invited = await invite_opened(uow, self.localizers, await consultations.open_now(uow, job.consultation_id))
+            invited = await consultations.open_now(uow, job.consultation_id)
             await uow.commit()
         if invited is None:
             log.debug("consultation %s was open or closed already: nobody invited again", job.consultation_id)
@@ -240,7 +178,7 @@ class ConsultationJobs:
             log.info("consultation %s was closed already", job.consultation_id)
 
     async def outcome(self, job: ConsultationJob) -> None:
-        count = await send_outcome(self.uows, self.localizers, job.consultation_id)
+        count = await send_outcome(self.uows, job.consultation_id)
         if count is not None:
             log.info("consultation %s: the outcome went to %s accounts", job.consultation_id, count)
 

@@ -3,17 +3,14 @@ the composer's preview) and the short outcome its close sends to every participa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 
 from bot.consultations.buttons import OpenConsultation
 from bot.notices.render import attachment_label, moment
 from bot.rendering import Localizer
 from bot.replies import Button, Keyboard
-from community.notice_models import AttachmentKind
-from consultation.models import Consultation
+from consultation.messages import ConsultationLook, ConsultationOutcome
 from i18n import N_
 
 # The invitation quotes the start of the background: the whole of it (up to 4,000 characters) is what a
@@ -34,34 +31,6 @@ def excerpt(text: str, limit: int = EXCERPT) -> str:
     if blank > limit * 2 // 3:
         cut = cut[:blank]
     return cut.rstrip() + "…"
-
-
-@dataclass(frozen=True, slots=True)
-class ConsultationLook:
-    """What an invitation shows, from a consultation or from the composer's form before it exists."""
-
-    consultation_id: int
-    community: str
-    title: str
-    background: str
-    closes_at: datetime
-    allow_statements: bool
-    attachment_kind: AttachmentKind | None = None
-    attachment_name: str | None = None
-
-    @classmethod
-    def of(cls, consultation: Consultation, community: str) -> ConsultationLook:
-        assert consultation.id is not None
-        return cls(
-            consultation_id=consultation.id,
-            community=community,
-            title=consultation.title,
-            background=consultation.background,
-            closes_at=consultation.closes_at,
-            allow_statements=consultation.allow_statements,
-            attachment_kind=consultation.attachment_kind,
-            attachment_name=consultation.attachment_name,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,22 +56,7 @@ def render_invitation(l: Localizer, look: ConsultationLook, *, with_file: bool) 
     return RenderedInvitation(text, ((button,),))
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a participant is told at the close; computed once, rendered per language."""
-
-    community: str
-    title: str
-    participants: int
-    voters: int
-    votes: int
-    groups: int
-    consensus: Sequence[str]  # statements most agreed on, best first
-    divisive: str | None  # the most divisive statement
-    withheld_below: int | None = None  # k, when fewer than k voted: no finding of the opinion map is told
-
-
-def render_outcome(l: Localizer, outcome: Outcome) -> str:  # noqa: E741
+def render_outcome(l: Localizer, outcome: ConsultationOutcome) -> str:  # noqa: E741
     return l.render(
         "consultation_outcome.j2",
         community=outcome.community,

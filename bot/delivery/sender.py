@@ -424,7 +424,14 @@ class Sender:
         task.add_done_callback(functools.partial(self._sent, message))
 
     async def _send(self, message: OutboxMessage) -> None:
-        result = await self.transports[message.channel].send(message)
+        transport = self.transports[message.channel]
+        if message.edit_of is not None:
+            # An edit row (community.notify.edit): the claim put the delivered message's id in external_id.
+            result = await transport.edit_text(
+                message.chat_id, message.external_id or "", message.text, outbox.buttons_from_json(message.buttons)
+            )
+        else:
+            result = await transport.send(message)
         self._settle(message, result)
 
     def _sent(self, message: OutboxMessage, task: asyncio.Task[None]) -> None:

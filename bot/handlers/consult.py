@@ -23,19 +23,17 @@ from bot.consultations.cards import (
 )
 from bot.context import Context
 from bot.events import Command, ContactShared, FileShared, TextInput
-from bot.handlers.consult_moderation import moderation_requests
 from bot.notices.render import attachment_label, moment
 from bot.replies import AnswerButton, Button, Keyboard, Reply, SendMedia, SendText
 from bot.router import Router
 from community.communities import get_community
 from community.roles import Action
-from consultation import participation
+from consultation import moderation, participation
 from consultation.consultations import (
     MAX_STATEMENT,
     get_consultation,
     get_statement,
     open_for,
-    submit_statement,
     votes_of,
 )
 from consultation.errors import DuplicateStatement, HiddenDuplicateStatement
@@ -182,7 +180,8 @@ async def got_statement(ctx: Context, payload: TextInput | ContactShared | FileS
     if not isinstance(payload, TextInput):
         return (SendText(ctx.l.text("Please type your statement."), buttons=_cancel_keyboard(ctx, consultation_id)),)
     try:
-        statement = await submit_statement(ctx.uow, ctx.person_id, consultation_id, payload.text)
+        # The use case sends the moderators the statement when it waits for them.
+        statement = await moderation.submit_statement(ctx.uow, ctx.person_id, consultation_id, payload.text)
     except DuplicateStatement as duplicate:
         # Refused, the question stands; the existing statement is one tap away where it can be voted on.
         existing = await get_statement(ctx.uow, duplicate.statement_id)
@@ -203,12 +202,9 @@ async def got_statement(ctx: Context, payload: TextInput | ContactShared | FileS
             Button(ctx.l.label("My votes"), ConsultStep(consultation_id, Step.MY_VOTES).pack()),
         ),
     )
-    replies: list[Reply] = [
-        SendText(ctx.l.render("consult_statement_added.j2", pending=pending, text=statement.text), buttons=buttons)
-    ]
-    if pending:
-        replies.extend(await moderation_requests(ctx, statement))
-    return replies
+    return (
+        SendText(ctx.l.render("consult_statement_added.j2", pending=pending, text=statement.text), buttons=buttons),
+    )
 
 
 async def cancel_statement(ctx: Context, consultation_id: int) -> Sequence[Reply]:

@@ -13,7 +13,7 @@ a short form kept in the dialogue state.
 
 Create calls the use case consultations.create_consultation in the event's one unit of work, which creates it
 with its statements and schedules its opening and closing, or opens it at once when the opening time has come,
-and then bot.consultations.jobs.invite_opened, which invites to what it opened. Every check is the services': a
+which invites at once when it opened the consultation. Every check is the services': a
 refused answer leaves the question standing and nothing written."""
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ from bot.consultations.form import (
     ComposeToggle,
     Form,
 )
-from bot.consultations.jobs import invite_opened
-from bot.consultations.render import PREVIEW_CONSULTATION_ID, ConsultationLook, render_invitation
+from bot.consultations.render import PREVIEW_CONSULTATION_ID, render_invitation
 from bot.context import Context
 from bot.events import Command, ContactShared, FileShared, TextInput
 from bot.notices.form import TIME_FORMAT, parse_send_time
@@ -60,6 +59,7 @@ from consultation.consultations import (
     clean_title,
 )
 from consultation.errors import AudienceTooSmall
+from consultation.messages import ConsultationLook
 from consultation.models import Eligibility
 from consultation.settings import CLOSING_DAYS, default_closing_days
 from i18n import N_
@@ -477,8 +477,8 @@ async def _create(ctx: Context, form: Form) -> Sequence[Reply]:
     created = await consultations.create_consultation(ctx.uow, ctx.person_id, form.draft(now), form.seeds)
     consultation = created.consultation
     consultation_id = consultation.id
-    count = await invite_opened(ctx.uow, ctx.localizers, created.opened)
-    opened = count is not None
+    count = created.invited
+    opened = created.opened
     await ctx.clear_state()
     reader = await _reader(ctx, form)
     text = reader.render(

@@ -16,12 +16,15 @@ from bot import forms
 from bot.callbacks import CallbackData
 from bot.context import Context
 from bot.events import Command, ContactShared, FileShared, TextInput
-from bot.rendering import Localizer
-from bot.replies import AnswerButton, Button, ChatRef, Keyboard, Reply, SendText
+from bot.notices.fanout import outbox_buttons
+from bot.rendering import Localizer, Localizers
+from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
 from bot.router import Router
 from community.communities import get_community
 from community.errors import ValidationFailed
+from community.join_messages import JoinDecided, JoinRequestNotice
 from community.models import Community, JoinRequest, JoinRequestStatus
+from community.notify import Reader, Rendered, Renderers
 from community.verification import (
     JoinDecision,
     JoinRequestView,
@@ -29,7 +32,6 @@ from community.verification import (
     clean_household_label,
     clean_person_name,
     clean_phone,
-    community_staff,
     decide_join_request,
     joinable_communities,
     pending_request_of,
@@ -238,24 +240,8 @@ async def _submit(ctx: Context) -> Sequence[Reply]:
     )
     await ctx.clear_state()
     community = await get_community(ctx.uow, request.community_id)
-    replies: list[Reply] = [
-        AnswerButton(),
-        forms.show(ctx, ctx.l.render("join_submitted.j2", community=community.name)),
-    ]
-    for contact in await community_staff(ctx.uow, request.community_id):
-        account = contact.account
-        if account.person_id == ctx.person_id:
-            continue
-        reader = ctx.localizer_for(contact.language, account.language_code).with_timezone(community.timezone)
-        seen = await view_join_request(ctx.uow, viewer_id=account.person_id, request_id=request.id or 0)
-        replies.append(
-            SendText(
-                request_text(reader, seen, community),
-                buttons=decision_buttons(reader, seen),
-                to=ChatRef(account.channel, account.chat_id, reader.language),
-            )
-        )
-    return replies
+    # The workers are sent the request by the use case (through the outbox): this chat only hears it went.
+    return (AnswerButton(), forms.show(ctx, ctx.l.render("join_submitted.j2", community=community.name)))
 
 
 async def cancel(ctx: Context, _: Command) -> Sequence[Reply]:
@@ -270,27 +256,64 @@ async def cancel(ctx: Context, _: Command) -> Sequence[Reply]:
 
 
 def request_text(
-    reader: Localizer, request: JoinRequestView, community: Community, *, outcome: str | None = None
+    reader: Localizer,
+    request: JoinRequestView | JoinRequestNotice,
+    community: Community | str,
+    *,
+    outcome: str | None = None,
 ) -> str:
     """A join request as a worker sees it, masked for them by the service; outcome (already translated) replaces
     the question once decided."""
     return reader.render(
         "join_request.j2",
         request=request,
-        community=community.name,
-        phone=request.phone,
+        community=community if isinstance(community, str) else community.name,
+        phone=request.phone,  # masked for this reader by the service (verification.view_join_request, _tell_staff)
         outcome=Markup(outcome) if outcome is not None else None,  # localizer output is safe HTML
     )
 
 
-def decision_buttons(reader: Localizer, request: JoinRequestView) -> Keyboard:
-    request_id = request.id
+def decision_buttons(reader: Localizer, request: JoinRequestView | int) -> Keyboard:
+    request_id = request if isinstance(request, int) else request.id
     return (
         (
             Button(reader.label("✅ Approve"), DecideJoin(request_id, approve=True).pack()),
             Button(reader.label("❌ Reject"), DecideJoin(request_id, approve=False).pack()),
         ),
     )
+
+
+def register_renderers(renderers: Renderers, localizers: Localizers) -> None:
+    """How joining's notifications (community.join_messages) read, for the composition root."""
+
+    def request(message: JoinRequestNotice, reader: Reader) -> Rendered:
+        local = localizers.get(reader.language, message.timezone)
+        outcome = _decided_by(local, message) if message.status != JoinRequestStatus.PENDING else None
+        text = request_text(local, message, message.community, outcome=outcome)
+        buttons = decision_buttons(local, message.request_id) if outcome is None else ()
+        return Rendered(text, outbox_buttons(buttons))
+
+    def decided(message: JoinDecided, reader: Reader) -> Rendered:
+        local = localizers.get(reader.language, message.timezone)
+        if message.approved:
+            return Rendered(local.render("join_approved.j2", community=message.community, household=message.household))
+        text = local.render(
+            "join_rejected.j2",
+            community=message.community,
+            reason=message.reason_message,
+            free_reason=message.free_reason,
+        )
+        return Rendered(text)
+
+    renderers.register(JoinRequestNotice, request)
+    renderers.register(JoinDecided, decided)
+
+
+def _decided_by(reader: Localizer, message: JoinRequestNotice) -> str:
+    name = message.decided_by
+    if message.status == JoinRequestStatus.APPROVED:
+        return reader.text("✅ Approved by %(name)s.", name=name) if name else reader.text("✅ Approved.")
+    return reader.text("❌ Rejected by %(name)s.", name=name) if name else reader.text("❌ Rejected.")
 
 
 def _reason_buttons(reader: Localizer, request_id: int) -> Keyboard:
@@ -314,13 +337,20 @@ async def decide(ctx: Context, data: DecideJoin) -> Sequence[Reply]:
             return (AnswerButton(), forms.show(ctx, await _worker_view(ctx, request, _outcome(ctx.l, request))))
         text = await _worker_view(ctx, request, ctx.l.text("Why do you reject this request? The requester is told."))
         return (AnswerButton(), forms.show(ctx, text, _reason_buttons(ctx.l, data.request_id)))
-    decision = await decide_join_request(ctx.uow, actor_id=ctx.person_id, request_id=data.request_id, approve=True)
+    decision = await decide_join_request(
+        ctx.uow, actor_id=ctx.person_id, request_id=data.request_id, approve=True, answered=forms.tapped(ctx)
+    )
     return await _decided(ctx, decision)
 
 
 async def reject(ctx: Context, data: RejectJoin) -> Sequence[Reply]:
     decision = await decide_join_request(
-        ctx.uow, actor_id=ctx.person_id, request_id=data.request_id, approve=False, reason=data.reason
+        ctx.uow,
+        actor_id=ctx.person_id,
+        request_id=data.request_id,
+        approve=False,
+        reason=data.reason,
+        answered=forms.tapped(ctx),
     )
     return await _decided(ctx, decision)
 
@@ -339,28 +369,10 @@ def _outcome(reader: Localizer, request: JoinRequest | JoinRequestView) -> str:
 
 
 async def _decided(ctx: Context, decision: JoinDecision) -> Sequence[Reply]:
-    request, community = decision.request, decision.community
-    outcome = _outcome(ctx.l, request)
+    """The tapped message shows the decision; the requester and the other workers hear through the outbox."""
+    request = decision.request
     seen = await view_join_request(ctx.uow, viewer_id=ctx.person_id, request_id=request.id or 0)
-    replies: list[Reply] = [AnswerButton(), forms.show(ctx, await _worker_view(ctx, seen, outcome))]
-    for account in decision.requester_accounts:
-        reader = ctx.localizer_for(decision.requester_language, account.language_code).with_timezone(community.timezone)
-        if decision.approved:
-            text = reader.render(
-                "join_approved.j2",
-                community=community.name,
-                household=decision.household.label if decision.household else None,
-            )
-        else:
-            reason_message = decision.reason_message
-            text = reader.render(
-                "join_rejected.j2",
-                community=community.name,
-                reason=reason_message,
-                free_reason=request.reason if reason_message is None else None,
-            )
-        replies.append(SendText(text, to=ChatRef(account.channel, account.chat_id, reader.language)))
-    return replies
+    return (AnswerButton(), forms.show(ctx, await _worker_view(ctx, seen, _outcome(ctx.l, request))))
 
 
 def register(router: Router) -> None:

@@ -29,11 +29,9 @@ from bot.notices.buttons import (
     NoticeToggle,
     Toggle,
 )
-from bot.notices.fanout import fan_out
 from bot.notices.form import TIME_FORMAT, Form, parse_send_time
 from bot.notices.render import (
     CATEGORIES,
-    NoticeLook,
     category_label,
     describe_audience,
     language_name,
@@ -47,6 +45,7 @@ from community import notices
 from community.communities import effective_roles, get_community
 from community.errors import PermissionDenied
 from community.models import Community
+from community.notice_messages import NoticeLook, fan_out
 from community.notice_models import NoticeCategory, NoticeStatus
 from community.notices import SEGMENT_ROLES, segment_roles_for
 from community.roles import Action, Role
@@ -448,7 +447,7 @@ async def _send(ctx: Context, form: Form) -> Sequence[Reply]:
     community = await _community(ctx, form)
     reader = ctx.l.with_timezone(community.timezone)
     if notice.status is NoticeStatus.SENDING:
-        count = await fan_out(ctx.uow, ctx.localizers, notice)
+        count = await fan_out(ctx.uow, notice)
         text = reader.render(
             "notice_published.j2", notice_id=notice_id, count=count, send_at=None, at=partial(moment, reader)
         )

@@ -1,6 +1,6 @@
-"""From a published notice to outbox rows: one message per recipient, rendered once per language (and once
-more where the recipient's channel cannot show the attachment), held for those who take the daily digest.
-Also the digest itself: one message per recipient gathering their held notices."""
+"""How a notice reads as a message (the renderer of community.notice_messages.NoticeMessage, which
+community.notify calls once per language, and once more where the recipient's channel cannot show the
+attachment). Also the digest itself: one message per recipient gathering their held notices."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from functools import partial
 
 from bot.html import TELEGRAM_TEXT_LIMIT, html_to_plain, utf16_len
 from bot.notices.render import (
-    NoticeLook,
-    RenderedNotice,
     attachment_label,
     category_label,
     moment,
@@ -23,14 +21,14 @@ from bot.replies import Keyboard
 from community import notices, outbox
 from community.communities import get_community
 from community.models import Community
-from community.notice_models import AttachmentKind, MessageKind, Notice
+from community.notice_messages import NoticeMessage
+from community.notice_models import Notice
+from community.notify import Reader, Rendered, Renderers
 from community.outbox import OutboxButton, Outgoing
 from community.unit_of_work import UnitOfWork
 
 # A digest message stays well under Telegram's limit, so a few more notices go into the next message instead.
 DIGEST_BUDGET = TELEGRAM_TEXT_LIMIT - 400
-
-_KINDS = {AttachmentKind.PHOTO: MessageKind.PHOTO, AttachmentKind.DOCUMENT: MessageKind.DOCUMENT}
 
 
 def outbox_buttons(keyboard: Keyboard) -> tuple[tuple[OutboxButton, ...], ...]:
@@ -42,44 +40,15 @@ def body_for(versions: dict[str, str], notice: Notice, language: str) -> str:
     return versions.get(language) or versions.get(notice.language) or notice.body
 
 
-async def fan_out(uow: UnitOfWork, localizers: Localizers, notice: Notice) -> int:
-    """Enqueue the notice for every recipient now and record how many; the caller commits. Run once per
-    notice: begin_sending / publish hand over a notice that has not been fanned out yet."""
-    assert notice.id is not None
-    community = await get_community(uow, notice.community_id)
-    look = NoticeLook.of(notice, community.name)
-    versions = await notices.language_versions(uow, notice)
-    rendered: dict[tuple[str, bool], RenderedNotice] = {}
-    kind = _KINDS[notice.attachment_kind] if notice.attachment_kind is not None else MessageKind.TEXT
-    messages: list[Outgoing] = []
-    for person in await notices.recipients(uow, notice):
-        with_file = kind is not MessageKind.TEXT and person.channel == notice.attachment_channel
-        key = (person.language, with_file)
-        if key not in rendered:
-            reader = localizers.get(person.language, community.timezone)
-            rendered[key] = render_notice(
-                reader, look, body_for(versions, notice, person.language), with_file=with_file
-            )
-        message = rendered[key]
-        messages.append(
-            Outgoing(
-                channel=person.channel,
-                chat_id=person.chat_id,
-                text=message.text,
-                person_id=person.person_id,
-                account_id=person.account_id,
-                notice_id=notice.id,
-                kind=kind if with_file else MessageKind.TEXT,
-                buttons=outbox_buttons(message.buttons),
-                file_ref=notice.attachment_ref if with_file else None,
-                file_name=notice.attachment_name if with_file else None,
-                # A notice that asks for an acknowledgement needs its own message with the button.
-                hold=person.held and not notice.ack_requested,
-            )
-        )
-    count = await outbox.enqueue(uow, messages, not_before=uow.clock.now())
-    await notices.mark_fanned_out(uow, notice.id, count)
-    return count
+def register_renderers(renderers: Renderers, localizers: Localizers) -> None:
+    """How a notice's message reads (community.notice_messages.NoticeMessage), for the composition root."""
+
+    def render(message: NoticeMessage, reader: Reader) -> Rendered:
+        local = localizers.get(reader.language, message.timezone)
+        shown = render_notice(local, message.look, message.body_for(reader.language), with_file=reader.with_file)
+        return Rendered(shown.text, outbox_buttons(shown.buttons))
+
+    renderers.register(NoticeMessage, render)
 
 
 @dataclass(frozen=True, slots=True)

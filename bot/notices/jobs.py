@@ -15,9 +15,10 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.notices.fanout import fan_out, send_digests
+from bot.notices.fanout import send_digests
 from bot.rendering import Localizers
 from community import notices
+from community.notice_messages import fan_out
 from community.notices import SEND, NoticeJob
 from community.scheduling import JobArgs
 from community.unit_of_work import UnitOfWorkFactory
@@ -50,7 +51,7 @@ class NoticeJobs:
             if notice.queued_at is not None:
                 log.info("notice %s was already fanned out; not again", notice_id)
                 return
-            count = await fan_out(uow, self.localizers, notice)
+            count = await fan_out(uow, notice)
             await uow.commit()
         log.info("notice %s: %s messages queued", notice_id, count)
 

@@ -15,7 +15,8 @@ from bot.html import TELEGRAM_CAPTION_LIMIT, html_to_plain, utf16_len
 from bot.notices.buttons import AcknowledgeNotice
 from bot.rendering import Localizer
 from bot.replies import Button, Keyboard
-from community.notice_models import AttachmentKind, Notice, NoticeCategory
+from community.notice_messages import NoticeLook
+from community.notice_models import AttachmentKind, NoticeCategory
 from community.notices import Audience
 from community.roles import Role
 from i18n import N_
@@ -80,32 +81,6 @@ def describe_audience(l: Localizer, audience: Audience) -> str:  # noqa: E741
 def language_name(l: Localizer, language: str) -> str:  # noqa: E741
     """A notice language as the reader calls it: 中文 / 英文, Chinese / English."""
     return l.label(LANGUAGE_NAMES[language]) if language in LANGUAGE_NAMES else language
-
-
-@dataclass(frozen=True, slots=True)
-class NoticeLook:
-    """Everything about a notice's message except its body, which depends on the reader's language."""
-
-    notice_id: int  # buttons.PREVIEW_NOTICE_ID for a preview
-    community: str
-    category: NoticeCategory = NoticeCategory.GENERAL
-    important: bool = False
-    ack_requested: bool = False
-    attachment_kind: AttachmentKind | None = None
-    attachment_name: str | None = None
-
-    @classmethod
-    def of(cls, notice: Notice, community: str) -> NoticeLook:
-        assert notice.id is not None
-        return cls(
-            notice_id=notice.id,
-            community=community,
-            category=notice.category,
-            important=notice.important,
-            ack_requested=notice.ack_requested,
-            attachment_kind=notice.attachment_kind,
-            attachment_name=notice.attachment_name,
-        )
 
 
 @dataclass(frozen=True, slots=True)

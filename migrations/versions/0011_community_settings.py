@@ -5,7 +5,7 @@ the consultation composer's closing-day choices, the opinion map's refresh inter
 time zone stays in community.timezone, where it always was.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-07 01:30:00.000000
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import community.db_types
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

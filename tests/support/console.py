@@ -19,7 +19,7 @@ from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
 from bot.delivery.transport import Transport
 from bot.notices.progress_editor import ProgressEditor
-from bot.rendering import Localizers
+from bot.rendering import Localizer, Localizers
 from community.unit_of_work import UnitOfWorkFactory
 
 # How the console prints a button under a message (bot.channels.console): two spaces, then "[number] label".
@@ -97,3 +97,26 @@ class ConsoleDelivery:
         finally:
             await editor.aclose()
         return list(self.printed)
+
+
+class DeliveringSession(ConsoleSession):
+    """A console session that delivers the outbox after each line, before the next one is read, as `linli run` on
+    the console does (run_console's after_each): messages to other people (a join request to the workers, a
+    decision to the requester) go through the outbox and show up as "→ a message was sent to ..." after the
+    line's answer, and in the other person's inbox."""
+
+    def __init__(
+        self,
+        uows: UnitOfWorkFactory,
+        conversation: Conversation,
+        users: Sequence[ConsoleUser],
+        chrome: Localizer,
+        *,
+        files_dir: Path | None = None,
+    ) -> None:
+        super().__init__(conversation, users, chrome, files_dir=files_dir)
+        self.delivery = ConsoleDelivery(uows, self)
+
+    async def feed(self, line: str) -> list[str]:
+        out = await super().feed(line)
+        return [*out, *await self.delivery()]
