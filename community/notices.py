@@ -322,6 +322,19 @@ async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> No
     return notice
 
 
+async def publish_or_schedule(
+    uow: UnitOfWork, identity: Identity, draft: NoticeDraft, progress_to: tuple[str, str] | None = None
+) -> Notice:
+    """A worker confirms a notice: published now (SENDING: the caller fans it out in this unit of work) or,
+    with a send time, SCHEDULED for it (the caller has it sent then). ``progress_to``: the channel and chat the
+    worker confirmed from, where the notice's progress message goes."""
+    notice = await publish(uow, identity, draft)
+    if progress_to is not None:
+        assert notice.id is not None
+        await set_progress_target(uow, notice.id, *progress_to)
+    return notice
+
+
 # --- audiences ---------------------------------------------------------------------------------------------
 
 

@@ -134,6 +134,7 @@ class ConsultationDraft:
     allow_statements: bool = True
     moderated: bool = True
     attachment: Attachment | None = None
+    statements: tuple[str, ...] = ()  # to start with, added by the creator (each as add_statement checks it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,9 +296,9 @@ async def check_audience(uow: UnitOfWork, community_id: int, audience: Audience,
 
 
 async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft) -> Consultation:
-    """Create a consultation, SCHEDULED to open at opens_at. The caller then calls schedule_transitions() after
-    the commit (or open_consultation() at once when opens_at has come). Everything is checked first, the
-    audience's size too (check_audience: at least k people).
+    """Create a consultation, SCHEDULED to open at opens_at, with the statements to start with the draft brings.
+    The caller then calls schedule_transitions() after the commit (or open_consultation() at once when opens_at
+    has come). Everything is checked first, the audience's size too (check_audience: at least k people).
     actor_id None is the operator at the terminal (as for invitations); anyone else needs RUN_CONSULTATION."""
     community = await get_community(uow, draft.community_id)
     if actor_id is not None:
@@ -351,6 +352,9 @@ async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft
             "moderated": draft.moderated,
         },
     )
+    assert consultation.id is not None
+    for text in draft.statements:
+        await add_statement(uow, actor_id, consultation.id, text)
     return consultation
 
 

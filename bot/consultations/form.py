@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
 
-from bot.callbacks import CallbackData
+from bot.forms.engine import FormCommunity, FormPick, FormPress
 from bot.forms import StateForm, attachment_of
 from community.notices import Attachment, Audience
 from consultation.consultations import ConsultationDraft
@@ -43,7 +43,7 @@ class ComposeAction(StrEnum):
 
 
 @dataclass(frozen=True)
-class ComposeForm(CallbackData):
+class ComposeForm(FormPress):
     prefix: ClassVar[str] = "knf"
     action: ComposeAction
 
@@ -56,14 +56,14 @@ class ComposeToggle(StrEnum):
 
 
 @dataclass(frozen=True)
-class ComposeChoice(CallbackData):
+class ComposeChoice(FormPick):
     prefix: ClassVar[str] = "knt"
     toggle: ComposeToggle
     index: int = 0
 
 
 @dataclass(frozen=True)
-class ComposeCommunity(CallbackData):
+class ComposeCommunity(FormCommunity):
     """Staff of several communities pick the one the consultation is for."""
 
     prefix: ClassVar[str] = "knc"
@@ -88,7 +88,7 @@ class Form(StateForm):
     allow_statements: bool = True
     moderated: bool = True
     seeds: list[str] = field(default_factory=list)
-    scope_done: bool = False  # past the scope once: a new title or background goes back to the options
+    done: bool = False  # past the scope once: a new title or background goes back to the options
 
     def audience(self) -> Audience:
         return Audience(buildings=tuple(self.buildings), groups=tuple(self.groups))
@@ -122,4 +122,5 @@ class Form(StateForm):
             allow_statements=self.allow_statements,
             moderated=self.moderated,
             attachment=self.attachment_value(),
+            statements=tuple(self.seeds),
         )

@@ -2,7 +2,9 @@
 moderation) share: a screen shown in place of the message whose button was pressed, the answer to a button of a
 form that is gone, rows of buttons, ✓ marks on chosen options, a list's button with how many are chosen, and
 toggling a value in a list; and the form itself as the dialogue state keeps it (plain JSON), with the photo or
-document a composer sent. One place, so that every form looks and answers alike."""
+document a composer sent. One place, so that every form looks and answers alike. The engine that drives a
+declared form is bot.forms.engine; the pieces several forms declare alike (who it reaches, a typed time) are
+bot.forms.kit."""
 
 from __future__ import annotations
 
