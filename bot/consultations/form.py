@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
 
-from bot.forms.engine import FormCommunity, FormPick, FormPress
 from bot.forms import StateForm, attachment_of
+from bot.forms.engine import FormCommunity, FormPick, FormPress
 from community.notices import Attachment, Audience
 from consultation.consultations import ConsultationDraft
 from consultation.models import Eligibility
