@@ -157,10 +157,38 @@ class Listing(Generic[F]):
 
 @dataclass(frozen=True)
 class Page(Generic[F]):
-    """A screen of buttons: ``render`` gives its text and keyboard with one of its lists open, or none."""
+    """A screen of buttons: ``render`` gives its text and keyboard with one of its lists open, or none;
+    ``actions``: what the buttons it brings do (the lists' open actions need no entry)."""
 
     render: Callable[[Context, F, StrEnum | None], Awaitable[tuple[str, Keyboard]]]
     listings: Sequence[Listing[F]] = ()
+    actions: Mapping[StrEnum, Do[F] | Target] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """A form's callback data types, and its actions that every form has: the engine does them."""
+
+    press: type[FormPress]
+    pick: type[FormPick]
+    community: type[FormCommunity]
+    back: StrEnum  # Move.BACK
+    cancel: StrEnum  # Move.CANCEL
+    edit: StrEnum  # from the preview to the hub
+    preview: StrEnum
+    confirm: StrEnum  # the commit
+
+    def button(self, label: str, action: StrEnum) -> Button:
+        """A button of the form: ``label`` is already translated."""
+        return Button(label, self.press(action).pack())
+
+    def toggle(self, label: str, toggle: StrEnum, index: int = 0) -> Button:
+        """A toggle of the form, ``label`` already translated (and marked where chosen)."""
+        return Button(label, self.pick(toggle, index).pack())
+
+    def row(self, ctx: Context, *buttons: tuple[str, StrEnum]) -> tuple[Button, ...]:
+        """A row of the form's buttons: label message ids and their actions."""
+        return tuple(self.button(ctx.l.label(label), action) for label, action in buttons)
 
 
 @dataclass(frozen=True)
@@ -210,13 +238,9 @@ class FormDeclaration(Generic[F]):
     picks: Mapping[StrEnum, Pick[F]]
     preview: Callable[[Context, F], Awaitable[Preview]]
     commit: Callable[[Context, F], Awaitable[str]]  # the domain use case; returns the confirmation
-    press: type[FormPress]
-    pick: type[FormPick]
-    community: type[FormCommunity]
-    cancel: StrEnum  # the actions under the preview
-    edit: StrEnum
-    confirm: StrEnum
-    _steps: dict[str, Step[F]] = field(init=False, repr=False)
+    controls: Controls
+    named_steps: dict[str, Step[F]] = field(init=False, repr=False)
+    all_actions: dict[StrEnum, Do[F] | Target] = field(init=False, repr=False)
 
     FORM: ClassVar[str] = "form"
     COMMUNITY: ClassVar[str] = "community"
@@ -225,18 +249,27 @@ class FormDeclaration(Generic[F]):
         steps = {step.name: step for step in (*self.steps, *self.questions)}
         if len(steps) != len(self.steps) + len(self.questions) or {self.FORM, self.COMMUNITY} & steps.keys():
             raise ValueError(f"form {self.name!r}: step names must be unique and not {self.FORM!r}")
-        object.__setattr__(self, "_steps", steps)
+        object.__setattr__(self, "named_steps", steps)
+        controls = self.controls
+        actions: dict[StrEnum, Do[F] | Target] = {
+            controls.back: Move.BACK,
+            controls.cancel: Move.CANCEL,
+            controls.edit: Move.HUB,
+            controls.preview: Move.PREVIEW,
+            controls.confirm: Move.COMMIT,
+        }
+        for name, page in self.pages.items():
+            actions.update({listing.open: Show(name, listing.key) for listing in page.listings})
+            actions.update(page.actions)
+        actions.update(self.actions)
+        object.__setattr__(self, "all_actions", actions)
 
     def state(self, step: str) -> str:
         return f"{self.name}.{step}"
 
     @property
     def states(self) -> tuple[str, ...]:
-        return tuple(self.state(name) for name in (self.COMMUNITY, self.FORM, *self._steps))
-
-    def button(self, label: str, action: StrEnum) -> Button:
-        """A button of the form: ``label`` is already translated."""
-        return Button(label, self.press(action).pack())
+        return tuple(self.state(name) for name in (self.COMMUNITY, self.FORM, *self.named_steps))
 
 
 class FormEngine(Generic[F]):
@@ -264,7 +297,7 @@ class FormEngine(Generic[F]):
         if len(communities) == 1:
             return await self._ask(ctx, await self.form.new(ctx, communities[0]), self.form.steps[0], in_place=False)
         await ctx.set_state(self.form.state(self.form.COMMUNITY))
-        buttons = tuple((Button(c.name, self.form.community(c.id or 0).pack()),) for c in communities)
+        buttons = tuple((Button(c.name, self.form.controls.community(c.id or 0).pack()),) for c in communities)
         return (SendText(ctx.l.text(self.form.which_community), buttons=buttons),)
 
     async def chose_community(self, ctx: Context, data: FormCommunity) -> Sequence[Reply]:
@@ -297,9 +330,7 @@ class FormEngine(Generic[F]):
         return (SendText(text, buttons=keyboard),)
 
     def _step_buttons(self, ctx: Context, step: Step[F]) -> Keyboard:
-        if not step.buttons:
-            return ()
-        return (tuple(self.form.button(ctx.l.label(label), action) for label, action in step.buttons),)
+        return (self.form.controls.row(ctx, *step.buttons),) if step.buttons else ()
 
     async def _page(self, ctx: Context, form: F, show: Show) -> Sequence[Reply]:
         if show.page == self.form.hub:
@@ -313,9 +344,9 @@ class FormEngine(Generic[F]):
         await form.save(ctx, self.form.state(self.form.FORM))
         buttons: list[Button] = []
         if shown.commit_label is not None:
-            buttons.append(self.form.button(shown.commit_label, self.form.confirm))
-        buttons.append(self.form.button(ctx.l.label(EDIT), self.form.edit))
-        buttons.append(self.form.button(ctx.l.label(CANCEL), self.form.cancel))
+            buttons.append(self.form.controls.button(shown.commit_label, self.form.controls.confirm))
+        buttons.append(self.form.controls.button(ctx.l.label(EDIT), self.form.controls.edit))
+        buttons.append(self.form.controls.button(ctx.l.label(CANCEL), self.form.controls.cancel))
         return (
             *self._answered(ctx, forms.show(ctx, shown.intro)),
             *shown.messages,
@@ -327,7 +358,7 @@ class FormEngine(Generic[F]):
             case Show():
                 return await self._page(ctx, form, target)
             case Ask(step=name):
-                return await self._ask(ctx, form, self.form._steps[name], in_place=True)
+                return await self._ask(ctx, form, self.form.named_steps[name], in_place=True)
             case Move.HUB:
                 return await self._page(ctx, form, Show(self.form.hub))
             case Move.BACK:
@@ -357,35 +388,22 @@ class FormEngine(Generic[F]):
                     return name, listing
         return None
 
-    def _opens(self, action: StrEnum) -> Show | None:
-        for name, page in self.form.pages.items():
-            for listing in page.listings:
-                if listing.open == action:
-                    return Show(name, listing.key)
-        return None
-
     async def pressed(self, ctx: Context, data: FormPress) -> Sequence[Reply]:
         at = self._at(ctx)
         if at is None:
             return forms.stale(ctx)
-        step = self.form.actions.get(data.action)
-        if step is Move.CANCEL:
+        action = self.form.all_actions.get(data.action)
+        if action is Move.CANCEL:
             return await self._cancel(ctx)
-        if at == self.form.COMMUNITY or at in self.first_steps:
+        if action is None or at == self.form.COMMUNITY or at in self.first_steps:
             return forms.stale(ctx)  # only Cancel works until the first steps are answered
+        then = action.then if isinstance(action, Do) else action
+        if then in (Move.PREVIEW, Move.COMMIT) and at != self.form.FORM:
+            return forms.stale(ctx)  # from a message the form has moved on from
         form = self.form.load(ctx)
-        target: Target | None
-        if step is None:
-            target = self._opens(data.action)
-        elif isinstance(step, Do):
-            if step.change is not None:
-                step.change(ctx, form)
-            target = step.then
-        else:
-            target = step
-        if target is None or (target in (Move.PREVIEW, Move.COMMIT) and at != self.form.FORM):
-            return forms.stale(ctx)
-        return await self._go(ctx, form, target, at)
+        if isinstance(action, Do) and action.change is not None:
+            action.change(ctx, form)
+        return await self._go(ctx, form, then, at)
 
     async def picked(self, ctx: Context, data: FormPick) -> Sequence[Reply]:
         at = self._at(ctx)
@@ -407,7 +425,7 @@ class FormEngine(Generic[F]):
 
     async def typed(self, ctx: Context, payload: Typed) -> Sequence[Reply]:
         at = self._at(ctx)
-        step = self.form._steps.get(at or "")
+        step = self.form.named_steps.get(at or "")
         if step is None:  # the community or the pages: they are answered with buttons
             return (SendText(ctx.l.text(USE_BUTTONS)),)
         if not isinstance(payload, TextInput):
@@ -428,7 +446,7 @@ class FormEngine(Generic[F]):
 
     async def file(self, ctx: Context, payload: FileShared) -> Sequence[Reply]:
         at = self._at(ctx)
-        step = self.form._steps.get(at or "")
+        step = self.form.named_steps.get(at or "")
         if step is None or step.take_file is None:
             return await self.typed(ctx, payload)
         form = self.form.load(ctx)
@@ -449,11 +467,11 @@ class FormEngine(Generic[F]):
     def register(self, router: Router) -> None:
         form = self.form
         router.command(form.command, self.start, description=form.description, action=form.action)
-        router.button(form.community, self.chose_community)
-        router.button(form.press, self.pressed)
-        router.button(form.pick, self.picked)
-        for name in (form.COMMUNITY, form.FORM, *form._steps):
+        router.button(form.controls.community, self.chose_community)
+        router.button(form.controls.press, self.pressed)
+        router.button(form.controls.pick, self.picked)
+        for name in (form.COMMUNITY, form.FORM, *form.named_steps):
             router.state(form.state(name), self.typed)
-        for step in form._steps.values():
+        for step in form.named_steps.values():
             if step.take_file is not None:
                 router.file_state(form.state(step.name), self.file)

@@ -7,15 +7,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from babel.dates import get_timezone_location
 
 from bot import forms
 from bot.context import Context
-from bot.forms.engine import Choice, F, FormPick, FormPress, Listing, Page
+from bot.forms.engine import Choice, Controls, Do, F, Listing, Move, Page, Show, Step, Target
 from bot.notices.form import TIME_FORMAT, parse_send_time
-from bot.notices.render import describe_audience
+from bot.notices.render import describe_audience, moment
 from bot.replies import Button, Keyboard
 from community.communities import get_community
 from community.notices import Audience
@@ -55,35 +56,21 @@ def names_listing(
     )
 
 
-def clear_listings(listings: Sequence[Listing[F]]) -> Callable[[Context, F], None]:
-    """The whole community: every list's choices cleared."""
-
-    def clear(_: Context, form: F) -> None:
-        for listing in listings:
-            listing.clear(form)
-
-    return clear
-
-
 def audience_page(
+    name: str,
+    controls: Controls,
     *,
     template: str,
     audience: Callable[[F], Audience],
     count: Callable[[Context, F], Awaitable[int]],
     listings: Sequence[Listing[F]],
-    press: type[FormPress],
-    pick: type[FormPick],
     everyone: StrEnum,
     done: StrEnum,
-    back: StrEnum,
-    cancel: StrEnum,
 ) -> Page[F]:
-    """Who the form reaches: ``template`` gets the audience described, how many it reaches now (``count``) and the
-    list open ("b", "g", "r": its key) or None; under it the whole community, a button per list that has choices,
-    Next and Cancel, or the open list's toggles and Back."""
-
-    def button(label: str, action: StrEnum) -> Button:
-        return Button(label, press(action).pack())
+    """The page ``name`` of who the form reaches: ``template`` gets the audience described, how many it reaches
+    now (``count``) and the list open (its key: "b", "g", "r") or None; under it the whole community (the action
+    ``everyone`` clears every list), a button per list that has choices, Next (``done``: on to the hub) and
+    Cancel, or the open list's toggles and Back."""
 
     async def render(ctx: Context, form: F, listing: StrEnum | None) -> tuple[str, Keyboard]:
         text = ctx.l.render(
@@ -96,44 +83,79 @@ def audience_page(
         shown = next((each for each in listings if each.key == listing), None)
         if shown is None:
             whole = forms.mark(audience(form).is_everyone(), ctx.l.label("Whole community"))
-            rows.append((button(whole, everyone),))
+            rows.append((controls.button(whole, everyone),))
             lists = [
-                button(forms.list_label(ctx, each.label, each.chosen(form)), each.open)
+                controls.button(forms.list_label(ctx, each.label, each.chosen(form)), each.open)
                 for each in listings
                 if each.choices(ctx, form)
             ]
             rows.extend(forms.rows(lists))
-            rows.append((button(ctx.l.label("Next ›"), done), button(ctx.l.label("Cancel"), cancel)))
+            rows.append(controls.row(ctx, (N_("Next ›"), done), (N_("Cancel"), controls.cancel)))
             return text, tuple(rows)
         toggles = [
-            Button(forms.mark(choice.chosen, choice.label), pick(shown.key, choice.index).pack())
+            Button(forms.mark(choice.chosen, choice.label), controls.pick(shown.key, choice.index).pack())
             for choice in shown.choices(ctx, form)
         ]
         rows.extend(forms.rows(toggles))
-        rows.append((button(ctx.l.label("‹ Back"), back),))
+        rows.append(controls.row(ctx, (N_("‹ Back"), controls.back)))
         return text, tuple(rows)
 
-    return Page(render=render, listings=tuple(listings))
+    def clear(_: Context, form: F) -> None:
+        for listing in listings:
+            listing.clear(form)
+
+    actions: dict[StrEnum, Do[F] | Target] = {everyone: Do(Show(name), clear), done: Move.HUB}
+    return Page(render=render, listings=tuple(listings), actions=actions)
 
 
 BUILDINGS = N_("Buildings")
 GROUPS = N_("Residents' groups")
 
 
-async def time_prompt(ctx: Context, community_id: int, template: str, *, days_later: int = 0, **params: str) -> str:
-    """The question for a date and time: ``template`` gets the community's time zone as a place and an example,
-    tomorrow at 9:00 (``days_later`` days after that)."""
-    zone = ZoneInfo((await get_community(ctx.uow, community_id)).timezone)
-    tomorrow = (ctx.uow.clock.now().astimezone(zone) + timedelta(days=1)).replace(hour=9, minute=0)
-    example = tomorrow + timedelta(days=days_later)
-    return ctx.l.render(
+def time_step(
+    name: str,
+    template: str,
+    keep: Callable[[Context, F, datetime], None],
+    buttons: Sequence[tuple[str, StrEnum]],
+    *,
+    days_later: int = 0,
+    **params: str,
+) -> Step[F]:
+    """A question for a date and time: ``template`` gets the community's time zone as a place and an example,
+    tomorrow at 9:00 (``days_later`` days after that); the typed time, in that zone, goes to ``keep``, which
+    calls the validators."""
+
+    async def prompt(ctx: Context, form: F) -> str:
+        zone = ZoneInfo((await get_community(ctx.uow, form.community_id)).timezone)
+        tomorrow = (ctx.uow.clock.now().astimezone(zone) + timedelta(days=1)).replace(hour=9, minute=0)
+        example = tomorrow + timedelta(days=days_later)
+        return ctx.l.render(
+            template,
+            zone=get_timezone_location(zone, locale=ctx.l.t.locale),
+            example=example.strftime(TIME_FORMAT),
+            **params,
+        )
+
+    async def take(ctx: Context, form: F, text: str) -> None:
+        keep(ctx, form, parse_send_time(text, (await get_community(ctx.uow, form.community_id)).timezone))
+
+    return Step(name, prompt, take, TYPE_A_TIME, buttons)
+
+
+TYPE_A_TIME = N_("Please type the date and time.")
+
+
+async def summary(ctx: Context, form: F, template: str, *, audience: Audience, count: int, **params: object) -> str:
+    """A form's summary (on the hub and under the preview) in the composer's language at the community's time
+    zone: ``template`` gets the community's name, the audience described, how many it reaches, ``at`` to write a
+    moment, and ``params``."""
+    community = await get_community(ctx.uow, form.community_id)
+    reader = ctx.l.with_timezone(community.timezone)
+    return reader.render(
         template,
-        zone=get_timezone_location(zone, locale=ctx.l.t.locale),
-        example=example.strftime(TIME_FORMAT),
+        at=partial(moment, reader),
+        community=community.name,
+        audience=describe_audience(reader, audience),
+        count=count,
         **params,
     )
-
-
-async def typed_time(ctx: Context, community_id: int, text: str) -> datetime:
-    """A typed date and time in the community's time zone (refused with the format to use)."""
-    return parse_send_time(text, (await get_community(ctx.uow, community_id)).timezone)

@@ -34,11 +34,24 @@ from bot.consultations.jobs import open_now
 from bot.consultations.render import PREVIEW_CONSULTATION_ID, ConsultationLook, render_invitation
 from bot.context import Context
 from bot.events import FileShared
-from bot.forms.engine import Ask, Do, FormDeclaration, FormEngine, Listing, Move, Page, Pick, Preview, Show, Step
-from bot.forms.kit import BUILDINGS, GROUPS, audience_page, clear_listings, names_listing, time_prompt, typed_time
-from bot.notices.render import describe_audience, moment
+from bot.forms.engine import (
+    Ask,
+    Controls,
+    Do,
+    FormDeclaration,
+    FormEngine,
+    Listing,
+    Move,
+    Page,
+    Pick,
+    Preview,
+    Show,
+    Step,
+)
+from bot.forms.kit import BUILDINGS, GROUPS, audience_page, names_listing, summary, time_step
+from bot.notices.render import moment
 from bot.rendering import Localizer
-from bot.replies import Button, Keyboard
+from bot.replies import Keyboard
 from bot.router import Router
 from community import notices
 from community.communities import get_community
@@ -59,6 +72,16 @@ from consultation.models import Consultation, Eligibility
 from i18n import N_
 
 SCOPE, OPTIONS = "scope", "options"
+CONTROLS = Controls(
+    press=ComposeForm,
+    pick=ComposeChoice,
+    community=ComposeCommunity,
+    back=ComposeAction.BACK,
+    cancel=ComposeAction.CANCEL,
+    edit=ComposeAction.EDIT,
+    preview=ComposeAction.PREVIEW,
+    confirm=ComposeAction.CREATE,
+)
 
 ELIGIBILITY_LABELS: dict[Eligibility, str] = {
     Eligibility.RESIDENTS: N_("Residents"),
@@ -116,23 +139,14 @@ async def _take_background_file(ctx: Context, form: Form, payload: FileShared) -
     form.attachment = forms.shared_attachment(ctx, payload)
 
 
-async def _ask_opening(ctx: Context, form: Form) -> str:
-    return await time_prompt(ctx, form.community_id, "consult_ask_time.j2", which="opens")
-
-
-async def _ask_closing(ctx: Context, form: Form) -> str:
-    return await time_prompt(ctx, form.community_id, "consult_ask_time.j2", days_later=7, which="closes")
-
-
-async def _take_opening(ctx: Context, form: Form, text: str) -> None:
-    when = await typed_time(ctx, form.community_id, text)
+def _keep_opening(ctx: Context, form: Form, when: datetime) -> None:
     check_opening_time(when, ctx.uow.clock.now())
     form.opens_at = when.isoformat()
     _validate(ctx, form)  # e.g. after a typed closing time
 
 
-async def _take_closing(ctx: Context, form: Form, text: str) -> None:
-    form.closes_at = (await typed_time(ctx, form.community_id, text)).isoformat()
+def _keep_closing(ctx: Context, form: Form, when: datetime) -> None:
+    form.closes_at = when.isoformat()
     _validate(ctx, form)
 
 
@@ -150,7 +164,6 @@ def _seed_added(ctx: Context, form: Form) -> str:
 
 CANCEL_ROW = ((N_("Cancel"), ComposeAction.CANCEL),)
 BACK_ROW = ((N_("‹ Back"), ComposeAction.BACK),)
-TYPE_A_TIME = N_("Please type the date and time.")
 TITLE = Step[Form]("title", _ask_title, _take_title, N_("Please type the title."), CANCEL_ROW)
 BACKGROUND = Step[Form](
     "background",
@@ -160,8 +173,8 @@ BACKGROUND = Step[Form](
     CANCEL_ROW,
     take_file=_take_background_file,
 )
-OPENS = Step[Form]("opens", _ask_opening, _take_opening, TYPE_A_TIME, BACK_ROW)
-CLOSES = Step[Form]("closes", _ask_closing, _take_closing, TYPE_A_TIME, BACK_ROW)
+OPENS = time_step("opens", "consult_ask_time.j2", _keep_opening, BACK_ROW, which="opens")
+CLOSES = time_step("closes", "consult_ask_time.j2", _keep_closing, BACK_ROW, days_later=7, which="closes")
 SEEDS = Step[Form](
     "seeds",
     _ask_seeds,
@@ -188,16 +201,15 @@ LISTINGS: tuple[Listing[Form], ...] = (
 async def _summary(ctx: Context, form: Form, question: str, refusal: str | None = None) -> str:
     """The form so far; refusal: why it cannot be created as it stands (the preview's last line instead of
     "Create it?")."""
-    community = await get_community(ctx.uow, form.community_id)
-    reader = ctx.l.with_timezone(community.timezone)
-    return reader.render(
+    reader = ctx.l.with_timezone((await get_community(ctx.uow, form.community_id)).timezone)
+    return await summary(
+        ctx,
+        form,
         "consult_summary.j2",
-        at=partial(moment, reader),
-        community=community.name,
-        title=form.title,
-        audience=describe_audience(reader, form.audience()),
-        eligibility=eligibility_label(reader, form.eligibility_value()),
+        audience=form.audience(),
         count=await _count(ctx, form),
+        title=form.title,
+        eligibility=eligibility_label(reader, form.eligibility_value()),
         opens_at=form.opening(),
         closes_at=form.closing(),
         closes_days=form.closes_days,
@@ -210,57 +222,46 @@ async def _summary(ctx: Context, form: Form, question: str, refusal: str | None 
     )
 
 
-def _button(label: str, action: ComposeAction) -> Button:
-    return Button(label, ComposeForm(action).pack())
-
-
 async def _options(ctx: Context, form: Form, _: object) -> tuple[str, Keyboard]:
-    l = ctx.l  # noqa: E741
+    l, mark, button = ctx.l, forms.mark, CONTROLS.button  # noqa: E741
     eligibilities = [
-        Button(
-            forms.mark(form.eligibility == eligibility.value, eligibility_label(l, eligibility)),
-            ComposeChoice(ComposeToggle.ELIGIBILITY, index).pack(),
-        )
-        for index, eligibility in enumerate(ELIGIBILITIES)
+        CONTROLS.toggle(mark(form.eligibility == each.value, eligibility_label(l, each)), ComposeToggle.ELIGIBILITY, i)
+        for i, each in enumerate(ELIGIBILITIES)
     ]
-    rows: list[tuple[Button, ...]] = forms.rows(eligibilities, per_row=3)
+    closing = [
+        CONTROLS.toggle(
+            mark(form.closes_at is None and form.closes_days == days, l.plural("%(num)s day", "%(num)s days", days)),
+            ComposeToggle.CLOSING_DAYS,
+            i,
+        )
+        for i, days in enumerate(CLOSING_DAYS)
+    ]
+    closing.append(button(mark(form.closes_at is not None, l.label("Close at…")), ComposeAction.CLOSE_LATER))
+    rows = forms.rows(eligibilities, per_row=3)
     rows.append(
         (
-            _button(forms.mark(form.opens_at is None, l.label("Open now")), ComposeAction.OPEN_NOW),
-            _button(forms.mark(form.opens_at is not None, l.label("Open later…")), ComposeAction.OPEN_LATER),
+            button(mark(form.opens_at is None, l.label("Open now")), ComposeAction.OPEN_NOW),
+            button(mark(form.opens_at is not None, l.label("Open later…")), ComposeAction.OPEN_LATER),
         )
     )
-    closing = [
-        Button(
-            forms.mark(
-                form.closes_at is None and form.closes_days == days, l.plural("%(num)s day", "%(num)s days", days)
-            ),
-            ComposeChoice(ComposeToggle.CLOSING_DAYS, index).pack(),
-        )
-        for index, days in enumerate(CLOSING_DAYS)
-    ]
-    closing.append(_button(forms.mark(form.closes_at is not None, l.label("Close at…")), ComposeAction.CLOSE_LATER))
     rows.append(tuple(closing))
     rows.append(
         (
-            _button(forms.mark(form.allow_statements, l.label("Residents add statements")), ComposeAction.STATEMENTS),
-            _button(forms.mark(form.moderated, l.label("Moderated")), ComposeAction.MODERATED),
+            button(mark(form.allow_statements, l.label("Residents add statements")), ComposeAction.STATEMENTS),
+            button(mark(form.moderated, l.label("Moderated")), ComposeAction.MODERATED),
         )
     )
-    seeds = [_button(l.label("Add statements"), ComposeAction.SEEDS)]
-    if form.seeds:
-        seeds.append(_button(l.label("Remove them"), ComposeAction.DROP_SEEDS))
-    rows.append(tuple(seeds))
+    drop = ((N_("Remove them"), ComposeAction.DROP_SEEDS),) if form.seeds else ()
+    rows.append(CONTROLS.row(ctx, (N_("Add statements"), ComposeAction.SEEDS), *drop))
     rows.append(
-        (
-            _button(l.label("Who it is for"), ComposeAction.SCOPE),
-            _button(l.label("Edit the title"), ComposeAction.TITLE),
-            _button(l.label("Edit the background"), ComposeAction.BACKGROUND),
+        CONTROLS.row(
+            ctx,
+            (N_("Who it is for"), ComposeAction.SCOPE),
+            (N_("Edit the title"), ComposeAction.TITLE),
+            (N_("Edit the background"), ComposeAction.BACKGROUND),
         )
     )
-    rows.append(
-        (_button(l.label("Preview ›"), ComposeAction.PREVIEW), _button(l.label("Cancel"), ComposeAction.CANCEL))
-    )
+    rows.append(CONTROLS.row(ctx, (N_("Preview ›"), ComposeAction.PREVIEW), (N_("Cancel"), ComposeAction.CANCEL)))
     return await _summary(ctx, form, "options"), tuple(rows)
 
 
@@ -389,16 +390,14 @@ CONSULTATION = FormDeclaration[Form](
     steps=(TITLE, BACKGROUND),
     pages={
         SCOPE: audience_page(
+            SCOPE,
+            CONTROLS,
             template="consult_scope.j2",
             audience=Form.audience,
             count=_count,
             listings=LISTINGS,
-            press=ComposeForm,
-            pick=ComposeChoice,
             everyone=ComposeAction.EVERYONE,
             done=ComposeAction.SCOPE_DONE,
-            back=ComposeAction.BACK,
-            cancel=ComposeAction.CANCEL,
         ),
         OPTIONS: Page(_options),
     },
@@ -406,9 +405,6 @@ CONSULTATION = FormDeclaration[Form](
     hub=OPTIONS,
     questions=(OPENS, CLOSES, SEEDS),
     actions={
-        ComposeAction.EVERYONE: Do(Show(SCOPE), clear_listings(LISTINGS)),
-        ComposeAction.BACK: Move.BACK,
-        ComposeAction.SCOPE_DONE: Move.HUB,
         ComposeAction.SCOPE: Show(SCOPE),
         ComposeAction.TITLE: Ask(TITLE.name),
         ComposeAction.BACKGROUND: Ask(BACKGROUND.name),
@@ -420,20 +416,11 @@ CONSULTATION = FormDeclaration[Form](
         ComposeAction.SEEDS: Ask(SEEDS.name),
         ComposeAction.DROP_SEEDS: Do(Move.HUB, _drop_seeds),
         ComposeAction.SEEDS_DONE: Move.HUB,
-        ComposeAction.PREVIEW: Move.PREVIEW,
-        ComposeAction.CREATE: Move.COMMIT,
-        ComposeAction.EDIT: Move.HUB,
-        ComposeAction.CANCEL: Move.CANCEL,
     },
     picks={ComposeToggle.ELIGIBILITY: Pick(_pick_eligibility), ComposeToggle.CLOSING_DAYS: Pick(_pick_closing_days)},
     preview=_preview,
     commit=_create,
-    press=ComposeForm,
-    pick=ComposeChoice,
-    community=ComposeCommunity,
-    cancel=ComposeAction.CANCEL,
-    edit=ComposeAction.EDIT,
-    confirm=ComposeAction.CREATE,
+    controls=CONTROLS,
 )
 
 

@@ -11,6 +11,7 @@ past) are the service's; this module declares the form and renders it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from functools import partial
 
 from bot import forms
@@ -19,6 +20,7 @@ from bot.events import FileShared
 from bot.forms.engine import (
     Ask,
     Choice,
+    Controls,
     Do,
     FormDeclaration,
     FormEngine,
@@ -30,7 +32,7 @@ from bot.forms.engine import (
     Show,
     Step,
 )
-from bot.forms.kit import BUILDINGS, GROUPS, audience_page, clear_listings, names_listing, time_prompt, typed_time
+from bot.forms.kit import BUILDINGS, GROUPS, audience_page, names_listing, summary, time_step
 from bot.notices.buttons import PREVIEW_NOTICE_ID, FormAction, NoticeCommunity, NoticeForm, NoticeToggle, Toggle
 from bot.notices.fanout import fan_out
 from bot.notices.form import Form
@@ -39,13 +41,12 @@ from bot.notices.render import (
     CATEGORIES,
     NoticeLook,
     category_label,
-    describe_audience,
     language_name,
     moment,
     render_notice,
     segment_label,
 )
-from bot.replies import Button, Keyboard, Reply, SendText
+from bot.replies import Keyboard, Reply, SendText
 from bot.router import Router
 from community import notices
 from community.communities import effective_roles, get_community
@@ -57,6 +58,16 @@ from community.roles import Action
 from i18n import N_
 
 AUDIENCE, OPTIONS = "audience", "options"
+CONTROLS = Controls(
+    press=NoticeForm,
+    pick=NoticeToggle,
+    community=NoticeCommunity,
+    back=FormAction.BACK,
+    cancel=FormAction.CANCEL,
+    edit=FormAction.EDIT,
+    preview=FormAction.PREVIEW,
+    confirm=FormAction.SEND,
+)
 
 
 async def _new(ctx: Context, community: Community) -> Form:
@@ -107,12 +118,8 @@ async def _take_body_file(ctx: Context, form: Form, payload: FileShared) -> None
     _validate(ctx, form)
 
 
-async def _ask_time(ctx: Context, form: Form) -> str:
-    return await time_prompt(ctx, form.community_id, "notice_ask_time.j2")
-
-
-async def _take_time(ctx: Context, form: Form, text: str) -> None:
-    form.send_at = (await typed_time(ctx, form.community_id, text)).isoformat()
+def _keep_time(ctx: Context, form: Form, when: datetime) -> None:
+    form.send_at = when.isoformat()
     _validate(ctx, form)  # a time already past is refused here
 
 
@@ -136,13 +143,7 @@ BODY = Step[Form](
     buttons=((N_("Cancel"), FormAction.CANCEL),),
     take_file=_take_body_file,
 )
-TIME = Step[Form](
-    "time",
-    _ask_time,
-    _take_time,
-    N_("Please type the date and time."),
-    buttons=((N_("Send now instead"), FormAction.NOW),),
-)
+TIME = time_step("time", "notice_ask_time.j2", _keep_time, ((N_("Send now instead"), FormAction.NOW),))
 TRANSLATION = Step[Form](
     "translation", _ask_translation, _take_translation, TYPE_THE_TEXT, buttons=((N_("‹ Back"), FormAction.BACK),)
 )
@@ -186,17 +187,16 @@ LISTINGS: tuple[Listing[Form], ...] = (
 
 
 async def _summary(ctx: Context, form: Form, question: str) -> str:
-    community = await get_community(ctx.uow, form.community_id)
-    reader = ctx.l.with_timezone(community.timezone)
+    reader = ctx.l.with_timezone((await get_community(ctx.uow, form.community_id)).timezone)
     languages = [language_name(reader, form.language)]
     if form.translation:
         languages.append(language_name(reader, form.other_language))
     attachment = form.attachment_value()
-    return reader.render(
+    return await summary(
+        ctx,
+        form,
         "notice_summary.j2",
-        at=partial(moment, reader),
-        community=community.name,
-        audience=describe_audience(reader, form.audience()),
+        audience=form.audience(),
         count=await _count(ctx, form),
         category=category_label(reader, NoticeCategory(form.category)),
         important=form.important,
@@ -209,46 +209,33 @@ async def _summary(ctx: Context, form: Form, question: str) -> str:
     )
 
 
-def _button(label: str, action: FormAction) -> Button:
-    return Button(label, NoticeForm(action).pack())
-
-
 async def _options(ctx: Context, form: Form, _: object) -> tuple[str, Keyboard]:
-    l = ctx.l  # noqa: E741
+    l, mark, button = ctx.l, forms.mark, CONTROLS.button  # noqa: E741
     other = language_name(l, form.other_language)
     categories = [
-        Button(
-            forms.mark(form.category == category.value, category_label(l, category)),
-            NoticeToggle(Toggle.CATEGORY, index).pack(),
-        )
-        for index, category in enumerate(CATEGORIES)
+        CONTROLS.toggle(mark(form.category == each.value, category_label(l, each)), Toggle.CATEGORY, i)
+        for i, each in enumerate(CATEGORIES)
     ]
-    rows: list[tuple[Button, ...]] = forms.rows(categories)
+    rows = forms.rows(categories)
     rows.append(
         (
-            Button(forms.mark(form.important, l.label("Important")), NoticeToggle(Toggle.IMPORTANT).pack()),
-            Button(forms.mark(form.ack, l.label("Please confirm")), NoticeToggle(Toggle.ACK).pack()),
+            CONTROLS.toggle(mark(form.important, l.label("Important")), Toggle.IMPORTANT),
+            CONTROLS.toggle(mark(form.ack, l.label("Please confirm")), Toggle.ACK),
         )
     )
     if form.translation:
-        rows.append(
-            (
-                _button(l.label("Change the %(language)s version", language=other), FormAction.TRANSLATION),
-                _button(l.label("Remove it"), FormAction.DROP_TRANSLATION),
-            )
-        )
+        change = button(l.label("Change the %(language)s version", language=other), FormAction.TRANSLATION)
+        rows.append((change, button(l.label("Remove it"), FormAction.DROP_TRANSLATION)))
     else:
-        rows.append((_button(l.label("Add a %(language)s version", language=other), FormAction.TRANSLATION),))
+        rows.append((button(l.label("Add a %(language)s version", language=other), FormAction.TRANSLATION),))
     rows.append(
         (
-            _button(forms.mark(form.send_at is None, l.label("Send now")), FormAction.NOW),
-            _button(forms.mark(form.send_at is not None, l.label("Send later…")), FormAction.LATER),
+            button(mark(form.send_at is None, l.label("Send now")), FormAction.NOW),
+            button(mark(form.send_at is not None, l.label("Send later…")), FormAction.LATER),
         )
     )
-    rows.append(
-        (_button(l.label("Recipients"), FormAction.AUDIENCE), _button(l.label("Edit the text"), FormAction.TEXT))
-    )
-    rows.append((_button(l.label("Preview ›"), FormAction.PREVIEW), _button(l.label("Cancel"), FormAction.CANCEL)))
+    rows.append(CONTROLS.row(ctx, (N_("Recipients"), FormAction.AUDIENCE), (N_("Edit the text"), FormAction.TEXT)))
+    rows.append(CONTROLS.row(ctx, (N_("Preview ›"), FormAction.PREVIEW), (N_("Cancel"), FormAction.CANCEL)))
     return await _summary(ctx, form, "options"), tuple(rows)
 
 
@@ -353,16 +340,14 @@ NOTICE = FormDeclaration[Form](
     steps=(BODY,),
     pages={
         AUDIENCE: audience_page(
+            AUDIENCE,
+            CONTROLS,
             template="notice_audience.j2",
             audience=Form.audience,
             count=_count,
             listings=LISTINGS,
-            press=NoticeForm,
-            pick=NoticeToggle,
             everyone=FormAction.EVERYONE,
             done=FormAction.AUDIENCE_DONE,
-            back=FormAction.BACK,
-            cancel=FormAction.CANCEL,
         ),
         OPTIONS: Page(_options),
     },
@@ -370,29 +355,17 @@ NOTICE = FormDeclaration[Form](
     hub=OPTIONS,
     questions=(TIME, TRANSLATION),
     actions={
-        FormAction.EVERYONE: Do(Show(AUDIENCE), clear_listings(LISTINGS)),
-        FormAction.BACK: Move.BACK,
-        FormAction.AUDIENCE_DONE: Move.HUB,
         FormAction.AUDIENCE: Show(AUDIENCE),
         FormAction.TEXT: Ask(BODY.name),
         FormAction.TRANSLATION: Ask(TRANSLATION.name),
         FormAction.DROP_TRANSLATION: Do(Move.HUB, _drop_translation),
         FormAction.NOW: Do(Move.HUB, _send_now),
         FormAction.LATER: Ask(TIME.name),
-        FormAction.PREVIEW: Move.PREVIEW,
-        FormAction.SEND: Move.COMMIT,
-        FormAction.EDIT: Move.HUB,
-        FormAction.CANCEL: Move.CANCEL,
     },
     picks={Toggle.CATEGORY: Pick(_pick_category), Toggle.IMPORTANT: _flip("important"), Toggle.ACK: _flip("ack")},
     preview=_preview,
     commit=_send,
-    press=NoticeForm,
-    pick=NoticeToggle,
-    community=NoticeCommunity,
-    cancel=FormAction.CANCEL,
-    edit=FormAction.EDIT,
-    confirm=FormAction.SEND,
+    controls=CONTROLS,
 )
 
 
