@@ -242,13 +242,22 @@ class FormDeclaration(Generic[F]):
     named_steps: dict[str, Step[F]] = field(init=False, repr=False)
     all_actions: dict[StrEnum, Do[F] | Target] = field(init=False, repr=False)
 
-    FORM: ClassVar[str] = "form"
+    FORM: ClassVar[str] = "form"  # on a page
+    PREVIEWED: ClassVar[str] = "preview"  # the preview is the last thing shown: only now does its commit work
     COMMUNITY: ClassVar[str] = "community"
 
     def __post_init__(self) -> None:
         steps = {step.name: step for step in (*self.steps, *self.questions)}
-        if len(steps) != len(self.steps) + len(self.questions) or {self.FORM, self.COMMUNITY} & steps.keys():
-            raise ValueError(f"form {self.name!r}: step names must be unique and not {self.FORM!r}")
+        if (
+            len(steps) != len(self.steps) + len(self.questions)
+            or {
+                self.FORM,
+                self.PREVIEWED,
+                self.COMMUNITY,
+            }
+            & steps.keys()
+        ):
+            raise ValueError(f"form {self.name!r}: step names must be unique and not the engine's own")
         object.__setattr__(self, "named_steps", steps)
         controls = self.controls
         actions: dict[StrEnum, Do[F] | Target] = {
@@ -269,7 +278,7 @@ class FormDeclaration(Generic[F]):
 
     @property
     def states(self) -> tuple[str, ...]:
-        return tuple(self.state(name) for name in (self.COMMUNITY, self.FORM, *self.named_steps))
+        return tuple(self.state(name) for name in (self.COMMUNITY, self.FORM, self.PREVIEWED, *self.named_steps))
 
 
 class FormEngine(Generic[F]):
@@ -341,7 +350,7 @@ class FormEngine(Generic[F]):
 
     async def _preview(self, ctx: Context, form: F) -> Sequence[Reply]:
         shown = await self.form.preview(ctx, form)  # the validators run again: e.g. a time passed meanwhile
-        await form.save(ctx, self.form.state(self.form.FORM))
+        await form.save(ctx, self.form.state(self.form.PREVIEWED))
         buttons: list[Button] = []
         if shown.commit_label is not None:
             buttons.append(self.form.controls.button(shown.commit_label, self.form.controls.confirm))
@@ -398,8 +407,10 @@ class FormEngine(Generic[F]):
         if action is None or at == self.form.COMMUNITY or at in self.first_steps:
             return forms.stale(ctx)  # only Cancel works until the first steps are answered
         then = action.then if isinstance(action, Do) else action
-        if then in (Move.PREVIEW, Move.COMMIT) and at != self.form.FORM:
-            return forms.stale(ctx)  # from a message the form has moved on from
+        if then is Move.PREVIEW and at not in (self.form.FORM, self.form.PREVIEWED):
+            return forms.stale(ctx)  # from a page the form has moved on from
+        if then is Move.COMMIT and at != self.form.PREVIEWED:
+            return forms.stale(ctx)  # only what the preview showed last is committed
         form = self.form.load(ctx)
         if isinstance(action, Do) and action.change is not None:
             action.change(ctx, form)
@@ -407,7 +418,7 @@ class FormEngine(Generic[F]):
 
     async def picked(self, ctx: Context, data: FormPick) -> Sequence[Reply]:
         at = self._at(ctx)
-        if at != self.form.FORM:
+        if at not in (self.form.FORM, self.form.PREVIEWED):
             return forms.stale(ctx)
         form = self.form.load(ctx)
         found = self._listing(data.toggle)
@@ -470,7 +481,7 @@ class FormEngine(Generic[F]):
         router.button(form.controls.community, self.chose_community)
         router.button(form.controls.press, self.pressed)
         router.button(form.controls.pick, self.picked)
-        for name in (form.COMMUNITY, form.FORM, *form.named_steps):
+        for name in (form.COMMUNITY, form.FORM, form.PREVIEWED, *form.named_steps):
             router.state(form.state(name), self.typed)
         for step in form.named_steps.values():
             if step.take_file is not None:
