@@ -233,6 +233,23 @@ async def test_bad_drafts_are_refused_and_nothing_is_written(uows: UnitOfWorkFac
         assert await _count(uow, Consultation) == 0
 
 
+async def test_the_statements_to_start_with_come_with_the_creation_or_nothing_does(
+    uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    cast = await _cast(uows)
+    seeds = ("东门空地应改建为停车位。", "东门空地应改建为口袋公园。")
+    consultation = await _create(uows, cast.worker, _draft(cast, clock, statements=seeds))
+    assert consultation.id is not None
+    async with uows() as uow:
+        statements = await _statements(uow, consultation.id)
+    assert tuple(statement.text for statement in statements) == seeds
+    # A statement the service refuses (here a duplicate) refuses the whole creation: nothing is written.
+    with pytest.raises(DuplicateStatement):
+        await _create(uows, cast.worker, _draft(cast, clock, statements=(seeds[0], seeds[0])))
+    async with uows() as uow:
+        assert await _count(uow, Consultation) == 1
+
+
 async def test_open_and_close_are_idempotent_and_audited(uows: UnitOfWorkFactory, clock: FakeClock) -> None:
     cast = await _cast(uows)
     consultation = await _create(uows, cast.worker, _draft(cast, clock))
