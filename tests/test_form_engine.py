@@ -93,7 +93,7 @@ class Toy(forms.StateForm):
     colour_options: list[str] = field(default_factory=lambda: ["red", "green"])
 
 
-CONTROLS = Controls(ToyPress, ToyPick, ToyCommunity, Act.BACK, Act.CANCEL, Act.EDIT, Act.PREVIEW, Act.GO)
+CONTROLS = Controls.standard(ToyPress, ToyPick, ToyCommunity, confirm=Act.GO)
 
 
 async def _ask_name(ctx: Context, form: Toy) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar, get_type_hints
 
 from bot import forms
 from bot.callbacks import CallbackData
@@ -177,6 +177,16 @@ class Controls:
     edit: StrEnum  # from the preview to the hub
     preview: StrEnum
     confirm: StrEnum  # the commit
+
+    @classmethod
+    def standard(
+        cls, press: type[FormPress], pick: type[FormPick], community: type[FormCommunity], *, confirm: StrEnum
+    ) -> Controls:
+        """A form's controls where its actions' StrEnum names them BACK, CANCEL, EDIT and PREVIEW."""
+        actions: type[StrEnum] = get_type_hints(press)["action"]
+        return cls(
+            press, pick, community, actions["BACK"], actions["CANCEL"], actions["EDIT"], actions["PREVIEW"], confirm
+        )
 
     def button(self, label: str, action: StrEnum) -> Button:
         """A button of the form: ``label`` is already translated."""

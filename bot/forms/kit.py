@@ -8,16 +8,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
+from typing import Protocol, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
 
 from babel.dates import get_timezone_location
 
 from bot import forms
 from bot.context import Context
-from bot.forms.engine import Choice, Controls, Do, F, Listing, Move, Page, Show, Step, Target
+from bot.forms.engine import Choice, Controls, Do, F, FormData, Listing, Move, Page, Show, Step, Target
 from bot.notices.form import TIME_FORMAT, parse_send_time
 from bot.notices.render import describe_audience, moment
 from bot.replies import Button, Keyboard
+from community import notices
 from community.communities import get_community
 from community.notices import Audience
 from i18n import N_
@@ -56,33 +58,68 @@ def names_listing(
     )
 
 
+class Places(FormData, Protocol):
+    """A form that addresses buildings and residents' groups: the names shown when it started (the buttons'
+    indexes point into them) and those chosen; and the audience they make."""
+
+    building_options: list[str]
+    buildings: list[str]
+    group_options: list[str]
+    groups: list[str]
+
+    def audience(self) -> Audience: ...
+
+
+P = TypeVar("P", bound=Places)
+
+
+class PlaceOptions(TypedDict):
+    building_options: list[str]
+    group_options: list[str]
+
+
+async def place_options(ctx: Context, community_id: int) -> PlaceOptions:
+    """A new form's buildings and residents' groups to choose from: the community's, as they are shown."""
+    options = await notices.audience_options(ctx.uow, community_id)
+    return PlaceOptions(building_options=list(options.buildings), group_options=list(options.groups))
+
+
+def place_listings(
+    buildings: tuple[StrEnum, StrEnum], groups: tuple[StrEnum, StrEnum]
+) -> tuple[Listing[P], Listing[P]]:
+    """The lists of buildings and of residents' groups: each its toggles' key and the action that opens it."""
+    return (
+        names_listing(*buildings, BUILDINGS, lambda form: form.building_options, lambda form: form.buildings),
+        names_listing(*groups, GROUPS, lambda form: form.group_options, lambda form: form.groups),
+    )
+
+
 def audience_page(
     name: str,
     controls: Controls,
-    *,
     template: str,
-    audience: Callable[[F], Audience],
-    count: Callable[[Context, F], Awaitable[int]],
-    listings: Sequence[Listing[F]],
+    count: Callable[[Context, P], Awaitable[int]],
+    listings: Sequence[Listing[P]],
+    *,
     everyone: StrEnum,
     done: StrEnum,
-) -> Page[F]:
+) -> Page[P]:
     """The page ``name`` of who the form reaches: ``template`` gets the audience described, how many it reaches
     now (``count``) and the list open (its key: "b", "g", "r") or None; under it the whole community (the action
     ``everyone`` clears every list), a button per list that has choices, Next (``done``: on to the hub) and
     Cancel, or the open list's toggles and Back."""
 
-    async def render(ctx: Context, form: F, listing: StrEnum | None) -> tuple[str, Keyboard]:
+    async def render(ctx: Context, form: P, listing: StrEnum | None) -> tuple[str, Keyboard]:
         text = ctx.l.render(
             template,
-            audience=describe_audience(ctx.l, audience(form)),
+            audience=describe_audience(ctx.l, form.audience()),
             count=await count(ctx, form),
             listing=listing.value if listing is not None else None,
         )
         rows: list[tuple[Button, ...]] = []
         shown = next((each for each in listings if each.key == listing), None)
         if shown is None:
-            whole = forms.mark(audience(form).is_everyone(), ctx.l.label("Whole community"))
+            whole = forms.mark(form.audience().is_everyone(), ctx.l.label("Whole community"))
             rows.append((controls.button(whole, everyone),))
             lists = [
                 controls.button(forms.list_label(ctx, each.label, each.chosen(form)), each.open)
@@ -100,11 +137,11 @@ def audience_page(
         rows.append(controls.row(ctx, (N_("‹ Back"), controls.back)))
         return text, tuple(rows)
 
-    def clear(_: Context, form: F) -> None:
+    def clear(_: Context, form: P) -> None:
         for listing in listings:
             listing.clear(form)
 
-    actions: dict[StrEnum, Do[F] | Target] = {everyone: Do(Show(name), clear), done: Move.HUB}
+    actions: dict[StrEnum, Do[P] | Target] = {everyone: Do(Show(name), clear), done: Move.HUB}
     return Page(render=render, listings=tuple(listings), actions=actions)
 
 

@@ -48,12 +48,11 @@ from bot.forms.engine import (
     Show,
     Step,
 )
-from bot.forms.kit import BUILDINGS, GROUPS, audience_page, names_listing, summary, time_step
+from bot.forms.kit import audience_page, place_listings, place_options, summary, time_step
 from bot.notices.render import moment
 from bot.rendering import Localizer
 from bot.replies import Keyboard
 from bot.router import Router
-from community import notices
 from community.communities import get_community
 from community.errors import ValidationFailed
 from community.models import Community
@@ -72,16 +71,7 @@ from consultation.models import Consultation, Eligibility
 from i18n import N_
 
 SCOPE, OPTIONS = "scope", "options"
-CONTROLS = Controls(
-    press=ComposeForm,
-    pick=ComposeChoice,
-    community=ComposeCommunity,
-    back=ComposeAction.BACK,
-    cancel=ComposeAction.CANCEL,
-    edit=ComposeAction.EDIT,
-    preview=ComposeAction.PREVIEW,
-    confirm=ComposeAction.CREATE,
-)
+CONTROLS = Controls.standard(ComposeForm, ComposeChoice, ComposeCommunity, confirm=ComposeAction.CREATE)
 
 ELIGIBILITY_LABELS: dict[Eligibility, str] = {
     Eligibility.RESIDENTS: N_("Residents"),
@@ -96,13 +86,7 @@ def eligibility_label(l: Localizer, eligibility: Eligibility) -> str:  # noqa: E
 
 async def _new(ctx: Context, community: Community) -> Form:
     assert community.id is not None
-    options = await notices.audience_options(ctx.uow, community.id)
-    return Form(
-        community_id=community.id,
-        language=ctx.l.language,
-        building_options=list(options.buildings),
-        group_options=list(options.groups),
-    )
+    return Form(community_id=community.id, language=ctx.l.language, **await place_options(ctx, community.id))
 
 
 async def _count(ctx: Context, form: Form) -> int:
@@ -187,11 +171,8 @@ SEEDS = Step[Form](
 
 # --- step 2: who it is for ----------------------------------------------------------------------------------------
 
-LISTINGS: tuple[Listing[Form], ...] = (
-    names_listing(
-        ComposeToggle.BUILDING, ComposeAction.BUILDINGS, BUILDINGS, lambda f: f.building_options, lambda f: f.buildings
-    ),
-    names_listing(ComposeToggle.GROUP, ComposeAction.GROUPS, GROUPS, lambda f: f.group_options, lambda f: f.groups),
+LISTINGS: tuple[Listing[Form], ...] = place_listings(
+    (ComposeToggle.BUILDING, ComposeAction.BUILDINGS), (ComposeToggle.GROUP, ComposeAction.GROUPS)
 )
 
 
@@ -392,10 +373,9 @@ CONSULTATION = FormDeclaration[Form](
         SCOPE: audience_page(
             SCOPE,
             CONTROLS,
-            template="consult_scope.j2",
-            audience=Form.audience,
-            count=_count,
-            listings=LISTINGS,
+            "consult_scope.j2",
+            _count,
+            LISTINGS,
             everyone=ComposeAction.EVERYONE,
             done=ComposeAction.SCOPE_DONE,
         ),

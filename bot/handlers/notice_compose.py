@@ -32,7 +32,7 @@ from bot.forms.engine import (
     Show,
     Step,
 )
-from bot.forms.kit import BUILDINGS, GROUPS, audience_page, names_listing, summary, time_step
+from bot.forms.kit import audience_page, place_listings, place_options, summary, time_step
 from bot.notices.buttons import PREVIEW_NOTICE_ID, FormAction, NoticeCommunity, NoticeForm, NoticeToggle, Toggle
 from bot.notices.fanout import fan_out
 from bot.notices.form import Form
@@ -58,28 +58,17 @@ from community.roles import Action
 from i18n import N_
 
 AUDIENCE, OPTIONS = "audience", "options"
-CONTROLS = Controls(
-    press=NoticeForm,
-    pick=NoticeToggle,
-    community=NoticeCommunity,
-    back=FormAction.BACK,
-    cancel=FormAction.CANCEL,
-    edit=FormAction.EDIT,
-    preview=FormAction.PREVIEW,
-    confirm=FormAction.SEND,
-)
+CONTROLS = Controls.standard(NoticeForm, NoticeToggle, NoticeCommunity, confirm=FormAction.SEND)
 
 
 async def _new(ctx: Context, community: Community) -> Form:
     assert community.id is not None
-    options = await notices.audience_options(ctx.uow, community.id)
     roles = segment_roles_for(await effective_roles(ctx.uow, ctx.person_id, community.id))
     return Form(
         community_id=community.id,
         language=ctx.l.language,
-        building_options=list(options.buildings),
-        group_options=list(options.groups),
         role_options=[role.value for role in roles],
+        **await place_options(ctx, community.id),
     )
 
 
@@ -173,10 +162,7 @@ def _clear_roles(form: Form) -> None:
 
 
 LISTINGS: tuple[Listing[Form], ...] = (
-    names_listing(
-        Toggle.BUILDING, FormAction.BUILDINGS, BUILDINGS, lambda f: f.building_options, lambda f: f.buildings
-    ),
-    names_listing(Toggle.GROUP, FormAction.GROUPS, GROUPS, lambda f: f.group_options, lambda f: f.groups),
+    *place_listings((Toggle.BUILDING, FormAction.BUILDINGS), (Toggle.GROUP, FormAction.GROUPS)),
     Listing(
         Toggle.ROLE, FormAction.ROLES, N_("Roles"), _role_choices, _toggle_role, lambda f: len(f.roles), _clear_roles
     ),
@@ -342,10 +328,9 @@ NOTICE = FormDeclaration[Form](
         AUDIENCE: audience_page(
             AUDIENCE,
             CONTROLS,
-            template="notice_audience.j2",
-            audience=Form.audience,
-            count=_count,
-            listings=LISTINGS,
+            "notice_audience.j2",
+            _count,
+            LISTINGS,
             everyone=FormAction.EVERYONE,
             done=FormAction.AUDIENCE_DONE,
         ),
