@@ -1,6 +1,6 @@
-"""Pieces that several declared forms declare alike: the page of who a form reaches (the whole community, or
-lists of buildings, residents' groups, roles), a list of names as toggles, and a typed date and time in the
-community's time zone."""
+"""Pieces that several declared forms (bot.forms.engine) declare alike: the buildings and residents' groups a form
+may address and their lists of toggles, the page of who a form reaches (the whole community, or those lists), a
+question for a date and time in the community's time zone, and the summary of a form so far."""
 
 from __future__ import annotations
 
