@@ -322,8 +322,6 @@ async def _preview(ctx: Context, form: Form) -> Preview:
 
 
 async def _create(ctx: Context, form: Form) -> str:
-    if ctx.scheduler is None:
-        raise ValidationFailed(N_("Opening and closing on time is not available right now. Try again later."))
     now = ctx.uow.clock.now()
     opening = form.opening()
     if opening is not None:
@@ -346,8 +344,10 @@ async def _hand_on(ctx: Context, consultation: Consultation, now: datetime) -> i
     """What follows the creation, in one place: when the opening time has come it opens at once and invites in
     this transaction (how many were invited; None: it opens later); after the commit the open and close jobs are
     scheduled (the open job finds an open consultation open and does nothing)."""
-    assert consultation.id is not None and ctx.scheduler is not None
+    assert consultation.id is not None
     scheduler = ctx.scheduler
+    if scheduler is None:  # rolls the creation back
+        raise ValidationFailed(N_("Opening and closing on time is not available right now. Try again later."))
     count = None
     if consultation.opens_at <= now:
         count = await open_now(ctx.uow, ctx.localizers, consultation.id) or 0
