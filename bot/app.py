@@ -38,6 +38,7 @@ from bot.handlers import privacy as privacy_handlers
 from bot.handlers import start as start_handlers
 from bot.notices import jobs as notice_jobs
 from bot.notices.progress_editor import ProgressEditor
+from bot.relay import Relay
 from bot.rendering import Localizers
 from bot.router import Router
 from bot.scheduling import DatabaseScheduler, JobRegistry, ManagedScheduler
@@ -100,12 +101,21 @@ class App:
     bot: BotInfo
     conversation: Conversation
     jobs: JobRegistry
-    # Started only by `linli run` (see bot/scheduling.py); closing the app stops it.
+    # Started only by `linli run` (see bot/scheduling.py), with the relay (start_jobs); closing the app stops them.
     scheduler: ManagedScheduler
+    # Hands the schedule rows that use cases write to the scheduler (bot/relay.py): the jobs' process only.
+    relay: Relay
     # The delivery engine (bot/delivery): run by `linli run` beside the channel and by `linli deliver`.
     delivery: Sender
 
+    async def start_jobs(self) -> None:
+        """Make this the jobs' process: the scheduler, which, before it runs any job, has the relay hand over every
+        schedule row again (the one catch-up); then the relay hands each new row over as it is committed."""
+        await self.scheduler.start(before_jobs=self.relay.replay)
+        await self.relay.start(replay=False)
+
     async def aclose(self) -> None:
+        await self.relay.stop()
         await self.delivery.aclose()
         if isinstance(self.delivery.on_progress, ProgressEditor):
             await self.delivery.on_progress.aclose()  # its follow-ups, before the database goes
@@ -165,9 +175,10 @@ async def build_app(
         localizers=localizers,
         router=router,
         bot=bot,
-        conversation=Conversation(uows, router, localizers, bot, scheduler=managed),
+        conversation=Conversation(uows, router, localizers, bot),
         jobs=jobs,
         scheduler=managed,
+        relay=Relay(uows, managed, jobs),
         delivery=build_delivery(settings, uows, localizers),
     )
     for register_jobs in JOB_REGISTRARS:

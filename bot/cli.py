@@ -36,6 +36,7 @@ from bot.channels.console import ConsoleSession, ConsoleUser, run_console
 from bot.channels.console_delivery import ConsoleTransport
 from bot.config import ConfigError, Settings, cli_language, load_settings
 from bot.consultations.buttons import ExportFormat
+from bot.consultations.jobs import invite_opened
 from bot.context import BotInfo
 from bot.labels import ROLE_LABELS
 from bot.notices.form import parse_send_time
@@ -532,10 +533,11 @@ class ConsultationOptions:
 
 
 async def _consultation_create(t: Translator, app: App, options: ConsultationOptions) -> None:
-    """Create the consultation and its statements in one transaction, then put its open and close jobs into the
-    job store without running any: the process running `linli run` opens it and invites at the opening time
-    (at once when that has passed), and closes it. --by acts as that person, who needs RUN_CONSULTATION;
-    without it the operator at the terminal acts, as `linli invite create` does, and the audit log says so."""
+    """The chat's use case (consultations.create_consultation), then invite_opened, in one transaction: created
+    with its statements, and its opening and closing scheduled as rows that `linli run` picks up; when the
+    opening time has passed it opens at once and the invitations are queued, exactly as in the chat. --by acts
+    as that person, who needs RUN_CONSULTATION; without it the operator at the terminal acts, as
+    `linli invite create` does, and the audit log says so."""
     async with app.uows() as uow:
         community = await _existing_community(t, uow, options.community_id)
         draft = ConsultationDraft(
@@ -550,17 +552,20 @@ async def _consultation_create(t: Translator, app: App, options: ConsultationOpt
             allow_statements=options.allow_statements,
             moderated=options.moderated,
         )
-        consultation = await consultations.create(uow, options.by, draft)
-        assert consultation.id is not None
-        for statement in options.statements:
-            await consultations.add_statement(uow, options.by, consultation.id, statement)
+        created = await consultations.create_consultation(uow, options.by, draft, options.statements)
+        invited = await invite_opened(uow, app.localizers, created.opened)
         await uow.commit()
-    await app.scheduler.start(run_jobs=False)
-    try:
-        await consultations.schedule_transitions(app.scheduler, consultation)
-    finally:
-        await app.scheduler.shutdown()
+    consultation = created.consultation
     _say(t.gettext("Created consultation %(id)s in %(community)s.", id=consultation.id, community=community.name))
+    if invited is not None:
+        _say(
+            t.gettext(
+                "It is open now and closes %(closes)s; invitations queued: %(count)s.",
+                closes=t.format_datetime(consultation.closes_at, community.timezone),
+                count=invited,
+            )
+        )
+        return
     _say(
         t.gettext(
             "It opens %(opens)s and closes %(closes)s; `linli run` opens and closes it on time.",
@@ -726,10 +731,11 @@ async def run_app(t: Translator, app: App) -> None:
     # The one `linli run` of a database serves its one channel: rows of any other channel (console accounts in a
     # database now run on Telegram) would wait forever, so its sender ends them as not reachable on this channel.
     app.delivery.ends_other_channels = True
-    await app.scheduler.start()
+    await app.start_jobs()
     try:
         await _serve(t, app)
     finally:
+        await app.relay.stop()
         await app.scheduler.shutdown()
 
 
@@ -1039,7 +1045,8 @@ def create_cli(env: Mapping[str, str]) -> typer.Typer:
     @consultation_cli.command(
         "create",
         help=t.gettext(
-            "Create a consultation; `linli run` opens and closes it on time. Without --by the operator acts."
+            "Create a consultation: it opens at once when its opening time has passed, and `linli run` opens "
+            "and closes it on time. Without --by the operator acts."
         ),
     )
     def consultation_create(

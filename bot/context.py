@@ -3,15 +3,13 @@ work to call services with. Handlers parse, call a service and render; the rules
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.events import Event
 from bot.rendering import Localizer, Localizers
 from community.dialogue import DialogueState, clear_state, save_state
 from community.people import Identity, MembershipView
-from community.scheduling import Scheduler
 from community.unit_of_work import UnitOfWork
 from i18n import negotiate_language
 
@@ -40,14 +38,6 @@ class Context:
     localizers: Localizers
     bot: BotInfo
     state: DialogueState | None = None
-    scheduler: Scheduler | None = None  # None where nothing runs jobs (some tests)
-    pending_after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-
-    def after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
-        """Run ``action`` once this event's unit of work has committed, never if it rolls back: work outside the
-        database that must follow a saved change, such as scheduling a job (the job store writes on a
-        connection of its own, which on SQLite would wait for the lock the open transaction holds)."""
-        self.pending_after_commit.append(action)
 
     @property
     def person_id(self) -> int:

@@ -4,11 +4,11 @@ and commit the whole unit of work, or roll it back whole and say so in the reade
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.command_menu import command_menu, menu_roles
+from bot.command_menu import command_menu
 from bot.context import BotInfo, Context, state_key
 from bot.events import ButtonPress, Event
 from bot.failures import failure_reference, log_failure
@@ -19,8 +19,9 @@ from community.dialogue import load_state
 from community.errors import LinliError
 from community.models import Person
 from community.people import Identity, accounts_of, find_account, identify, memberships_of
-from community.scheduling import Scheduler
+from community.roles import Action
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from community.viewers import home_viewer
 from i18n import N_, negotiate_language
 
 log = logging.getLogger(__name__)
@@ -38,14 +39,11 @@ class Conversation:
         router: Router,
         localizers: Localizers,
         bot: BotInfo,
-        *,
-        scheduler: Scheduler | None = None,
     ) -> None:
         self.uows = uows
         self.router = router
         self.localizers = localizers
         self.bot = bot
-        self.scheduler = scheduler  # handed to handlers, which schedule after their change has committed
 
     async def handle(self, event: Event, *, menus: bool = False) -> Sequence[Reply]:
         """The replies to one event. menus: the channel shows each chat a command menu of its own (Telegram):
@@ -81,7 +79,6 @@ class Conversation:
                     localizers=self.localizers,
                     bot=self.bot,
                     state=await load_state(uow, state_key(event)),
-                    scheduler=self.scheduler,
                 )
                 replies = await self.router.dispatch(ctx)
                 await uow.commit()
@@ -99,7 +96,6 @@ class Conversation:
                 return self._refusal(event, localizer, localizer.text(FAILED, reference=reference))
             if menus and uow.people_changed:
                 replies = [*replies, *await self._menus(uow, event, sorted(uow.people_changed))]
-        await self._after_commit(event, ctx.pending_after_commit)
         return replies
 
     async def _menus(self, uow: UnitOfWork, event: Event, people: Sequence[int]) -> list[Reply]:
@@ -126,13 +122,16 @@ class Conversation:
             if person is None:
                 continue
             memberships = await memberships_of(uow, person_id)
+            actions: frozenset[Action] | None = None  # the same for each of the person's accounts
             for account in await accounts_of(uow, person_id, sender.channel):
                 identity = Identity(person=person, account=account, memberships=memberships)
                 primary = identity.primary
                 language = negotiate_language(
                     person.language, account.language_code, primary.community.default_language if primary else None
                 )
-                commands = command_menu(self.router, self.localizers.get(language), menu_roles(identity))
+                if actions is None:
+                    actions = (await home_viewer(uow, identity)).actions
+                commands = command_menu(self.router, self.localizers.get(language), actions)
                 mine = account.external_id == sender.account_id
                 found.append(SetCommands(commands, to=None if mine else ChatRef(account.channel, account.chat_id)))
         return list(found)
@@ -144,21 +143,6 @@ class Conversation:
         except (SQLAlchemyError, OSError) as error:
             # The connection broke: closing the unit of work discards the transaction anyway.
             log_failure(log, reference, error, "rolling back")
-
-    @staticmethod
-    async def _after_commit(event: Event, actions: Sequence[Callable[[], Awaitable[None]]]) -> None:
-        """What handlers asked to do once their change was saved. The change stands whatever happens here, so a
-        failure is logged and the reply still goes out (a feature that must not miss such work catches up)."""
-        for action in actions:
-            try:
-                await action()
-            except (LinliError, SQLAlchemyError, OSError, ValueError) as error:
-                log_failure(
-                    log,
-                    failure_reference(),
-                    error,
-                    f"after-commit work for {type(event.payload).__name__} from {event.sender.channel}",
-                )
 
     @staticmethod
     def _refusal(event: Event, localizer: Localizer, text: str) -> Sequence[Reply]:

@@ -5,11 +5,14 @@ Exactly one process runs the jobs: `linli run` starts the scheduler before its c
 `linli deliver` (the delivery engine alone) and every other command never start it in that mode: two processes
 running jobs from one table would both run each due job. A process that only needs to add or cancel jobs can
 start it with ``run_jobs=False``; the running process picks such jobs up at its next poll (``poll_interval``).
+Features do not call the scheduler: their use cases write schedule rows, which the relay (bot/relay.py) of the
+process running the jobs hands over.
 
 Jobs:
 - A stored job refers to ``run_job`` in this module (``JOB_FUNCTION``, kept textually in every job row: moving
-  or renaming run_job needs a data migration) with the keyword arguments ``key``, ``job`` (the name) and
-  ``args`` (plain ints and strings). run_job looks the name up in the running scheduler's JobRegistry.
+  or renaming run_job needs a data migration) with the keyword arguments ``key``, ``job`` (the name), ``args``
+  (plain ints and strings) and ``row`` (the schedule_request row it came from, if any). run_job looks the name
+  up in the running scheduler's JobRegistry, which tells the relay once the job has run.
 - A job missed while no process ran the scheduler runs at the next start (no misfire grace time), once even if
   it was due several times (coalesce).
 - An unknown name (a job renamed or removed since it was scheduled) is logged and dropped; an exception from a
@@ -25,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from types import MappingProxyType
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import (
@@ -46,15 +49,17 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from community.db import async_url
 from community.errors import LinliError
-from community.scheduling import JOB_TABLE, JobArgs, Scheduler
+from community.scheduling import JOB_TABLE, JobArgs, JobSpec, Scheduler
 
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
+A = TypeVar("A")
 
 JobFunction = Callable[[JobArgs], Awaitable[None]]
-StartHook = Callable[[Scheduler], Awaitable[object]]
+DoneHook = Callable[[int], Awaitable[None]]
+BeforeJobs = Callable[[], Awaitable[object]]
 
 # The reference every stored job holds; APScheduler imports it when it loads a job from the table.
 JOB_FUNCTION = "bot.scheduling:run_job"
@@ -111,30 +116,46 @@ class DailyJob:
 
 
 class JobRegistry:
-    """What each job name does. Built in the composition root and filled there by every feature's
-    ``register_jobs(registry, app)``; the scheduler looks names up here when a job comes due.
+    """What each job does. Built in the composition root and filled there by every feature's
+    ``register_jobs(registry, app)``, by the JobSpec its use cases schedule (the function gets the arguments
+    back typed); the scheduler looks names up here when a job comes due.
 
     A feature that wants a job every day (a daily digest, say) declares it with every_day(): the scheduler
-    schedules it at each start, so changing its time in the code changes the stored job too. A feature that
-    must catch up at start (schedule again what a crash may have lost) adds an on_start() hook: the process
-    that runs the jobs awaits it once started, with the scheduler."""
+    schedules it at each start, so changing its time in the code changes the stored job too. Catching up after
+    a crash is no feature's business: the relay replays the schedule rows at start (bot/relay.py)."""
 
     def __init__(self) -> None:
         self._functions: dict[str, JobFunction] = {}
         self._daily: dict[str, DailyJob] = {}
-        self._start_hooks: list[StartHook] = []
+        self._done: DoneHook | None = None
 
-    def register(self, name: str, function: JobFunction) -> None:
+    @overload
+    def register(self, job: JobSpec[A], function: Callable[[A], Awaitable[None]]) -> None: ...
+
+    @overload
+    def register(self, job: str, function: JobFunction) -> None: ...
+
+    def register(self, job: JobSpec[Any] | str, function: Callable[[Any], Awaitable[None]]) -> None:
+        name = job if isinstance(job, str) else job.name
         if name in self._functions:
             raise ValueError(f"the job {name!r} is registered twice")
-        self._functions[name] = function
+        if isinstance(job, str):
+            self._functions[name] = function
+            return
+        spec = job
+
+        async def typed(args: JobArgs) -> None:
+            await function(spec.decode(args))
+
+        self._functions[name] = typed
+
+    def when_done(self, hook: DoneHook) -> None:
+        """``hook(row)`` once a job that came from a schedule row has run (or was refused, or is unknown)."""
+        self._done = hook
 
     def every_day(self, key: str, at: time, timezone: str, job: str, args: JobArgs | None = None) -> None:
         zone(timezone)  # a typo fails here, at start-up, not at the first run
         self._daily[key] = DailyJob(key, at, timezone, job, MappingProxyType(dict(args or {})))
-
-    def on_start(self, hook: StartHook) -> None:
-        self._start_hooks.append(hook)
 
     def __contains__(self, name: object) -> bool:
         return name in self._functions
@@ -147,26 +168,34 @@ class JobRegistry:
     def daily_jobs(self) -> tuple[DailyJob, ...]:
         return tuple(self._daily.values())
 
-    @property
-    def start_hooks(self) -> tuple[StartHook, ...]:
-        return tuple(self._start_hooks)
-
-    async def run(self, key: str, job: str, args: JobArgs) -> bool:
+    async def run(self, key: str, job: str, args: JobArgs, row: int | None = None) -> bool:
         """Run the job registered as ``job``; False, logged, if there is none. Exceptions reach the caller.
-        Logs name the job and its key, never its arguments."""
+        Logs name the job and its key, never its arguments. row: the schedule row the job came from, done once
+        the job ran, was refused or is unknown; kept after any other failure, so the next start runs it again."""
         function = self._functions.get(job)
         if function is None:
             log.error("no job is registered as %r (scheduled under %r): dropped", job, key)
+            await self._finished(row)
             return False
-        await function(args)
+        try:
+            await function(args)
+        except LinliError:
+            await self._finished(row)  # refused: it would be refused again
+            raise
+        await self._finished(row)
         return True
+
+    async def _finished(self, row: int | None) -> None:
+        if row is not None and self._done is not None:
+            await self._done(row)
 
 
 class ManagedScheduler(Scheduler, Protocol):
     """A Scheduler the composition root starts and stops: DatabaseScheduler, or the tests' FakeScheduler."""
 
-    async def start(self, *, run_jobs: bool = True) -> None:
-        """run_jobs=False: only add and cancel jobs in the store; another process runs them."""
+    async def start(self, *, run_jobs: bool = True, before_jobs: BeforeJobs | None = None) -> None:
+        """run_jobs=False: only add and cancel jobs in the store; another process runs them. before_jobs: awaited
+        once the store is open and before any job runs (the relay's replay, so a job due at start runs once)."""
         ...
 
     async def shutdown(self) -> None:
@@ -192,7 +221,7 @@ def _first_line(err: SQLAlchemyError) -> str:
     return (str(original).strip().splitlines() or [type(original).__name__])[0]
 
 
-async def run_job(*, key: str, job: str, args: Mapping[str, int | str]) -> None:
+async def run_job(*, key: str, job: str, args: Mapping[str, int | str], row: int | None = None) -> None:
     """What every stored job runs (see JOB_FUNCTION): the registered function for ``job``.
 
     Errors we expect are logged here without what could be personal: a domain refusal by its message id (its
@@ -203,7 +232,7 @@ async def run_job(*, key: str, job: str, args: Mapping[str, int | str]) -> None:
         log.error("the job %r (%r) ran outside a Linli scheduler: dropped", job, key)
         return
     try:
-        await registry.run(key, job, args)
+        await registry.run(key, job, args, row)
     except LinliError as err:
         log.warning("the job %r (%r) was refused: %s", job, key, err.message)
     except SQLAlchemyError as err:
@@ -268,10 +297,10 @@ class DatabaseScheduler:
             raise RuntimeError("the scheduler is not started")
         return self._aps
 
-    async def start(self, *, run_jobs: bool = True) -> None:
-        """Open the job store (creating its table if need be). run_jobs: run due jobs, now (those missed while
-        down) and as they come due, schedule the registry's daily jobs and await its start hooks; else only add
-        and cancel jobs."""
+    async def start(self, *, run_jobs: bool = True, before_jobs: BeforeJobs | None = None) -> None:
+        """Open the job store (creating its table if need be). run_jobs: await before_jobs, schedule the
+        registry's daily jobs, then run due jobs, now (those missed while down) and as they come due; else only
+        add and cancel jobs."""
         if self._aps is not None:
             raise RuntimeError("the scheduler is already started")
         for daily in self._registry.daily_jobs:
@@ -294,16 +323,17 @@ class DatabaseScheduler:
         # Set before it starts: jobs missed while down run at once, and may schedule more.
         self._aps = aps
         try:
-            await self._call(aps.start, paused=not run_jobs)
+            await self._call(aps.start, paused=True)
         except BaseException:
             self._aps = None
             raise
         if not run_jobs:
             return
+        if before_jobs is not None:
+            await before_jobs()
         for daily in self._registry.daily_jobs:
             await self.daily(daily.key, daily.at, daily.timezone, daily.job, daily.args)
-        for hook in self._registry.start_hooks:
-            await hook(self)
+        await self._call(aps.resume)
         self._poller = asyncio.get_running_loop().create_task(self._poll(aps), context=self._context.copy())
 
     async def _poll(self, aps: Any) -> None:
@@ -349,24 +379,27 @@ class DatabaseScheduler:
         finally:
             self._stopping = False
 
-    async def at(self, key: str, when: datetime, job: str, args: JobArgs) -> None:
+    async def at(self, key: str, when: datetime, job: str, args: JobArgs, *, row: int | None = None) -> None:
         if when.tzinfo is None or when.utcoffset() is None:
             raise ValueError("a job's time must be timezone-aware")
-        await self._add(key, DateTrigger(run_date=when), job, args)
+        await self._add(key, DateTrigger(run_date=when), job, args, row)
 
     async def daily(self, key: str, at: time, timezone: str, job: str, args: JobArgs) -> None:
         trigger = CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=zone(timezone))
         await self._add(key, trigger, job, args)
 
-    async def _add(self, key: str, trigger: Any, job: str, args: JobArgs) -> None:
+    async def _add(self, key: str, trigger: Any, job: str, args: JobArgs, row: int | None = None) -> None:
         aps = self._started()
+        kwargs: dict[str, Any] = {"key": key, "job": job, "args": _plain_args(args)}
+        if row is not None:
+            kwargs["row"] = row
         await self._call(
             aps.add_job,
             JOB_FUNCTION,
             trigger=trigger,
             id=key,
             name=job,  # what APScheduler's log lines show: the name, not the arguments
-            kwargs={"key": key, "job": job, "args": _plain_args(args)},
+            kwargs=kwargs,
             replace_existing=True,
         )
 

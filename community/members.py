@@ -9,17 +9,16 @@ from sqlalchemy import ColumnElement, func
 from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 
-from community.communities import effective_roles, get_community
+from community.communities import get_community
 from community.errors import ValidationFailed
 from community.models import Household, Membership, MembershipRole, Person
-from community.permissions import allows, require
-from community.roles import Action, Role
+from community.permissions import require
+from community.roles import Action, Role, SensitiveField
 from community.unit_of_work import UnitOfWork
+from community.viewers import viewer_in
 from i18n import N_
 
 MAX_PAGE_SIZE = 100
-# Roles that are sensitive personal data (the design's "party membership"): shown only with VIEW_SENSITIVE_DATA.
-SENSITIVE_ROLES: frozenset[Role] = frozenset({Role.PARTY_MEMBER})
 _ROLE_ORDER = {role: index for index, role in enumerate(Role)}
 
 
@@ -40,7 +39,7 @@ class MemberPage:
     total: int
     page: int  # zero-based; clamped to the pages that exist
     page_size: int
-    shows_sensitive: bool
+    shows_sensitive: bool  # the reader may see phone numbers
 
     @property
     def pages(self) -> int:
@@ -69,13 +68,13 @@ async def list_members(
 ) -> MemberPage:
     """One page of a community's members, ordered by household label (members without one last), then name.
 
-    Phone numbers and sensitive roles appear only for readers allowed Action.VIEW_SENSITIVE_DATA."""
+    Masked for the reader: phone numbers and sensitive roles (party membership) only where the permission table's
+    SENSITIVE_FIELDS let the reader see them."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationFailed(N_("A page holds 1 to %(limit)s members."), limit=MAX_PAGE_SIZE)
     community = await get_community(uow, community_id)
-    roles = await effective_roles(uow, actor_id, community_id)
-    require(roles, Action.LIST_MEMBERS)
-    sensitive = allows(roles, Action.VIEW_SENSITIVE_DATA)
+    viewer = await viewer_in(uow, actor_id, community_id)
+    require(viewer.roles, Action.LIST_MEMBERS)
     session = uow.session
 
     total = int(
@@ -115,8 +114,7 @@ async def list_members(
             held[mr.membership_id].add(Role(mr.role))
 
     def shown(member_roles: set[Role]) -> tuple[Role, ...]:
-        visible = member_roles if sensitive else member_roles - SENSITIVE_ROLES
-        return tuple(sorted(visible, key=_ROLE_ORDER.__getitem__))
+        return tuple(sorted(viewer.shown_roles(member_roles), key=_ROLE_ORDER.__getitem__))
 
     return MemberPage(
         community_id=community_id,
@@ -127,12 +125,12 @@ async def list_members(
                 display_name=p.display_name,
                 household=h.label if h is not None else None,
                 roles=shown(held[m.id or 0]),
-                phone=p.phone if sensitive else None,
+                phone=viewer.shown(SensitiveField.PHONE, p.phone),
             )
             for m, p, h in rows
         ),
         total=total,
         page=page,
         page_size=page_size,
-        shows_sensitive=sensitive,
+        shows_sensitive=viewer.sees(SensitiveField.PHONE),
     )

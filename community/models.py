@@ -195,3 +195,22 @@ class ConversationState(SQLModel, table=True):
     name: str = Field(max_length=64)
     data: str = Field(sa_column=Column(Text, nullable=False))  # JSON
     updated_at: datetime = Field(sa_column=_utc())
+
+
+class ScheduleRequest(SQLModel, table=True):
+    """A consequence a use case recorded in its transaction: "at ``at`` run the job ``job`` under ``key``", or,
+    with ``at`` None, "forget the job under ``key``" (community.scheduling, UnitOfWork.schedule/unschedule).
+    The relay in the jobs' process hands these rows to the scheduler in id order and marks them handed; a row
+    that asked for a job stays until that job has run, so a start replays every job a crash may have lost,
+    whether before its hand-over or while it ran. Not the scheduler's own table (scheduled_job), which it owns."""
+
+    __tablename__ = "schedule_request"
+    __table_args__ = (Index("ix_schedule_request_key", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200)
+    job: str = Field(max_length=100)
+    args: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON of plain ints and strings
+    at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))  # None: cancel the job under key
+    handed: bool = Field(default=False)
+    created_at: datetime = Field(sa_column=_utc())

@@ -1,7 +1,8 @@
 """Notices: what a community worker writes to residents, who receives it, and how it went.
 
-A worker's draft is validated and published (SCHEDULED for later, or SENDING at once); at send time the notice
-is fanned out into the outbox, one row per recipient account (community.outbox), which the sender delivers.
+A worker's draft is validated and published (SCHEDULED for later, with its job SEND recorded in the same
+transaction, or SENDING at once); at send time the notice is fanned out into the outbox, one row per recipient
+account (community.outbox), which the sender delivers.
 This module decides who the recipients are: the verified members of the notice's community in its audience,
 through every channel account that can still be reached, less those who muted the category (unless the notice
 is important); people who chose the daily digest get the other notices held for it, except those asking for
@@ -55,8 +56,9 @@ from community.notice_models import (
     OutboxMessage,
 )
 from community.people import Identity
-from community.permissions import allows
+from community.permissions import SENSITIVE_ROLES, allows, may_see
 from community.roles import Action, Role
+from community.scheduling import JobSpec
 from community.unit_of_work import UnitOfWork
 from i18n import LANGUAGES, N_, negotiate_language
 
@@ -70,11 +72,20 @@ SEGMENT_ROLES: tuple[Role, ...] = (
     Role.HOUSEHOLD_REPRESENTATIVE,
     Role.UNIT_CONTACT,
 )
-# Addressing these tells the sender who holds them (the preview counts them): only for those who may see them.
-SENSITIVE_SEGMENTS: frozenset[Role] = frozenset({Role.PARTY_MEMBER})
 
 
 _NUMBER = re.compile(r"(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeJob:
+    notice_id: int
+
+
+# A scheduled notice's time has come: fan it out (publish schedules it, cancel unschedules it).
+SEND = JobSpec("notice.send", NoticeJob, "notice:{notice_id}:send")
+# What a worker can still cancel: a notice waiting for its time, or one going out (its unsent messages stop).
+CANCELLABLE = (NoticeStatus.SCHEDULED, NoticeStatus.SENDING)
 
 
 def natural_key(value: str) -> tuple[str | int, ...]:
@@ -245,23 +256,31 @@ async def _require_sender(uow: UnitOfWork, person_id: int, community_id: int) ->
     return roles
 
 
+def _hidden_segments(roles: Iterable[Role]) -> frozenset[Role]:
+    """Roles whose holding these roles may not see (community.permissions.SENSITIVE_ROLES): addressing them would
+    tell the sender who holds them, since the preview counts the recipients."""
+    held = frozenset(roles)
+    return frozenset(role for role, field in SENSITIVE_ROLES.items() if not may_see(held, field))
+
+
 def segment_roles_for(roles: Iterable[Role]) -> tuple[Role, ...]:
     """The role segments someone holding these roles may address (party members only for those who may see
     party membership)."""
-    sensitive = allows(roles, Action.VIEW_SENSITIVE_DATA)
-    return tuple(role for role in SEGMENT_ROLES if sensitive or role not in SENSITIVE_SEGMENTS)
+    hidden = _hidden_segments(roles)
+    return tuple(role for role in SEGMENT_ROLES if role not in hidden)
 
 
 async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> Notice:
-    """Confirm a worker's notice. With a send time in the future it is SCHEDULED (the caller schedules the job
-    "notice.send"); without one it is SENDING, and the caller fans it out in the same unit of work:
-    recipients(), outbox.enqueue(), mark_fanned_out(). Everything is checked before anything is written."""
+    """Confirm a worker's notice: the one place that decides between now and later. With a send time in the
+    future it is SCHEDULED, and its job SEND is recorded in this transaction; without one it is SENDING, and the
+    caller fans it out in the same unit of work: recipients(), outbox.enqueue(), mark_fanned_out(). Everything
+    is checked before anything is written."""
     community = await get_community(uow, draft.community_id)
     roles = await _require_sender(uow, identity.person_id, draft.community_id)
     now = uow.clock.now()
     validate_draft(draft, now)
     audience = draft.audience
-    if not allows(roles, Action.VIEW_SENSITIVE_DATA) and SENSITIVE_SEGMENTS.intersection(audience.roles):
+    if _hidden_segments(roles).intersection(audience.roles):
         raise SensitiveAudienceNotAllowed()
     options = await audience_options(uow, draft.community_id)
     for building in audience.buildings:
@@ -296,6 +315,8 @@ async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> No
     uow.session.add(notice)
     await uow.session.flush()
     assert notice.id is not None
+    if notice.send_at is not None:
+        uow.schedule(SEND, notice.send_at, NoticeJob(notice.id))
     languages = sorted(language for language in draft.translations if language != draft.language)
     for language in languages:
         body = draft.translations[language].strip()
@@ -325,9 +346,9 @@ async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> No
 async def publish_or_schedule(
     uow: UnitOfWork, identity: Identity, draft: NoticeDraft, progress_to: tuple[str, str] | None = None
 ) -> Notice:
-    """A worker confirms a notice: published now (SENDING: the caller fans it out in this unit of work) or,
-    with a send time, SCHEDULED for it (the caller has it sent then). ``progress_to``: the channel and chat the
-    worker confirmed from, where the notice's progress message goes."""
+    """A worker confirms a notice from a chat: publish() sends it now (SENDING: the caller fans it out in this
+    unit of work) or schedules it (its job recorded); ``progress_to``: the channel and chat the worker confirmed
+    from, where the notice's progress message goes."""
     notice = await publish(uow, identity, draft)
     if progress_to is not None:
         assert notice.id is not None
@@ -559,6 +580,8 @@ async def cancel(uow: UnitOfWork, identity: Identity, notice_id: int) -> Notice:
         raise NoticeAlreadySent()
     was = notice.status
     cancelled_messages = await outbox.cancel_queued(uow, notice_id) if was == NoticeStatus.SENDING else 0
+    if was == NoticeStatus.SCHEDULED:
+        uow.unschedule(SEND, NoticeJob(notice_id))
     notice.status = NoticeStatus.CANCELLED
     notice.cancelled_at = uow.clock.now()
     uow.session.add(notice)

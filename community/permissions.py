@@ -1,11 +1,12 @@
-"""The one table of actions x roles. Services check it; handlers only use it to decide what to show."""
+"""The one table of actions x roles, and of the sensitive fields each action unlocks. Services check it and mask
+by it (community.viewers); handlers only use it to decide which buttons to show."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
 from community.errors import PermissionDenied
-from community.roles import Action, Role
+from community.roles import Action, Role, SensitiveField
 
 _EVERY_MEMBER = frozenset(Role)
 _STAFF = frozenset({Role.COMMUNITY_WORKER, Role.PARTY_SECRETARY, Role.STREET_ADMINISTRATOR})
@@ -26,6 +27,19 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.RUN_CONSULTATION: _COMMITTEE,
 }
 
+# Personal data that only the roles whose work needs it may see (DESIGN, "Privacy and integrity"): each field
+# with the action that unlocks it. Services return it masked for the viewer (community.viewers.Viewer.shown), so no
+# handler decides; a new sensitive field is a line here and a Viewer.shown() in the service that reads it.
+SENSITIVE_FIELDS: Mapping[SensitiveField, Action] = {
+    SensitiveField.PHONE: Action.VIEW_SENSITIVE_DATA,
+    SensitiveField.PARTY_MEMBERSHIP: Action.VIEW_SENSITIVE_DATA,
+}
+
+# Roles whose holding is itself sensitive: a list of someone's roles shows them only to those who may see the field.
+SENSITIVE_ROLES: Mapping[Role, SensitiveField] = {
+    Role.PARTY_MEMBER: SensitiveField.PARTY_MEMBERSHIP,
+}
+
 # A street administrator's role reaches down into the communities under their street or township.
 INHERITED_ROLES: frozenset[Role] = frozenset({Role.STREET_ADMINISTRATOR})
 
@@ -33,6 +47,16 @@ INHERITED_ROLES: frozenset[Role] = frozenset({Role.STREET_ADMINISTRATOR})
 def allows(roles: Iterable[Role], action: Action) -> bool:
     allowed = PERMISSIONS[action]
     return any(role in allowed for role in roles)
+
+
+def permitted_actions(roles: Iterable[Role]) -> frozenset[Action]:
+    """Every action these roles allow: what a menu offers them."""
+    held = frozenset(roles)
+    return frozenset(action for action, allowed in PERMISSIONS.items() if held & allowed)
+
+
+def may_see(roles: Iterable[Role], field: SensitiveField) -> bool:
+    return allows(roles, SENSITIVE_FIELDS[field])
 
 
 def require(roles: Iterable[Role], action: Action) -> None:

@@ -1,4 +1,5 @@
-"""Roles a person can hold in a community, and the actions the permission table speaks of."""
+"""Roles a person can hold in a community, the actions the permission table speaks of, and the sensitive fields
+it unlocks."""
 
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ class Action(StrEnum):
     VERIFY_AUDIT_LOG = "verify_audit_log"
     SEND_NOTICE = "send_notice"
     RUN_CONSULTATION = "run_consultation"
+
+
+class SensitiveField(StrEnum):
+    """Personal data that only some roles may see (community.permissions.SENSITIVE_FIELDS says which)."""
+
+    PHONE = "phone"
+    PARTY_MEMBERSHIP = "party_membership"
 
 
 class CommunityKind(StrEnum):

@@ -4,7 +4,10 @@ never leaves anything half-written."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
 from types import TracebackType
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -12,6 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from community.anonymity import Anonymity
 from community.clock import Clock
 from community.keys import SiteKey
+from community.scheduling import JobSpec, request
+
+A = TypeVar("A")
 
 
 class UnitOfWork:
@@ -22,6 +28,7 @@ class UnitOfWork:
         key: SiteKey,
         gate: asyncio.Lock | None = None,
         anonymity: Anonymity | None = None,
+        scheduled: Callable[[], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self.clock = clock
@@ -38,6 +45,9 @@ class UnitOfWork:
         # end refreshes what it shows them for those (a chat's command menu). Filled by the services that change
         # them (community.communities, people, privacy).
         self.people_changed: set[int] = set()
+        # Called after a commit that wrote schedule rows (UnitOfWorkFactory.signal): wakes the relay at once.
+        self._signal_scheduled = scheduled
+        self._wrote_schedule = False
 
     @property
     def session(self) -> AsyncSession:
@@ -63,17 +73,34 @@ class UnitOfWork:
             self._session = None
             self.audit_head = None
             self.people_changed = set()
+            self._wrote_schedule = False
             if self._gate is not None:
                 self._gate.release()
+
+    def schedule(self, spec: JobSpec[A], at: datetime, args: A) -> None:
+        """Record, in this transaction, that ``spec`` runs with ``args`` at ``at`` (aware; a time already past
+        runs at once). The relay hands it to the scheduler once this commits; a rollback discards it."""
+        self.session.add(request(spec, at, args, self.clock.now()))
+        self._wrote_schedule = True
+
+    def unschedule(self, spec: JobSpec[A], args: A) -> None:
+        """Record, in this transaction, that the job ``spec`` with ``args`` is not to run (if it is scheduled)."""
+        self.session.add(request(spec, None, args, self.clock.now()))
+        self._wrote_schedule = True
 
     async def commit(self) -> None:
         await self.session.commit()
         self.audit_head = None
+        if self._wrote_schedule:
+            self._wrote_schedule = False
+            if self._signal_scheduled is not None:
+                self._signal_scheduled()
 
     async def rollback(self) -> None:
         await self.session.rollback()
         self.audit_head = None
         self.people_changed.clear()
+        self._wrote_schedule = False
 
 
 class UnitOfWorkFactory:
@@ -97,6 +124,20 @@ class UnitOfWorkFactory:
         self.anonymity = anonymity or Anonymity()
         bind = sessions.kw.get("bind")
         self._gate = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
+        # Who wants to know that schedule rows were committed: the relay of the jobs' process, while it runs.
+        self._schedule_listeners: list[Callable[[], None]] = []
+
+    def listen_for_schedules(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (it must not block) after every commit that wrote schedule rows."""
+        self._schedule_listeners.append(listener)
+
+    def stop_listening(self, listener: Callable[[], None]) -> None:
+        if listener in self._schedule_listeners:
+            self._schedule_listeners.remove(listener)
+
+    def signal(self) -> None:
+        for listener in tuple(self._schedule_listeners):
+            listener()
 
     @property
     def serialized(self) -> bool:
@@ -104,4 +145,4 @@ class UnitOfWorkFactory:
         return self._gate is not None
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.clock, self.key, self._gate, self.anonymity)
+        return UnitOfWork(self.sessions, self.clock, self.key, self._gate, self.anonymity, self.signal)

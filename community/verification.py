@@ -53,8 +53,9 @@ from community.models import (
 )
 from community.people import Identity, MembershipView, memberships_of
 from community.permissions import INHERITED_ROLES, PERMISSIONS, allows, require
-from community.roles import Action, Role
+from community.roles import Action, Role, SensitiveField
 from community.unit_of_work import UnitOfWork
+from community.viewers import Viewer, viewer_in
 from i18n import N_
 
 # How far one invitation reaches (README, "Invitations"). A multi-use code for residents is shared in a building's
@@ -494,21 +495,59 @@ async def submit_join_request(
     return request
 
 
-async def pending_join_requests(uow: UnitOfWork, *, actor_id: int, community_id: int) -> list[JoinRequest]:
-    require(await effective_roles(uow, actor_id, community_id), Action.DECIDE_JOIN_REQUEST)
-    return list(
-        (
-            await uow.session.exec(
-                select(JoinRequest)
-                .where(JoinRequest.community_id == community_id, JoinRequest.status == JoinRequestStatus.PENDING)
-                .order_by(col(JoinRequest.created_at), col(JoinRequest.id))
-            )
-        ).all()
+@dataclass(frozen=True, slots=True)
+class JoinRequestView:
+    """A join request as one worker may see it: the phone number only where they may see phone numbers."""
+
+    id: int
+    community_id: int
+    name: str
+    household_label: str
+    phone: str | None  # None also when not shared
+    created_at: datetime
+    status: JoinRequestStatus
+
+
+def _seen_by(viewer: Viewer, request: JoinRequest) -> JoinRequestView:
+    assert request.id is not None
+    return JoinRequestView(
+        id=request.id,
+        community_id=request.community_id,
+        name=request.name,
+        household_label=request.household_label,
+        phone=viewer.shown(SensitiveField.PHONE, request.phone),
+        created_at=request.created_at,
+        status=request.status,
     )
 
 
+async def pending_join_requests(uow: UnitOfWork, *, actor_id: int, community_id: int) -> list[JoinRequestView]:
+    """The requests waiting in the community, oldest first, as the worker (actor) may see them."""
+    viewer = await viewer_in(uow, actor_id, community_id)
+    require(viewer.roles, Action.DECIDE_JOIN_REQUEST)
+    found = (
+        await uow.session.exec(
+            select(JoinRequest)
+            .where(JoinRequest.community_id == community_id, JoinRequest.status == JoinRequestStatus.PENDING)
+            .order_by(col(JoinRequest.created_at), col(JoinRequest.id))
+        )
+    ).all()
+    return [_seen_by(viewer, request) for request in found]
+
+
+async def view_join_request(uow: UnitOfWork, *, viewer_id: int, request_id: int) -> JoinRequestView:
+    """A request, pending or decided, as someone who may decide it sees it: to show it to them (the message that
+    asks them, the message after 'back', the message once decided)."""
+    request = await uow.session.get(JoinRequest, request_id)
+    if request is None:
+        raise NotFound()
+    viewer = await viewer_in(uow, viewer_id, request.community_id)
+    require(viewer.roles, Action.DECIDE_JOIN_REQUEST)
+    return _seen_by(viewer, request)
+
+
 async def get_join_request(uow: UnitOfWork, *, actor_id: int, request_id: int) -> JoinRequest:
-    """A request for a worker who may decide it (to show it again, e.g. after 'back')."""
+    """The request itself, for the services that decide it; to show it, view_join_request masks it for the reader."""
     request = await uow.session.get(JoinRequest, request_id)
     if request is None:
         raise NotFound()

@@ -15,9 +15,11 @@ Rules kept here, whatever the front end:
 - Every state change of a consultation (created, opened, closed, statements added and moderated) is in the
   audit log; votes are not, as the log is public and votes are counted, not disclosed one by one.
 
-Opening and closing on time is the scheduler's: schedule_transitions() asks for the jobs "consultation.open"
-and "consultation.close" (community.scheduling), whose work is open_consultation() / close_consultation().
-Both are idempotent: a conditional update lets exactly one caller through."""
+The use cases (create_consultation, open_now, close_consultation) record their consequences as schedule rows in
+the caller's transaction (community.scheduling): creating asks for the jobs OPEN (unless the opening time has
+come: then it opens at once) and CLOSE, closing asks for OUTCOME at once, and the vote that takes the map
+request asks for MAP. The chat, `linli consultation create` and the jobs call the same functions. Opening and
+closing are idempotent: a conditional update lets exactly one caller through."""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ from community.models import Household, Membership, MembershipRole
 from community.notices import Attachment, Audience, audience_options
 from community.permissions import allows
 from community.roles import Action, Role
-from community.scheduling import Scheduler
+from community.scheduling import JobSpec
 from community.unit_of_work import UnitOfWork
 from community.verification import RESIDENT_ROLES
 from consultation.errors import (
@@ -91,9 +93,6 @@ MAX_TITLE = 200
 MAX_BACKGROUND = 4000
 MAX_STATEMENT = 280
 MAX_SEEDS = 20  # statements staff start a consultation with; more is the residents' part
-OPEN_JOB = "consultation.open"
-CLOSE_JOB = "consultation.close"
-MAP_JOB = "consultation.map"
 # How often votes ask for a fresh opinion map to order the statements by: the map of a large consultation takes
 # about a second, and the order moves slowly once a few dozen people have voted.
 MAP_REFRESH = timedelta(minutes=5)
@@ -108,6 +107,22 @@ _REJECTION_MESSAGES: dict[StatementRejection, str] = {
     StatementRejection.REPEATS_ANOTHER: N_("Another statement already says the same: vote on that one."),
     StatementRejection.OTHER: N_("The moderator did not accept it. Ask your community worker if you want to know why."),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationJob:
+    """The arguments of every consultation job."""
+
+    consultation_id: int
+
+
+# The consultation's time-driven transitions, scheduled by the use cases below; the bot ring says what each does.
+OPEN = JobSpec("consultation.open", ConsultationJob, "consultation:{consultation_id}:open")
+CLOSE = JobSpec("consultation.close", ConsultationJob, "consultation:{consultation_id}:close")
+# The participants' outcome, computed outside any transaction in the jobs' process, due at once after a close.
+OUTCOME = JobSpec("consultation.outcome", ConsultationJob, "consultation:{consultation_id}:outcome")
+# The opinion map that orders the statements, asked for by a vote (record_vote), at most once per MAP_REFRESH.
+MAP = JobSpec("consultation.map", ConsultationJob, "consultation:{consultation_id}:map")
 
 
 def rejection_message(reason: StatementRejection) -> str:
@@ -134,7 +149,6 @@ class ConsultationDraft:
     allow_statements: bool = True
     moderated: bool = True
     attachment: Attachment | None = None
-    statements: tuple[str, ...] = ()  # to start with, added by the creator (each as add_statement checks it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,9 +310,9 @@ async def check_audience(uow: UnitOfWork, community_id: int, audience: Audience,
 
 
 async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft) -> Consultation:
-    """Create a consultation, SCHEDULED to open at opens_at, with the statements to start with the draft brings.
-    The caller then calls schedule_transitions() after the commit (or open_consultation() at once when opens_at
-    has come). Everything is checked first, the audience's size too (check_audience: at least k people).
+    """Create a consultation, SCHEDULED to open at opens_at, and nothing more: the workflow is
+    create_consultation(), which also schedules its transitions. Everything is checked first, the audience's
+    size too (check_audience: at least k people).
     actor_id None is the operator at the terminal (as for invitations); anyone else needs RUN_CONSULTATION."""
     community = await get_community(uow, draft.community_id)
     if actor_id is not None:
@@ -352,18 +366,40 @@ async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft
             "moderated": draft.moderated,
         },
     )
-    assert consultation.id is not None
-    for text in draft.statements:
-        await add_statement(uow, actor_id, consultation.id, text)
     return consultation
 
 
-async def schedule_transitions(scheduler: Scheduler, consultation: Consultation) -> None:
-    """Ask for the consultation to open and close on time. Call after the creating transaction committed."""
+@dataclass(frozen=True, slots=True)
+class Created:
+    consultation: Consultation
+    # The consultation, when this call opened it (its opening time had come): the caller invites to it.
+    opened: Consultation | None
+
+
+async def create_consultation(
+    uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft, statements: Sequence[str] = ()
+) -> Created:
+    """The workflow of creating a consultation, whoever asks (the chat, `linli consultation create`): create it
+    with its first statements, schedule its closing, and its opening, or open it at once when the opening time
+    has come. actor_id None is the operator at the terminal; anyone else needs RUN_CONSULTATION."""
+    consultation = await create(uow, actor_id, draft)
     assert consultation.id is not None
-    args = {"consultation_id": consultation.id}
-    await scheduler.at(f"consultation:{consultation.id}:open", consultation.opens_at, OPEN_JOB, args)
-    await scheduler.at(f"consultation:{consultation.id}:close", consultation.closes_at, CLOSE_JOB, args)
+    for statement in statements:
+        await add_statement(uow, actor_id, consultation.id, statement)
+    job = ConsultationJob(consultation.id)
+    uow.schedule(CLOSE, consultation.closes_at, job)
+    if consultation.opens_at > uow.clock.now():
+        uow.schedule(OPEN, consultation.opens_at, job)
+        return Created(consultation, None)
+    return Created(consultation, await open_now(uow, consultation.id))
+
+
+async def open_now(uow: UnitOfWork, consultation_id: int, actor_id: int | None = None) -> Consultation | None:
+    """Open the consultation (its opening time has come, or a person opens it); the consultation when this call
+    opened it, for the caller to invite to in the same transaction; None when it was open or closed already."""
+    if not await open_consultation(uow, consultation_id, actor_id):
+        return None
+    return await get_consultation(uow, consultation_id)
 
 
 async def _transition(
@@ -416,47 +452,19 @@ async def open_consultation(uow: UnitOfWork, consultation_id: int, actor_id: int
 
 
 async def close_consultation(uow: UnitOfWork, consultation_id: int, actor_id: int | None = None) -> bool:
-    """-> CLOSED, from any other status. True when this call closed it; False when it was closed already."""
-    return await _transition(
+    """-> CLOSED, from any other status, whoever closes it (its closing job, or a person: "Close now"), and the
+    participants' outcome asked for at once (OUTCOME). True when this call closed it; False when it was closed
+    already."""
+    closed = await _transition(
         uow,
         consultation_id,
         actor_id,
         (ConsultationStatus.DRAFT, ConsultationStatus.SCHEDULED, ConsultationStatus.OPEN),
         ConsultationStatus.CLOSED,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class CaughtUp:
-    opened: tuple[int, ...]
-    closed: tuple[int, ...]
-
-
-async def catch_up(uow: UnitOfWork) -> CaughtUp:
-    """At start: open and close what came due while no process ran the scheduler (a job missed while the
-    process was down). A consultation whose closing time has passed is closed, never opened first."""
-    now = uow.clock.now()
-    to_close = (
-        await uow.session.exec(
-            select(Consultation.id)
-            .where(col(Consultation.status) != ConsultationStatus.CLOSED, col(Consultation.closes_at) <= now)
-            .order_by(col(Consultation.id))
-        )
-    ).all()
-    to_open = (
-        await uow.session.exec(
-            select(Consultation.id)
-            .where(
-                col(Consultation.status) == ConsultationStatus.SCHEDULED,
-                col(Consultation.opens_at) <= now,
-                col(Consultation.closes_at) > now,
-            )
-            .order_by(col(Consultation.id))
-        )
-    ).all()
-    closed = [cid for cid in to_close if cid is not None and await close_consultation(uow, cid)]
-    opened = [cid for cid in to_open if cid is not None and await open_consultation(uow, cid)]
-    return CaughtUp(opened=tuple(opened), closed=tuple(closed))
+    if closed:
+        uow.schedule(OUTCOME, uow.clock.now(), ConsultationJob(consultation_id))
+    return closed
 
 
 # --- taking part -------------------------------------------------------------------------------------------------
@@ -828,7 +836,7 @@ class RecordedVote:
     previous: VoteValue | None  # the participant's vote on the statement before this one, if they had one
     title: str  # the consultation's, for a front end that shows the next statement with it
     allow_statements: bool
-    # This vote took the interval's map request: the caller asks for the map job (MAP_JOB) after its commit.
+    # This vote took the interval's map request, and asked for the map job (MAP) in its transaction.
     map_due: bool = False
 
 
@@ -880,6 +888,8 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
     if _map_stale(requested_at, now):
         claim = {"consultation_id": consultation_id, "stale": now - MAP_REFRESH, "now": now}
         map_due = (await connection.execute(_map_claim(), claim)).rowcount == 1
+        if map_due:
+            uow.schedule(MAP, now, ConsultationJob(int(consultation_id)))
     return RecordedVote(
         participant_id=int(participant_id),
         consultation_id=int(consultation_id),

@@ -27,7 +27,7 @@ from community.notices import Audience
 from community.roles import Role
 from community.unit_of_work import UnitOfWork
 from community.verification import RESIDENT_ROLES
-from consultation.models import Consultation, ConsultationStatus, Eligibility, ParticipantLink, Statement
+from consultation.models import Consultation, Eligibility, ParticipantLink, Statement
 from i18n import negotiate_language
 
 _AccountRows = Select[int, int | None, str, str, str | None, str | None]
@@ -194,34 +194,6 @@ async def mark_outcome_sent(uow: UnitOfWork, consultation: Consultation, message
         subject_id=consultation.id,
         community_id=consultation.community_id,
         data={"messages": messages},
-    )
-
-
-async def closed_without_outcome(uow: UnitOfWork) -> list[int]:
-    """Closed consultations whose participants were not told the outcome (a process died in between)."""
-    sent = select(AuditEntry.subject_id).where(
-        col(AuditEntry.action) == OUTCOME_SENT, col(AuditEntry.subject_type) == "consultation"
-    )
-    rows = (
-        await uow.session.exec(
-            select(Consultation.id)
-            .where(col(Consultation.status) == ConsultationStatus.CLOSED, col(Consultation.id).not_in(sent))
-            .order_by(col(Consultation.id))
-        )
-    ).all()
-    return [int(cid) for cid in rows if cid is not None]
-
-
-async def awaiting_transitions(uow: UnitOfWork) -> list[Consultation]:
-    """Consultations still to open or to close, whose jobs a start schedules again."""
-    return list(
-        (
-            await uow.session.exec(
-                select(Consultation)
-                .where(col(Consultation.status).in_((ConsultationStatus.SCHEDULED, ConsultationStatus.OPEN)))
-                .order_by(col(Consultation.id))
-            )
-        ).all()
     )
 
 

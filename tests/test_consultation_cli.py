@@ -1,6 +1,7 @@
 """`linli consultation create` and `list`, in-process through Typer's CliRunner on an SQLite file: the
-consultation and its statements are created, its opening and closing go into the job store for `linli run` and
-nothing runs here; --by acts as a person and needs their right to run consultations; bad input is one line."""
+consultation and its statements are created through the chat's use case: opened at once with its invitations
+queued when its opening time has passed, its closing (and a later opening) left as schedule rows for
+`linli run`; --by acts as a person and needs their right to run consultations; bad input is one line."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pypdf import PdfReader
 from typer.testing import CliRunner, Result
 
 from bot.cli import create_cli
+from bot.consultations.buttons import OpenConsultation
+from community.outbox import buttons_from_json
 
 pytestmark = pytest.mark.usefixtures("localizers", "restore_logging")
 
@@ -71,7 +74,10 @@ def _create(
     )
 
 
-def test_create_puts_the_opening_and_closing_into_the_job_store_and_runs_nothing(env: dict[str, str]) -> None:
+def test_create_with_a_past_opening_opens_at_once_and_invites_as_the_chat_does(env: dict[str, str]) -> None:
+    """The chat's use case: created with its statements, opened at once in the same transaction because its
+    opening time has passed, and the invitations queued for the eligible people in scope, each in their language
+    with the Take part button; only the closing waits, as a schedule row for `linli run`'s relay."""
     community, worker, _ = _ids(env)
     result = _create(
         env,
@@ -91,28 +97,60 @@ def test_create_puts_the_opening_and_closing_into_the_job_store_and_runs_nothing
         str(worker),
     )
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0] == "Created consultation 1 in 梧桐社区."
-    assert "`linli run` opens and closes it on time" in result.stdout
+    assert result.stdout.splitlines() == [
+        "Created consultation 1 in 梧桐社区.",
+        "It is open now and closes Mar 9, 2099, 9:00:00\u202fAM; invitations queued: 2.",
+    ]
     with database(env) as db:
         row = db.execute(
             "SELECT status, audience, eligibility, moderated, allow_statements, created_by, opens_at FROM consultation"
         ).fetchone()
         statements = db.execute("SELECT text, status FROM consultation_statement ORDER BY id").fetchall()
-        jobs = sorted(key for (key,) in db.execute("SELECT id FROM scheduled_job"))
-        queued = db.execute("SELECT count(*) FROM outbox").fetchone()
-    # The opening time has passed, yet the consultation waits for the jobs' process: this one ran nothing.
-    assert row[0] == "scheduled" and row[2] == "household_representatives"
+        requests = db.execute("SELECT key, job, args, handed FROM schedule_request ORDER BY id").fetchall()
+        invitations = db.execute("SELECT chat_id, text, buttons FROM outbox ORDER BY id").fetchall()
+        audit = [action for (action,) in db.execute("SELECT action FROM audit_entry ORDER BY id")]
+        job_store = db.execute("SELECT name FROM sqlite_master WHERE name = 'scheduled_job'").fetchall()
+    assert row[0] == "open" and row[2] == "household_representatives"
     assert row[1] == '{"buildings":["3号楼","7号楼"]}'
     assert (bool(row[3]), bool(row[4]), row[5]) == (False, True, worker)
     assert row[6].startswith("2020-03-02 01:00")
     assert statements == [("应改建为停车位。", "approved"), ("应改建为口袋公园。", "approved")]
-    assert jobs == ["consultation:1:close", "consultation:1:open"]
-    assert queued == (0,)
+    assert audit[-4:] == [
+        "consultation.created",
+        "consultation.statement_added",
+        "consultation.statement_added",
+        "consultation.opened",
+    ]
+    # Only the closing is left for the jobs' process; this command never touched the scheduler's own table.
+    assert requests == [("consultation:1:close", "consultation.close", '{"consultation_id": 1}', 0)]
+    assert job_store == []
+    assert [chat for chat, _, _ in invitations] == ["wang", "chen"]
+    assert all("东门空地改造" in text for _, text, _ in invitations)
+    take_part = [
+        [button.data for line in buttons_from_json(buttons) for button in line] for _, _, buttons in invitations
+    ]
+    assert take_part == [[OpenConsultation(1).pack()]] * 2
 
     listed = linli(env, "consultation", "list")
     assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines()[0].startswith("1  open  梧桐社区  东门空地改造")
+
+
+def test_create_with_a_later_opening_leaves_opening_and_closing_to_linli_run(env: dict[str, str]) -> None:
+    community, _, _ = _ids(env)
+    result = _create(env, community, opens="2099-03-02 09:00")
+    assert result.exit_code == 0, result.output
+    assert "`linli run` opens and closes it on time" in result.stdout
+    with database(env) as db:
+        (status,) = db.execute("SELECT status FROM consultation").fetchone()
+        requests = db.execute("SELECT key, handed FROM schedule_request ORDER BY key").fetchall()
+        queued = db.execute("SELECT count(*) FROM outbox").fetchone()
+    assert status == "scheduled"
+    assert requests == [("consultation:1:close", 0), ("consultation:1:open", 0)]
+    assert queued == (0,)
+    listed = linli(env, "consultation", "list")
     assert listed.stdout.splitlines() == [
-        "1  waiting to open  梧桐社区  东门空地改造  (Mar 2, 2020, 9:00:00\u202fAM – Mar 9, 2099, 9:00:00\u202fAM)"
+        "1  waiting to open  梧桐社区  东门空地改造  (Mar 2, 2099, 9:00:00\u202fAM – Mar 9, 2099, 9:00:00\u202fAM)"
     ]
 
 

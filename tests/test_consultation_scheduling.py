@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from bot.channels.console import ConsoleSession
 from bot.consultations.buttons import OpenConsultation
-from bot.consultations.jobs import register_consultation_jobs, request_outcome, send_outcome
+from bot.consultations.jobs import register_consultation_jobs, send_outcome
 from bot.notices.jobs import register_notice_jobs
 from bot.rendering import Localizer, Localizers
 from bot.scheduling import JobRegistry
@@ -67,15 +67,15 @@ def registry(uows: UnitOfWorkFactory, localizers: Localizers) -> JobRegistry:
 
 
 @pytest.fixture
-def scheduler(clock: FakeClock, registry: JobRegistry) -> FakeScheduler:
-    return FakeScheduler(clock, registry)
+def scheduler(clock: FakeClock, registry: JobRegistry, uows: UnitOfWorkFactory) -> FakeScheduler:
+    return FakeScheduler(clock, registry, uows)
 
 
 @pytest.fixture
 def session(
     demo: None, uows: UnitOfWorkFactory, localizers: Localizers, scheduler: FakeScheduler, tmp_path: Path
 ) -> ConsoleSession:
-    return scheduled_session(uows, localizers, scheduler, PEOPLE, tmp_path / "files")
+    return scheduled_session(uows, localizers, PEOPLE, tmp_path / "files")
 
 
 @pytest.fixture
@@ -301,10 +301,11 @@ async def test_a_restart_after_missed_times_opens_and_closes_once(
     # The process was down, and the jobs are gone (say the job store was restored from an older backup).
     scheduler.jobs.clear()
 
-    # It comes back after the first one's opening: the start opens it and invites, once, and schedules the
-    # jobs of both again.
+    # It comes back after the first one's opening: the start replays the schedule rows, the missed opening runs
+    # (as APScheduler runs missed jobs at start) and invites, once, and the jobs of both are there again.
     clock.set(OPENS + timedelta(hours=1))
     await scheduler.start()
+    await scheduler.run_due()
     assert (await _consultation(uows, 1)).status is ConsultationStatus.OPEN
     assert (await _consultation(uows, 2)).status is ConsultationStatus.SCHEDULED
     assert [row.chat_id for row in await _rows(uows)] == ["wang", "liu", "chen"]
@@ -351,7 +352,7 @@ async def test_a_consultation_closed_early_gets_its_outcome_once(
 
     # Nothing more: not the outcome again, not the outcome job, not the close job at the closing time.
     assert await send_outcome(uows, localizers, 1) is None
-    await request_outcome(scheduler, 1, clock.now())
+    await scheduler.at("consultation:1:outcome", clock.now(), "consultation.outcome", {"consultation_id": 1})
     await scheduler.run_due()
     clock.set(CLOSES)
     await scheduler.run_due()
@@ -372,8 +373,10 @@ async def test_a_close_whose_outcome_was_lost_sends_it_at_the_next_start(
         assert await consultations.close_consultation(uow, 1)
         await uow.commit()
     await scheduler.start()
+    await scheduler.run_due()
     assert [row.chat_id for row in (await _rows(uows))[3:]] == ["chen"]
     await scheduler.start()
+    await scheduler.run_due()
     assert await _outcomes_sent(uows) == 1
 
 
@@ -411,12 +414,12 @@ async def test_a_vote_in_chat_asks_for_the_map_once_and_the_job_stores_the_prior
     await _votes(uows, session, "wang", "liu")  # four votes: one short of a map
     await deliver()
     out = await _tap(session, await session.feed("/as chen"), "🗳 Take part")
-    assert "consultation:1:map" not in scheduler.jobs
+    assert "consultation:1:map" not in await scheduler.handed()
 
     # 陈晓's vote makes enough: once it has committed, the map job is due at once. Her next vote asks nothing.
     out = await _tap(session, out, "👍 Agree")
-    assert scheduler.jobs["consultation:1:map"].job == "consultation.map"
-    assert scheduler.jobs["consultation:1:map"].when == clock.now()
+    assert (await scheduler.handed())["consultation:1:map"].job == "consultation.map"
+    assert (await scheduler.handed())["consultation:1:map"].when == clock.now()
     out = await _tap(session, out, "👎 Disagree")
     assert await scheduler.run_due() == 1
     assert [ran.job for ran in scheduler.ran].count("consultation.map") == 1
@@ -426,5 +429,5 @@ async def test_a_vote_in_chat_asks_for_the_map_once_and_the_job_stores_the_prior
 
     # Within the interval, votes ask for no other map.
     out = await _tap(session, out, "🤷 Pass")
-    assert "consultation:1:map" not in scheduler.jobs
+    assert "consultation:1:map" not in await scheduler.handed()
     assert await scheduler.run_due() == 0

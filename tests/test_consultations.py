@@ -15,7 +15,10 @@ import pytest
 from sqlalchemy import func, inspect
 from sqlmodel import col, select
 
+from bot.consultations.jobs import register_consultation_jobs
 from bot.erasure import PERSONAL_DATA_ERASERS
+from bot.rendering import Localizers
+from bot.scheduling import JobRegistry
 from community.anonymity import DEFAULT_MIN_GROUP_SIZE, Anonymity
 from community.clock import FakeClock
 from community.communities import add_community, add_member, household
@@ -33,9 +36,9 @@ from consultation.consultations import (
     VoteValue,
     add_statement,
     author_of,
-    catch_up,
     close_consultation,
     create,
+    create_consultation,
     figures,
     get_consultation,
     moderate,
@@ -47,7 +50,6 @@ from consultation.consultations import (
     participate,
     pending_statements,
     rejection_message,
-    schedule_transitions,
     store_priorities,
     submit_statement,
     vote,
@@ -238,14 +240,18 @@ async def test_the_statements_to_start_with_come_with_the_creation_or_nothing_do
 ) -> None:
     cast = await _cast(uows)
     seeds = ("东门空地应改建为停车位。", "东门空地应改建为口袋公园。")
-    consultation = await _create(uows, cast.worker, _draft(cast, clock, statements=seeds))
+    async with uows() as uow:
+        consultation = (await create_consultation(uow, cast.worker, _draft(cast, clock), seeds)).consultation
+        await uow.commit()
     assert consultation.id is not None
     async with uows() as uow:
         statements = await _statements(uow, consultation.id)
     assert tuple(statement.text for statement in statements) == seeds
     # A statement the service refuses (here a duplicate) refuses the whole creation: nothing is written.
-    with pytest.raises(DuplicateStatement):
-        await _create(uows, cast.worker, _draft(cast, clock, statements=(seeds[0], seeds[0])))
+    async with uows() as uow:
+        with pytest.raises(DuplicateStatement):
+            await create_consultation(uow, cast.worker, _draft(cast, clock), (seeds[0], seeds[0]))
+        await uow.rollback()
     async with uows() as uow:
         assert await _count(uow, Consultation) == 1
 
@@ -281,34 +287,56 @@ async def test_open_and_close_are_idempotent_and_audited(uows: UnitOfWorkFactory
     assert json.loads(entries[2].data) == {"participants": 0, "votes": 0, "statements": 0}
 
 
-async def test_transitions_are_scheduled_for_the_opening_and_closing_times(
+async def test_creating_schedules_the_opening_and_closing_as_rows_of_its_transaction(
     uows: UnitOfWorkFactory, clock: FakeClock
 ) -> None:
     cast = await _cast(uows)
-    consultation = await _create(uows, cast.worker, _draft(cast, clock))
-    scheduler = FakeScheduler(clock)
-    await schedule_transitions(scheduler, consultation)
-    assert sorted((job.when, job.job, dict(job.args)) for job in scheduler.jobs.values()) == [
+    scheduler = FakeScheduler(clock, JobRegistry(), uows)
+    async with uows() as uow:
+        rolled_back = await create_consultation(uow, cast.worker, _draft(cast, clock))
+        await uow.rollback()  # nothing of it stands, its jobs neither
+    assert await scheduler.handed() == {}
+    async with uows() as uow:
+        consultation = (await create_consultation(uow, cast.worker, _draft(cast, clock))).consultation
+        await uow.commit()
+    assert rolled_back.opened is None and consultation.id is not None
+    assert sorted((job.when, job.job, dict(job.args)) for job in (await scheduler.handed()).values()) == [
         (consultation.opens_at, "consultation.open", {"consultation_id": consultation.id}),
         (consultation.closes_at, "consultation.close", {"consultation_id": consultation.id}),
     ]
 
 
-async def test_catching_up_at_start_opens_and_closes_what_came_due(uows: UnitOfWorkFactory, clock: FakeClock) -> None:
+async def test_a_start_after_missed_times_opens_and_closes_what_came_due(
+    uows: UnitOfWorkFactory, clock: FakeClock, localizers: Localizers
+) -> None:
     cast = await _cast(uows)
     now = clock.now()
-    soon = await _create(uows, cast.worker, _draft(cast, clock))  # opens in an hour
-    missed = await _create(uows, cast.worker, _draft(cast, clock, closes_at=now + timedelta(hours=2)))
-    later = await _create(uows, cast.worker, _draft(cast, clock, opens_at=now + timedelta(days=3)))
-    clock.advance(timedelta(hours=3))  # the process was down: both opening jobs and one closing job missed
+    registry = JobRegistry()
+    register_consultation_jobs(registry, uows, localizers)
+    drafts = (
+        _draft(cast, clock),  # opens in an hour
+        _draft(cast, clock, closes_at=now + timedelta(hours=2)),
+        _draft(cast, clock, opens_at=now + timedelta(days=3)),
+    )
     async with uows() as uow:
-        caught = await catch_up(uow)
+        soon, missed, later = [(await create_consultation(uow, cast.worker, d)).consultation for d in drafts]
         await uow.commit()
-    assert (caught.opened, caught.closed) == ((soon.id,), (missed.id,))
+    clock.advance(timedelta(hours=3))  # the process was down: both opening jobs and one closing job missed
+    scheduler = FakeScheduler(clock, registry, uows)  # a new process: nothing handed yet
+    await scheduler.start()
+    await scheduler.run_due()
+    await scheduler.start()  # again: nothing twice
+    await scheduler.run_due()
     async with uows() as uow:
-        assert (await catch_up(uow)).opened == ()  # nothing twice
         statuses = [(await get_consultation(uow, c.id or 0)).status for c in (soon, missed, later)]
+        entries = (await uow.session.exec(select(AuditEntry.action, AuditEntry.subject_id))).all()
     assert statuses == [ConsultationStatus.OPEN, ConsultationStatus.CLOSED, ConsultationStatus.SCHEDULED]
+    assert sorted(subject or 0 for action, subject in entries if action == "consultation.opened") == [
+        soon.id,
+        missed.id,
+    ]
+    assert [subject for action, subject in entries if action == "consultation.closed"] == [missed.id]
+    assert await scheduler.next_run(f"consultation:{later.id}:open") == later.opens_at
 
 
 # --- who takes part, under which name -------------------------------------------------------------------------

@@ -7,9 +7,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from bot.channels.console import ConsoleSession
-from bot.consultations.jobs import register_consultation_jobs
 from bot.rendering import Localizers
-from bot.scheduling import JobRegistry
 from community import audit
 from community.anonymity import DEFAULT_MIN_GROUP_SIZE
 from community.clock import FakeClock
@@ -24,7 +22,6 @@ from tests.support.console import script as _script
 from tests.support.console import tap as _tap
 from tests.support.demo_people import STREET as STREET_ADMINISTRATOR
 from tests.support.demo_people import WORKER
-from tests.support.fake_scheduler import FakeScheduler
 from tests.support.outbox import outbox_rows
 
 
@@ -159,11 +156,7 @@ async def test_a_demo_for_telegram_has_its_communities_but_no_console_people(uow
 def session(
     demo: None, uows: UnitOfWorkFactory, localizers: Localizers, clock: FakeClock, tmp_path: Path
 ) -> ConsoleSession:
-    registry = JobRegistry()
-    register_consultation_jobs(registry, uows, localizers)
-    return scheduled_session(
-        uows, localizers, FakeScheduler(clock, registry), (WORKER, STREET_ADMINISTRATOR), tmp_path / "files"
-    )
+    return scheduled_session(uows, localizers, (WORKER, STREET_ADMINISTRATOR), tmp_path / "files")
 
 
 async def test_a_consultation_for_the_whole_community_reaches_the_default_k(

@@ -13,7 +13,7 @@ with random fields) and out-of-range ids. After each event:
 - it raised nothing, and nothing was logged at ERROR (the dispatch boundary logs there what it caught);
 - it got at most MAX_REPLIES replies;
 - no reply showed a person another person's phone number, unless the reader is staff of a community where that
-  person is a member or asked to join (Action.VIEW_SENSITIVE_DATA);
+  person is a member or asked to join (community.permissions.SENSITIVE_FIELDS);
 and after the run the audit chain verifies.
 
 Profiles (HYPOTHESIS_PROFILE): "ci" (the default, in make test) is derandomized, so every run tries the same
@@ -61,8 +61,8 @@ from community.keys import SiteKey
 from community.models import ChannelAccount, Community, JoinRequest, Membership, Person
 from community.notices import NoticeDraft, publish
 from community.people import identify
-from community.permissions import allows
-from community.roles import Action, Role
+from community.permissions import may_see
+from community.roles import Role, SensitiveField
 from community.unit_of_work import UnitOfWorkFactory
 from community.verification import create_invitation, submit_join_request
 from consultation.consultations import (
@@ -75,7 +75,6 @@ from consultation.consultations import (
     vote,
 )
 from tests.conftest import _truncate
-from tests.support.fake_scheduler import FakeScheduler
 
 # The longest answer to one event is /requests: a header, REQUESTS_SHOWN requests (one message each) and a line
 # saying how many more wait. Fan-outs (a join request or a new statement to every moderator) reach fewer people
@@ -233,9 +232,7 @@ async def _build_world(engine: AsyncEngine, localizers: Localizers) -> World:
         issued = await create_invitation(uow, actor_id=None, community_id=wutong.id, max_uses=3)
         await uow.commit()
 
-    conversation = Conversation(
-        uows, build_router(), localizers, BotInfo("linli_test_bot"), scheduler=FakeScheduler(clock)
-    )
+    conversation = Conversation(uows, build_router(), localizers, BotInfo("linli_test_bot"))
     return World(engine, uows, clock, conversation, people, ids, issued.code, codes=[issued.code])
 
 
@@ -478,7 +475,7 @@ async def _may_see_phone(world: World, reader: str, owner: str) -> bool:
             (await uow.session.exec(select(JoinRequest.community_id).where(JoinRequest.person_id == owner_id))).all()
         )
         for community_id in communities:
-            if allows(await effective_roles(uow, reader_id, community_id), Action.VIEW_SENSITIVE_DATA):
+            if may_see(await effective_roles(uow, reader_id, community_id), SensitiveField.PHONE):
                 return True
     return False
 

@@ -10,8 +10,10 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,14 +21,18 @@ from alembic import command
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
 
 from bot.app import build_app
 from bot.config import load_settings
+from bot.relay import Relay
 from bot.scheduling import JOB_FUNCTION, DatabaseScheduler, JobRegistry, run_job, sync_url
 from community.clock import FakeClock
 from community.errors import LinliError
 from community.migrate import alembic_config, upgrade
-from community.scheduling import JOB_TABLE, JobArgs, Scheduler
+from community.models import ScheduleRequest
+from community.scheduling import JOB_TABLE, JobArgs, JobSpec, Scheduler
+from community.unit_of_work import UnitOfWorkFactory
 from tests.support.fake_scheduler import FakeScheduler
 
 SOON = timedelta(seconds=0.3)  # room for the scheduling calls before it that must land first
@@ -209,20 +215,163 @@ async def test_daily_runs_at_the_time_of_day_in_its_zone(make_scheduler: Make) -
     assert morning is not None and morning.astimezone(SHANGHAI).hour == 7
 
 
-async def test_start_hooks_run_once_the_scheduler_runs_jobs(make_scheduler: Make) -> None:
-    """A feature catching up at start: its hook schedules what a crash may have lost, and that runs."""
+@dataclass(frozen=True, slots=True)
+class Tagged:
+    tag: str
+
+
+TAGGED = JobSpec("tagged", Tagged, "tagged:{tag}")
+
+
+async def _rows(uows: UnitOfWorkFactory) -> list[tuple[str, bool]]:
+    async with uows() as uow:
+        found = await uow.session.exec(select(ScheduleRequest).order_by(col(ScheduleRequest.id)))
+        return [(row.key, row.handed) for row in found.all()]
+
+
+class WatchedRelay(Relay):
+    """A relay that says when a job's row is gone (just after the job returned)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.finished_one = asyncio.Event()
+
+    async def finished(self, row_id: int) -> None:
+        await super().finished(row_id)
+        self.finished_one.set()
+
+    async def drained(self) -> None:
+        async def gone() -> None:
+            while True:
+                self.finished_one.clear()
+                if not await _rows(self.uows):
+                    return
+                await self.finished_one.wait()
+
+        await asyncio.wait_for(gone(), TIMEOUT)
+
+
+async def test_the_relay_hands_committed_rows_to_the_scheduler_at_start_and_at_once_after_a_commit(
+    make_scheduler: Make, uows: UnitOfWorkFactory
+) -> None:
+    """Consequences as rows: what a transaction scheduled runs once it has committed, never if it rolled back;
+    rows written before the start (another process, a crash) are replayed; a row is gone once its job ran."""
     ledger = Ledger()
+    typed: list[Tagged] = []
 
-    async def catch_up(scheduler: Scheduler) -> None:
-        await scheduler.at("notice:3:send", datetime.now(UTC), "remember", {"tag": "caught up"})
+    async def remember(args: Tagged) -> None:
+        typed.append(args)
+        await ledger.remember({"tag": args.tag})
 
-    ledger.registry.on_start(catch_up)
+    ledger.registry.register(TAGGED, remember)
+    async with uows() as uow:
+        uow.schedule(TAGGED, later(), Tagged("before the start"))
+        await uow.commit()
+    async with uows() as uow:
+        uow.schedule(TAGGED, later(), Tagged("rolled back"))
+        await uow.rollback()
+    scheduler = make_scheduler(ledger.registry)
+    relay = WatchedRelay(uows, scheduler, ledger.registry, poll_interval=TIMEOUT * 10)  # only a commit wakes it
+    await scheduler.start()
+    await relay.start()
+    try:
+        await ledger.wait_for("before the start")
+        async with uows() as uow:
+            uow.schedule(TAGGED, later(), Tagged("cancelled"))
+            uow.schedule(TAGGED, later(AFTER), Tagged("after a commit"))  # due after the cancelled one
+            uow.unschedule(TAGGED, Tagged("cancelled"))
+            await uow.commit()
+        await ledger.wait_for("after a commit")
+        await relay.drained()
+    finally:
+        await relay.stop()
+    assert ledger.tags() == ["before the start", "after a commit"]
+    assert typed == [Tagged("before the start"), Tagged("after a commit")]
+
+
+async def test_a_row_whose_job_did_not_finish_is_replayed_at_the_next_start(
+    make_scheduler: Make, uows: UnitOfWorkFactory
+) -> None:
+    """Handed but not run (the process stopped first): the row stays, and the next start hands it again."""
+    ledger = Ledger()
+    ledger.registry.register(TAGGED, lambda args: ledger.remember({"tag": args.tag}))
+    async with uows() as uow:
+        uow.schedule(TAGGED, later(timedelta(hours=1)), Tagged("in an hour"))
+        await uow.commit()
+    first = make_scheduler(ledger.registry)
+    relay = Relay(uows, first, ledger.registry)
+    await first.start()
+    await relay.start()
+    await relay.stop()
+    await first.shutdown()
+    assert await _rows(uows) == [("tagged:in an hour", True)]
+    async with uows() as uow:
+        uow.schedule(TAGGED, later(), Tagged("in an hour"))  # moved: the same key replaces the job
+        await uow.commit()
+    second = make_scheduler(ledger.registry)
+    await second.start()
+    relay = WatchedRelay(uows, second, ledger.registry)
+    await relay.start()
+    try:
+        await ledger.wait_for("in an hour")
+        await relay.drained()
+    finally:
+        await relay.stop()
+    assert ledger.tags() == ["in an hour"]
+
+
+async def test_a_job_due_at_start_runs_once_though_its_row_is_replayed(
+    make_scheduler: Make, uows: UnitOfWorkFactory
+) -> None:
+    """Handed to the store, then the process stopped before it came due: at the next start both the store and the
+    replayed row hold it. The replay comes before any job runs (App.start_jobs), so it runs once."""
+    ledger = Ledger()
+    ledger.registry.register(TAGGED, lambda args: ledger.remember({"tag": args.tag}))
+    async with uows() as uow:
+        uow.schedule(TAGGED, datetime.now(UTC), Tagged("due"))
+        await uow.commit()
     store_only = make_scheduler(ledger.registry)
     await store_only.start(run_jobs=False)
-    assert await store_only.next_run("notice:3:send") is None
+    await Relay(uows, store_only, ledger.registry).hand_over()
+    await store_only.shutdown()
+    assert await _rows(uows) == [("tagged:due", True)]
+
     runner = make_scheduler(ledger.registry)
-    await runner.start()
-    await ledger.wait_for("caught up")
+    relay = WatchedRelay(uows, runner, ledger.registry)
+    await runner.start(before_jobs=relay.replay)
+    await relay.start(replay=False)
+    try:
+        await ledger.wait_for("due")
+        async with uows() as uow:
+            uow.schedule(TAGGED, later(), Tagged("after"))
+            await uow.commit()
+        await ledger.wait_for("after")
+        await relay.drained()
+    finally:
+        await relay.stop()
+    assert ledger.tags() == ["due", "after"]
+
+
+def test_a_job_spec_takes_a_frozen_dataclass_of_ints_and_strings() -> None:
+    assert TAGGED.key(Tagged("x")) == "tagged:x"
+    assert TAGGED.decode(TAGGED.encode(Tagged("x"))) == Tagged("x")
+    with pytest.raises(TypeError):
+        TAGGED.decode({"tag": 3})
+
+    @dataclass(slots=True)
+    class Loose:
+        tag: str
+
+    @dataclass(frozen=True, slots=True)
+    class Floating:
+        share: float
+
+    with pytest.raises(TypeError):
+        JobSpec("loose", Loose, "loose:{tag}")
+    with pytest.raises(TypeError):
+        JobSpec("floating", Floating, "floating:{share}")
+    with pytest.raises(KeyError):
+        JobSpec("typo", Tagged, "typo:{tga}")
 
 
 async def test_an_unknown_job_is_logged_and_dropped_and_the_others_run(
@@ -351,8 +500,9 @@ async def test_the_app_runs_the_scheduler_it_is_given(tmp_path: Path) -> None:
     async with await build_app(settings, clock, scheduler=lambda jobs: FakeScheduler(clock, jobs)) as app:
         assert isinstance(app.scheduler, FakeScheduler)
         assert app.scheduler.registry is app.jobs
-        await upgrade(app.engine)  # as `linli run` does before starting: the features' start hooks read tables
-        await app.scheduler.start()
+        await upgrade(app.engine)  # as `linli run` does before starting: the relay reads its rows
+        await app.start_jobs()
+        assert app.scheduler.started
     assert not app.scheduler.started
 
 
@@ -410,18 +560,26 @@ async def test_the_fake_runs_a_daily_job_once_a_day_in_its_zone(fake: tuple[Fake
     assert ledger.tags() == ["digest", "digest"]
 
 
-async def test_the_fake_awaits_start_hooks_when_it_runs_jobs(fake: tuple[FakeClock, FakeScheduler, Ledger]) -> None:
-    _clock, scheduler, ledger = fake
-    hooked: list[Scheduler] = []
-
-    async def hook(given: Scheduler) -> None:
-        hooked.append(given)
-
-    ledger.registry.on_start(hook)
-    await scheduler.start(run_jobs=False)
-    assert hooked == []
-    await scheduler.start()
-    assert hooked == [scheduler]
+async def test_the_fake_hands_schedule_rows_over_and_replays_them_at_start(uows: UnitOfWorkFactory) -> None:
+    clock = uows.clock
+    assert isinstance(clock, FakeClock)
+    ledger = Ledger()
+    ledger.registry.register(TAGGED, lambda args: ledger.remember({"tag": args.tag}))
+    scheduler = FakeScheduler(clock, ledger.registry, uows)
+    async with uows() as uow:
+        uow.schedule(TAGGED, clock.now() + timedelta(hours=1), Tagged("send"))
+        await uow.commit()
+    assert scheduler.jobs == {}  # nothing looked yet
+    assert await scheduler.next_run("tagged:send") == clock.now() + timedelta(hours=1)
+    restarted = FakeScheduler(clock, ledger.registry, uows)  # a new process, its store empty
+    await restarted.start(run_jobs=False)
+    assert restarted.jobs == {}
+    await restarted.start()
+    assert await restarted.next_run("tagged:send") == clock.now() + timedelta(hours=1)
+    clock.advance(timedelta(hours=1))
+    assert await restarted.run_due() == 1
+    assert ledger.tags() == ["send"]
+    assert await _rows(uows) == []
 
 
 async def test_the_fake_drops_an_unknown_job_and_runs_jobs_that_jobs_schedule(

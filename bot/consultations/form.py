@@ -122,5 +122,4 @@ class Form(StateForm):
             allow_statements=self.allow_statements,
             moderated=self.moderated,
             attachment=self.attachment_value(),
-            statements=tuple(self.seeds),
         )

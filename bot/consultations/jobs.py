@@ -1,6 +1,7 @@
 """The scheduled work of consultations: "consultation.open" (the opening time has come: open it and invite
 everyone eligible in its scope) and "consultation.close" (the closing time: close it, compute the opinion map
-and tell every participant the outcome), and what a start catches up on.
+and tell every participant the outcome), "consultation.outcome" and "consultation.map". Nothing catches up at
+start here: the relay replays every schedule row a crash may have left (bot/relay.py).
 
 Both transitions are idempotent in the domain (consultations.open_consultation / close_consultation let one
 caller through), so only the call that opened a consultation invites, in the same transaction: an invitation
@@ -10,21 +11,18 @@ in a short one that first checks, under the consultation's row lock, that it was
 (consultation.reach.outcome_sent): a close by a person ("Close now") and the job can never both send it. While
 fewer than k voted (community.anonymity) the outcome tells no finding of the opinion map, only how many took part.
 
-A person closing a consultation early ("Close now") calls, once the close has committed,
-``request_outcome(scheduler, consultation_id, now)``: the jobs' process does the same work as after a scheduled
-close ("consultation.outcome", due at once), and a start sends an outcome that a crash lost in between.
+Closing, whoever closes (the job, or a person: "Close now"), asks in its transaction for OUTCOME at once
+(consultation.consultations.close_consultation): the jobs' process computes and sends it.
 
-While a consultation is open, the vote that takes the interval's map request (RecordedVote.map_due, at most one
-per consultations.MAP_REFRESH) calls ``request_map(scheduler, consultation_id, now)`` after its commit: the job
-"consultation.map" computes the opinion map, again outside any transaction, and stores each statement's Polis
-importance as the priority that orders the statements residents see next. Running it twice stores the same
-priorities; a map lost to a crash is asked for again by a vote after the next interval."""
+While a consultation is open, the vote that takes the interval's map request (at most one per
+consultations.MAP_REFRESH) asks in its transaction for MAP: the job computes the opinion map, again outside any
+transaction, and stores each statement's Polis importance as the priority that orders the statements residents
+see next. Running it twice stores the same priorities."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.consultations.render import ConsultationLook, Outcome, render_invitation, render_outcome
@@ -35,10 +33,9 @@ from community.anonymity import Anonymity
 from community.communities import get_community
 from community.notice_models import AttachmentKind, MessageKind
 from community.outbox import Outgoing
-from community.scheduling import JobArgs, Scheduler
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from consultation import consultations, reach
-from consultation.consultations import CLOSE_JOB, MAP_JOB, OPEN_JOB
+from consultation.consultations import CLOSE, MAP, OPEN, OUTCOME, ConsultationJob
 from consultation.models import Consultation, ConsultationStatus
 from consultation.opinion_map import compute_opinion_map
 
@@ -48,28 +45,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OUTCOME_JOB = "consultation.outcome"
 CONSENSUS_SHOWN = 3  # statements most agreed on, in the outcome message
 
 _KINDS = {AttachmentKind.PHOTO: MessageKind.PHOTO, AttachmentKind.DOCUMENT: MessageKind.DOCUMENT}
-
-
-def outcome_key(consultation_id: int) -> str:
-    return f"consultation:{consultation_id}:outcome"
-
-
-async def request_outcome(scheduler: Scheduler, consultation_id: int, now: datetime) -> None:
-    """After a commit that closed a consultation: have the jobs' process send its outcome at once."""
-    await scheduler.at(outcome_key(consultation_id), now, OUTCOME_JOB, {"consultation_id": consultation_id})
-
-
-def map_key(consultation_id: int) -> str:
-    return f"consultation:{consultation_id}:map"
-
-
-async def request_map(scheduler: Scheduler, consultation_id: int, now: datetime) -> None:
-    """After a commit whose vote found the map due: have the jobs' process refresh the statements' priorities."""
-    await scheduler.at(map_key(consultation_id), now, MAP_JOB, {"consultation_id": consultation_id})
 
 
 # --- the invitation ------------------------------------------------------------------------------------------
@@ -107,12 +85,13 @@ async def invite(uow: UnitOfWork, localizers: Localizers, consultation: Consulta
     return await outbox.enqueue(uow, messages, not_before=uow.clock.now())
 
 
-async def open_now(uow: UnitOfWork, localizers: Localizers, consultation_id: int) -> int | None:
-    """Open the consultation and, when this call opened it, invite; the caller commits. None: it was open or
-    closed already, and nobody is invited again."""
-    if not await consultations.open_consultation(uow, consultation_id):
+async def invite_opened(uow: UnitOfWork, localizers: Localizers, opened: Consultation | None) -> int | None:
+    """What every caller of a use case that may open a consultation does next, in the same transaction: the chat
+    and `linli consultation create` (consultations.create_consultation, when the opening time has come) and the
+    opening job (consultations.open_now) invite when the use case opened it. None: it opened nothing."""
+    if opened is None:
         return None
-    return await invite(uow, localizers, await consultations.get_consultation(uow, consultation_id))
+    return await invite(uow, localizers, opened)
 
 
 # --- the outcome ---------------------------------------------------------------------------------------------
@@ -240,55 +219,30 @@ class ConsultationJobs:
         self.uows = uows
         self.localizers = localizers
 
-    async def open(self, args: JobArgs) -> None:
-        consultation_id = int(args["consultation_id"])
+    async def open(self, job: ConsultationJob) -> None:
         async with self.uows() as uow:
-            invited = await open_now(uow, self.localizers, consultation_id)
+            invited = await invite_opened(uow, self.localizers, await consultations.open_now(uow, job.consultation_id))
             await uow.commit()
         if invited is None:
-            log.debug("consultation %s was open or closed already: nobody invited again", consultation_id)
+            log.debug("consultation %s was open or closed already: nobody invited again", job.consultation_id)
         else:
-            log.info("consultation %s opened: %s invitations queued", consultation_id, invited)
+            log.info("consultation %s opened: %s invitations queued", job.consultation_id, invited)
 
-    async def close(self, args: JobArgs) -> None:
-        consultation_id = int(args["consultation_id"])
+    async def close(self, job: ConsultationJob) -> None:
         async with self.uows() as uow:
-            closed = await consultations.close_consultation(uow, consultation_id)
+            closed = await consultations.close_consultation(uow, job.consultation_id)
             await uow.commit()
         if not closed:
-            log.info("consultation %s was closed already", consultation_id)
-            return
-        await self.outcome(args)
+            log.info("consultation %s was closed already", job.consultation_id)
 
-    async def outcome(self, args: JobArgs) -> None:
-        consultation_id = int(args["consultation_id"])
-        count = await send_outcome(self.uows, self.localizers, consultation_id)
+    async def outcome(self, job: ConsultationJob) -> None:
+        count = await send_outcome(self.uows, self.localizers, job.consultation_id)
         if count is not None:
-            log.info("consultation %s: the outcome went to %s accounts", consultation_id, count)
+            log.info("consultation %s: the outcome went to %s accounts", job.consultation_id, count)
 
-    async def map(self, args: JobArgs) -> None:
-        consultation_id = int(args["consultation_id"])
-        if await refresh_priorities(self.uows, consultation_id):
-            log.debug("consultation %s: the statements' priorities are refreshed", consultation_id)
-
-    async def on_start(self, scheduler: Scheduler) -> None:
-        """Open and close what came due while no process ran the jobs (inviting for what this opened), send the
-        outcome where a close was not followed by one, and schedule every open and close again (the same keys
-        replace the jobs: harmless)."""
-        async with self.uows() as uow:
-            caught = await consultations.catch_up(uow)
-            for consultation_id in caught.opened:
-                await invite(uow, self.localizers, await consultations.get_consultation(uow, consultation_id))
-            await uow.commit()
-        async with self.uows() as uow:
-            pending = await reach.closed_without_outcome(uow)
-            waiting = await reach.awaiting_transitions(uow)
-        for consultation_id in pending:
-            await send_outcome(self.uows, self.localizers, consultation_id)
-        for consultation in waiting:
-            await consultations.schedule_transitions(scheduler, consultation)
-        if caught.opened or caught.closed:
-            log.info("consultations caught up at start: %s opened, %s closed", len(caught.opened), len(caught.closed))
+    async def map(self, job: ConsultationJob) -> None:
+        if await refresh_priorities(self.uows, job.consultation_id):
+            log.debug("consultation %s: the statements' priorities are refreshed", job.consultation_id)
 
 
 def register_jobs(registry: JobRegistry, app: App) -> None:
@@ -298,8 +252,7 @@ def register_jobs(registry: JobRegistry, app: App) -> None:
 
 def register_consultation_jobs(registry: JobRegistry, uows: UnitOfWorkFactory, localizers: Localizers) -> None:
     jobs = ConsultationJobs(uows, localizers)
-    registry.register(OPEN_JOB, jobs.open)
-    registry.register(CLOSE_JOB, jobs.close)
-    registry.register(OUTCOME_JOB, jobs.outcome)
-    registry.register(MAP_JOB, jobs.map)
-    registry.on_start(jobs.on_start)
+    registry.register(OPEN, jobs.open)
+    registry.register(CLOSE, jobs.close)
+    registry.register(OUTCOME, jobs.outcome)
+    registry.register(MAP, jobs.map)

@@ -8,7 +8,6 @@ refusals (closed, not open yet, not eligible) are theirs, translated by the conv
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 
 from bot import forms
 from bot.consultations.buttons import OpenConsultation
@@ -22,7 +21,6 @@ from bot.consultations.cards import (
     card_text,
     choice_label,
 )
-from bot.consultations.jobs import request_map
 from bot.context import Context
 from bot.events import Command, ContactShared, FileShared, TextInput
 from bot.handlers.consult_moderation import moderation_requests
@@ -120,9 +118,6 @@ async def open_consultation(ctx: Context, data: OpenConsultation) -> Sequence[Re
 async def cast_vote(ctx: Context, data: CastVote) -> Sequence[Reply]:
     chosen = VOTE_OF[data.choice]
     cast = await participation.cast(ctx.uow, ctx.person_id, data.statement_id, chosen)
-    if cast.map_due and ctx.scheduler is not None:
-        # The map that orders the statements, computed by the jobs' process once this vote has committed.
-        ctx.after_commit(partial(request_map, ctx.scheduler, cast.next.consultation.id, ctx.uow.clock.now()))
     card = (await participation.review(ctx.uow, ctx.person_id, data.statement_id))[0] if data.review else cast.next
     if cast.previous is None:
         toast = None

@@ -2,10 +2,10 @@
 (open, scheduled, recently closed), each with live figures in counts only (never who voted what), and buttons:
 Moderate (the statements waiting), Close now (after a question), Refresh, and the exports.
 
-Closing here is consultation.consultations.close_consultation with the worker as actor. The participants'
-outcome (the opinion map, then a summary to each) is asked of the jobs' process once the close has committed
-(bot.consultations.jobs.request_outcome): computing the map of a large consultation takes seconds, which this
-transaction should not hold the database for. Where no process runs jobs, the next start sends it."""
+Closing here is consultation.consultations.close_consultation with the worker as actor, which asks in the same
+transaction for the participants' outcome (the opinion map, then a summary to each) from the jobs' process:
+computing the map of a large consultation takes seconds, which this transaction should not hold the database
+for."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from functools import partial
 
 from bot import forms
 from bot.consultations.cards import Manage, ManageConsultation
-from bot.consultations.jobs import request_outcome
 from bot.context import Context
 from bot.events import Command
 from bot.handlers.consult_export import export_keyboard
@@ -121,8 +120,6 @@ async def manage(ctx: Context, data: ManageConsultation) -> Sequence[Reply]:
     if data.action is Manage.CLOSE_CONFIRMED:
         if await close_consultation(ctx.uow, data.consultation_id, ctx.person_id):
             toast = ctx.l.label("The consultation is closed.")
-            if ctx.scheduler is not None:
-                ctx.after_commit(partial(request_outcome, ctx.scheduler, data.consultation_id, ctx.uow.clock.now()))
         else:
             toast = ctx.l.label("The consultation was closed already.")
         await ctx.uow.session.refresh(consultation)

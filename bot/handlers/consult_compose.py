@@ -11,8 +11,9 @@ form declared for bot.forms.engine.
    Cancel. An audience smaller than k (community.anonymity) gets no Create button but the reason, from
    consultations.check_audience, the check consultations.create makes too.
 
-Create calls consultations.create with the statements to start with. Every check is the services': a refused
-answer leaves the question standing and nothing written."""
+Create calls the use case consultations.create_consultation with the statements to start with (it schedules the
+opening and closing, or opens at once when the opening time has come), then invites to what it opened. Every
+check is the services': a refused answer leaves the question standing and nothing written."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from bot.consultations.form import (
     ComposeToggle,
     Form,
 )
-from bot.consultations.jobs import open_now
+from bot.consultations.jobs import invite_opened
 from bot.consultations.render import PREVIEW_CONSULTATION_ID, ConsultationLook, render_invitation
 from bot.context import Context
 from bot.events import FileShared
@@ -54,7 +55,6 @@ from bot.rendering import Localizer
 from bot.replies import Keyboard
 from bot.router import Router
 from community.communities import get_community
-from community.errors import ValidationFailed
 from community.models import Community
 from community.roles import Action
 from consultation import consultations, reach
@@ -67,7 +67,7 @@ from consultation.consultations import (
     clean_title,
 )
 from consultation.errors import AudienceTooSmall
-from consultation.models import Consultation, Eligibility
+from consultation.models import Eligibility
 from i18n import N_
 
 SCOPE, OPTIONS = "scope", "options"
@@ -326,8 +326,10 @@ async def _create(ctx: Context, form: Form) -> str:
     opening = form.opening()
     if opening is not None:
         check_opening_time(opening, now)
-    consultation = await consultations.create(ctx.uow, ctx.person_id, form.draft(now))
-    count = await _hand_on(ctx, consultation, now)
+    created = await consultations.create_consultation(ctx.uow, ctx.person_id, form.draft(now), form.seeds)
+    # What the use case leaves to the chat: the invitations, rendered per language, when it opened at once.
+    count = await invite_opened(ctx.uow, ctx.localizers, created.opened)
+    consultation = created.consultation
     reader = ctx.l.with_timezone((await get_community(ctx.uow, form.community_id)).timezone)
     return reader.render(
         "consult_created.j2",
@@ -338,25 +340,6 @@ async def _create(ctx: Context, form: Form) -> str:
         closes_at=consultation.closes_at,
         at=partial(moment, reader),
     )
-
-
-async def _hand_on(ctx: Context, consultation: Consultation, now: datetime) -> int | None:
-    """What follows the creation, in one place: when the opening time has come it opens at once and invites in
-    this transaction (how many were invited; None: it opens later); after the commit the open and close jobs are
-    scheduled (the open job finds an open consultation open and does nothing)."""
-    assert consultation.id is not None
-    scheduler = ctx.scheduler
-    if scheduler is None:  # rolls the creation back
-        raise ValidationFailed(N_("Opening and closing on time is not available right now. Try again later."))
-    count = None
-    if consultation.opens_at <= now:
-        count = await open_now(ctx.uow, ctx.localizers, consultation.id) or 0
-
-    async def schedule() -> None:
-        await consultations.schedule_transitions(scheduler, consultation)
-
-    ctx.after_commit(schedule)
-    return count
 
 
 CONSULTATION = FormDeclaration[Form](

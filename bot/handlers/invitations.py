@@ -17,15 +17,15 @@ from bot.handlers.join import decision_buttons, request_text
 from bot.labels import role_label
 from bot.replies import AnswerButton, Button, EditText, Reply, SendText
 from bot.router import Router
-from community.communities import effective_roles, get_community
+from community.communities import get_community
 from community.errors import PermissionDenied
-from community.models import Community, JoinRequest
-from community.permissions import allows
+from community.models import Community
 from community.roles import Action, Role
 from community.verification import (
     HOUSEHOLD_ROLES,
     INVITABLE_ROLES,
     IssuedInvitation,
+    JoinRequestView,
     create_invitation,
     pending_join_requests,
     single_use,
@@ -196,24 +196,21 @@ async def _show_code(ctx: Context, issued: IssuedInvitation) -> SendText:
 
 async def requests(ctx: Context, _: Command) -> Sequence[Reply]:
     communities = await _communities(ctx, Action.DECIDE_JOIN_REQUEST)
-    waiting: list[tuple[JoinRequest, Community, bool]] = []
+    waiting: list[tuple[JoinRequestView, Community]] = []
     for community in communities:
         assert community.id is not None
         found = await pending_join_requests(ctx.uow, actor_id=ctx.person_id, community_id=community.id)
-        if found:
-            roles = await effective_roles(ctx.uow, ctx.person_id, community.id)
-            show_phone = allows(roles, Action.VIEW_SENSITIVE_DATA)
-            waiting.extend((request, community, show_phone) for request in found)
+        waiting.extend((request, community) for request in found)
     if not waiting:
         return (SendText(ctx.l.text("No join requests are waiting.")),)
     replies: list[Reply] = [
         SendText(ctx.l.plural("One join request is waiting:", "%(num)s join requests are waiting:", len(waiting)))
     ]
-    for request, community, show_phone in waiting[:REQUESTS_SHOWN]:
+    for request, community in waiting[:REQUESTS_SHOWN]:
         reader = ctx.l.with_timezone(community.timezone)
         replies.append(
             SendText(
-                request_text(reader, request, community, show_phone=show_phone),
+                request_text(reader, request, community),
                 buttons=decision_buttons(reader, request),
             )
         )

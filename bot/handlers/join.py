@@ -19,23 +19,22 @@ from bot.events import Command, ContactShared, FileShared, TextInput
 from bot.rendering import Localizer
 from bot.replies import AnswerButton, Button, ChatRef, Keyboard, Reply, SendText
 from bot.router import Router
-from community.communities import effective_roles, get_community
+from community.communities import get_community
 from community.errors import ValidationFailed
 from community.models import Community, JoinRequest, JoinRequestStatus
-from community.permissions import allows
-from community.roles import Action
 from community.verification import (
     JoinDecision,
+    JoinRequestView,
     RejectionReason,
     clean_household_label,
     clean_person_name,
     clean_phone,
     community_staff,
     decide_join_request,
-    get_join_request,
     joinable_communities,
     pending_request_of,
     submit_join_request,
+    view_join_request,
 )
 from i18n import N_
 
@@ -248,13 +247,11 @@ async def _submit(ctx: Context) -> Sequence[Reply]:
         if account.person_id == ctx.person_id:
             continue
         reader = ctx.localizer_for(contact.language, account.language_code).with_timezone(community.timezone)
-        show_phone = allows(
-            await effective_roles(ctx.uow, account.person_id, request.community_id), Action.VIEW_SENSITIVE_DATA
-        )
+        seen = await view_join_request(ctx.uow, viewer_id=account.person_id, request_id=request.id or 0)
         replies.append(
             SendText(
-                request_text(reader, request, community, show_phone=show_phone),
-                buttons=decision_buttons(reader, request),
+                request_text(reader, seen, community),
+                buttons=decision_buttons(reader, seen),
                 to=ChatRef(account.channel, account.chat_id, reader.language),
             )
         )
@@ -273,20 +270,21 @@ async def cancel(ctx: Context, _: Command) -> Sequence[Reply]:
 
 
 def request_text(
-    reader: Localizer, request: JoinRequest, community: Community, *, show_phone: bool, outcome: str | None = None
+    reader: Localizer, request: JoinRequestView, community: Community, *, outcome: str | None = None
 ) -> str:
-    """A join request as a worker sees it; outcome (already translated) replaces the question once decided."""
+    """A join request as a worker sees it, masked for them by the service; outcome (already translated) replaces
+    the question once decided."""
     return reader.render(
         "join_request.j2",
         request=request,
         community=community.name,
-        phone=request.phone if show_phone else None,
+        phone=request.phone,
         outcome=Markup(outcome) if outcome is not None else None,  # localizer output is safe HTML
     )
 
 
-def decision_buttons(reader: Localizer, request: JoinRequest) -> Keyboard:
-    request_id = request.id or 0
+def decision_buttons(reader: Localizer, request: JoinRequestView) -> Keyboard:
+    request_id = request.id
     return (
         (
             Button(reader.label("✅ Approve"), DecideJoin(request_id, approve=True).pack()),
@@ -303,21 +301,15 @@ def _reason_buttons(reader: Localizer, request_id: int) -> Keyboard:
     return tuple(rows)
 
 
-async def _can_see_phone(ctx: Context, community_id: int) -> bool:
-    return allows(await effective_roles(ctx.uow, ctx.person_id, community_id), Action.VIEW_SENSITIVE_DATA)
-
-
-async def _worker_view(ctx: Context, request: JoinRequest, outcome: str | None = None) -> str:
+async def _worker_view(ctx: Context, request: JoinRequestView, outcome: str | None = None) -> str:
     community = await get_community(ctx.uow, request.community_id)
     reader = ctx.l.with_timezone(community.timezone)
-    return request_text(
-        reader, request, community, show_phone=await _can_see_phone(ctx, request.community_id), outcome=outcome
-    )
+    return request_text(reader, request, community, outcome=outcome)
 
 
 async def decide(ctx: Context, data: DecideJoin) -> Sequence[Reply]:
     if not data.approve:
-        request = await get_join_request(ctx.uow, actor_id=ctx.person_id, request_id=data.request_id)
+        request = await view_join_request(ctx.uow, viewer_id=ctx.person_id, request_id=data.request_id)
         if request.status != JoinRequestStatus.PENDING:
             return (AnswerButton(), forms.show(ctx, await _worker_view(ctx, request, _outcome(ctx.l, request))))
         text = await _worker_view(ctx, request, ctx.l.text("Why do you reject this request? The requester is told."))
@@ -334,13 +326,13 @@ async def reject(ctx: Context, data: RejectJoin) -> Sequence[Reply]:
 
 
 async def review(ctx: Context, data: ReviewJoin) -> Sequence[Reply]:
-    request = await get_join_request(ctx.uow, actor_id=ctx.person_id, request_id=data.request_id)
+    request = await view_join_request(ctx.uow, viewer_id=ctx.person_id, request_id=data.request_id)
     if request.status != JoinRequestStatus.PENDING:
         return (AnswerButton(), forms.show(ctx, await _worker_view(ctx, request, _outcome(ctx.l, request))))
     return (AnswerButton(), forms.show(ctx, await _worker_view(ctx, request), decision_buttons(ctx.l, request)))
 
 
-def _outcome(reader: Localizer, request: JoinRequest) -> str:
+def _outcome(reader: Localizer, request: JoinRequest | JoinRequestView) -> str:
     if request.status == JoinRequestStatus.APPROVED:
         return reader.text("✅ Approved.")
     return reader.text("❌ Rejected.")
@@ -349,7 +341,8 @@ def _outcome(reader: Localizer, request: JoinRequest) -> str:
 async def _decided(ctx: Context, decision: JoinDecision) -> Sequence[Reply]:
     request, community = decision.request, decision.community
     outcome = _outcome(ctx.l, request)
-    replies: list[Reply] = [AnswerButton(), forms.show(ctx, await _worker_view(ctx, request, outcome))]
+    seen = await view_join_request(ctx.uow, viewer_id=ctx.person_id, request_id=request.id or 0)
+    replies: list[Reply] = [AnswerButton(), forms.show(ctx, await _worker_view(ctx, seen, outcome))]
     for account in decision.requester_accounts:
         reader = ctx.localizer_for(decision.requester_language, account.language_code).with_timezone(community.timezone)
         if decision.approved:

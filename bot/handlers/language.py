@@ -47,7 +47,7 @@ async def choose_language(ctx: Context, data: ChooseLanguage) -> Sequence[Reply]
     payload = ctx.event.payload
     message_id = payload.message_id if isinstance(payload, ButtonPress) else None
     confirmation: Reply = EditText(message_id, done) if message_id is not None else SendText(done)
-    return (AnswerButton(), confirmation, main_menu(ctx))
+    return (AnswerButton(), confirmation, await main_menu(ctx))
 
 
 def register(router: Router) -> None:

@@ -1,21 +1,21 @@
 """/menu: what the person's roles allow, as buttons that run commands.
 
-The menu is a table: a feature adds its entry with one line in MENU. The permission table decides who sees an
-entry; the services behind each command check the same permission again, so hiding is only a convenience."""
+The menu is a table: a feature adds its entry with one line in MENU. The kernel's permission service
+(community.viewers) decides who sees an entry; the services behind each command check the same permission again,
+so hiding is only a convenience."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.command_menu import menu_roles
 from bot.context import Context
 from bot.events import Command
 from bot.labels import role_label, role_list
 from bot.replies import Button, Keyboard, Reply, SendText
 from bot.router import Router, RunCommand
-from community.permissions import allows
 from community.roles import Action, Role
+from community.viewers import home_viewer
 from i18n import N_
 
 BUTTONS_PER_ROW = 2
@@ -51,7 +51,7 @@ def _keyboard(ctx: Context, entries: Sequence[MenuEntry]) -> Keyboard:
     return tuple(tuple(buttons[i : i + BUTTONS_PER_ROW]) for i in range(0, len(buttons), BUTTONS_PER_ROW))
 
 
-def main_menu(ctx: Context, *, joined_as: Role | None = None) -> SendText:
+async def main_menu(ctx: Context, *, joined_as: Role | None = None) -> SendText:
     """The person's main menu in ctx's language; /start and /language end with it.
 
     ``joined_as``: the person has just joined with this role, and the menu opens with the welcome, so joining
@@ -60,14 +60,15 @@ def main_menu(ctx: Context, *, joined_as: Role | None = None) -> SendText:
     if membership is None:
         entries = [JOIN_ENTRY, *(entry for entry in MENU if entry.action is None)]
         return SendText(ctx.l.render("menu_guest.j2"), buttons=_keyboard(ctx, entries))
-    roles = menu_roles(ctx.identity)
-    entries = [entry for entry in MENU if entry.action is None or allows(roles, entry.action)]
+    # What the person may do, asked of the kernel: it knows how roles reach down from the street above.
+    viewer = await home_viewer(ctx.uow, ctx.identity)
+    entries = [entry for entry in MENU if entry.action is None or entry.action in viewer.actions]
     text = ctx.l.render(
         "menu.j2",
         name=ctx.identity.person.display_name,
         community=membership.community.name,
         household=membership.household.label if membership.household is not None else None,
-        roles=role_list(ctx.l, roles),
+        roles=role_list(ctx.l, viewer.roles),
         joined_as=role_label(ctx.l, joined_as) if joined_as is not None else None,
     )
     return SendText(text, buttons=_keyboard(ctx, entries))
@@ -75,7 +76,7 @@ def main_menu(ctx: Context, *, joined_as: Role | None = None) -> SendText:
 
 async def show_menu(ctx: Context, _: Command) -> Sequence[Reply]:
     ctx.refresh_command_menu()
-    return (main_menu(ctx),)
+    return (await main_menu(ctx),)
 
 
 def register(router: Router) -> None:

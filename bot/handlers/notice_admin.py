@@ -11,7 +11,6 @@ from bot import forms
 from bot.context import Context
 from bot.events import Command
 from bot.notices.buttons import CancelNotice, ViewNotice
-from bot.notices.jobs import send_key
 from bot.notices.progress import CLAIMED, Progress, progress_keyboard, progress_text
 from bot.notices.render import category_label, describe_audience, moment
 from bot.rendering import Localizer
@@ -21,7 +20,7 @@ from community import notices
 from community.errors import NoticeNotFound, PermissionDenied
 from community.models import Community
 from community.notice_models import Notice, NoticeStatus
-from community.notices import Audience
+from community.notices import CANCELLABLE, Audience
 from community.roles import Action
 from community.verification import staff_communities
 from i18n import N_
@@ -36,7 +35,6 @@ STATUS_LABELS: Mapping[NoticeStatus, str] = {
     NoticeStatus.SENT: N_("sent"),
     NoticeStatus.CANCELLED: N_("cancelled"),
 }
-CANCELLABLE = (NoticeStatus.SCHEDULED, NoticeStatus.SENDING)
 
 
 def status_label(l: Localizer, status: NoticeStatus) -> str:  # noqa: E741
@@ -145,13 +143,6 @@ async def cancel(ctx: Context, data: CancelNotice) -> Sequence[Reply]:
         )
         return (AnswerButton(), forms.show(ctx, text, buttons))
     notice = await notices.cancel(ctx.uow, ctx.identity, notice_id)
-    scheduler = ctx.scheduler
-    if scheduler is not None:
-
-        async def forget_job() -> None:
-            await scheduler.cancel(send_key(notice_id))
-
-        ctx.after_commit(forget_job)
     replies: list[Reply] = [
         AnswerButton(ctx.l.label("Notice #%(id)s is cancelled.", id=notice_id)),
         forms.show(ctx, await _figures_text(ctx, notice, community), _figures_buttons(ctx, notice)),

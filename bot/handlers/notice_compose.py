@@ -36,7 +36,6 @@ from bot.forms.kit import audience_page, place_listings, place_options, summary,
 from bot.notices.buttons import PREVIEW_NOTICE_ID, FormAction, NoticeCommunity, NoticeForm, NoticeToggle, Toggle
 from bot.notices.fanout import fan_out
 from bot.notices.form import Form
-from bot.notices.jobs import schedule_send
 from bot.notices.render import (
     CATEGORIES,
     NoticeLook,
@@ -50,7 +49,6 @@ from bot.replies import Keyboard, Reply, SendText
 from bot.router import Router
 from community import notices
 from community.communities import effective_roles, get_community
-from community.errors import ValidationFailed
 from community.models import Community
 from community.notice_models import Notice, NoticeCategory, NoticeStatus
 from community.notices import SEGMENT_ROLES, segment_roles_for
@@ -296,21 +294,11 @@ async def _send(ctx: Context, form: Form) -> str:
 
 
 async def _hand_on(ctx: Context, notice: Notice) -> int:
-    """What follows the publishing, in one place: a notice sent now is fanned out into the outbox in this
-    transaction; a scheduled one gets its "notice.send" job once the transaction has committed. Returns how many
-    it reaches."""
-    assert notice.id is not None
+    """What follows the publishing that the service leaves to the chat: a notice sent now is fanned out into the
+    outbox in this transaction, rendered per language (a scheduled one's job the service recorded). Returns how
+    many it reaches."""
     if notice.status is NoticeStatus.SENDING:
         return await fan_out(ctx.uow, ctx.localizers, notice)
-    scheduler, notice_id, send_at = ctx.scheduler, notice.id, notice.send_at
-    assert send_at is not None
-    if scheduler is None:
-        raise ValidationFailed(N_("Scheduled sending is not available right now. Send the notice now instead."))
-
-    async def schedule() -> None:
-        await schedule_send(scheduler, notice_id, send_at)
-
-    ctx.after_commit(schedule)
     return notice.recipients
 
 

@@ -46,7 +46,7 @@ async def start(ctx: Context, command: Command) -> Sequence[Reply]:
     await ctx.clear_state()
     ctx.refresh_command_menu()
     if ctx.membership is not None:
-        return (main_menu(ctx),)
+        return (await main_menu(ctx),)
     waiting = await pending_request_of(ctx.uow, ctx.person_id)
     text = ctx.l.render(
         "start_newcomer.j2",
@@ -67,7 +67,7 @@ async def choose_way(ctx: Context, data: StartWay) -> Sequence[Reply]:
         # A newcomer's button, pressed after joining: a member uses an invitation through its link or /start CODE,
         # never a prompt that would take whatever they type next as a guess.
         await ctx.clear_state()
-        return (AnswerButton(), main_menu(ctx))
+        return (AnswerButton(), await main_menu(ctx))
     await ctx.set_state(STATE_CODE)
     return (AnswerButton(), SendText(ctx.l.text("Send me your invitation code. Send /cancel to stop.")))
 
@@ -97,7 +97,7 @@ async def _redeem(ctx: Context, code: str, *, typed_in_form: bool) -> Sequence[R
             joined.community.timezone
         )
         if not keyboard_shown:
-            return (main_menu(ctx, joined_as=result.role),)
+            return (await main_menu(ctx, joined_as=result.role),)
         # An inline menu cannot also take the reply keyboard away: that needs a message of its own.
         welcome = ctx.l.render(
             "start_welcome.j2",
@@ -105,13 +105,13 @@ async def _redeem(ctx: Context, code: str, *, typed_in_form: bool) -> Sequence[R
             role=role_label(ctx.l, result.role),
             household=joined.household.label if joined.household is not None else None,
         )
-        return (SendText(welcome, remove_keyboard=True), main_menu(ctx))
+        return (SendText(welcome, remove_keyboard=True), await main_menu(ctx))
     error = result.refused
     assert error is not None
     refusal = Markup(ctx.l.text(error.message, **error.params))  # localizer output is safe HTML
     if isinstance(error, AlreadyMember):
         await ctx.clear_state()
-        return (SendText(refusal), main_menu(ctx))
+        return (SendText(refusal), await main_menu(ctx))
     if result.locked_until is not None:
         await ctx.clear_state()  # locked: the next message is not a code to try
     text = ctx.l.render(

@@ -1,21 +1,18 @@
-"""The scheduled work of notices: "notice.send" (a scheduled notice's time has come: fan it out) and
-"notice.digest" (every evening: one digest per recipient of the non-urgent notices held for them)."""
+"""The scheduled work of notices: community.notices.SEND (a scheduled notice's time has come: fan it out;
+community.notices.publish schedules it) and "notice.digest" (every evening: one digest per recipient of the
+non-urgent notices held for them)."""
 
 from __future__ import annotations
 
-import functools
 import logging
-from datetime import datetime, time
+from datetime import time
 from typing import TYPE_CHECKING
-
-from sqlalchemy import and_, or_
-from sqlmodel import col, select
 
 from bot.notices.fanout import fan_out, send_digests
 from bot.rendering import Localizers
 from community import notices
-from community.notice_models import Notice, NoticeStatus
-from community.scheduling import JobArgs, Scheduler
+from community.notices import SEND, NoticeJob
+from community.scheduling import JobArgs
 from community.unit_of_work import UnitOfWorkFactory
 
 if TYPE_CHECKING:
@@ -24,47 +21,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SEND_JOB = "notice.send"
 DIGEST_JOB = "notice.digest"
 DIGEST_KEY = "notice.digest"
 DIGEST_TIME = time(19, 0)
 DIGEST_TIMEZONE = "Asia/Shanghai"
-
-
-def send_key(notice_id: int) -> str:
-    return f"notice:{notice_id}:send"
-
-
-async def schedule_send(scheduler: Scheduler, notice_id: int, when: datetime) -> None:
-    await scheduler.at(send_key(notice_id), when, SEND_JOB, {"notice_id": notice_id})
-
-
-async def schedule_digest(scheduler: Scheduler) -> None:
-    """The daily digest job; scheduling it again (at every start) replaces it."""
-    await scheduler.daily(DIGEST_KEY, DIGEST_TIME, DIGEST_TIMEZONE, DIGEST_JOB, {})
-
-
-async def catch_up(uows: UnitOfWorkFactory, scheduler: Scheduler) -> int:
-    """At start: make sure every notice waiting to go out has its job. Scheduling happens after the publishing
-    transaction commits and a job is taken from the store before it runs, so a process that died at the wrong
-    moment leaves a SCHEDULED notice without a job, or a SENDING one never fanned out. Scheduling again is
-    harmless: the same key replaces the job, and the job itself does nothing for a notice already out."""
-    async with uows() as uow:
-        now = uow.clock.now()
-        rows = (
-            await uow.session.exec(
-                select(Notice.id, Notice.send_at).where(
-                    or_(
-                        col(Notice.status) == NoticeStatus.SCHEDULED,
-                        and_(col(Notice.status) == NoticeStatus.SENDING, col(Notice.queued_at).is_(None)),
-                    )
-                )
-            )
-        ).all()
-    for notice_id, send_at in rows:
-        assert notice_id is not None
-        await schedule_send(scheduler, notice_id, send_at if send_at is not None and send_at > now else now)
-    return len(rows)
 
 
 class NoticeJobs:
@@ -74,8 +34,8 @@ class NoticeJobs:
         self.uows = uows
         self.localizers = localizers
 
-    async def send(self, args: JobArgs) -> None:
-        notice_id = int(args["notice_id"])
+    async def send(self, job: NoticeJob) -> None:
+        notice_id = job.notice_id
         async with self.uows() as uow:
             notice = await notices.begin_sending(uow, notice_id)
             if notice is None:
@@ -101,9 +61,8 @@ def register_jobs(registry: JobRegistry, app: App) -> None:
 
 
 def register_notice_jobs(registry: JobRegistry, uows: UnitOfWorkFactory, localizers: Localizers) -> None:
-    """The two jobs, the digest every evening, and the catch-up once the jobs' process has started."""
+    """The two jobs and the digest every evening."""
     jobs = NoticeJobs(uows, localizers)
-    registry.register(SEND_JOB, jobs.send)
+    registry.register(SEND, jobs.send)
     registry.register(DIGEST_JOB, jobs.digest)
     registry.every_day(DIGEST_KEY, DIGEST_TIME, DIGEST_TIMEZONE, DIGEST_JOB)
-    registry.on_start(functools.partial(catch_up, uows))

@@ -20,7 +20,6 @@ from bot.delivery.sender import Sender, SenderOptions
 from bot.delivery.transport import Transport
 from bot.notices.progress_editor import ProgressEditor
 from bot.rendering import Localizers
-from community.scheduling import Scheduler
 from community.unit_of_work import UnitOfWorkFactory
 
 # How the console prints a button under a message (bot.channels.console): two spaces, then "[number] label".
@@ -28,15 +27,11 @@ BUTTON_PREFIX = "  ["
 
 
 def scheduled_session(
-    uows: UnitOfWorkFactory,
-    localizers: Localizers,
-    scheduler: Scheduler,
-    people: Sequence[ConsoleUser],
-    files_dir: Path,
+    uows: UnitOfWorkFactory, localizers: Localizers, people: Sequence[ConsoleUser], files_dir: Path
 ) -> ConsoleSession:
-    """A console session (the chrome in English) whose conversation schedules its jobs on ``scheduler``, as
-    `linli run` hands the handlers its APScheduler; tests pass a FakeScheduler and move the clock."""
-    conversation = Conversation(uows, build_router(), localizers, BotInfo("linli_test_bot"), scheduler=scheduler)
+    """A console session (the chrome in English) on a conversation as `linli run` builds it: what it schedules
+    goes into schedule rows, which a FakeScheduler built on the same ``uows`` hands over and runs."""
+    conversation = Conversation(uows, build_router(), localizers, BotInfo("linli_test_bot"))
     return ConsoleSession(conversation, people, localizers.get("en"), files_dir=files_dir)
 
 
