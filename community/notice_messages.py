@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from community import notices
 from community.communities import get_community
-from community.notice_models import AttachmentKind, MessageKind, Notice, NoticeCategory
+from community.notice_models import AttachmentKind, MessageKind, Notice, NoticeCategory, NoticeStatus
+from community.notices import NoticeDraft
 from community.notify import Attachment, Recipient
+from community.people import Identity
 from community.unit_of_work import UnitOfWork
 
 _KINDS = {AttachmentKind.PHOTO: MessageKind.PHOTO, AttachmentKind.DOCUMENT: MessageKind.DOCUMENT}
@@ -86,3 +88,24 @@ async def fan_out(uow: UnitOfWork, notice: Notice) -> int:
     count = await uow.notify(recipients, message, attachment=attachment, notice_id=notice.id)
     await notices.mark_fanned_out(uow, notice.id, count)
     return count
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    notice: Notice
+    reached: int  # the messages queued now, or, for a scheduled notice, how many it reaches today
+
+
+async def publish_or_schedule(
+    uow: UnitOfWork, identity: Identity, draft: NoticeDraft, progress_to: tuple[str, str] | None = None
+) -> Published:
+    """The workflow of a worker confirming a notice, from a chat: notices.publish() sends it now (then it is fanned
+    out into the outbox in this unit of work) or schedules it (its job recorded as a row). ``progress_to``: the
+    channel and chat the worker confirmed from, where the notice's progress message goes."""
+    notice = await notices.publish(uow, identity, draft)
+    assert notice.id is not None
+    if progress_to is not None:
+        await notices.set_progress_target(uow, notice.id, *progress_to)
+    if notice.status is NoticeStatus.SENDING:
+        return Published(notice, await fan_out(uow, notice))
+    return Published(notice, notice.recipients)

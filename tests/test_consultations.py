@@ -235,6 +235,27 @@ async def test_bad_drafts_are_refused_and_nothing_is_written(uows: UnitOfWorkFac
         assert await _count(uow, Consultation) == 0
 
 
+async def test_the_statements_to_start_with_come_with_the_creation_or_nothing_does(
+    uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    cast = await _cast(uows)
+    seeds = ("东门空地应改建为停车位。", "东门空地应改建为口袋公园。")
+    async with uows() as uow:
+        consultation = (await create_consultation(uow, cast.worker, _draft(cast, clock), seeds)).consultation
+        await uow.commit()
+    assert consultation.id is not None
+    async with uows() as uow:
+        statements = await _statements(uow, consultation.id)
+    assert tuple(statement.text for statement in statements) == seeds
+    # A statement the service refuses (here a duplicate) refuses the whole creation: nothing is written.
+    async with uows() as uow:
+        with pytest.raises(DuplicateStatement):
+            await create_consultation(uow, cast.worker, _draft(cast, clock), (seeds[0], seeds[0]))
+        await uow.rollback()
+    async with uows() as uow:
+        assert await _count(uow, Consultation) == 1
+
+
 async def test_open_and_close_are_idempotent_and_audited(uows: UnitOfWorkFactory, clock: FakeClock) -> None:
     cast = await _cast(uows)
     consultation = await _create(uows, cast.worker, _draft(cast, clock))
@@ -278,7 +299,7 @@ async def test_creating_schedules_the_opening_and_closing_as_rows_of_its_transac
     async with uows() as uow:
         consultation = (await create_consultation(uow, cast.worker, _draft(cast, clock))).consultation
         await uow.commit()
-    assert rolled_back.opened is None and consultation.id is not None
+    assert not rolled_back.opened and consultation.id is not None
     assert sorted((job.when, job.job, dict(job.args)) for job in (await scheduler.handed()).values()) == [
         (consultation.opens_at, "consultation.open", {"consultation_id": consultation.id}),
         (consultation.closes_at, "consultation.close", {"consultation_id": consultation.id}),

@@ -32,6 +32,7 @@ from community.errors import (
     ValidationFailed,
 )
 from community.models import AuditEntry, ChannelAccount, Person
+from community.notice_messages import publish_or_schedule
 from community.notice_models import (
     AttachmentKind,
     DeliveryStatus,
@@ -247,6 +248,23 @@ async def _actions(uow: UnitOfWork) -> list[str]:
 
 
 # --- who receives a notice -------------------------------------------------------------------------------------
+
+
+async def test_a_worker_confirms_a_notice_sent_now_or_scheduled_with_its_progress_chat(
+    uows: UnitOfWorkFactory, clock: FakeClock
+) -> None:
+    cast = await _cast(uows)
+    later = clock.now() + timedelta(hours=2)
+    async with uows() as uow:
+        worker = await _identity(uow, "worker")
+        now = (await publish_or_schedule(uow, worker, _draft(cast), ("telegram", "worker"))).notice
+        scheduled = (await publish_or_schedule(uow, worker, _draft(cast, send_at=later))).notice
+        await uow.commit()
+    assert (now.status, scheduled.status) == (NoticeStatus.SENDING, NoticeStatus.SCHEDULED)
+    async with uows() as uow:
+        sent_now = await get_notice(uow, now.id or 0)
+        assert (sent_now.progress_channel, sent_now.progress_chat_id) == ("telegram", "worker")
+        assert (await get_notice(uow, scheduled.id or 0)).progress_chat_id is None
 
 
 async def test_a_notice_to_building_3_reaches_only_building_3(uows: UnitOfWorkFactory) -> None:

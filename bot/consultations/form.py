@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
 
-from bot.callbacks import CallbackData
 from bot.forms import StateForm, attachment_of
+from bot.forms.engine import FormCommunity, FormPick, FormPress
 from community.notices import Attachment, Audience
 from consultation.consultations import ConsultationDraft
 from consultation.models import Eligibility
@@ -44,7 +44,7 @@ class ComposeAction(StrEnum):
 
 
 @dataclass(frozen=True)
-class ComposeForm(CallbackData):
+class ComposeForm(FormPress):
     prefix: ClassVar[str] = "knf"
     action: ComposeAction
 
@@ -57,14 +57,14 @@ class ComposeToggle(StrEnum):
 
 
 @dataclass(frozen=True)
-class ComposeChoice(CallbackData):
+class ComposeChoice(FormPick):
     prefix: ClassVar[str] = "knt"
     toggle: ComposeToggle
     index: int = 0
 
 
 @dataclass(frozen=True)
-class ComposeCommunity(CallbackData):
+class ComposeCommunity(FormCommunity):
     """Staff of several communities pick the one the consultation is for."""
 
     prefix: ClassVar[str] = "knc"
@@ -86,10 +86,13 @@ class Form(StateForm):
     opens_at: str | None = None  # ISO 8601, aware; None: as soon as created
     closes_at: str | None = None  # ISO 8601, aware; None: closes_days after the opening
     closes_days: int = DEFAULT_CLOSING_DAYS
+    # The community's closing-day choices (consultation.settings.CLOSING_DAYS) when the form began, as shown: the
+    # buttons' indexes point here, so a setting changed meanwhile cannot make a button mean another number.
+    closing_choices: list[int] = field(default_factory=lambda: list(CLOSING_DAYS.default))
     allow_statements: bool = True
     moderated: bool = True
     seeds: list[str] = field(default_factory=list)
-    scope_done: bool = False  # past the scope once: a new title or background goes back to the options
+    done: bool = False  # past the scope once: a new title or background goes back to the options
 
     def audience(self) -> Audience:
         return Audience(buildings=tuple(self.buildings), groups=tuple(self.groups))

@@ -1,5 +1,5 @@
-"""/newconsultation: a community worker or committee member (Action.RUN_CONSULTATION) sets up a consultation in
-a short form kept in the dialogue state.
+"""/newconsultation: a community worker or committee member (Action.RUN_CONSULTATION) sets up a consultation, a
+form declared for bot.forms.engine.
 
 1. the community (for staff of several), the title, the background (or a photo or document with the background
    as its caption);
@@ -11,19 +11,14 @@ a short form kept in the dialogue state.
    Cancel. An audience smaller than k (community.anonymity) gets no Create button but the reason, from
    consultations.check_audience, the check consultations.create makes too.
 
-Create calls the use case consultations.create_consultation in the event's one unit of work, which creates it
-with its statements and schedules its opening and closing, or opens it at once when the opening time has come,
-which invites at once when it opened the consultation. Every check is the services': a
-refused answer leaves the question standing and nothing written."""
+Create calls the use case consultations.create_consultation with the statements to start with (it schedules the
+opening and closing, or opens at once when the opening time has come), then invites to what it opened. Every
+check is the services': a refused answer leaves the question standing and nothing written."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
-from zoneinfo import ZoneInfo
-
-from babel.dates import get_timezone_location
 
 from bot import forms
 from bot.consultations.form import (
@@ -37,18 +32,30 @@ from bot.consultations.form import (
 )
 from bot.consultations.render import PREVIEW_CONSULTATION_ID, render_invitation
 from bot.context import Context
-from bot.events import Command, ContactShared, FileShared, TextInput
-from bot.notices.form import TIME_FORMAT, parse_send_time
-from bot.notices.render import describe_audience, moment
+from bot.events import FileShared
+from bot.forms.engine import (
+    Ask,
+    Controls,
+    Do,
+    FormDeclaration,
+    FormEngine,
+    Listing,
+    Move,
+    Page,
+    Pick,
+    Preview,
+    Show,
+    Step,
+)
+from bot.forms.kit import audience_page, place_listings, place_options, summary, time_step
+from bot.notices.render import moment
 from bot.rendering import Localizer
-from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
+from bot.replies import Keyboard
 from bot.router import Router
-from community import notices, settings
+from community import settings
 from community.communities import get_community
-from community.errors import PermissionDenied, ValidationFailed
 from community.models import Community
 from community.roles import Action
-from community.verification import staff_communities
 from consultation import consultations, reach
 from consultation.consultations import (
     MAX_BACKGROUND,
@@ -64,15 +71,8 @@ from consultation.models import Eligibility
 from consultation.settings import CLOSING_DAYS, default_closing_days
 from i18n import N_
 
-STATE_COMMUNITY = "consult.community"
-STATE_TITLE = "consult.title"
-STATE_BACKGROUND = "consult.background"
-STATE_FORM = "consult.form"
-STATE_OPENS = "consult.opens"
-STATE_CLOSES = "consult.closes"
-STATE_SEEDS = "consult.seeds"
-STATES = (STATE_COMMUNITY, STATE_TITLE, STATE_BACKGROUND, STATE_FORM, STATE_OPENS, STATE_CLOSES, STATE_SEEDS)
-
+SCOPE, OPTIONS = "scope", "options"
+CONTROLS = Controls.standard(ComposeForm, ComposeChoice, ComposeCommunity, confirm=ComposeAction.CREATE)
 
 ELIGIBILITY_LABELS: dict[Eligibility, str] = {
     Eligibility.RESIDENTS: N_("Residents"),
@@ -85,202 +85,120 @@ def eligibility_label(l: Localizer, eligibility: Eligibility) -> str:  # noqa: E
     return l.label(ELIGIBILITY_LABELS[eligibility])
 
 
-def _button(label: str, action: ComposeAction) -> Button:
-    return Button(label, ComposeForm(action).pack())
-
-
-async def _community(ctx: Context, form: Form) -> Community:
-    return await get_community(ctx.uow, form.community_id)
-
-
-async def _reader(ctx: Context, form: Form) -> Localizer:
-    """The composer in their language, at the community's time zone."""
-    return ctx.l.with_timezone((await _community(ctx, form)).timezone)
+async def _new(ctx: Context, community: Community) -> Form:
+    assert community.id is not None
+    closing = await settings.value(ctx.uow, community.id, CLOSING_DAYS)
+    return Form(
+        community_id=community.id,
+        language=ctx.l.language,
+        closes_days=default_closing_days(closing),
+        closing_choices=list(closing),
+        **await place_options(ctx, community.id),
+    )
 
 
 async def _count(ctx: Context, form: Form) -> int:
     return await reach.count_eligible(ctx.uow, form.community_id, form.audience(), form.eligibility_value())
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Step 1: the community, the title, the background
+def _validate(ctx: Context, form: Form) -> None:
+    now = ctx.uow.clock.now()
+    consultations.validate_draft(form.draft(now), now)
 
 
-async def compose(ctx: Context, _: Command) -> Sequence[Reply]:
-    await ctx.clear_state()
-    communities = await staff_communities(ctx.uow, ctx.person_id, Action.RUN_CONSULTATION)
-    if not communities:
-        raise PermissionDenied(action=Action.RUN_CONSULTATION.value)
-    if len(communities) == 1:
-        return await _ask_title(ctx, await _new_form(ctx, communities[0]))
-    await ctx.set_state(STATE_COMMUNITY)
-    buttons = tuple((Button(c.name, ComposeCommunity(c.id or 0).pack()),) for c in communities)
-    return (SendText(ctx.l.text("Which community is the consultation for?"), buttons=buttons),)
+# --- step 1: the title, the background; the questions reached from the options ---------------------------------
 
 
-async def _new_form(ctx: Context, community: Community) -> Form:
-    assert community.id is not None
-    options = await notices.audience_options(ctx.uow, community.id)
-    closing = await settings.value(ctx.uow, community.id, CLOSING_DAYS)
-    return Form(
-        community_id=community.id,
-        closes_days=default_closing_days(closing),
-        language=ctx.l.language,
-        building_options=list(options.buildings),
-        group_options=list(options.groups),
-    )
+async def _ask_title(ctx: Context, form: Form) -> str:
+    community = await get_community(ctx.uow, form.community_id)
+    return ctx.l.render("consult_ask_title.j2", community=community.name, limit=MAX_TITLE)
 
 
-async def chose_community(ctx: Context, data: ComposeCommunity) -> Sequence[Reply]:
-    if ctx.state is None or ctx.state.name != STATE_COMMUNITY:
-        return forms.stale(ctx)
-    communities = await staff_communities(ctx.uow, ctx.person_id, Action.RUN_CONSULTATION)
-    community = next((c for c in communities if c.id == data.community_id), None)
-    if community is None:
-        return forms.stale(ctx)
-    return (
-        AnswerButton(),
-        forms.show(ctx, ctx.l.text("Community: %(community)s", community=community.name)),
-        *(await _ask_title(ctx, await _new_form(ctx, community))),
-    )
+async def _take_title(_: Context, form: Form, text: str) -> None:
+    form.title = clean_title(text)
 
 
-def _cancel_row(ctx: Context) -> Keyboard:
-    return ((_button(ctx.l.label("Cancel"), ComposeAction.CANCEL),),)
+async def _ask_background(ctx: Context, _: Form) -> str:
+    return ctx.l.render("consult_ask_background.j2", limit=MAX_BACKGROUND)
 
 
-async def _ask_title(ctx: Context, form: Form) -> Sequence[Reply]:
-    await form.save(ctx, STATE_TITLE)
-    community = await _community(ctx, form)
-    text = ctx.l.render("consult_ask_title.j2", community=community.name, limit=MAX_TITLE)
-    if forms.pressed_message_id(ctx) is not None and form.scope_done:
-        return (AnswerButton(), forms.show(ctx, text, _cancel_row(ctx)))
-    return (SendText(text, buttons=_cancel_row(ctx)),)
+async def _take_background(_: Context, form: Form, text: str) -> None:
+    form.background = clean_background(text)
 
 
-async def got_title(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
-    if not isinstance(payload, TextInput):
-        return (SendText(ctx.l.text("Please type the title.")),)
-    form = Form.of(ctx)
-    form.title = clean_title(payload.text)  # refused: the question stands
-    if form.scope_done:
-        await form.save(ctx, STATE_FORM)
-        return (await _options_screen(ctx, form),)
-    return await _ask_background(ctx, form)
-
-
-async def _ask_background(ctx: Context, form: Form) -> Sequence[Reply]:
-    await form.save(ctx, STATE_BACKGROUND)
-    text = ctx.l.render("consult_ask_background.j2", limit=MAX_BACKGROUND)
-    if forms.pressed_message_id(ctx) is not None:
-        return (AnswerButton(), forms.show(ctx, text, _cancel_row(ctx)))
-    return (SendText(text, buttons=_cancel_row(ctx)),)
-
-
-async def got_background(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
-    if not isinstance(payload, TextInput):
-        return (SendText(ctx.l.text("Please type the background.")),)
-    form = Form.of(ctx)
-    form.background = clean_background(payload.text)
-    return await _after_background(ctx, form)
-
-
-async def got_background_file(ctx: Context, payload: FileShared) -> Sequence[Reply]:
-    form = Form.of(ctx)
+async def _take_background_file(ctx: Context, form: Form, payload: FileShared) -> None:
     form.background = clean_background(payload.caption)
     form.attachment = forms.shared_attachment(ctx, payload)
-    return await _after_background(ctx, form)
 
 
-async def _after_background(ctx: Context, form: Form) -> Sequence[Reply]:
-    await form.save(ctx, STATE_FORM)
-    if form.scope_done:
-        return (await _options_screen(ctx, form),)
-    text, buttons = await _scope_screen(ctx, form)
-    return (SendText(text, buttons=buttons),)
+def _keep_opening(ctx: Context, form: Form, when: datetime) -> None:
+    check_opening_time(when, ctx.uow.clock.now())
+    form.opens_at = when.isoformat()
+    _validate(ctx, form)  # e.g. after a typed closing time
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Step 2: who it is for
+def _keep_closing(ctx: Context, form: Form, when: datetime) -> None:
+    form.closes_at = when.isoformat()
+    _validate(ctx, form)
 
 
-async def _scope_screen(ctx: Context, form: Form, listing: ComposeToggle | None = None) -> tuple[str, Keyboard]:
-    text = ctx.l.render(
-        "consult_scope.j2",
-        audience=describe_audience(ctx.l, form.audience()),
-        count=await _count(ctx, form),
-        listing=listing.value if listing is not None else None,
-    )
-    rows: list[tuple[Button, ...]] = []
-    if listing is None:
-        everyone = form.audience().is_everyone()
-        rows.append((_button(forms.mark(everyone, ctx.l.label("Whole community")), ComposeAction.EVERYONE),))
-        buildings, groups = ComposeForm(ComposeAction.BUILDINGS).pack(), ComposeForm(ComposeAction.GROUPS).pack()
-        lists = forms.place_lists(ctx, form, buildings=buildings, groups=groups)
-        rows.extend(forms.rows(lists))
-        rows.append(
-            (
-                _button(ctx.l.label("Next ›"), ComposeAction.SCOPE_DONE),
-                _button(ctx.l.label("Cancel"), ComposeAction.CANCEL),
-            )
-        )
-        return text, tuple(rows)
-    names, chosen = (
-        (form.building_options, form.buildings)
-        if listing is ComposeToggle.BUILDING
-        else (form.group_options, form.groups)
-    )
-    toggles = forms.toggle_buttons(names, chosen, lambda index: ComposeChoice(listing, index).pack())
-    rows.extend(forms.rows(toggles))
-    rows.append((_button(ctx.l.label("‹ Back"), ComposeAction.BACK),))
-    return text, tuple(rows)
+async def _ask_seeds(ctx: Context, form: Form) -> str:
+    return ctx.l.render("consult_ask_seeds.j2", limit=MAX_STATEMENT, count=len(form.seeds))
 
 
-async def choice(ctx: Context, data: ComposeChoice) -> Sequence[Reply]:
-    if ctx.state is None or ctx.state.name != STATE_FORM:
-        return forms.stale(ctx)
-    form = Form.of(ctx)
-    listing: ComposeToggle | None = None
-    if data.toggle is ComposeToggle.BUILDING and 0 <= data.index < len(form.building_options):
-        form.buildings = forms.toggled(form.buildings, form.building_options[data.index])
-        listing = data.toggle
-    elif data.toggle is ComposeToggle.GROUP and 0 <= data.index < len(form.group_options):
-        form.groups = forms.toggled(form.groups, form.group_options[data.index])
-        listing = data.toggle
-    elif data.toggle is ComposeToggle.ELIGIBILITY and 0 <= data.index < len(ELIGIBILITIES):
-        form.eligibility = ELIGIBILITIES[data.index].value
-    elif data.toggle is ComposeToggle.CLOSING_DAYS and 0 <= data.index < len(
-        closing := await settings.value(ctx.uow, form.community_id, CLOSING_DAYS)
-    ):
-        form.closes_days = closing[data.index]
-        form.closes_at = None
-        consultations.validate_draft(form.draft(ctx.uow.clock.now()), ctx.uow.clock.now())
-    else:
-        return forms.stale(ctx)
-    await form.save(ctx, STATE_FORM)
-    if listing is not None:
-        text, buttons = await _scope_screen(ctx, form, listing)
-        return (AnswerButton(), forms.show(ctx, text, buttons))
-    return (AnswerButton(), await _options_screen(ctx, form))
+async def _take_seed(_: Context, form: Form, text: str) -> None:
+    form.seeds.append(consultations.next_seed(form.seeds, text))
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Step 3: the options
+def _seed_added(ctx: Context, form: Form) -> str:
+    return ctx.l.text("Statement %(number)s added. Type the next one, or tap Done.", number=len(form.seeds))
+
+
+CANCEL_ROW = ((N_("Cancel"), ComposeAction.CANCEL),)
+BACK_ROW = ((N_("‹ Back"), ComposeAction.BACK),)
+TITLE = Step[Form]("title", _ask_title, _take_title, N_("Please type the title."), CANCEL_ROW)
+BACKGROUND = Step[Form](
+    "background",
+    _ask_background,
+    _take_background,
+    N_("Please type the background."),
+    CANCEL_ROW,
+    take_file=_take_background_file,
+)
+OPENS = time_step("opens", "consult_ask_time.j2", _keep_opening, BACK_ROW, which="opens")
+CLOSES = time_step("closes", "consult_ask_time.j2", _keep_closing, BACK_ROW, days_later=7, which="closes")
+SEEDS = Step[Form](
+    "seeds",
+    _ask_seeds,
+    _take_seed,
+    N_("Please type the statement."),
+    ((N_("Done"), ComposeAction.SEEDS_DONE),),
+    repeat=_seed_added,
+)
+
+
+# --- step 2: who it is for ----------------------------------------------------------------------------------------
+
+LISTINGS: tuple[Listing[Form], ...] = place_listings(
+    (ComposeToggle.BUILDING, ComposeAction.BUILDINGS), (ComposeToggle.GROUP, ComposeAction.GROUPS)
+)
+
+
+# --- step 3: the options ------------------------------------------------------------------------------------------
 
 
 async def _summary(ctx: Context, form: Form, question: str, refusal: str | None = None) -> str:
     """The form so far; refusal: why it cannot be created as it stands (the preview's last line instead of
     "Create it?")."""
-    community = await _community(ctx, form)
-    reader = ctx.l.with_timezone(community.timezone)
-    return reader.render(
+    reader = ctx.l.with_timezone((await get_community(ctx.uow, form.community_id)).timezone)
+    return await summary(
+        ctx,
+        form,
         "consult_summary.j2",
-        at=partial(moment, reader),
-        community=community.name,
-        title=form.title,
-        audience=describe_audience(reader, form.audience()),
-        eligibility=eligibility_label(reader, form.eligibility_value()),
+        audience=form.audience(),
         count=await _count(ctx, form),
+        title=form.title,
+        eligibility=eligibility_label(reader, form.eligibility_value()),
         opens_at=form.opening(),
         closes_at=form.closing(),
         closes_days=form.closes_days,
@@ -293,149 +211,97 @@ async def _summary(ctx: Context, form: Form, question: str, refusal: str | None 
     )
 
 
-async def _options_screen(ctx: Context, form: Form) -> Reply:
-    l = ctx.l  # noqa: E741
-    rows: list[tuple[Button, ...]] = []
-    rows.extend(
-        forms.rows(
-            [
-                Button(
-                    forms.mark(form.eligibility == eligibility.value, eligibility_label(l, eligibility)),
-                    ComposeChoice(ComposeToggle.ELIGIBILITY, index).pack(),
-                )
-                for index, eligibility in enumerate(ELIGIBILITIES)
-            ],
-            per_row=3,
+async def _options(ctx: Context, form: Form, _: object) -> tuple[str, Keyboard]:
+    l, mark, button = ctx.l, forms.mark, CONTROLS.button  # noqa: E741
+    eligibilities = [
+        CONTROLS.toggle(mark(form.eligibility == each.value, eligibility_label(l, each)), ComposeToggle.ELIGIBILITY, i)
+        for i, each in enumerate(ELIGIBILITIES)
+    ]
+    closing = [
+        CONTROLS.toggle(
+            mark(form.closes_at is None and form.closes_days == days, l.plural("%(num)s day", "%(num)s days", days)),
+            ComposeToggle.CLOSING_DAYS,
+            i,
         )
-    )
+        for i, days in enumerate(form.closing_choices)
+    ]
+    closing.append(button(mark(form.closes_at is not None, l.label("Close at…")), ComposeAction.CLOSE_LATER))
+    rows = forms.rows(eligibilities, per_row=3)
     rows.append(
         (
-            _button(forms.mark(form.opens_at is None, l.label("Open now")), ComposeAction.OPEN_NOW),
-            _button(forms.mark(form.opens_at is not None, l.label("Open later…")), ComposeAction.OPEN_LATER),
+            button(mark(form.opens_at is None, l.label("Open now")), ComposeAction.OPEN_NOW),
+            button(mark(form.opens_at is not None, l.label("Open later…")), ComposeAction.OPEN_LATER),
         )
     )
-    choices = await settings.value(ctx.uow, form.community_id, CLOSING_DAYS)
-    closing = [
-        Button(
-            forms.mark(
-                form.closes_at is None and form.closes_days == days, l.plural("%(num)s day", "%(num)s days", days)
-            ),
-            ComposeChoice(ComposeToggle.CLOSING_DAYS, index).pack(),
-        )
-        for index, days in enumerate(choices)
-    ]
-    closing.append(_button(forms.mark(form.closes_at is not None, l.label("Close at…")), ComposeAction.CLOSE_LATER))
     rows.append(tuple(closing))
     rows.append(
         (
-            _button(forms.mark(form.allow_statements, l.label("Residents add statements")), ComposeAction.STATEMENTS),
-            _button(forms.mark(form.moderated, l.label("Moderated")), ComposeAction.MODERATED),
+            button(mark(form.allow_statements, l.label("Residents add statements")), ComposeAction.STATEMENTS),
+            button(mark(form.moderated, l.label("Moderated")), ComposeAction.MODERATED),
         )
     )
-    seeds = [_button(l.label("Add statements"), ComposeAction.SEEDS)]
-    if form.seeds:
-        seeds.append(_button(l.label("Remove them"), ComposeAction.DROP_SEEDS))
-    rows.append(tuple(seeds))
+    drop = ((N_("Remove them"), ComposeAction.DROP_SEEDS),) if form.seeds else ()
+    rows.append(CONTROLS.row(ctx, (N_("Add statements"), ComposeAction.SEEDS), *drop))
     rows.append(
-        (
-            _button(l.label("Who it is for"), ComposeAction.SCOPE),
-            _button(l.label("Edit the title"), ComposeAction.TITLE),
-            _button(l.label("Edit the background"), ComposeAction.BACKGROUND),
+        CONTROLS.row(
+            ctx,
+            (N_("Who it is for"), ComposeAction.SCOPE),
+            (N_("Edit the title"), ComposeAction.TITLE),
+            (N_("Edit the background"), ComposeAction.BACKGROUND),
         )
     )
-    rows.append(
-        (
-            _button(l.label("Preview ›"), ComposeAction.PREVIEW),
-            _button(l.label("Cancel"), ComposeAction.CANCEL),
-        )
-    )
-    return forms.show(ctx, await _summary(ctx, form, "options"), tuple(rows))
+    rows.append(CONTROLS.row(ctx, (N_("Preview ›"), ComposeAction.PREVIEW), (N_("Cancel"), ComposeAction.CANCEL)))
+    return await _summary(ctx, form, "options"), tuple(rows)
 
 
-async def _ask_time(ctx: Context, form: Form, state: str) -> Sequence[Reply]:
-    await form.save(ctx, state)
-    community = await _community(ctx, form)
-    zone = ZoneInfo(community.timezone)
-    tomorrow = (ctx.uow.clock.now().astimezone(zone) + timedelta(days=1)).replace(hour=9, minute=0)
-    example = tomorrow if state == STATE_OPENS else tomorrow + timedelta(days=7)
-    text = ctx.l.render(
-        "consult_ask_time.j2",
-        which="opens" if state == STATE_OPENS else "closes",
-        zone=get_timezone_location(zone, locale=ctx.l.t.locale),
-        example=example.strftime(TIME_FORMAT),
-    )
-    back = ((_button(ctx.l.label("‹ Back"), ComposeAction.BACK),),)
-    return (AnswerButton(), forms.show(ctx, text, back))
+def _open_now(ctx: Context, form: Form) -> None:
+    form.opens_at = None
+    _validate(ctx, form)
 
 
-async def _typed_time(ctx: Context, payload: TextInput | ContactShared | FileShared, form: Form) -> datetime:
-    if not isinstance(payload, TextInput):
-        raise ValidationFailed(N_("Please type the date and time."))
-    return parse_send_time(payload.text, (await _community(ctx, form)).timezone)
+def _flip_statements(_: Context, form: Form) -> None:
+    form.allow_statements = not form.allow_statements
 
 
-async def got_opening(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
-    form = Form.of(ctx)
-    when = await _typed_time(ctx, payload, form)
-    now = ctx.uow.clock.now()
-    check_opening_time(when, now)
-    form.opens_at = when.isoformat()
-    consultations.validate_draft(form.draft(now), now)  # e.g. after a typed closing time
-    await form.save(ctx, STATE_FORM)
-    return (await _options_screen(ctx, form),)
+def _flip_moderated(_: Context, form: Form) -> None:
+    form.moderated = not form.moderated
 
 
-async def got_closing(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
-    form = Form.of(ctx)
-    when = await _typed_time(ctx, payload, form)
-    now = ctx.uow.clock.now()
-    form.closes_at = when.isoformat()
-    consultations.validate_draft(form.draft(now), now)
-    await form.save(ctx, STATE_FORM)
-    return (await _options_screen(ctx, form),)
+def _drop_seeds(_: Context, form: Form) -> None:
+    form.seeds = []
 
 
-async def _ask_seeds(ctx: Context, form: Form) -> Sequence[Reply]:
-    await form.save(ctx, STATE_SEEDS)
-    text = ctx.l.render("consult_ask_seeds.j2", limit=MAX_STATEMENT, count=len(form.seeds))
-    done = ((_button(ctx.l.label("Done"), ComposeAction.SEEDS_DONE),),)
-    if forms.pressed_message_id(ctx) is not None:
-        return (AnswerButton(), forms.show(ctx, text, done))
-    return (SendText(text, buttons=done),)
+def _pick_eligibility(_: Context, form: Form, index: int) -> bool:
+    if not 0 <= index < len(ELIGIBILITIES):
+        return False
+    form.eligibility = ELIGIBILITIES[index].value
+    return True
 
 
-async def got_seed(ctx: Context, payload: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
-    if not isinstance(payload, TextInput):
-        return (SendText(ctx.l.text("Please type the statement.")),)
-    form = Form.of(ctx)
-    done = ((_button(ctx.l.label("Done"), ComposeAction.SEEDS_DONE),),)
-    try:
-        form.seeds.append(consultations.next_seed(form.seeds, payload.text))
-    except ValidationFailed as refused:
-        # Answered here rather than by the conversation, so that the Done button stays at hand; nothing was
-        # written yet.
-        return (SendText(ctx.l.text(refused.message, **refused.params), buttons=done),)
-    await form.save(ctx, STATE_SEEDS)
-    added = ctx.l.text("Statement %(number)s added. Type the next one, or tap Done.", number=len(form.seeds))
-    return (SendText(added, buttons=done),)
+def _pick_closing_days(ctx: Context, form: Form, index: int) -> bool:
+    if not 0 <= index < len(form.closing_choices):
+        return False
+    form.closes_days, form.closes_at = form.closing_choices[index], None
+    _validate(ctx, form)
+    return True
 
 
-async def use_buttons(ctx: Context, _: TextInput | ContactShared | FileShared) -> Sequence[Reply]:
-    return (SendText(ctx.l.text("Use the buttons above, or send /cancel to stop.")),)
+# --- step 4: the preview, and creating it -------------------------------------------------------------------------
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Step 4: the preview, and creating it
-
-
-async def _preview(ctx: Context, form: Form) -> Sequence[Reply]:
-    now = ctx.uow.clock.now()
+def _check_times(form: Form, now: datetime) -> None:
+    """The draft's own checks, and a typed opening time must still lie ahead ("open now" is its own choice)."""
     draft = form.draft(now)
     consultations.validate_draft(draft, now)  # e.g. the closing time has passed meanwhile
     if form.opens_at is not None:
         check_opening_time(draft.opens_at, now)
-    await form.save(ctx, STATE_FORM)
-    community = await _community(ctx, form)
+
+
+async def _preview(ctx: Context, form: Form) -> Preview:
+    now = ctx.uow.clock.now()
+    _check_times(form, now)
+    draft = form.draft(now)
+    community = await get_community(ctx.uow, form.community_id)
     attachment = form.attachment_value()
     look = ConsultationLook(
         consultation_id=PREVIEW_CONSULTATION_ID,
@@ -448,121 +314,85 @@ async def _preview(ctx: Context, form: Form) -> Sequence[Reply]:
         attachment_name=attachment.name if attachment else None,
     )
     with_file = forms.file_shown_here(ctx, attachment)
-    reader = ctx.l.with_timezone(community.timezone)
-    shown = render_invitation(reader, look, with_file=with_file)
-    replies: list[Reply] = [
-        AnswerButton(),
-        forms.show(ctx, ctx.l.text("Preview: this is the invitation exactly as residents will receive it.")),
-    ]
-    replies.append(forms.as_received(shown.text, shown.buttons, attachment, with_file=with_file))
-    buttons: list[Button] = []
+    shown = render_invitation(ctx.l.with_timezone(community.timezone), look, with_file=with_file)
     refusal: str | None = None
     try:
         # The service's own check (create() makes it again): an audience below k cannot be created.
         await consultations.check_audience(ctx.uow, form.community_id, form.audience(), form.eligibility_value())
     except AudienceTooSmall as too_small:
         refusal = ctx.l.label(too_small.message, **too_small.params)
-    else:
-        buttons.append(_button(ctx.l.label("Create"), ComposeAction.CREATE))
-    buttons.append(_button(ctx.l.label("Edit"), ComposeAction.EDIT))
-    buttons.append(_button(ctx.l.label("Cancel"), ComposeAction.CANCEL))
-    replies.append(SendText(await _summary(ctx, form, "preview", refusal), buttons=(tuple(buttons),)))
-    return replies
+    return Preview(
+        ctx.l.text("Preview: this is the invitation exactly as residents will receive it."),
+        (forms.as_received(shown.text, shown.buttons, attachment, with_file=with_file),),
+        await _summary(ctx, form, "preview", refusal),
+        ctx.l.label("Create") if refusal is None else None,
+    )
 
 
-async def _create(ctx: Context, form: Form) -> Sequence[Reply]:
+async def _create(ctx: Context, form: Form) -> str:
     now = ctx.uow.clock.now()
-    if form.opens_at is not None:
-        check_opening_time(datetime.fromisoformat(form.opens_at), now)
+    opening = form.opening()
+    if opening is not None:
+        check_opening_time(opening, now)
     created = await consultations.create_consultation(ctx.uow, ctx.person_id, form.draft(now), form.seeds)
+    count = created.invited  # when it opened at once, the invitations it queued
     consultation = created.consultation
-    consultation_id = consultation.id
-    count = created.invited
-    opened = created.opened
-    await ctx.clear_state()
-    reader = await _reader(ctx, form)
-    text = reader.render(
+    reader = ctx.l.with_timezone((await get_community(ctx.uow, form.community_id)).timezone)
+    return reader.render(
         "consult_created.j2",
-        consultation_id=consultation_id,
-        opened=opened,
+        consultation_id=consultation.id,
+        opened=count is not None,
         count=count or 0,
         opens_at=consultation.opens_at,
         closes_at=consultation.closes_at,
         at=partial(moment, reader),
     )
-    return (AnswerButton(), forms.show(ctx, text))
 
 
-async def form_action(ctx: Context, data: ComposeForm) -> Sequence[Reply]:
-    action = data.action
-    if ctx.state is None or ctx.state.name not in STATES:
-        return forms.stale(ctx)
-    if action is ComposeAction.CANCEL:
-        await ctx.clear_state()
-        return (AnswerButton(), forms.show(ctx, ctx.l.text("Cancelled. Nothing was created.")))
-    if ctx.state.name in (STATE_COMMUNITY, STATE_TITLE, STATE_BACKGROUND):
-        return forms.stale(ctx)  # only Cancel works until the title and background are in
-    form = Form.of(ctx)
-    lists = {ComposeAction.BUILDINGS: ComposeToggle.BUILDING, ComposeAction.GROUPS: ComposeToggle.GROUP}
-    if action is ComposeAction.EVERYONE:
-        form.buildings, form.groups = [], []
-    if action in (ComposeAction.EVERYONE, ComposeAction.BACK, ComposeAction.SCOPE, *lists):
-        if action is ComposeAction.BACK and form.scope_done and ctx.state.name != STATE_FORM:
-            await form.save(ctx, STATE_FORM)  # back from typing a time
-            return (AnswerButton(), await _options_screen(ctx, form))
-        await form.save(ctx, STATE_FORM)
-        text, buttons = await _scope_screen(ctx, form, lists.get(action))
-        return (AnswerButton(), forms.show(ctx, text, buttons))
-    if action in (ComposeAction.SCOPE_DONE, ComposeAction.EDIT, ComposeAction.SEEDS_DONE):
-        form.scope_done = True
-        await form.save(ctx, STATE_FORM)
-        return (AnswerButton(), await _options_screen(ctx, form))
-    if action is ComposeAction.TITLE:
-        return await _ask_title(ctx, form)
-    if action is ComposeAction.BACKGROUND:
-        return await _ask_background(ctx, form)
-    if action is ComposeAction.OPEN_NOW:
-        form.opens_at = None
-        now = ctx.uow.clock.now()
-        consultations.validate_draft(form.draft(now), now)
-        await form.save(ctx, STATE_FORM)
-        return (AnswerButton(), await _options_screen(ctx, form))
-    if action is ComposeAction.OPEN_LATER:
-        return await _ask_time(ctx, form, STATE_OPENS)
-    if action is ComposeAction.CLOSE_LATER:
-        return await _ask_time(ctx, form, STATE_CLOSES)
-    if action is ComposeAction.STATEMENTS or action is ComposeAction.MODERATED:
-        if action is ComposeAction.STATEMENTS:
-            form.allow_statements = not form.allow_statements
-        else:
-            form.moderated = not form.moderated
-        await form.save(ctx, STATE_FORM)
-        return (AnswerButton(), await _options_screen(ctx, form))
-    if action is ComposeAction.SEEDS:
-        return await _ask_seeds(ctx, form)
-    if action is ComposeAction.DROP_SEEDS:
-        form.seeds = []
-        await form.save(ctx, STATE_FORM)
-        return (AnswerButton(), await _options_screen(ctx, form))
-    if action is ComposeAction.PREVIEW and ctx.state.name == STATE_FORM:
-        return await _preview(ctx, form)
-    if action is ComposeAction.CREATE and ctx.state.name == STATE_FORM:
-        return await _create(ctx, form)
-    return forms.stale(ctx)
+CONSULTATION = FormDeclaration[Form](
+    name="consult",
+    command="newconsultation",
+    description=N_("Start a consultation of residents"),
+    action=Action.RUN_CONSULTATION,
+    which_community=N_("Which community is the consultation for?"),
+    cancelled=N_("Cancelled. Nothing was created."),
+    load=Form.of,
+    new=_new,
+    steps=(TITLE, BACKGROUND),
+    pages={
+        SCOPE: audience_page(
+            SCOPE,
+            CONTROLS,
+            "consult_scope.j2",
+            _count,
+            LISTINGS,
+            everyone=ComposeAction.EVERYONE,
+            done=ComposeAction.SCOPE_DONE,
+        ),
+        OPTIONS: Page(_options),
+    },
+    first_page=SCOPE,
+    hub=OPTIONS,
+    questions=(OPENS, CLOSES, SEEDS),
+    actions={
+        ComposeAction.SCOPE: Show(SCOPE),
+        ComposeAction.TITLE: Ask(TITLE.name),
+        ComposeAction.BACKGROUND: Ask(BACKGROUND.name),
+        ComposeAction.OPEN_NOW: Do(Move.HUB, _open_now),
+        ComposeAction.OPEN_LATER: Ask(OPENS.name),
+        ComposeAction.CLOSE_LATER: Ask(CLOSES.name),
+        ComposeAction.STATEMENTS: Do(Move.HUB, _flip_statements),
+        ComposeAction.MODERATED: Do(Move.HUB, _flip_moderated),
+        ComposeAction.SEEDS: Ask(SEEDS.name),
+        ComposeAction.DROP_SEEDS: Do(Move.HUB, _drop_seeds),
+        ComposeAction.SEEDS_DONE: Move.HUB,
+    },
+    picks={ComposeToggle.ELIGIBILITY: Pick(_pick_eligibility), ComposeToggle.CLOSING_DAYS: Pick(_pick_closing_days)},
+    preview=_preview,
+    commit=_create,
+    controls=CONTROLS,
+)
 
 
 def register(router: Router) -> None:
-    router.command(
-        "newconsultation", compose, description=N_("Start a consultation of residents"), action=Action.RUN_CONSULTATION
-    )
-    router.button(ComposeCommunity, chose_community)
-    router.button(ComposeForm, form_action)
-    router.button(ComposeChoice, choice)
-    router.state(STATE_COMMUNITY, use_buttons)
-    router.state(STATE_TITLE, got_title)
-    router.state(STATE_BACKGROUND, got_background)
-    router.file_state(STATE_BACKGROUND, got_background_file)
-    router.state(STATE_FORM, use_buttons)
-    router.state(STATE_OPENS, got_opening)
-    router.state(STATE_CLOSES, got_closing)
-    router.state(STATE_SEEDS, got_seed)
+    FormEngine(CONSULTATION).register(router)

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from bot.callbacks import CallbackData
+from bot.forms.engine import FormCommunity, FormPick, FormPress
 
 PREVIEW_NOTICE_ID = 0  # the Acknowledge button under a preview: no notice exists yet
 
@@ -57,7 +58,7 @@ class FormAction(StrEnum):
 
 
 @dataclass(frozen=True)
-class NoticeForm(CallbackData):
+class NoticeForm(FormPress):
     prefix: ClassVar[str] = "nf"
     action: FormAction
 
@@ -72,14 +73,14 @@ class Toggle(StrEnum):
 
 
 @dataclass(frozen=True)
-class NoticeToggle(CallbackData):
+class NoticeToggle(FormPick):
     prefix: ClassVar[str] = "nt"
     toggle: Toggle
     index: int = 0
 
 
 @dataclass(frozen=True)
-class NoticeCommunity(CallbackData):
+class NoticeCommunity(FormCommunity):
     """A worker of several communities picks the one the notice is for."""
 
     prefix: ClassVar[str] = "nn"

@@ -40,7 +40,7 @@ class Form(StateForm):
     ack: bool = False
     translation: str | None = None  # the worker's version in other_language
     send_at: str | None = None  # ISO 8601, aware; None: as soon as sent
-    audience_done: bool = False  # past the audience once: a new text goes back to the options
+    done: bool = False  # past the audience once: a new text goes back to the options
 
     @property
     def other_language(self) -> str:

@@ -2,13 +2,15 @@
 moderation) share: a screen shown in place of the message whose button was pressed, the answer to a button of a
 form that is gone, rows of buttons, ✓ marks on chosen options, a list's button with how many are chosen, and
 toggling a value in a list; and the form itself as the dialogue state keeps it (plain JSON), with the photo or
-document a composer sent. One place, so that every form looks and answers alike."""
+document a composer sent. One place, so that every form looks and answers alike. The engine that drives a
+declared form is bot.forms.engine; the pieces several forms declare alike (who it reaches, a typed time) are
+bot.forms.kit."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import Field, asdict
-from typing import Any, ClassVar, Protocol, Self, cast
+from typing import Any, ClassVar, Self, cast
 
 from bot.context import Context
 from bot.events import ButtonPress, FileShared
@@ -69,33 +71,6 @@ def list_label(ctx: Context, label: str, chosen: int) -> str:
 def toggled(values: list[str], value: str) -> list[str]:
     """``values`` with ``value`` taken out if it was in, added at the end if it was not."""
     return [v for v in values if v != value] if value in values else [*values, value]
-
-
-def toggle_buttons(names: Sequence[str], chosen: Sequence[str], data: Callable[[int], str]) -> list[Button]:
-    """One button per name (buildings, residents' groups: shown as they are called), ✓ where chosen;
-    ``data`` packs the callback data for the name's index."""
-    return [Button(mark(name in chosen, name), data(index)) for index, name in enumerate(names)]
-
-
-class Places(Protocol):
-    """A form that addresses buildings and residents' groups: the names shown (the buttons' indexes point
-    into them) and those chosen."""
-
-    building_options: list[str]
-    buildings: list[str]
-    group_options: list[str]
-    groups: list[str]
-
-
-def place_lists(ctx: Context, form: Places, *, buildings: str, groups: str) -> list[Button]:
-    """The buttons that open the list of buildings and that of residents' groups, each where the community has
-    any, with how many are chosen; ``buildings`` and ``groups`` are their packed callback data."""
-    lists: list[Button] = []
-    if form.building_options:
-        lists.append(Button(list_label(ctx, N_("Buildings"), len(form.buildings)), buildings))
-    if form.group_options:
-        lists.append(Button(list_label(ctx, N_("Residents' groups"), len(form.groups)), groups))
-    return lists
 
 
 # --- the form in the dialogue state ----------------------------------------------------------------------------
