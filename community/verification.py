@@ -53,7 +53,7 @@ from community.models import (
 )
 from community.people import Identity, MembershipView, memberships_of
 from community.permissions import INHERITED_ROLES, PERMISSIONS, allows, require
-from community.roles import Action, Role
+from community.roles import RESIDENT_ROLES, Action, Role
 from community.unit_of_work import UnitOfWork
 from i18n import N_
 
@@ -75,10 +75,6 @@ INVITABLE_ROLES: tuple[Role, ...] = (
     Role.UNIT_CONTACT,
     Role.COMMUNITY_WORKER,
     Role.COMMITTEE_MEMBER,
-)
-# Roles held by people who live in the community: whoever joins with one of them is a resident as well.
-RESIDENT_ROLES: frozenset[Role] = frozenset(
-    {Role.RESIDENT, Role.HOUSEHOLD_REPRESENTATIVE, Role.VOLUNTEER, Role.PARTY_MEMBER}
 )
 # A household representative speaks for a household, so their invitation must name it.
 HOUSEHOLD_ROLES: frozenset[Role] = frozenset({Role.HOUSEHOLD_REPRESENTATIVE})

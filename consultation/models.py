@@ -16,6 +16,9 @@ from sqlmodel import Field, SQLModel
 from community.db_types import UTCDateTime, enum_type
 from community.notice_models import AttachmentKind
 
+# Who may take part is the kernel's (community.scope); a consultation stores its choice in Consultation.eligibility.
+from community.scope import Eligibility as Eligibility
+
 
 def _utc(nullable: bool = False, index: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable, index=index)
@@ -26,14 +29,6 @@ class ConsultationStatus(StrEnum):
     SCHEDULED = "scheduled"  # confirmed, waits for opens_at
     OPEN = "open"  # taking statements and votes
     CLOSED = "closed"  # over: the outcome is computed from what is stored
-
-
-class Eligibility(StrEnum):
-    """Who in the audience may take part."""
-
-    RESIDENTS = "residents"  # verified members who live in the community (the default)
-    HOUSEHOLD_REPRESENTATIVES = "household_representatives"  # one voice per household
-    MEMBERS = "members"  # every verified member, staff and unit contacts as well
 
 
 class StatementStatus(StrEnum):
@@ -66,7 +61,7 @@ class Consultation(SQLModel, table=True):
     attachment_channel: str | None = Field(default=None, max_length=20)  # whose file reference attachment_ref is
     attachment_ref: str | None = Field(default=None, max_length=255)
     attachment_name: str | None = Field(default=None, max_length=255)
-    # Who it is for, as community.notices.Audience's canonical JSON; "{}" is the whole community.
+    # Who it is for, as community.scope.Scope's canonical JSON; "{}" is the whole community.
     audience: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     eligibility: Eligibility = Field(default=Eligibility.RESIDENTS, sa_type=enum_type(Eligibility))
     opens_at: datetime = Field(sa_column=_utc())
