@@ -36,8 +36,6 @@ from community.errors import (
     NoticeTooLong,
     SendTimePassed,
     SensitiveAudienceNotAllowed,
-    UnknownBuilding,
-    UnknownResidentGroup,
     ValidationFailed,
 )
 from community.models import ChannelAccount, Community, Household, Membership, Person
@@ -56,7 +54,11 @@ from community.notice_models import (
 from community.people import Identity
 from community.permissions import allows
 from community.roles import Action, Role
-from community.scope import Criteria, Scope, natural_key
+
+# The options a composer offers are the scope's (community.scope); the composers read them from here.
+from community.scope import AudienceOptions as AudienceOptions
+from community.scope import Criteria, Scope, check_scope, natural_key
+from community.scope import audience_options as audience_options
 from community.unit_of_work import UnitOfWork
 from i18n import LANGUAGES, N_, negotiate_language
 
@@ -111,14 +113,6 @@ class Recipient:
     language: str  # the language to write to them in
     held: bool  # True: waits for their daily digest (never for an important notice, nor one to acknowledge)
     building: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AudienceOptions:
-    """The buildings and residents' groups of a community's households, in natural order (3 before 12)."""
-
-    buildings: tuple[str, ...]
-    groups: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,13 +208,7 @@ async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> No
     audience = draft.audience
     if not allows(roles, Action.VIEW_SENSITIVE_DATA) and SENSITIVE_SEGMENTS.intersection(audience.roles):
         raise SensitiveAudienceNotAllowed()
-    options = await audience_options(uow, draft.community_id)
-    for building in audience.buildings:
-        if building not in options.buildings:
-            raise UnknownBuilding(building)
-    for group in audience.groups:
-        if group not in options.groups:
-            raise UnknownResidentGroup(group)
+    await check_scope(uow, draft.community_id, audience)
     if not await count_recipients(
         uow, draft.community_id, audience, category=draft.category, important=draft.important
     ):
@@ -274,19 +262,6 @@ async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> No
 
 
 # --- audiences ---------------------------------------------------------------------------------------------
-
-
-async def audience_options(uow: UnitOfWork, community_id: int) -> AudienceOptions:
-    rows = (
-        await uow.session.exec(
-            select(Household.building, Household.resident_group).where(Household.community_id == community_id)
-        )
-    ).all()
-    buildings = {building for building, _ in rows if building}
-    groups = {group for _, group in rows if group}
-    return AudienceOptions(
-        buildings=tuple(sorted(buildings, key=natural_key)), groups=tuple(sorted(groups, key=natural_key))
-    )
 
 
 def _audience_filters(

@@ -25,8 +25,9 @@ from typing import Protocol
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, exists
 from sqlalchemy import select as sa_select
-from sqlmodel import col
+from sqlmodel import col, select
 
+from community.errors import UnknownBuilding, UnknownResidentGroup
 from community.models import Household, Membership, MembershipRole
 from community.roles import RESIDENT_ROLES, Role
 from community.unit_of_work import UnitOfWork
@@ -302,3 +303,40 @@ async def load_member(uow: UnitOfWork, person_id: int, community_id: int) -> Mem
 async def is_admitted(uow: UnitOfWork, person_id: int, criteria: Criteria) -> bool:
     """The single-person check: the person's membership loaded, then criteria.admits()."""
     return criteria.admits(await load_member(uow, person_id, criteria.community_id))
+
+
+# --- what a scope can name -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AudienceOptions:
+    """The buildings and residents' groups of a community's households, in natural order (3 before 12): what a
+    composer offers, and what a scope may name."""
+
+    buildings: tuple[str, ...]
+    groups: tuple[str, ...]
+
+
+async def audience_options(uow: UnitOfWork, community_id: int) -> AudienceOptions:
+    rows = (
+        await uow.session.exec(
+            select(Household.building, Household.resident_group).where(Household.community_id == community_id)
+        )
+    ).all()
+    buildings = {building for building, _ in rows if building}
+    groups = {group for _, group in rows if group}
+    return AudienceOptions(
+        buildings=tuple(sorted(buildings, key=natural_key)), groups=tuple(sorted(groups, key=natural_key))
+    )
+
+
+async def check_scope(uow: UnitOfWork, community_id: int, scope: Scope) -> None:
+    """Refuse a scope naming a building or a residents' group the community has no household in (a typo would
+    reach nobody), with a message for the sender: whatever a process is, notice or consultation."""
+    options = await audience_options(uow, community_id)
+    for building in scope.buildings:
+        if building not in options.buildings:
+            raise UnknownBuilding(building)
+    for group in scope.groups:
+        if group not in options.groups:
+            raise UnknownResidentGroup(group)

@@ -43,13 +43,22 @@ from sqlmodel import col, delete, select
 
 from community import audit
 from community.communities import clean_text, effective_roles, get_community
-from community.errors import UnknownBuilding, UnknownResidentGroup, ValidationFailed
+from community.errors import ValidationFailed
 from community.models import Household, Membership, MembershipRole
-from community.notices import Attachment, audience_options
+from community.notices import Attachment
 from community.permissions import allows
 from community.roles import Action
 from community.scheduling import Scheduler
-from community.scope import MEMBER_COLUMNS, Criteria, Member, Scope, is_admitted, load_member, member_of
+from community.scope import (
+    MEMBER_COLUMNS,
+    Criteria,
+    Member,
+    Scope,
+    check_scope,
+    is_admitted,
+    load_member,
+    member_of,
+)
 from community.unit_of_work import UnitOfWork
 from consultation.errors import (
     AudienceTooSmall,
@@ -304,13 +313,7 @@ async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft
         await _require_runner(uow, actor_id, draft.community_id)
     now = uow.clock.now()
     title, background = validate_draft(draft, now)
-    options = await audience_options(uow, draft.community_id)
-    for building in draft.audience.buildings:
-        if building not in options.buildings:
-            raise UnknownBuilding(building)
-    for group in draft.audience.groups:
-        if group not in options.groups:
-            raise UnknownResidentGroup(group)
+    await check_scope(uow, draft.community_id, draft.audience)
     await check_audience(uow, draft.community_id, draft.audience, draft.eligibility)
 
     consultation = Consultation(
