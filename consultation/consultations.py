@@ -775,9 +775,6 @@ def _vote_lookup() -> Select[*tuple[Any, ...]]:
     )
 
 
-_LOOKUP_MEMBER = 12  # where MEMBER_COLUMNS start in a _vote_lookup() row
-
-
 @functools.cache
 def _vote_upsert(dialect: str) -> Any:
     """Built once per dialect: INSERT ... ON CONFLICT (participant, statement) DO UPDATE, values given at
@@ -850,6 +847,7 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
     rows = (await connection.execute(_vote_lookup(), params)).all()
     if not rows:
         raise StatementNotFound()
+    member_at = len(rows[0]) - len(MEMBER_COLUMNS)  # the lookup's last columns are the voter's membership
     (
         statement_status,
         consultation_id,
@@ -863,7 +861,7 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
         community_id,
         audience,
         eligibility,
-    ) = rows[0][:_LOOKUP_MEMBER]
+    ) = rows[0][:member_at]
     now = uow.clock.now()
     _require_open_status(ConsultationStatus(consultation_status), closes_at, now)
     if statement_status != StatementStatus.APPROVED:
@@ -872,7 +870,7 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
         # Eligible at every vote, not only the first (participate() checks the first): the same Criteria as the
         # invitation's, on the membership the lookup read.
         who = Criteria(int(community_id), Scope.from_json(audience), Eligibility(eligibility))
-        if not who.admits(member_of([row[_LOOKUP_MEMBER:] for row in rows])):
+        if not who.admits(member_of([row[member_at:] for row in rows])):
             raise NotEligible()
     else:
         participant_id = (await participate(uow, person_id, consultation_id)).id
