@@ -25,9 +25,9 @@ import typer
 
 from bot.config import ConfigError, Settings, cli_language, load_settings
 from bot.consultations.buttons import ExportFormat
+from community.eligibility import Eligibility
 from community.invitation_terms import INVITATION_LIFETIME, MAX_USES, STAFF_INVITATION_LIFETIME
 from community.roles import CommunityKind, Role
-from consultation.eligibility import Eligibility
 from i18n import LANGUAGES, Catalogs
 
 PROGRAM = "linli"

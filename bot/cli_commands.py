@@ -41,8 +41,8 @@ from community.errors import LinliError
 from community.migrate import current_revision, head_revision, upgrade
 from community.models import AuditEntry, Community
 from community.notice_models import FINAL_STATUSES, DeliveryStatus, Notice, NoticeStatus
-from community.notices import Audience
 from community.roles import CommunityKind, Role
+from community.scope import Scope
 from community.unit_of_work import UnitOfWork
 from community.verification import create_invitation
 from consultation import consultations
@@ -545,7 +545,7 @@ async def _consultation_create(t: Translator, app: App, options: ConsultationOpt
             language=options.language or community.default_language,
             opens_at=parse_send_time(options.opens, community.timezone),
             closes_at=parse_send_time(options.closes, community.timezone),
-            audience=Audience(buildings=tuple(options.buildings), groups=tuple(options.groups)),
+            audience=Scope(buildings=tuple(options.buildings), groups=tuple(options.groups)),
             eligibility=options.eligibility,
             allow_statements=options.allow_statements,
             moderated=options.moderated,

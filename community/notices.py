@@ -14,7 +14,6 @@ ten thousand people must not run a query per person."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
@@ -38,11 +37,9 @@ from community.errors import (
     NoticeTooLong,
     SendTimePassed,
     SensitiveAudienceNotAllowed,
-    UnknownBuilding,
-    UnknownResidentGroup,
     ValidationFailed,
 )
-from community.models import ChannelAccount, Community, Household, Membership, MembershipRole, Person
+from community.models import ChannelAccount, Community, Household, Membership, Person
 from community.notice_models import (
     AttachmentKind,
     DeliveryStatus,
@@ -59,6 +56,11 @@ from community.people import Identity
 from community.permissions import SENSITIVE_ROLES, allows, may_see
 from community.roles import Action, Role
 from community.scheduling import JobSpec
+
+# The options a composer offers are the scope's (community.scope); the composers read them from here.
+from community.scope import AudienceOptions as AudienceOptions
+from community.scope import Criteria, Scope, check_scope, natural_key
+from community.scope import audience_options as audience_options
 from community.unit_of_work import UnitOfWork
 from i18n import LANGUAGES, N_, negotiate_language
 
@@ -74,9 +76,6 @@ SEGMENT_ROLES: tuple[Role, ...] = (
 )
 
 
-_NUMBER = re.compile(r"(\d+)")
-
-
 @dataclass(frozen=True, slots=True)
 class NoticeJob:
     notice_id: int
@@ -88,54 +87,8 @@ SEND = JobSpec("notice.send", NoticeJob, "notice:{notice_id}:send")
 CANCELLABLE = (NoticeStatus.SCHEDULED, NoticeStatus.SENDING)
 
 
-def natural_key(value: str) -> tuple[str | int, ...]:
-    """Sort "3号楼" before "12号楼": digit runs compare as numbers. Splitting on a capture group alternates text
-    and digits, so the same positions always hold the same type and any two keys compare."""
-    return tuple(int(part) if index % 2 else part for index, part in enumerate(_NUMBER.split(value)))
-
-
 def _building_key(building: str | None) -> tuple[bool, tuple[str | int, ...]]:
     return (building is None, natural_key(building or ""))
-
-
-@dataclass(frozen=True, slots=True)
-class Audience:
-    """Who a notice is for. All empty means the whole community; within a key any value matches, across keys
-    all must match (building 3 AND volunteers). Values are kept sorted and without repeats, so two audiences
-    that select the same people compare equal and store the same JSON."""
-
-    buildings: tuple[str, ...] = ()
-    groups: tuple[str, ...] = ()  # Household.resident_group
-    roles: tuple[Role, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "buildings", tuple(sorted(set(self.buildings), key=natural_key)))
-        object.__setattr__(self, "groups", tuple(sorted(set(self.groups), key=natural_key)))
-        order = {role: index for index, role in enumerate(Role)}
-        object.__setattr__(self, "roles", tuple(sorted({Role(r) for r in self.roles}, key=order.__getitem__)))
-
-    def is_everyone(self) -> bool:
-        return not (self.buildings or self.groups or self.roles)
-
-    def to_json(self) -> str:
-        """Canonical JSON with only the keys in use: the whole community is "{}"."""
-        data: dict[str, list[str]] = {}
-        if self.buildings:
-            data["buildings"] = list(self.buildings)
-        if self.groups:
-            data["groups"] = list(self.groups)
-        if self.roles:
-            data["roles"] = [role.value for role in self.roles]
-        return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, raw: str) -> Audience:
-        data = json.loads(raw or "{}")
-        return cls(
-            buildings=tuple(str(b) for b in data.get("buildings", ())),
-            groups=tuple(str(g) for g in data.get("groups", ())),
-            roles=tuple(Role(r) for r in data.get("roles", ())),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +107,7 @@ class NoticeDraft:
     category: NoticeCategory = NoticeCategory.GENERAL
     important: bool = False
     ack_requested: bool = False
-    audience: Audience = Audience()
+    audience: Scope = field(default_factory=Scope)
     send_at: datetime | None = None  # aware; None: as soon as published
     translations: Mapping[str, str] = field(default_factory=dict)  # language -> the worker's own version
     attachment: Attachment | None = None
@@ -171,14 +124,6 @@ class Recipient:
     language: str  # the language to write to them in
     held: bool  # True: waits for their daily digest (never for an important notice, nor one to acknowledge)
     building: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AudienceOptions:
-    """The buildings and residents' groups of a community's households, in natural order (3 before 12)."""
-
-    buildings: tuple[str, ...]
-    groups: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,13 +227,7 @@ async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> No
     audience = draft.audience
     if _hidden_segments(roles).intersection(audience.roles):
         raise SensitiveAudienceNotAllowed()
-    options = await audience_options(uow, draft.community_id)
-    for building in audience.buildings:
-        if building not in options.buildings:
-            raise UnknownBuilding(building)
-    for group in audience.groups:
-        if group not in options.groups:
-            raise UnknownResidentGroup(group)
+    await check_scope(uow, draft.community_id, audience)
     if not await count_recipients(
         uow, draft.community_id, audience, category=draft.category, important=draft.important
     ):
@@ -346,38 +285,15 @@ async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> No
 # --- audiences ---------------------------------------------------------------------------------------------
 
 
-async def audience_options(uow: UnitOfWork, community_id: int) -> AudienceOptions:
-    rows = (
-        await uow.session.exec(
-            select(Household.building, Household.resident_group).where(Household.community_id == community_id)
-        )
-    ).all()
-    buildings = {building for building, _ in rows if building}
-    groups = {group for _, group in rows if group}
-    return AudienceOptions(
-        buildings=tuple(sorted(buildings, key=natural_key)), groups=tuple(sorted(groups, key=natural_key))
-    )
-
-
 def _audience_filters(
-    community_id: int, audience: Audience, category: NoticeCategory, important: bool
+    community_id: int, audience: Scope, category: NoticeCategory, important: bool
 ) -> list[ColumnElement[bool]]:
-    """Conditions on Membership (joined with its Household and a reachable ChannelAccount) for an audience."""
+    """Conditions on Membership (joined with its Household and a reachable ChannelAccount) for an audience: the
+    community's members in its scope (community.scope), reachable, and not muting the category."""
     filters: list[ColumnElement[bool]] = [
-        col(Membership.community_id) == community_id,
+        *Criteria(community_id, audience).filters(),
         col(ChannelAccount.unreachable_since).is_(None),
     ]
-    if audience.buildings:
-        filters.append(col(Household.building).in_(audience.buildings))
-    if audience.groups:
-        filters.append(col(Household.resident_group).in_(audience.groups))
-    if audience.roles:
-        filters.append(
-            exists().where(
-                col(MembershipRole.membership_id) == col(Membership.id),
-                col(MembershipRole.role).in_(audience.roles),
-            )
-        )
     if not important:
         filters.append(
             ~exists().where(
@@ -389,7 +305,7 @@ def _audience_filters(
 
 
 async def count_recipients(
-    uow: UnitOfWork, community_id: int, audience: Audience, *, category: NoticeCategory, important: bool
+    uow: UnitOfWork, community_id: int, audience: Scope, *, category: NoticeCategory, important: bool
 ) -> int:
     """How many messages a notice to this audience would make now: one per reachable account (a person with
     two channels counts twice), the same count the notice's figures later show as its total."""
@@ -406,7 +322,7 @@ async def count_recipients(
 async def recipients(uow: UnitOfWork, notice: Notice) -> list[Recipient]:
     """Who the notice goes to now, one entry per reachable channel account, ordered by person and account."""
     community = await get_community(uow, notice.community_id)
-    audience = Audience.from_json(notice.audience)
+    audience = Scope.from_json(notice.audience)
     statement = (
         sa_select(
             col(Membership.person_id),

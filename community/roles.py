@@ -18,6 +18,13 @@ class Role(StrEnum):
     STREET_ADMINISTRATOR = "street_administrator"
 
 
+# Roles held by people who live in the community: whoever joins with one of them is a resident as well (a fact of
+# the roles, here so that verification and the scope's eligibilities read the same set).
+RESIDENT_ROLES: frozenset[Role] = frozenset(
+    {Role.RESIDENT, Role.HOUSEHOLD_REPRESENTATIVE, Role.VOLUNTEER, Role.PARTY_MEMBER}
+)
+
+
 class Action(StrEnum):
     USE_RESIDENT_MENU = "use_resident_menu"
     CREATE_INVITATION = "create_invitation"

@@ -60,7 +60,7 @@ from community.models import (
 from community.notify import MessageRef, Recipient
 from community.people import Identity, MembershipView, memberships_of
 from community.permissions import INHERITED_ROLES, PERMISSIONS, allows, require
-from community.roles import Action, Role, SensitiveField
+from community.roles import RESIDENT_ROLES, Action, Role, SensitiveField
 from community.unit_of_work import UnitOfWork
 from community.viewers import Viewer, viewer_in
 from i18n import N_
@@ -78,10 +78,6 @@ INVITABLE_ROLES: tuple[Role, ...] = (
     Role.UNIT_CONTACT,
     Role.COMMUNITY_WORKER,
     Role.COMMITTEE_MEMBER,
-)
-# Roles held by people who live in the community: whoever joins with one of them is a resident as well.
-RESIDENT_ROLES: frozenset[Role] = frozenset(
-    {Role.RESIDENT, Role.HOUSEHOLD_REPRESENTATIVE, Role.VOLUNTEER, Role.PARTY_MEMBER}
 )
 # A household representative speaks for a household, so their invitation must name it.
 HOUSEHOLD_ROLES: frozenset[Role] = frozenset({Role.HOUSEHOLD_REPRESENTATIVE})

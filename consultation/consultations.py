@@ -45,15 +45,24 @@ from sqlmodel import col, delete, select
 from community import audit, settings
 from community.anonymity import Anonymity
 from community.communities import clean_text, effective_roles, get_community
-from community.errors import UnknownBuilding, UnknownResidentGroup, ValidationFailed
+from community.errors import ValidationFailed
 from community.models import CommunitySetting, Household, Membership, MembershipRole
-from community.notices import Attachment, Audience, audience_options
+from community.notices import Attachment
 from community.permissions import allows
-from community.roles import Action, Role
+from community.roles import Action
 from community.scheduling import JobSpec
+from community.scope import (
+    MEMBER_COLUMNS,
+    Criteria,
+    Member,
+    Scope,
+    check_scope,
+    is_admitted,
+    load_member,
+    member_of,
+)
 from community.settings import stored_value
 from community.unit_of_work import UnitOfWork
-from community.verification import RESIDENT_ROLES
 from consultation import messages
 from consultation.errors import (
     AudienceTooSmall,
@@ -87,7 +96,7 @@ from consultation.models import (
     StatementStatus,
     Vote,
 )
-from consultation.reach import count_eligible
+from consultation.reach import count_eligible, criteria
 from consultation.settings import MAP_REFRESH
 from i18n import LANGUAGES, N_
 
@@ -150,7 +159,7 @@ class ConsultationDraft:
     language: str  # the language title and background are written in
     opens_at: datetime  # aware
     closes_at: datetime  # aware
-    audience: Audience = field(default_factory=Audience)
+    audience: Scope = field(default_factory=Scope)
     eligibility: Eligibility = Eligibility.RESIDENTS
     allow_statements: bool = True
     moderated: bool = True
@@ -307,7 +316,7 @@ def check_opening_time(opens_at: datetime, now: datetime) -> None:
         raise ValidationFailed(N_("That opening time has already passed. Choose a later one, or open it now."))
 
 
-async def check_audience(uow: UnitOfWork, community_id: int, audience: Audience, eligibility: Eligibility) -> int:
+async def check_audience(uow: UnitOfWork, community_id: int, audience: Scope, eligibility: Eligibility) -> int:
     """The audience's size as the preview counts it (consultation.reach.count_eligible: eligible people in scope
     that can be reached now), refused with AudienceTooSmall below k (uow.anonymity): in so small an audience the
     figures would tell how each one voted. create() checks it; a composer calls it to say so before Create."""
@@ -338,13 +347,7 @@ async def create(uow: UnitOfWork, actor_id: int | None, draft: ConsultationDraft
         await _require_runner(uow, actor_id, draft.community_id)
     now = uow.clock.now()
     title, background = validate_draft(draft, now)
-    options = await audience_options(uow, draft.community_id)
-    for building in draft.audience.buildings:
-        if building not in options.buildings:
-            raise UnknownBuilding(building)
-    for group in draft.audience.groups:
-        if group not in options.groups:
-            raise UnknownResidentGroup(group)
+    await check_scope(uow, draft.community_id, draft.audience)
     await check_audience(uow, draft.community_id, draft.audience, draft.eligibility)
 
     consultation = Consultation(
@@ -497,36 +500,9 @@ async def close_consultation(uow: UnitOfWork, consultation_id: int, actor_id: in
 
 
 async def is_eligible(uow: UnitOfWork, person_id: int, consultation: Consultation) -> bool:
-    """A verified member of the consultation's community, inside its audience, holding an eligible role."""
-    member = (
-        await uow.session.exec(
-            sa_select(col(Membership.id), col(Household.building), col(Household.resident_group))
-            .select_from(Membership)
-            .outerjoin(Household, col(Household.id) == col(Membership.household_id))
-            .where(col(Membership.person_id) == person_id, col(Membership.community_id) == consultation.community_id)
-        )  # type: ignore[call-overload]
-    ).first()
-    if member is None:
-        return False
-    membership_id, building, group = member
-    roles = frozenset(
-        Role(role)
-        for role in (
-            await uow.session.exec(select(MembershipRole.role).where(MembershipRole.membership_id == membership_id))
-        ).all()
-    )
-    audience = Audience.from_json(consultation.audience)
-    if audience.buildings and building not in audience.buildings:
-        return False
-    if audience.groups and group not in audience.groups:
-        return False
-    if audience.roles and not roles.intersection(audience.roles):
-        return False
-    if consultation.eligibility == Eligibility.RESIDENTS:
-        return bool(roles & RESIDENT_ROLES)
-    if consultation.eligibility == Eligibility.HOUSEHOLD_REPRESENTATIVES:
-        return Role.HOUSEHOLD_REPRESENTATIVE in roles
-    return True
+    """A verified member of the consultation's community, inside its scope, holding an eligible role: the
+    single-person side of its Criteria (community.scope), whose SQL side consultation.reach invites with."""
+    return await is_admitted(uow, person_id, criteria(consultation))
 
 
 async def open_for(uow: UnitOfWork, person_id: int) -> list[Consultation]:
@@ -544,7 +520,12 @@ async def open_for(uow: UnitOfWork, person_id: int) -> list[Consultation]:
             .order_by(col(Consultation.closes_at), col(Consultation.id))
         )
     ).all()
-    return [consultation for consultation in candidates if await is_eligible(uow, person_id, consultation)]
+    # The person's membership is read once per community and checked against each consultation's criteria.
+    members: dict[int, Member | None] = {}
+    for consultation in candidates:
+        if consultation.community_id not in members:
+            members[consultation.community_id] = await load_member(uow, person_id, consultation.community_id)
+    return [c for c in candidates if criteria(c).admits(members[c.community_id])]
 
 
 async def participant_of(uow: UnitOfWork, person_id: int, consultation_id: int) -> Participant | None:
@@ -559,16 +540,19 @@ async def participant_of(uow: UnitOfWork, person_id: int, consultation_id: int) 
 
 
 async def participate(uow: UnitOfWork, person_id: int, consultation_id: int) -> Participant:
-    """The person's pseudonym in an open consultation, made on first use. Two calls at once for the same person
-    end with one pseudonym: the link's unique constraint decides, and the loser's row is removed."""
+    """The person's pseudonym in an open consultation, made on first use, for someone eligible now (asked at every
+    call: NotEligible otherwise). Two calls at once for the same person end with one pseudonym: the link's unique
+    constraint decides, and the loser's row is removed."""
     consultation = await get_consultation(uow, consultation_id)
     _require_open(consultation, uow.clock.now())
+    # Checked at every action, not only the first: someone who moved out of the scope or lost the role since
+    # keeps their pseudonym (what they did stays counted) but may do nothing more with it.
+    if not await is_eligible(uow, person_id, consultation):
+        raise NotEligible()
     found = await participant_of(uow, person_id, consultation_id)
     if found is not None:
         return found
-    if not await is_eligible(uow, person_id, consultation):
-        raise NotEligible()
-    if consultation.eligibility == Eligibility.HOUSEHOLD_REPRESENTATIVES:
+    if consultation.eligibility.one_voice_per_household:
         await _require_household_silent(uow, person_id, consultation)
     participant = Participant(
         consultation_id=consultation_id, pseudonym=secrets.token_hex(8), created_at=uow.clock.now()
@@ -777,12 +761,13 @@ async def pending_statements(uow: UnitOfWork, consultation_id: int) -> list[Stat
 
 
 @functools.cache
-def _vote_lookup() -> Select[
-    StatementStatus, int | None, ConsultationStatus, datetime, int, str, bool, int, datetime | None, str | None
-]:
+def _vote_lookup() -> Select[*tuple[Any, ...]]:
     """Built once, as every vote asks it: the statement's and its consultation's state, the voter's pseudonym
     and their vote on the statement so far, in one query (with the consultation's title and whether it takes
-    statements, which a chat shows with the next statement, and when a map was last asked for)."""
+    statements, which a chat shows with the next statement, and when a map was last asked for); and who may vote
+    (the consultation's community, scope and eligibility) with the voter's membership as community.scope reads it
+    (MEMBER_COLUMNS last: one row per role they hold), so that eligibility is checked at every vote without a
+    query more."""
     return (
         sa_select(
             col(Statement.status),
@@ -795,6 +780,10 @@ def _vote_lookup() -> Select[
             col(Vote.value),
             col(Consultation.map_requested_at),
             col(CommunitySetting.value),  # the community's map refresh interval, if it set one
+            col(Consultation.community_id),
+            col(Consultation.audience),
+            col(Consultation.eligibility),
+            *MEMBER_COLUMNS,
         )
         .select_from(Statement)
         .join(Consultation, col(Consultation.id) == col(Statement.consultation_id))
@@ -819,6 +808,15 @@ def _vote_lookup() -> Select[
                 col(Vote.statement_id) == col(Statement.id),
             ),
         )
+        .outerjoin(
+            Membership,
+            and_(
+                col(Membership.person_id) == bindparam("person_id"),
+                col(Membership.community_id) == col(Consultation.community_id),
+            ),
+        )
+        .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+        .outerjoin(MembershipRole, col(MembershipRole.membership_id) == col(Membership.id))
         .where(col(Statement.id) == bindparam("statement_id"))
     )
 
@@ -893,9 +891,10 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
         raise InvalidVote() from None
     params = {"person_id": person_id, "statement_id": statement_id}
     connection = await _core_connection(uow)
-    found = (await connection.execute(_vote_lookup(), params)).first()
-    if found is None:
+    rows = (await connection.execute(_vote_lookup(), params)).all()
+    if not rows:
         raise StatementNotFound()
+    member_at = len(rows[0]) - len(MEMBER_COLUMNS)  # the lookup's last columns are the voter's membership
     (
         statement_status,
         consultation_id,
@@ -907,12 +906,21 @@ async def record_vote(uow: UnitOfWork, person_id: int, statement_id: int, value:
         before,
         requested_at,
         refresh_text,
-    ) = found
+        community_id,
+        audience,
+        eligibility,
+    ) = rows[0][:member_at]
     now = uow.clock.now()
     _require_open_status(ConsultationStatus(consultation_status), closes_at, now)
     if statement_status != StatementStatus.APPROVED:
         raise StatementNotVotable()
-    if participant_id is None:
+    if participant_id is not None:
+        # Eligible at every vote, not only the first (participate() checks the first): the same Criteria as the
+        # invitation's, on the membership the lookup read.
+        who = Criteria(int(community_id), Scope.from_json(audience), Eligibility(eligibility))
+        if not who.admits(member_of([row[member_at:] for row in rows])):
+            raise NotEligible()
+    else:
         participant_id = (await participate(uow, person_id, consultation_id)).id
         connection = await _core_connection(uow)
     bind = uow.session.bind

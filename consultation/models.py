@@ -14,8 +14,10 @@ from sqlalchemy import Column, Float, ForeignKey, Integer, SmallInteger, Text, U
 from sqlmodel import Field, SQLModel
 
 from community.db_types import UTCDateTime, enum_type
+
+# Who may take part is the kernel's (community.scope); a consultation stores its choice in Consultation.eligibility.
+from community.eligibility import Eligibility as Eligibility  # re-exported: the tables and services use it from here
 from community.notice_models import AttachmentKind
-from consultation.eligibility import Eligibility as Eligibility  # re-exported: the tables and services use it from here
 
 
 def _utc(nullable: bool = False, index: bool = False) -> Column[datetime]:
@@ -59,7 +61,7 @@ class Consultation(SQLModel, table=True):
     attachment_channel: str | None = Field(default=None, max_length=20)  # whose file reference attachment_ref is
     attachment_ref: str | None = Field(default=None, max_length=255)
     attachment_name: str | None = Field(default=None, max_length=255)
-    # Who it is for, as community.notices.Audience's canonical JSON; "{}" is the whole community.
+    # Who it is for, as community.scope.Scope's canonical JSON; "{}" is the whole community.
     audience: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     eligibility: Eligibility = Field(default=Eligibility.RESIDENTS, sa_type=enum_type(Eligibility))
     opens_at: datetime = Field(sa_column=_utc())

@@ -32,9 +32,9 @@ from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 
 from community.communities import effective_roles, get_community
-from community.notices import Audience
 from community.permissions import allows
 from community.roles import Action
+from community.scope import Scope
 from community.unit_of_work import UnitOfWork
 from consultation.consultations import (
     ConsultationFigures,
@@ -121,7 +121,7 @@ class Outcome:
     language: str
     status: ConsultationStatus
     eligibility: Eligibility
-    audience: Audience
+    audience: Scope
     allow_statements: bool
     moderated: bool
     opens_at: datetime
@@ -292,7 +292,7 @@ async def _outcome(
         language=consultation.language,
         status=consultation.status,
         eligibility=consultation.eligibility,
-        audience=Audience.from_json(consultation.audience),
+        audience=Scope.from_json(consultation.audience),
         allow_statements=consultation.allow_statements,
         moderated=consultation.moderated,
         opens_at=consultation.opens_at,

@@ -2,10 +2,8 @@
 (told the outcome when it closes), each through every channel account that can still be reached; and the record
 that the outcome went out, so that it goes out once.
 
-The same rules as consultations.is_eligible (a member of the consultation's community, inside its audience of
-buildings, residents' groups and roles, holding a role its eligibility asks for), written as conditions on one
-query, so inviting ten thousand residents is one SELECT rather than one check per person. The tests hold the two
-in agreement.
+Who is eligible is the kernel's Criteria (community.scope): its SQL filter here, so inviting ten thousand residents
+is one SELECT; its single-person check in consultations.is_eligible, from the same definition.
 
 An invitation is not a notice: notice mutes and the daily digest do not hold it back, since a consultation asks
 for an answer before its closing time."""
@@ -15,19 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, FromClause, Select, exists, func, outerjoin
+from sqlalchemy import ColumnElement, FromClause, Select, func, outerjoin
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 
 from community import audit
 from community.communities import get_community
-from community.models import AuditEntry, ChannelAccount, Household, Membership, MembershipRole, Person
-from community.notices import Audience
-from community.roles import Role
+from community.models import AuditEntry, ChannelAccount, Household, Membership, Person
+from community.scope import Criteria, Eligibility, Scope
 from community.unit_of_work import UnitOfWork
-from community.verification import RESIDENT_ROLES
-from consultation.models import Consultation, Eligibility, ParticipantLink, Statement
+from consultation.models import Consultation, ParticipantLink, Statement
 from i18n import negotiate_language
 
 _AccountRows = Select[int, int | None, str, str, str | None, str | None]
@@ -44,48 +40,18 @@ class Reached:
     language: str  # the language to write to them in
 
 
-def _holds(roles: frozenset[Role] | tuple[Role, ...]) -> ColumnElement[bool]:
-    return exists().where(
-        col(MembershipRole.membership_id) == col(Membership.id),
-        col(MembershipRole.role).in_(sorted(roles)),
-    )
-
-
-def eligibility_filters(community_id: int, audience: Audience, eligibility: Eligibility) -> list[ColumnElement[bool]]:
-    """Conditions on Membership (outer-joined with its Household) that hold exactly for the members
-    consultations.is_eligible admits."""
-    filters: list[ColumnElement[bool]] = [col(Membership.community_id) == community_id]
-    if audience.buildings:
-        filters.append(col(Household.building).in_(audience.buildings))
-    if audience.groups:
-        filters.append(col(Household.resident_group).in_(audience.groups))
-    if audience.roles:
-        filters.append(_holds(audience.roles))
-    if eligibility == Eligibility.RESIDENTS:
-        filters.append(_holds(RESIDENT_ROLES))
-    elif eligibility == Eligibility.HOUSEHOLD_REPRESENTATIVES:
-        filters.append(_holds(frozenset({Role.HOUSEHOLD_REPRESENTATIVE})))
-    return filters
-
-
-def _eligible_members(community_id: int, audience: Audience, eligibility: Eligibility) -> Select[int]:
-    return (
-        sa_select(col(Membership.person_id))
-        .select_from(Membership)
-        .outerjoin(Household, col(Household.id) == col(Membership.household_id))
-        .where(*eligibility_filters(community_id, audience, eligibility))
-    )
+def criteria(consultation: Consultation) -> Criteria:
+    """Who may take part in the consultation: its community, its scope (the audience column), its eligibility."""
+    return Criteria(consultation.community_id, Scope.from_json(consultation.audience), consultation.eligibility)
 
 
 async def eligible_people(uow: UnitOfWork, consultation: Consultation) -> list[int]:
     """The person ids of everyone who may take part, in id order (whether reachable or not)."""
-    statement = _eligible_members(
-        consultation.community_id, Audience.from_json(consultation.audience), consultation.eligibility
-    ).order_by(col(Membership.person_id))
+    statement = criteria(consultation).members().order_by(col(Membership.person_id))
     return [int(person_id) for person_id in (await uow.session.exec(statement)).scalars()]  # type: ignore[call-overload]
 
 
-async def count_eligible(uow: UnitOfWork, community_id: int, audience: Audience, eligibility: Eligibility) -> int:
+async def count_eligible(uow: UnitOfWork, community_id: int, audience: Scope, eligibility: Eligibility) -> int:
     """How many people a consultation with this scope would invite now (people, not messages): the preview's
     number."""
     statement = (
@@ -94,7 +60,8 @@ async def count_eligible(uow: UnitOfWork, community_id: int, audience: Audience,
         .outerjoin(Household, col(Household.id) == col(Membership.household_id))
         .join(ChannelAccount, col(ChannelAccount.person_id) == col(Membership.person_id))
         .where(
-            *eligibility_filters(community_id, audience, eligibility), col(ChannelAccount.unreachable_since).is_(None)
+            *Criteria(community_id, audience, eligibility).filters(),
+            col(ChannelAccount.unreachable_since).is_(None),
         )
     )
     return int((await uow.session.exec(statement)).one()[0])  # type: ignore[call-overload]
@@ -137,13 +104,8 @@ def _accounts(person_id: Mapped[int], source: FromClause, *where: ColumnElement[
 async def invitees(uow: UnitOfWork, consultation: Consultation) -> list[Reached]:
     """Everyone eligible in the consultation's scope, one entry per reachable channel account, by person and
     account: whom the opening invites."""
-    audience = Audience.from_json(consultation.audience)
     source = outerjoin(Membership, Household, col(Household.id) == col(Membership.household_id))
-    statement = _accounts(
-        col(Membership.person_id),
-        source,
-        *eligibility_filters(consultation.community_id, audience, consultation.eligibility),
-    )
+    statement = _accounts(col(Membership.person_id), source, *criteria(consultation).filters())
     return await _reached(uow, consultation.community_id, statement)
 
 

@@ -21,7 +21,8 @@ from community.clock import FakeClock
 from community.errors import NotFound, ValidationFailed
 from community.models import AuditEntry, ChannelAccount, Community
 from community.notice_models import DeliveryStatus, OutboxMessage
-from community.notices import Audience, digest_times, set_daily_digest
+from community.notices import digest_times, set_daily_digest
+from community.scope import Scope
 from community.unit_of_work import UnitOfWorkFactory
 from consultation import consultations
 from consultation.consultations import MAP_MIN_VOTES, VoteValue, record_vote
@@ -123,14 +124,14 @@ async def test_a_community_may_raise_k_for_itself_but_never_lower_it(uows: UnitO
     cast = await _cast(uows)
     async with uows() as uow:
         # Enough residents in 梧桐社区 at the site's k of 5.
-        residents = await consultations.check_audience(uow, cast.wutong, Audience(), Eligibility.RESIDENTS)
+        residents = await consultations.check_audience(uow, cast.wutong, Scope(), Eligibility.RESIDENTS)
         assert residents >= 5 and (await settings.anonymity(uow, cast.wutong)).min_group_size == 5
     await _set(uows, cast.wutong, settings.MIN_GROUP_SIZE, str(residents + 1))
     async with uows() as uow:
         assert (await settings.anonymity(uow, cast.wutong)).min_group_size == residents + 1
         assert (await settings.anonymity(uow, cast.yinxing)).min_group_size == 5  # only that community's
         with pytest.raises(AudienceTooSmall) as refused:
-            await consultations.check_audience(uow, cast.wutong, Audience(), Eligibility.RESIDENTS)
+            await consultations.check_audience(uow, cast.wutong, Scope(), Eligibility.RESIDENTS)
     assert refused.value.params == {"audience": residents, "k": residents + 1}
 
 
@@ -210,7 +211,7 @@ async def _statuses(uows: UnitOfWorkFactory, notice_id: int) -> list[DeliverySta
 
 
 async def _held_notice(uows: UnitOfWorkFactory, cast: Cast, community_id: int, key: str, body: str) -> int:
-    notice = await _publish(uows, key, _draft(cast, community_id=community_id, audience=Audience(), body=body))
+    notice = await _publish(uows, key, _draft(cast, community_id=community_id, audience=Scope(), body=body))
     await _fan_out(uows, notice.id or 0)
     return notice.id or 0
 

@@ -35,9 +35,9 @@ from community.db import session_factory
 from community.keys import SiteKey
 from community.models import AuditEntry, ScheduleRequest
 from community.notice_models import DeliveryStatus, OutboxMessage
-from community.notices import Audience
 from community.people import identify
 from community.roles import CommunityKind, Role
+from community.scope import Scope
 from community.unit_of_work import UnitOfWorkFactory
 from consultation.consultations import ConsultationDraft, VoteValue, create_consultation, vote
 from consultation.models import Consultation, ConsultationStatus, Statement
@@ -146,7 +146,7 @@ async def test_a_jobs_process_killed_before_its_hand_overs_runs_every_transition
                 language="zh_Hans",
                 opens_at=now + OPENS_IN,
                 closes_at=now + CLOSES_IN,
-                audience=Audience(),
+                audience=Scope(),
             )
             created = await create_consultation(uow, worker, draft, ("应改建为停车位。", "应改建为口袋公园。"))
             await uow.commit()

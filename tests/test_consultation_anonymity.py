@@ -31,9 +31,9 @@ from community.clock import FakeClock
 from community.communities import add_community, add_member, household
 from community.models import AuditEntry
 from community.notice_models import OutboxMessage
-from community.notices import Audience
 from community.people import identify
 from community.roles import CommunityKind, Role
+from community.scope import Scope
 from community.unit_of_work import UnitOfWorkFactory
 from consultation.consultations import (
     ConsultationDraft,
@@ -107,7 +107,7 @@ def session(console: Callable[[Sequence[ConsoleUser]], ConsoleSession], world: W
     return console((WORKER, *RESIDENTS))
 
 
-def _draft(world: World, clock: FakeClock, audience: Audience = Audience()) -> ConsultationDraft:  # noqa: B008
+def _draft(world: World, clock: FakeClock, audience: Scope = Scope()) -> ConsultationDraft:  # noqa: B008
     return ConsultationDraft(
         community_id=world.community_id,
         title="A bicycle shed?",
@@ -175,7 +175,7 @@ async def test_the_service_refuses_an_audience_below_k_and_writes_nothing(
 ) -> None:
     with pytest.raises(AudienceTooSmall) as refused:
         async with uows() as uow:
-            await create(uow, world.worker, _draft(world, clock, Audience(buildings=(ALONE,))))
+            await create(uow, world.worker, _draft(world, clock, Scope(buildings=(ALONE,))))
     assert refused.value.params == {"audience": 1, "k": 5}
     async with uows() as uow:
         audited = (
@@ -183,7 +183,7 @@ async def test_the_service_refuses_an_audience_below_k_and_writes_nothing(
         ).all()
     assert await _consultations(uows) == 0 and audited == []
     async with uows() as uow:  # 1号楼: five residents, exactly k
-        await create(uow, world.worker, _draft(world, clock, Audience(buildings=(SHARED,))))
+        await create(uow, world.worker, _draft(world, clock, Scope(buildings=(SHARED,))))
         await uow.commit()
     assert await _consultations(uows) == 1
 
@@ -192,7 +192,7 @@ async def test_the_setting_changes_k_for_the_audience(uows: UnitOfWorkFactory, w
     six = UnitOfWorkFactory(uows.sessions, uows.clock, uows.key, Anonymity(min_group_size=6), renderers=uows.renderers)
     with pytest.raises(AudienceTooSmall) as refused:
         async with six() as uow:
-            await create(uow, world.worker, _draft(world, clock, Audience(buildings=(SHARED,))))
+            await create(uow, world.worker, _draft(world, clock, Scope(buildings=(SHARED,))))
     assert refused.value.params == {"audience": 5, "k": 6}
     async with six() as uow:
         await create(uow, world.worker, _draft(world, clock))  # everyone: six residents

@@ -25,7 +25,8 @@ from community.anonymity import Anonymity
 from community.clock import FakeClock
 from community.demo import WUTONG, seed_demo
 from community.notice_models import AttachmentKind
-from community.notices import Attachment, Audience
+from community.notices import Attachment
+from community.scope import Scope
 from community.unit_of_work import UnitOfWorkFactory
 from consultation.consultations import (
     add_statement,
@@ -75,7 +76,7 @@ async def _consultation(
         background=BACKGROUND,
         statements=SEEDED,
         opened=opened,
-        audience=Audience(buildings=buildings),
+        audience=Scope(buildings=buildings),
         moderated=moderated,
         attachment=attachment,
     )

@@ -15,8 +15,8 @@ from sqlmodel import col, select
 from community.anonymity import Anonymity
 from community.clock import FakeClock
 from community.models import ChannelAccount, Household, Membership, Person
-from community.notices import Audience
 from community.roles import Role
+from community.scope import Scope
 from community.unit_of_work import UnitOfWorkFactory
 from consultation.consultations import add_statement, create, get_consultation, is_eligible, participate
 from consultation.models import Consultation, Eligibility
@@ -33,16 +33,16 @@ def anonymity() -> Anonymity:
 
 GROUP = "第一居民小组"
 SCOPES = (
-    Audience(),
-    Audience(buildings=(B3,)),
-    Audience(buildings=(B3, B7)),
-    Audience(roles=(Role.HOUSEHOLD_REPRESENTATIVE,)),
-    Audience(buildings=(B7,), roles=(Role.COMMITTEE_MEMBER,)),
-    Audience(groups=(GROUP,)),
+    Scope(),
+    Scope(buildings=(B3,)),
+    Scope(buildings=(B3, B7)),
+    Scope(roles=(Role.HOUSEHOLD_REPRESENTATIVE,)),
+    Scope(buildings=(B7,), roles=(Role.COMMITTEE_MEMBER,)),
+    Scope(groups=(GROUP,)),
 )
 
 
-def _unstored(community_id: int, audience: Audience, eligibility: Eligibility, clock: FakeClock) -> Consultation:
+def _unstored(community_id: int, audience: Scope, eligibility: Eligibility, clock: FakeClock) -> Consultation:
     """A consultation with this scope, never stored (is_eligible and the reach queries read only its scope)."""
     now = clock.now()
     return Consultation(
@@ -79,7 +79,7 @@ async def test_the_invitation_query_agrees_with_is_eligible_for_every_scope(
 
     # A few cases spelled out, so the agreement is not agreement on nothing.
     residents = await _open(uows, cast, clock, title="全体居民")
-    b3 = await _open(uows, cast, clock, title="3号楼", audience=Audience(buildings=(B3,)))
+    b3 = await _open(uows, cast, clock, title="3号楼", audience=Scope(buildings=(B3,)))
     members = await _open(uows, cast, clock, title="全体成员", eligibility=Eligibility.MEMBERS)
     async with uows() as uow:
         assert await eligible_people(uow, await get_consultation(uow, residents)) == sorted(
@@ -113,11 +113,11 @@ async def test_invitees_are_each_reachable_account_in_the_readers_language(
             .values(unreachable_since=clock.now())
         )
         await uow.commit()
-    consultation_id = await _open(uows, cast, clock, audience=Audience(buildings=(B3, B7)))
+    consultation_id = await _open(uows, cast, clock, audience=Scope(buildings=(B3, B7)))
     async with uows() as uow:
         consultation = await get_consultation(uow, consultation_id)
         reached = [(r.person_id, r.channel, r.chat_id, r.language) for r in await invitees(uow, consultation)]
-        assert await count_eligible(uow, cast.wutong, Audience(buildings=(B3, B7)), Eligibility.RESIDENTS) == 3
+        assert await count_eligible(uow, cast.wutong, Scope(buildings=(B3, B7)), Eligibility.RESIDENTS) == 3
     assert reached == [
         (cast.committee, "telegram", "committee", "zh_Hans"),
         (cast.wang, "telegram", "wang", "zh_Hans"),

@@ -24,10 +24,10 @@ from community.clock import FakeClock
 from community.communities import add_community, add_member, household
 from community.errors import UnknownBuilding, ValidationFailed
 from community.models import AuditEntry, Person
-from community.notices import Audience
 from community.people import identify
 from community.privacy import forget
 from community.roles import CommunityKind, Role
+from community.scope import Scope
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from consultation.consultations import (
     MAX_SEEDS,
@@ -226,7 +226,7 @@ async def test_bad_drafts_are_refused_and_nothing_is_written(uows: UnitOfWorkFac
     refused: list[tuple[ConsultationDraft, type[Exception]]] = [
         (_draft(cast, clock, closes_at=now + timedelta(minutes=30)), ClosesBeforeOpens),
         (_draft(cast, clock, opens_at=now - timedelta(days=2), closes_at=now - timedelta(days=1)), ClosingTimePassed),
-        (_draft(cast, clock, audience=Audience(buildings=("99号楼",))), UnknownBuilding),
+        (_draft(cast, clock, audience=Scope(buildings=("99号楼",))), UnknownBuilding),
     ]
     for draft, error in refused:
         with pytest.raises(error):
@@ -344,7 +344,7 @@ async def test_a_start_after_missed_times_opens_and_closes_what_came_due(
 
 async def test_only_eligible_members_in_the_audience_take_part(uows: UnitOfWorkFactory, clock: FakeClock) -> None:
     cast = await _cast(uows)
-    consultation_id = await _open(uows, cast, clock, audience=Audience(buildings=(B3,)))
+    consultation_id = await _open(uows, cast, clock, audience=Scope(buildings=(B3,)))
     async with uows() as uow:
         assert await participate(uow, cast.wang, consultation_id)
         assert await participate(uow, cast.liu, consultation_id)

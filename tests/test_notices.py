@@ -49,7 +49,6 @@ from community.notices import (
     MAX_BODY,
     MAX_CAPTION,
     Attachment,
-    Audience,
     NoticeDraft,
     acknowledge,
     audience_options,
@@ -77,6 +76,7 @@ from community.notices import (
 from community.people import Identity, identify, set_language
 from community.privacy import forget, personal_data
 from community.roles import CommunityKind, Role
+from community.scope import Scope
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 B3, B7, B12 = "3号楼", "7号楼", "12号楼"
@@ -269,7 +269,7 @@ async def test_a_worker_confirms_a_notice_sent_now_or_scheduled_with_its_progres
 
 async def test_a_notice_to_building_3_reaches_only_building_3(uows: UnitOfWorkFactory) -> None:
     cast = await _cast(uows)
-    notice = await _publish(uows, "worker", _draft(cast, audience=Audience(buildings=(B3,))))
+    notice = await _publish(uows, "worker", _draft(cast, audience=Scope(buildings=(B3,))))
     assert notice.status == NoticeStatus.SENDING  # no send time: out at once
     assert notice.id is not None
 
@@ -285,11 +285,11 @@ async def test_a_notice_to_building_3_reaches_only_building_3(uows: UnitOfWorkFa
 
 async def test_groups_and_role_segments_narrow_the_audience(uows: UnitOfWorkFactory) -> None:
     cast = await _cast(uows)
-    volunteers = await _publish(uows, "worker", _draft(cast, audience=Audience(roles=(Role.VOLUNTEER,))))
-    group_one = await _publish(uows, "worker", _draft(cast, audience=Audience(groups=(G1,))))
+    volunteers = await _publish(uows, "worker", _draft(cast, audience=Scope(roles=(Role.VOLUNTEER,))))
+    group_one = await _publish(uows, "worker", _draft(cast, audience=Scope(groups=(G1,))))
     # Across kinds all must hold: volunteers of building 3; within a kind any: building 3 or 7.
-    both = await _publish(uows, "worker", _draft(cast, audience=Audience(buildings=(B3,), roles=(Role.VOLUNTEER,))))
-    either = await _publish(uows, "worker", _draft(cast, audience=Audience(buildings=(B3, B7))))
+    both = await _publish(uows, "worker", _draft(cast, audience=Scope(buildings=(B3,), roles=(Role.VOLUNTEER,))))
+    either = await _publish(uows, "worker", _draft(cast, audience=Scope(buildings=(B3, B7))))
     everyone = await _publish(uows, "worker", _draft(cast))
 
     assert await _recipient_people(uows, volunteers.id or 0) == sorted([cast.liu, cast.zhang])
@@ -307,13 +307,13 @@ async def test_the_preview_counts_what_the_fan_out_makes(uows: UnitOfWorkFactory
     async with uows() as uow:
         options = await audience_options(uow, cast.wutong)
         three = await count_recipients(
-            uow, cast.wutong, Audience(buildings=(B3,)), category=NoticeCategory.GENERAL, important=False
+            uow, cast.wutong, Scope(buildings=(B3,)), category=NoticeCategory.GENERAL, important=False
         )
     assert options.buildings == (B3, B7, B12)  # natural order: 3 before 12
     assert options.groups == (G1, G2)
     assert three == 4  # 王芳 twice, 刘洋, 孙丽
 
-    notice = await _publish(uows, "worker", _draft(cast, audience=Audience(buildings=(B3,))))
+    notice = await _publish(uows, "worker", _draft(cast, audience=Scope(buildings=(B3,))))
     await _fan_out(uows, notice.id or 0)
     async with uows() as uow:
         assert (await figures(uow, notice.id or 0)).total == three
@@ -331,7 +331,7 @@ async def test_a_muted_category_is_skipped_but_important_notices_still_arrive(uo
     async with uows() as uow:
         assert await muted_categories(uow, cast.liu) == {NoticeCategory.VOLUNTEERING}
 
-    audience = Audience(buildings=(B3,))
+    audience = Scope(buildings=(B3,))
     call = await _publish(uows, "worker", _draft(cast, audience=audience, category=NoticeCategory.VOLUNTEERING))
     urgent = await _publish(
         uows, "worker", _draft(cast, audience=audience, category=NoticeCategory.VOLUNTEERING, important=True)
@@ -356,7 +356,7 @@ async def test_digest_readers_get_ordinary_notices_held_and_important_ones_at_on
         assert await daily_digest(uow, cast.chen)
         assert not await daily_digest(uow, cast.sun)
 
-    audience = Audience(buildings=(B3, B7))
+    audience = Scope(buildings=(B3, B7))
     ordinary = await _publish(uows, "worker", _draft(cast, audience=audience))
     urgent = await _publish(uows, "worker", _draft(cast, audience=audience, important=True))
     # Its Acknowledge button needs a message of its own, so a notice asking for one is not held either.
@@ -379,11 +379,11 @@ async def test_unreachable_accounts_are_left_out(uows: UnitOfWorkFactory, clock:
             account.unreachable_since = clock.now()
             uow.session.add(account)
         await uow.commit()
-    notice = await _publish(uows, "worker", _draft(cast, audience=Audience(buildings=(B3,))))
+    notice = await _publish(uows, "worker", _draft(cast, audience=Scope(buildings=(B3,))))
     async with uows() as uow:
         found = await recipients(uow, notice)
         count = await count_recipients(
-            uow, cast.wutong, Audience(buildings=(B3,)), category=NoticeCategory.GENERAL, important=True
+            uow, cast.wutong, Scope(buildings=(B3,)), category=NoticeCategory.GENERAL, important=True
         )
     assert sorted((r.person_id, r.channel) for r in found) == sorted([(cast.wang, "console"), (cast.sun, "telegram")])
     assert count == 2
@@ -393,7 +393,7 @@ async def test_each_recipient_reads_the_version_in_their_language(uows: UnitOfWo
     cast = await _cast(uows)
     draft = _draft(
         cast,
-        audience=Audience(buildings=(B3, B7)),
+        audience=Scope(buildings=(B3, B7)),
         translations={"en": "No water tomorrow from 9 am; please store some."},
     )
     notice = await _publish(uows, "worker", draft)
@@ -428,7 +428,7 @@ async def test_someone_without_a_language_of_their_own_gets_their_apps_or_the_co
         await _join(uow, ids[0], cast.wutong, {Role.RESIDENT}, ("7号楼 303", B7, G1))
         await _join(uow, ids[1], cast.wutong, {Role.RESIDENT}, ("7号楼 304", B7, G1))
         await uow.commit()
-    notice = await _publish(uows, "worker", _draft(cast, audience=Audience(buildings=(B7,))))
+    notice = await _publish(uows, "worker", _draft(cast, audience=Scope(buildings=(B7,))))
     async with uows() as uow:
         languages = {r.person_id: r.language for r in await recipients(uow, notice)}
     assert languages == {cast.chen: "en", ids[0]: "en", ids[1]: "zh_Hans"}
@@ -464,7 +464,7 @@ async def test_party_members_are_addressed_only_by_those_who_may_see_party_membe
     uows: UnitOfWorkFactory,
 ) -> None:
     cast = await _cast(uows)
-    party = _draft(cast, audience=Audience(roles=(Role.PARTY_MEMBER,)))
+    party = _draft(cast, audience=Scope(roles=(Role.PARTY_MEMBER,)))
     with pytest.raises(SensitiveAudienceNotAllowed):
         await _publish(uows, "committee", party)
     notice = await _publish(uows, "worker", party)
@@ -486,9 +486,9 @@ async def test_party_members_are_addressed_only_by_those_who_may_see_party_membe
         ),
         ({"translations": {"en": " "}}, EmptyNotice),
         ({"translations": {"fr": "Pas d'eau"}}, ValidationFailed),
-        ({"audience": Audience(buildings=("99号楼",))}, UnknownBuilding),
-        ({"audience": Audience(groups=("九组",))}, UnknownResidentGroup),
-        ({"audience": Audience(buildings=(B7,), roles=(Role.VOLUNTEER,))}, NoRecipients),
+        ({"audience": Scope(buildings=("99号楼",))}, UnknownBuilding),
+        ({"audience": Scope(groups=("九组",))}, UnknownResidentGroup),
+        ({"audience": Scope(buildings=(B7,), roles=(Role.VOLUNTEER,))}, NoRecipients),
         ({"send_at": "past"}, SendTimePassed),
         ({"send_at": "now"}, SendTimePassed),
     ],
@@ -571,7 +571,7 @@ async def test_cancelling_while_sending_stops_only_what_has_not_gone(uows: UnitO
     async with uows() as uow:
         await set_daily_digest(uow, cast.chen, True)
         await uow.commit()
-    notice = await _publish(uows, "worker", _draft(cast, audience=Audience(buildings=(B3, B7))))
+    notice = await _publish(uows, "worker", _draft(cast, audience=Scope(buildings=(B3, B7))))
     await _fan_out(uows, notice.id or 0)
     await _set_status(uows, notice.id or 0, cast.liu, DeliveryStatus.SENT)
     await _set_status(uows, notice.id or 0, cast.sun, DeliveryStatus.SENDING)  # on the wire right now
@@ -602,7 +602,7 @@ async def test_cancelling_while_sending_stops_only_what_has_not_gone(uows: UnitO
 
 async def test_a_notice_that_went_out_is_finished_once_and_cannot_be_cancelled(uows: UnitOfWorkFactory) -> None:
     cast = await _cast(uows)
-    notice = await _publish(uows, "worker", _draft(cast, audience=Audience(buildings=(B7,))))
+    notice = await _publish(uows, "worker", _draft(cast, audience=Scope(buildings=(B7,))))
     await _fan_out(uows, notice.id or 0)
     async with uows() as uow:
         assert not await finish_if_settled(uow, notice.id or 0)  # still queued
@@ -624,8 +624,8 @@ async def test_a_notice_that_went_out_is_finished_once_and_cannot_be_cancelled(u
 
 async def test_a_recipient_acknowledges_once(uows: UnitOfWorkFactory) -> None:
     cast = await _cast(uows)
-    asked = await _publish(uows, "worker", _draft(cast, audience=Audience(buildings=(B3,)), ack_requested=True))
-    plain = await _publish(uows, "worker", _draft(cast, audience=Audience(buildings=(B3,))))
+    asked = await _publish(uows, "worker", _draft(cast, audience=Scope(buildings=(B3,)), ack_requested=True))
+    plain = await _publish(uows, "worker", _draft(cast, audience=Scope(buildings=(B3,))))
     for notice in (asked, plain):
         await _fan_out(uows, notice.id or 0)
 
@@ -691,8 +691,8 @@ async def test_held_messages_are_gathered_per_account_for_the_digest(uows: UnitO
         for person in (cast.chen, cast.wang):
             await set_daily_digest(uow, person, True)
         await uow.commit()
-    first = await _publish(uows, "worker", _draft(cast, audience=Audience(buildings=(B3, B7))))
-    second = await _publish(uows, "worker", _draft(cast, audience=Audience(groups=(G1,)), body="周六义诊。"))
+    first = await _publish(uows, "worker", _draft(cast, audience=Scope(buildings=(B3, B7))))
+    second = await _publish(uows, "worker", _draft(cast, audience=Scope(groups=(G1,)), body="周六义诊。"))
     urgent = await _publish(uows, "worker", _draft(cast, important=True))
     for notice in (first, second, urgent):
         await _fan_out(uows, notice.id or 0)
@@ -720,11 +720,11 @@ async def test_held_messages_are_gathered_per_account_for_the_digest(uows: UnitO
 
 
 def test_an_audience_is_stored_canonically() -> None:
-    assert Audience().is_everyone() and Audience().to_json() == "{}"
-    audience = Audience(buildings=("12号楼", "3号楼", "3号楼"), roles=(Role.UNIT_CONTACT, Role.VOLUNTEER))
-    assert audience == Audience(buildings=("3号楼", "12号楼"), roles=(Role.VOLUNTEER, Role.UNIT_CONTACT))
+    assert Scope().is_everyone() and Scope().to_json() == "{}"
+    audience = Scope(buildings=("12号楼", "3号楼", "3号楼"), roles=(Role.UNIT_CONTACT, Role.VOLUNTEER))
+    assert audience == Scope(buildings=("3号楼", "12号楼"), roles=(Role.VOLUNTEER, Role.UNIT_CONTACT))
     assert not audience.is_everyone()
-    assert Audience.from_json(audience.to_json()) == audience
+    assert Scope.from_json(audience.to_json()) == audience
     assert audience.to_json() == '{"buildings":["3号楼","12号楼"],"roles":["volunteer","unit_contact"]}'
 
 
@@ -736,7 +736,7 @@ async def test_publishing_and_cancelling_are_audited(uows: UnitOfWorkFactory, cl
     notice = await _publish(
         uows,
         "worker",
-        _draft(cast, audience=Audience(buildings=(B3,)), send_at=clock.now() + timedelta(hours=1), important=True),
+        _draft(cast, audience=Scope(buildings=(B3,)), send_at=clock.now() + timedelta(hours=1), important=True),
     )
     async with uows() as uow:
         await cancel(uow, await _identity(uow, "worker"), notice.id or 0)
@@ -768,14 +768,14 @@ async def test_forget_erases_a_residents_notice_data(uows: UnitOfWorkFactory) ->
     exported = data.as_json()["notices"]
     assert exported == {"muted_categories": ["events"], "daily_digest": True, "acknowledged": 0, "written": 0}
 
-    asked = await _publish(uows, "worker", _draft(cast, audience=Audience(buildings=(B3,)), ack_requested=True))
+    asked = await _publish(uows, "worker", _draft(cast, audience=Scope(buildings=(B3,)), ack_requested=True))
     await _fan_out(uows, asked.id or 0)
     await _set_status(uows, asked.id or 0, cast.wang, DeliveryStatus.SENT)
     async with uows() as uow:
         assert await acknowledge(uow, cast.wang, asked.id or 0)
         await uow.commit()
     # A later notice is still held for 王芳's digest when she leaves.
-    later = await _publish(uows, "worker", _draft(cast, audience=Audience(buildings=(B3,)), body="下周体检。"))
+    later = await _publish(uows, "worker", _draft(cast, audience=Scope(buildings=(B3,)), body="下周体检。"))
     await _fan_out(uows, later.id or 0)
 
     async with uows() as uow:

@@ -10,7 +10,8 @@ from typing import ClassVar
 
 from bot.forms import StateForm, attachment_of
 from bot.forms.engine import FormCommunity, FormPick, FormPress
-from community.notices import Attachment, Audience
+from community.notices import Attachment
+from community.scope import Scope
 from consultation.consultations import ConsultationDraft
 from consultation.models import Eligibility
 from consultation.settings import CLOSING_DAYS, default_closing_days
@@ -94,8 +95,8 @@ class Form(StateForm):
     seeds: list[str] = field(default_factory=list)
     done: bool = False  # past the scope once: a new title or background goes back to the options
 
-    def audience(self) -> Audience:
-        return Audience(buildings=tuple(self.buildings), groups=tuple(self.groups))
+    def audience(self) -> Scope:
+        return Scope(buildings=tuple(self.buildings), groups=tuple(self.groups))
 
     def eligibility_value(self) -> Eligibility:
         return Eligibility(self.eligibility)

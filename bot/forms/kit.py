@@ -21,7 +21,7 @@ from bot.notices.render import describe_audience, moment
 from bot.replies import Button, Keyboard
 from community import notices
 from community.communities import get_community
-from community.notices import Audience
+from community.scope import Scope
 from i18n import N_
 
 
@@ -67,7 +67,7 @@ class Places(FormData, Protocol):
     group_options: list[str]
     groups: list[str]
 
-    def audience(self) -> Audience: ...
+    def audience(self) -> Scope: ...
 
 
 P = TypeVar("P", bound=Places)
@@ -182,7 +182,7 @@ def time_step(
 TYPE_A_TIME = N_("Please type the date and time.")
 
 
-async def summary(ctx: Context, form: F, template: str, *, audience: Audience, count: int, **params: object) -> str:
+async def summary(ctx: Context, form: F, template: str, *, audience: Scope, count: int, **params: object) -> str:
     """A form's summary (on the hub and under the preview) in the composer's language at the community's time
     zone: ``template`` gets the community's name, the audience described, how many it reaches, ``at`` to write a
     moment, and ``params``."""

@@ -20,8 +20,9 @@ from community import notices
 from community.errors import NoticeNotFound, PermissionDenied
 from community.models import Community
 from community.notice_models import Notice, NoticeStatus
-from community.notices import CANCELLABLE, Audience
+from community.notices import CANCELLABLE
 from community.roles import Action
+from community.scope import Scope
 from community.verification import staff_communities
 from i18n import N_
 
@@ -104,7 +105,7 @@ async def _figures_text(ctx: Context, notice: Notice, community: Community, ques
         notice=notice,
         status=status_label(reader, notice.status),
         category=category_label(reader, notice.category),
-        audience=describe_audience(reader, Audience.from_json(notice.audience)),
+        audience=describe_audience(reader, Scope.from_json(notice.audience)),
         excerpt=excerpt(notice.body, 200),
         f=figures,
         question=question,

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from bot.forms import StateForm, attachment_of
 from community.errors import ValidationFailed
 from community.notice_models import NoticeCategory
-from community.notices import Attachment, Audience, NoticeDraft
+from community.notices import Attachment, NoticeDraft
 from community.roles import Role
+from community.scope import Scope
 from i18n import LANGUAGES, N_
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -46,8 +47,8 @@ class Form(StateForm):
     def other_language(self) -> str:
         return next(language for language in LANGUAGES if language != self.language)
 
-    def audience(self) -> Audience:
-        return Audience(buildings=tuple(self.buildings), groups=tuple(self.groups), roles=tuple(map(Role, self.roles)))
+    def audience(self) -> Scope:
+        return Scope(buildings=tuple(self.buildings), groups=tuple(self.groups), roles=tuple(map(Role, self.roles)))
 
     def when(self) -> datetime | None:
         return datetime.fromisoformat(self.send_at) if self.send_at else None

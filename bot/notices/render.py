@@ -17,8 +17,8 @@ from bot.rendering import Localizer
 from bot.replies import Button, Keyboard
 from community.notice_messages import NoticeLook
 from community.notice_models import AttachmentKind, NoticeCategory
-from community.notices import Audience
 from community.roles import Role
+from community.scope import Scope
 from i18n import N_
 
 CATEGORY_LABELS: Mapping[NoticeCategory, str] = {
@@ -67,7 +67,7 @@ def _any_of(l: Localizer, names: Iterable[str]) -> str:  # noqa: E741
     return str(format_list(list(names), style="or", locale=l.t.locale))
 
 
-def describe_audience(l: Localizer, audience: Audience) -> str:  # noqa: E741
+def describe_audience(l: Localizer, audience: Scope) -> str:  # noqa: E741
     """Who a notice is for, as plain text: "the whole community", or "3号楼 or 7号楼 · Volunteers" (building and
     group names say what they are: 3号楼, 第一居民小组)."""
     if audience.is_everyone():

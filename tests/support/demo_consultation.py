@@ -12,7 +12,8 @@ from sqlmodel import select
 from community.clock import FakeClock
 from community.demo import WUTONG, seed_demo
 from community.models import Community
-from community.notices import Attachment, Audience
+from community.notices import Attachment
+from community.scope import Scope
 from community.unit_of_work import UnitOfWorkFactory
 from consultation.consultations import ConsultationDraft, add_statement, create, open_consultation
 from consultation.models import Eligibility
@@ -35,7 +36,7 @@ async def demo_consultation(
     statements: Sequence[str],
     opens_in: timedelta = timedelta(0),
     opened: bool = True,
-    audience: Audience | None = None,
+    audience: Scope | None = None,
     eligibility: Eligibility = Eligibility.RESIDENTS,
     moderated: bool = True,
     attachment: Attachment | None = None,
@@ -58,7 +59,7 @@ async def demo_consultation(
                 language="en",
                 opens_at=opens_at,
                 closes_at=opens_at + timedelta(days=7),
-                audience=audience or Audience(),
+                audience=audience or Scope(),
                 eligibility=eligibility,
                 moderated=moderated,
                 attachment=attachment,
