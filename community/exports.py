@@ -12,7 +12,9 @@ own permission before asking); this module only keeps the requests."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -115,3 +117,17 @@ async def finish(
     uow.session.add(request)
     await uow.session.flush()
     return request
+
+
+async def kept(uow: UnitOfWork, request_ids: Sequence[int], finished_after: datetime) -> set[int]:
+    """Of these requests, those whose file is still wanted: PREPARING, or finished after the moment given. (A
+    request that is gone, erased with its requester, is not among them.)"""
+    if not request_ids:
+        return set()
+    rows = await uow.session.exec(
+        select(ExportRequest.id).where(
+            col(ExportRequest.id).in_(request_ids),
+            (col(ExportRequest.status) == ExportStatus.PREPARING) | (col(ExportRequest.finished_at) > finished_after),
+        )
+    )
+    return {request_id for request_id in rows.all() if request_id is not None}

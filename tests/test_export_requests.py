@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from bot.channels.console import ConsoleUser
 from bot.channels.telegram_delivery import TelegramTransport
 from bot.delivery.transport import Delivered
 from bot.exports.files import local_ref
-from bot.exports.jobs import EXPORT_JOB
+from bot.exports.jobs import EXPORT_JOB, FILES_KEPT
 from bot.exports.worker import ExportWorker
 from bot.handlers.consult_export import export_keyboard
 from bot.rendering import Localizer, Localizers
@@ -282,3 +283,24 @@ async def test_the_telegram_transport_uploads_a_stored_file(tmp_path: Path) -> N
     assert sent.method == "sendDocument"
     assert sent.document_name == XLSX_NAME and sent.document_bytes == content
     assert sent.plain_text == "The outcome of “小区停车位改造”."
+
+
+async def test_the_files_made_are_removed_once_kept_long_enough(
+    uows: UnitOfWorkFactory,
+    clock: FakeClock,
+    engine: AsyncEngine,
+    localizers: Localizers,
+    en: Localizer,
+    world: World,
+    tmp_path: Path,
+) -> None:
+    rig = _rig(uows, localizers, clock, engine, tmp_path)
+    assert await _tap_xlsx(rig, en, world) == [PREPARING]
+    assert len(_saved(await rig.finish())) == 1
+    (request,) = await _requests(uows)
+    folder = rig.exports_dir / str(request.id)
+    assert (folder / XLSX_NAME).exists()  # kept for a delivery that may be held back
+    assert await rig.jobs.sweep() == 0
+    clock.advance(FILES_KEPT + timedelta(minutes=1))
+    assert await rig.jobs.sweep() == 1
+    assert not folder.exists()

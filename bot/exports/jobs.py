@@ -23,7 +23,7 @@ import asyncio
 import logging
 import shutil
 from concurrent.futures import BrokenExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -55,11 +55,15 @@ EXPORT_JOB: Final = "export.produce"
 # the console keeps to the same limit so that it shows what a Telegram user would get.
 UPLOAD_LIMIT_BYTES: Final = 50 * 1024 * 1024
 
+# How long a file made for a requester is kept once its request is finished: long enough for a delivery held back
+# (a paused channel, a long queue) to send it; the requester can always ask for it again.
+FILES_KEPT: Final = timedelta(days=7)
+
 PREPARING = N_("Preparing the file… It will arrive in this chat when it is ready.")
 ALREADY_PREPARING = N_("This file is already being prepared. It will arrive in this chat when it is ready.")
 TOO_LARGE = N_(
     "The file is %(size)s MB, more than the %(limit)s MB Telegram lets a bot send. The community's operator can "
-    "write it on the server with: %(command)s"
+    "write it on the server with: <code>%(command)s</code>"
 )
 FAILED = N_("The file could not be made. Please try again later.")
 CAPTION = N_("The outcome of “%(title)s”.")
@@ -129,6 +133,20 @@ class ExportJobs:
             await self._finish(request_id, ExportStatus.REFUSED, folder, text=made.message, params=dict(made.params))
         elif isinstance(made, Produced):
             await self._deliver(request_id, folder, made, title)
+        await self.sweep()
+
+    async def sweep(self) -> int:
+        """Remove the files of requests finished more than FILES_KEPT ago, and of requests that are gone (the
+        requester used /forget); returns how many folders went."""
+        folders = await asyncio.to_thread(_request_folders, self.files_dir)
+        if not folders:
+            return 0
+        async with self.uows() as uow:
+            wanted = await exports.kept(uow, list(folders), uow.clock.now() - FILES_KEPT)
+        gone = [folder for request_id, folder in folders.items() if request_id not in wanted]
+        for folder in gone:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+        return len(gone)
 
     async def _start(self, uow: UnitOfWork, request_id: int) -> tuple[ExportTask | None, str]:
         request = await exports.get_request(uow, request_id)
@@ -259,8 +277,16 @@ class ExportJobs:
             now = uow.clock.now()
         for request_id in pending:
             await schedule_export(scheduler, request_id, now)
+        await self.sweep()
         if pending:
             log.info("exports caught up at start: %s asked for and not finished", len(pending))
+
+
+def _request_folders(files_dir: Path) -> dict[int, Path]:
+    """The folders of files made, by request id (the folder's name)."""
+    if not files_dir.is_dir():
+        return {}
+    return {int(path.name): path for path in files_dir.iterdir() if path.is_dir() and path.name.isdigit()}
 
 
 def _megabytes(size: int) -> str:
