@@ -40,7 +40,7 @@ class ExportRequest(SQLModel, table=True):
     chat_id: str = Field(max_length=64)
     language: str = Field(max_length=20)
     status: ExportStatus = Field(default=ExportStatus.PREPARING, sa_type=enum_type(ExportStatus))
-    active_key: str | None = Field(default=None, max_length=160, unique=True)
+    active_key: str | None = Field(default=None, max_length=160, unique=True, index=True)
     file_name: str | None = Field(default=None, max_length=255)
     size_bytes: int | None = Field(default=None)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
