@@ -22,7 +22,8 @@ residents vote in another consultation of the same database through the Conversa
 one unit of work per tap, the SQLite gate included):
 
 - ``concurrent_p99_ms`` (and ``concurrent_p50_ms``, ``concurrent_max_ms``): the reply time of those votes, from
-  the event to the replies, while the export runs (target: p99 under 250 ms on SQLite);
+  the moment each tap was due to its replies (so a loop held by something else counts too), while the export
+  runs (target: p99 under 250 ms on SQLite);
 - ``concurrent_votes``: how many votes were measured; ``concurrent_export_seconds``: the export's wall time there;
 - ``concurrent_status``: how the request ended (``sent``, or ``too_large`` for a file over Telegram's 50 MB).
 
@@ -345,14 +346,18 @@ def _concurrent(path: Path, fmt: ExportFormat, folder: Path) -> dict[str, Any]:
             done = asyncio.Event()
 
             async def resident(index: int) -> None:
+                # Timed from when the tap is due, not from when this task gets the loop: an event loop held by
+                # something else (an export on it) delays the start of a reply too, and that counts.
                 tap = 1
+                due = time.perf_counter()
                 while not done.is_set():
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
                     voter = index + VOTERS * (tap % (OTHER_VOTERS // VOTERS))
-                    began = time.perf_counter()
                     await conversation.handle(event(voter, tap))
-                    latencies.append((time.perf_counter() - began) * 1000)
+                    answered = time.perf_counter()
+                    latencies.append((answered - due) * 1000)
                     tap += 1
-                    await asyncio.sleep(THINK_SECONDS)
+                    due = answered + THINK_SECONDS
 
             residents = [asyncio.create_task(resident(index)) for index in range(VOTERS)]
             began = time.perf_counter()
