@@ -21,6 +21,8 @@ from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
 from bot.delivery.transport import Transport
+from bot.exports import jobs as export_jobs
+from bot.exports.files import exports_dir
 from bot.handlers import consult as consult_handlers
 from bot.handlers import consult_admin as consult_admin_handlers
 from bot.handlers import consult_compose as consult_compose_handlers
@@ -80,6 +82,7 @@ HANDLER_MODULES: tuple[ModuleType, ...] = (
 JOB_REGISTRARS: tuple[Callable[[JobRegistry, App], None], ...] = (
     notice_jobs.register_jobs,
     consultation_jobs.register_jobs,
+    export_jobs.register_jobs,
 )
 
 
@@ -226,11 +229,14 @@ def build_delivery(settings: Settings, uows: UnitOfWorkFactory, localizers: Loca
     token = settings.telegram_bot_token
     if token is not None:
         telegram = TelegramTransport(
-            token.reveal(), api_base=settings.telegram_api_base, paid_broadcast=settings.paid_broadcast
+            token.reveal(),
+            api_base=settings.telegram_api_base,
+            paid_broadcast=settings.paid_broadcast,
+            files_dir=exports_dir(settings.data_dir),
         )
         transports = {telegram.channel: telegram}
     else:
-        console = ConsoleTransport()
+        console = ConsoleTransport(files_dir=exports_dir(settings.data_dir))
         transports = {console.channel: console}
     sender = Sender(uows, transports, SenderOptions(rate=settings.send_rate))
     sender.on_progress = ProgressEditor(uows, localizers, sender.transports)

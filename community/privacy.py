@@ -24,6 +24,7 @@ from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from community import audit
 from community.errors import NotFound
+from community.export_models import ExportRequest
 from community.join_messages import request_topic
 from community.models import (
     ChannelAccount,
@@ -458,6 +459,8 @@ async def forget(uow: UnitOfWork, person_id: int, erasers: Sequence[Eraser] = ()
     await _forget_join_request_messages(uow, person_id)
     await session.exec(delete(JoinRequest).where(col(JoinRequest.person_id) == person_id))
     await _forget_notice_data(uow, person_id, account_ids)
+    # Files they asked for: the requests go (a file still being made then finds none, and is not sent).
+    await session.exec(delete(ExportRequest).where(col(ExportRequest.person_id) == person_id))
     await session.exec(update(JoinRequest).where(col(JoinRequest.decided_by) == person_id).values(decided_by=None))
     await session.exec(update(Invitation).where(col(Invitation.created_by) == person_id).values(created_by=None))
 

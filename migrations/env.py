@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 # Imported for their side effect: they register the tables on SQLModel.metadata.
+import community.export_models
 import community.models
 import community.notice_models  # noqa: F401
 import consultation.models  # noqa: F401

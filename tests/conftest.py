@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 # The tables to truncate, registered on SQLModel.metadata by importing them.
+import community.export_models
 import community.models
 import community.notice_models  # noqa: F401
 import consultation.models  # noqa: F401

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -21,9 +20,10 @@ import pytest
 from fontTools.pens.recordingPen import RecordingPen
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from bot.channels.console import ConsoleSession, ConsoleUser
+from bot.channels.console import ConsoleUser
 from bot.consultations.buttons import ExportConsultation, ExportFormat
 from bot.exports import xlsx
 from bot.exports.consultation import POLIS_VOTES_HEADER, export_consultation, export_filename, polis_datetime
@@ -49,6 +49,7 @@ from tests.support.consultation_world import (
     World,
     build_world,
 )
+from tests.support.exports import ExportRig
 from tests.support.polis_data import POLIS_DATA
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -364,12 +365,14 @@ RESIDENT = ConsoleUser(key="r1", name=RESIDENT_NAMES[0], language_code="en")
 async def test_a_committee_member_taps_export_and_gets_the_file_a_resident_is_refused(
     uows: UnitOfWorkFactory,
     clock: FakeClock,
-    console: Callable[[Sequence[ConsoleUser]], ConsoleSession],
+    engine: AsyncEngine,
+    localizers: Localizers,
     en: Localizer,
     tmp_path: Path,
 ) -> None:
     world = await build_world(uows, clock, channel="console")
-    session = console([COMMITTEE, RESIDENT])
+    rig = ExportRig(uows, localizers, clock, engine, tmp_path, [COMMITTEE, RESIDENT])
+    session = rig.session
 
     def offer(key: str) -> list[str]:
         # What the staff overview shows under a consultation: its Export buttons.
@@ -379,23 +382,30 @@ async def test_a_committee_member_taps_export_and_gets_the_file_a_resident_is_re
     await session.feed("/as committee")
     shown = offer("committee")
     assert "  [1] Spreadsheet (XLSX)" in shown and "  [3] Report (PDF)" in shown
+    # Answered at once; the file is made by the jobs' process and comes through the outbox.
     out = await session.feed("1")
-    assert any("consultation-1-outcome.xlsx saved to" in line for line in out), out
-    saved = tmp_path / "files" / "committee" / "consultation-1-outcome.xlsx"
-    workbook = openpyxl.load_workbook(saved, read_only=True)
+    assert out == ["Preparing the file… It will arrive in this chat when it is ready."]
+    printed = await rig.finish()
+    assert any("consultation-1-outcome.xlsx saved to" in line for line in printed), printed
+    assert f"The outcome of “{TITLE}”." in printed
+    workbook = openpyxl.load_workbook(rig.saved("committee", "consultation-1-outcome.xlsx"), read_only=True)
     rows = _sheet_rows(workbook, "Statements")
     assert {row[0]: row[3:7] for row in rows[2:]}[world.bloc_a[0]] == (6, 6, 0, 12)
 
     offer("committee")
     out = await session.feed("2")
-    saved_csv = tmp_path / "files" / "committee" / "consultation-1-votes.csv"
-    assert any("consultation-1-votes.csv saved to" in line for line in out), out
+    assert out == ["Preparing the file… It will arrive in this chat when it is ready."]
+    printed = await rig.finish()
+    assert any("consultation-1-votes.csv saved to" in line for line in printed), printed
+    saved_csv = rig.saved("committee", "consultation-1-votes.csv")
     assert saved_csv.read_text(encoding="utf-8").startswith(",".join(POLIS_VOTES_HEADER) + "\n")
 
     await session.feed("/as r1")
     offer("r1")
     out = await session.feed("1")
     assert "Only the committee and the community's staff can export a consultation's outcome." in out
+    assert not rig.scheduler.jobs  # nothing asked of the jobs' process
+    assert await rig.finish() == []
     assert not (tmp_path / "files" / "r1").exists()
 
 
@@ -450,15 +460,18 @@ async def test_the_pdf_report_of_a_consultation_without_votes_says_there_are_non
 async def test_a_committee_member_gets_the_report_of_a_consultation_without_votes_in_the_chat(
     uows: UnitOfWorkFactory,
     clock: FakeClock,
-    console: Callable[[Sequence[ConsoleUser]], ConsoleSession],
+    engine: AsyncEngine,
+    localizers: Localizers,
     en: Localizer,
     tmp_path: Path,
 ) -> None:
     world = await _unvoted(uows, clock, channel="console")
-    session = console([COMMITTEE])
-    session.deliver("committee", SendText(UNVOTED_TITLE, buttons=export_keyboard(en, world.consultation_id)))
-    out = await session.feed("3")
+    rig = ExportRig(uows, localizers, clock, engine, tmp_path, [COMMITTEE])
+    rig.session.deliver("committee", SendText(UNVOTED_TITLE, buttons=export_keyboard(en, world.consultation_id)))
+    out = await rig.session.feed("3")
+    assert out == ["Preparing the file… It will arrive in this chat when it is ready."]
+    printed = await rig.finish()
     name = export_filename(world.consultation_id, ExportFormat.PDF)
-    assert any(f"{name} saved to" in line for line in out), out
-    saved = tmp_path / "files" / "committee" / name
+    assert any(f"{name} saved to" in line for line in printed), printed
+    saved = rig.saved("committee", name)
     assert "Nobody has voted yet." in "".join(page.extract_text() for page in PdfReader(saved).pages)

@@ -157,7 +157,7 @@ class ConsoleSession:
             lines.append(f" {marker} {user.key}: {user.name}{detail}")
         return lines
 
-    def deliver(self, chat_id: str, reply: SendText | SendMedia) -> tuple[str, list[str]]:
+    def deliver(self, chat_id: str, reply: SendText | SendMedia | SendFile) -> tuple[str, list[str]]:
         """A message from the delivery engine (bot/channels/console_delivery.py), not an answer to a line typed
         here: the person you are sees it at once; anyone else finds it in their inbox, and the terminal says who
         got one. Returns the message's id in that chat and the lines to print now."""
@@ -194,7 +194,14 @@ class ConsoleSession:
                 lines.append(self.chrome.label(N_("(the message above was changed)")))
                 lines.extend(self._message(here, reply.text, reply.buttons, None, edit_of=reply.message_id))
             elif isinstance(reply, SendFile):
-                lines.extend(self._file(reply))
+                target = self._target(reply.to)
+                if target is None:
+                    lines.extend(self._file(reply, self.current.key))
+                else:  # a file the delivery engine brought (an export made off the conversation)
+                    key, chat = target
+                    chat.inbox.extend(self._file(reply, key))
+                    name = self.users[key].name if key in self.users else key
+                    lines.append(self.chrome.label(N_("→ a message was sent to %(name)s"), name=name))
             elif isinstance(reply, SendMedia):
                 media = self._media_lines(reply)
                 target = self._target(reply.to)
@@ -246,14 +253,16 @@ class ConsoleSession:
             lines.append(f"  [/contact] {request_contact}")
         return lines
 
-    def _file(self, reply: SendFile) -> list[str]:
+    def _file(self, reply: SendFile, key: str) -> list[str]:
+        """The file saved in the chat's folder (files_dir/KEY), or only named when there is no files_dir."""
         if self.files_dir is None:
             return [self.chrome.label(N_("📎 %(name)s (%(size)s bytes)"), name=reply.filename, size=len(reply.content))]
-        folder = self.files_dir / self.current.key
+        folder = self.files_dir / key
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / Path(reply.filename).name
         path.write_bytes(reply.content)
-        return [self.chrome.label(N_("📎 %(name)s saved to %(path)s"), name=reply.filename, path=str(path))]
+        saved = self.chrome.label(N_("📎 %(name)s saved to %(path)s"), name=reply.filename, path=str(path))
+        return [saved, *html_to_plain(reply.caption).splitlines()]
 
 
 async def run_console(

@@ -4,12 +4,15 @@ else waits in their inbox (seen after `/as KEY`), and the terminal says who got 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Final
 
 from bot.channels.console import CHANNEL, ConsoleSession
-from bot.delivery.transport import Delivered, RetryAfter, SendResult
-from bot.replies import Button, Keyboard, SendMedia, SendText
+from bot.delivery.transport import Delivered, Refused, RetryAfter, SendResult
+from bot.exports.files import is_local, local_file
+from bot.replies import Button, Keyboard, SendFile, SendMedia, SendText
 from community.notice_models import MessageKind, OutboxMessage
 from community.outbox import OutboxButton, buttons_from_json
 
@@ -25,7 +28,8 @@ def _keyboard(buttons: tuple[tuple[OutboxButton, ...], ...]) -> Keyboard:
 class ConsoleTransport:
     channel = CHANNEL
 
-    def __init__(self) -> None:
+    def __init__(self, files_dir: Path | None = None) -> None:
+        self.files_dir = files_dir  # where the files Linli made are (bot.exports.files); None: no such file
         self._session: ConsoleSession | None = None
         self._write: Write | None = None
 
@@ -39,9 +43,19 @@ class ConsoleTransport:
         if session is None or write is None:
             return RetryAfter(_NOT_OPEN_YET)  # nobody to show it to yet; not a failure of the message
         keyboard = _keyboard(buttons_from_json(message.buttons))
-        reply: SendText | SendMedia
+        reply: SendText | SendMedia | SendFile
         if message.kind is MessageKind.TEXT:
             reply = SendText(message.text, buttons=keyboard)
+        elif is_local(message.file_ref):
+            # A file Linli made (an export): handed over whole, as the chat would get it, and saved by the session.
+            path = local_file(self.files_dir, message.file_ref or "") if self.files_dir is not None else None
+            if path is None:
+                return Refused("not a file this process can read")
+            try:
+                content = await asyncio.to_thread(path.read_bytes)
+            except OSError as err:
+                return Refused(f"the file could not be read: {type(err).__name__}")
+            reply = SendFile(message.file_name or path.name, content, caption=message.text)
         else:
             reply = SendMedia(
                 message.kind.value, message.file_ref or "", message.text, file_name=message.file_name, buttons=keyboard

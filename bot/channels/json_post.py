@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 _MAX_HEAD: Final = 64 * 1024
 _MAX_BODY: Final = 16 * 1024 * 1024
 _HEAD_END: Final = b"\r\n\r\n"
+JSON: Final = b"application/json"
 
 
 class HttpError(Exception):
@@ -236,18 +237,17 @@ class JsonPoster:
         host_header = self._host if default_port else f"{self._host}:{self._port}"
         if ":" in self._host and not default_port:  # an IPv6 literal
             host_header = f"[{self._host}]:{self._port}"
-        self._head = (
-            f"Host: {host_header}\r\nUser-Agent: Linli\r\nContent-Type: application/json\r\n"
-            "Connection: keep-alive\r\nContent-Length: "
-        ).encode("ascii")
+        self._head = f"Host: {host_header}\r\nUser-Agent: Linli\r\nContent-Type: ".encode("ascii")
+        self._head_rest = b"\r\nConnection: keep-alive\r\nContent-Length: "
         self._timeout = timeout
         self._slots = asyncio.Semaphore(connections)
         self._idle: deque[_Connection] = deque()
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
 
-    async def post(self, path: str, body: bytes) -> Answer:
-        """POST body to base URL + path. Raises TimeoutError, HttpError or OSError; never with the URL in it."""
+    async def post(self, path: str, body: bytes, content_type: bytes = JSON) -> Answer:
+        """POST body to base URL + path. Raises TimeoutError, HttpError or OSError; never with the URL in it.
+        content_type: JSON, or another (a multipart/form-data upload of a file)."""
         if self._closed:
             raise HttpError("the client is closed")
         data = b"".join(
@@ -256,6 +256,8 @@ class JsonPoster:
                 (self._prefix + path).encode("utf-8"),
                 b" HTTP/1.1\r\n",
                 self._head,
+                content_type,
+                self._head_rest,
                 str(len(body)).encode("ascii"),
                 b"\r\n\r\n",
                 body,

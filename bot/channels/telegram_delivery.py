@@ -18,18 +18,27 @@ base) -> a pause of a minute with an error in the log, so nothing is failed for 
 network errors, timeouts, an unreadable answer -> Transient.
 
 A text longer than a message (4096) goes in parts, a caption longer than Telegram's 1024 goes as the file and then
-the text; the parts of one row are sent one chat interval apart, and the sender counts them (``parts()``)."""
+the text; the parts of one row are sent one chat interval apart, and the sender counts them (``parts()``).
+
+A document whose file_ref names a file Linli made (bot.exports.files, under ``files_dir``: an export
+asked for in a chat) is uploaded with multipart/form-data, as the Bot API wants a new file; every other file_ref is
+a file_id Telegram already holds, sent in JSON."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import mimetypes
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from bot.channels.json_post import HttpError, JsonPoster
 from bot.delivery.pacing import CHAT_INTERVAL, GROUP_INTERVAL
 from bot.delivery.transport import Delivered, Refused, RetryAfter, SendResult, Transient, Unreachable
+from bot.exports.files import is_local, local_file
 from bot.html import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_html, utf16_len
 from community.notice_models import MessageKind, OutboxMessage
 from community.outbox import OutboxButton, buttons_from_json
@@ -96,7 +105,9 @@ class TelegramTransport:
         connections: int = 256,
         chat_interval: float = CHAT_INTERVAL,
         group_interval: float = GROUP_INTERVAL,
+        files_dir: Path | None = None,
     ) -> None:
+        self.files_dir = files_dir  # where the files Linli made are (bot.exports.jobs); None: no such file
         self._base = (api_base or DEFAULT_API_BASE).rstrip("/")
         self._path = f"bot{token}/"  # holds the token: never log it
         self.paid_broadcast = paid_broadcast
@@ -139,6 +150,17 @@ class TelegramTransport:
             return await self._send_texts(chat, _parts(message.text, TELEGRAM_TEXT_LIMIT), markup, gap)
         method, field = ("sendPhoto", "photo") if message.kind is MessageKind.PHOTO else ("sendDocument", "document")
         payload: dict[str, Any] = {"chat_id": chat, field: message.file_ref}
+        upload: Upload | None = None
+        if message.file_ref is not None and is_local(message.file_ref):
+            path = local_file(self.files_dir, message.file_ref) if self.files_dir is not None else None
+            if path is None:
+                return Refused("not a file this process can read")
+            try:
+                content = await asyncio.to_thread(path.read_bytes)
+            except OSError as err:
+                return Refused(f"the file could not be read: {type(err).__name__}")
+            upload = Upload(field, message.file_name or path.name, content)
+            del payload[field]
         text = message.text
         if not text or _caption_fits(text):
             if text:
@@ -146,9 +168,9 @@ class TelegramTransport:
                 payload["parse_mode"] = "HTML"
             if markup is not None:
                 payload["reply_markup"] = markup
-            return await self._call(method, payload)
+            return await self._call(method, payload, upload=upload)
         # The caption is too long: the file alone, then the text with the buttons, one chat interval later.
-        result = await self._call(method, payload)
+        result = await self._call(method, payload, upload=upload)
         if not isinstance(result, Delivered):
             return result
         await asyncio.sleep(gap)
@@ -207,12 +229,18 @@ class TelegramTransport:
                 return result
         return result
 
-    async def _call(self, method: str, payload: dict[str, Any], *, paid: bool = True) -> SendResult:
+    async def _call(
+        self, method: str, payload: dict[str, Any], *, paid: bool = True, upload: Upload | None = None
+    ) -> SendResult:
         if paid and self.paid_broadcast:
             payload["allow_paid_broadcast"] = True
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         try:
-            reply = await self._http().post(self._path + method, body)
+            if upload is None:
+                body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+                reply = await self._http().post(self._path + method, body)
+            else:
+                body, content_type = multipart(payload, upload)
+                reply = await self._http().post(self._path + method, body, content_type)
         except TimeoutError:
             return Transient("timeout")
         except (HttpError, OSError) as err:
@@ -229,6 +257,35 @@ class TelegramTransport:
             message_id = result.get("message_id") if isinstance(result, dict) else None
             return Delivered(str(message_id) if message_id is not None else "")
         return _failure(method, status, answer)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file sent as a new upload: the form field it goes in, its name, its bytes."""
+
+    field: str
+    name: str
+    content: bytes
+
+
+def multipart(payload: dict[str, Any], upload: Upload) -> tuple[bytes, bytes]:
+    """The Bot API call as multipart/form-data: each parameter a field (objects as JSON), then the file. Returns the
+    body and its Content-Type."""
+    boundary = secrets.token_hex(16)
+    parts: list[bytes] = []
+    for name, value in payload.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
+        parts.append(shown.encode() + b"\r\n")
+    file_name = upload.name.replace("\\", "_").replace('"', "_").replace("\r", "_").replace("\n", "_")
+    mime = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{upload.field}"; filename="{file_name}"\r\n'
+        f"Content-Type: {mime}\r\n\r\n".encode()
+    )
+    parts.append(upload.content + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}".encode("ascii")
 
 
 def _failure(method: str, status: int, answer: dict[str, Any]) -> SendResult:

@@ -1,18 +1,22 @@
-"""A consultation's outcome as a file in the chat: a committee member (or staff) taps Export under a consultation
-and receives the XLSX, CSV or PDF; anyone else gets the translated refusal.
+"""A consultation's outcome as a file in the chat: a committee member (or staff) taps Export under a consultation,
+is answered "preparing…" at once, and receives the XLSX, CSV or PDF when the jobs' process has made it
+(bot.exports.jobs); anyone else gets the translated refusal at once. A second tap while the same file is being
+prepared is told so, and starts nothing.
 
 export_keyboard() is the row of Export buttons other handlers put under a consultation (the staff overview)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 from bot.consultations.buttons import ExportConsultation, ExportFormat
 from bot.context import Context
+from bot.exports.jobs import ALREADY_PREPARING, PREPARING
+from bot.exports.worker import CONSULTATION_OUTCOME
 from bot.rendering import Localizer
-from bot.replies import AnswerButton, Button, Keyboard, Reply, SendFile
+from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
 from bot.router import Router
+from community import exports
 
 # The formats offered in the chat, in this order; JSON is for machines (linli export consultation).
 CHAT_FORMATS: tuple[ExportFormat, ...] = (ExportFormat.XLSX, ExportFormat.CSV, ExportFormat.PDF)
@@ -29,20 +33,28 @@ def export_keyboard(l: Localizer, consultation_id: int) -> Keyboard:  # noqa: E7
 
 
 async def send_export(ctx: Context, data: ExportConsultation) -> Sequence[Reply]:
-    """Write the file and hand it over; a refusal (not committee or staff, no such consultation) is raised by the
-    service before anything is written, and the conversation answers it in the reader's language."""
-    # Here, not at the top: the exports bring numpy, scikit-learn and xlsxwriter, which a bot start need not wait for.
-    from bot.exports.consultation import export_consultation
-    from consultation.consultations import get_consultation
+    """Record the request and answer at once; the file follows from the jobs' process. A refusal (not committee or
+    staff, no such consultation, raw votes while fewer than k voted) is raised by the services before anything is
+    recorded, and the conversation answers it in the reader's language."""
+    # Here, not at the top: the consultation services bring numpy, which a bot start need not wait for.
+    from consultation.consultations import require_figures_shown
+    from consultation.outcome import require_exporter
 
-    buffer = io.BytesIO()
-    exported = await export_consultation(ctx.uow, ctx.person_id, data.consultation_id, data.format, ctx.l, buffer)
-    consultation = await get_consultation(ctx.uow, data.consultation_id)
-    caption = ctx.l.text("The outcome of “%(title)s”.", title=consultation.title)
-    return (
-        AnswerButton(),
-        SendFile(exported.filename, buffer.getvalue(), caption=caption, mime_type=exported.mime_type),
+    await require_exporter(ctx.uow, ctx.person_id, data.consultation_id)
+    if data.format is ExportFormat.CSV:
+        await require_figures_shown(ctx.uow, data.consultation_id)
+    sender = ctx.event.sender
+    recipient = exports.Recipient(
+        person_id=ctx.person_id,
+        account_id=ctx.identity.account.id,
+        channel=sender.channel,
+        chat_id=sender.chat_id,
+        language=ctx.l.language,
     )
+    asked = await exports.ask(ctx.uow, CONSULTATION_OUTCOME, data.consultation_id, data.format.value, recipient)
+    if not asked.created:
+        return (AnswerButton(), SendText(ctx.l.text(ALREADY_PREPARING)))
+    return (AnswerButton(), SendText(ctx.l.text(PREPARING)))
 
 
 def register(router: Router) -> None:

@@ -74,13 +74,20 @@ class ConsoleDelivery:
     while the test was the person they were for (messages for anyone else wait in their inbox, shown by /as).
 
     progress: the localizers for the author's progress editor (a notice's "is going out" message, edited as
-    deliveries go out); None runs the Sender without one."""
+    deliveries go out); None runs the Sender without one. files_dir: where the files Linli made are (exports)."""
 
-    def __init__(self, uows: UnitOfWorkFactory, session: ConsoleSession, *, progress: Localizers | None = None) -> None:
+    def __init__(
+        self,
+        uows: UnitOfWorkFactory,
+        session: ConsoleSession,
+        *,
+        progress: Localizers | None = None,
+        files_dir: Path | None = None,
+    ) -> None:
         self.uows = uows
         self.progress = progress
         self.printed: list[str] = []
-        self.transport = ConsoleTransport()
+        self.transport = ConsoleTransport(files_dir=files_dir)
         self.transport.attach(session, self.printed.extend)
 
     async def __call__(self) -> list[str]:
