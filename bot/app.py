@@ -6,7 +6,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType, TracebackType
+from collections.abc import Sequence
+from types import TracebackType
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,28 +16,12 @@ from bot.channels.console_delivery import ConsoleTransport
 from bot.channels.telegram_delivery import TelegramTransport
 from bot.command_menu import command_menu
 from bot.config import Settings
-from bot.consultations import jobs as consultation_jobs
 from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
 from bot.delivery.transport import Transport
-from bot.handlers import consult as consult_handlers
-from bot.handlers import consult_admin as consult_admin_handlers
-from bot.handlers import consult_compose as consult_compose_handlers
-from bot.handlers import consult_export as consult_export_handlers
-from bot.handlers import consult_moderation as consult_moderation_handlers
-from bot.handlers import help as help_handlers
-from bot.handlers import invitations as invitations_handlers
-from bot.handlers import join as join_handlers
-from bot.handlers import language as language_handlers
-from bot.handlers import members as members_handlers
-from bot.handlers import menu as menu_handlers
-from bot.handlers import notice_admin as notice_admin_handlers
-from bot.handlers import notice_compose as notice_compose_handlers
-from bot.handlers import notifications as notifications_handlers
-from bot.handlers import privacy as privacy_handlers
-from bot.handlers import start as start_handlers
-from bot.notices import jobs as notice_jobs
+from bot.features import DEFAULT_MANIFESTS
+from bot.manifest import Features, Manifest
 from bot.notices.progress_editor import ProgressEditor
 from bot.rendering import Localizers
 from bot.router import Router
@@ -50,39 +35,13 @@ from i18n import LANGUAGES, Catalogs
 
 log = logging.getLogger(__name__)
 
-# Every feature's handler module; each exposes register(router). Order does not matter.
-HANDLER_MODULES: tuple[ModuleType, ...] = (
-    help_handlers,
-    menu_handlers,
-    language_handlers,
-    privacy_handlers,
-    members_handlers,
-    start_handlers,
-    join_handlers,
-    invitations_handlers,
-    notice_compose_handlers,
-    notice_admin_handlers,
-    notifications_handlers,
-    consult_compose_handlers,
-    consult_handlers,
-    consult_moderation_handlers,
-    consult_admin_handlers,
-    consult_export_handlers,
-)
-
-
-# Every feature's scheduled jobs: each registers its job names (and any daily job) with
-# register_jobs(registry, app), called once the app is built. Order does not matter.
-JOB_REGISTRARS: tuple[Callable[[JobRegistry, App], None], ...] = (
-    notice_jobs.register_jobs,
-    consultation_jobs.register_jobs,
-)
-
-
-def build_router() -> Router:
-    router = Router()
-    for module in HANDLER_MODULES:
-        module.register(router)
+def build_router(manifests: Sequence[Manifest] = DEFAULT_MANIFESTS, features: Features | None = None) -> Router:
+    """The conversation router with every feature's handlers (each manifest's register(router) functions; their
+    order does not matter). features: already composed from the same manifests (build_app does so once)."""
+    router = Router(features if features is not None else Features.of(manifests))
+    for manifest in manifests:
+        for register in manifest.handlers:
+            register(router)
     return router
 
 
@@ -96,6 +55,7 @@ class App:
     uows: UnitOfWorkFactory
     catalogs: Catalogs
     localizers: Localizers
+    features: Features  # every manifest's declarations, composed (bot.manifest)
     router: Router
     bot: BotInfo
     conversation: Conversation
@@ -135,6 +95,7 @@ async def build_app(
     *,
     catalogs: Catalogs | None = None,
     scheduler: Callable[[JobRegistry], ManagedScheduler] | None = None,
+    manifests: Sequence[Manifest] = DEFAULT_MANIFESTS,
 ) -> App:
     """The single composition root, used by the CLI, the tests and the benchmarks. It opens no connection yet:
     migrating (``community.migrate.upgrade(app.engine)``) is the caller's choice.
@@ -142,7 +103,9 @@ async def build_app(
     catalogs: already loaded ones (the CLI loads them first for its own messages); by default the compiled
     catalogs are loaded here, and a missing one fails at once rather than at the first message.
     scheduler: makes the scheduler from the job registry (tests pass a FakeScheduler); by default APScheduler
-    with its jobs in the app's database."""
+    with its jobs in the app's database.
+    manifests: the features to run (bot.features.DEFAULT_MANIFESTS); their handlers, menu entries, jobs,
+    settings and personal-data providers are all the app knows of them."""
     database_file = sqlite_file(settings.database_url)
     if database_file is not None:
         # SQLite creates the file but not the directories above it.
@@ -151,7 +114,8 @@ async def build_app(
     localizers = Localizers(catalogs)
     engine = create_engine(settings.database_url)
     uows = UnitOfWorkFactory(session_factory(engine), clock, site_key(settings), Anonymity(settings.min_group_size))
-    router = build_router()
+    features = Features.of(manifests)
+    router = build_router(manifests, features)
     bot = BotInfo(username=settings.bot_username)
     log.debug("database: %s", settings.database_label)
     jobs = JobRegistry()
@@ -163,6 +127,7 @@ async def build_app(
         uows=uows,
         catalogs=catalogs,
         localizers=localizers,
+        features=features,
         router=router,
         bot=bot,
         conversation=Conversation(uows, router, localizers, bot, scheduler=managed),
@@ -170,8 +135,12 @@ async def build_app(
         scheduler=managed,
         delivery=build_delivery(settings, uows, localizers),
     )
-    for register_jobs in JOB_REGISTRARS:
-        register_jobs(jobs, app)
+    for manifest in manifests:
+        for register_jobs in manifest.jobs:
+            register_jobs(jobs, app)
+    for manifest in manifests:
+        for wire in manifest.wiring:
+            wire(app)
     return app
 
 

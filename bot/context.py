@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import Event
+from bot.manifest import Features
 from bot.rendering import Localizer, Localizers
 from community.dialogue import DialogueState, clear_state, save_state
 from community.people import Identity, MembershipView
@@ -41,6 +42,8 @@ class Context:
     bot: BotInfo
     state: DialogueState | None = None
     scheduler: Scheduler | None = None  # None where nothing runs jobs (some tests)
+    # The app's features (bot.manifest): the menu's entries, the personal-data providers, the settings' values.
+    features: Features = field(default_factory=Features)
     pending_after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def after_commit(self, action: Callable[[], Awaitable[None]]) -> None:

@@ -82,6 +82,7 @@ class Conversation:
                     bot=self.bot,
                     state=await load_state(uow, state_key(event)),
                     scheduler=self.scheduler,
+                    features=self.router.features,
                 )
                 replies = await self.router.dispatch(ctx)
                 await uow.commit()

@@ -1,10 +1,12 @@
-"""The one table of actions x roles. Services check it; handlers only use it to decide what to show."""
+"""The one table of the kernel's actions x roles; a feature's own actions (community.features.FeatureAction) carry
+their default roles with them. Services check them; handlers only use them to decide what to show."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
 from community.errors import PermissionDenied
+from community.features import AnyAction, FeatureAction
 from community.roles import Action, Role
 
 _EVERY_MEMBER = frozenset(Role)
@@ -30,11 +32,19 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
 INHERITED_ROLES: frozenset[Role] = frozenset({Role.STREET_ADMINISTRATOR})
 
 
-def allows(roles: Iterable[Role], action: Action) -> bool:
-    allowed = PERMISSIONS[action]
+def roles_for(action: AnyAction) -> frozenset[Role]:
+    """The roles that may take the action: the table's for the kernel's actions, the declared defaults for a
+    feature's."""
+    if isinstance(action, FeatureAction):
+        return action.default_roles
+    return PERMISSIONS[action]
+
+
+def allows(roles: Iterable[Role], action: AnyAction) -> bool:
+    allowed = roles_for(action)
     return any(role in allowed for role in roles)
 
 
-def require(roles: Iterable[Role], action: Action) -> None:
+def require(roles: Iterable[Role], action: AnyAction) -> None:
     if not allows(roles, action):
         raise PermissionDenied(action=action.value)

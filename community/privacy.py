@@ -37,6 +37,7 @@ from community.models import (
     MembershipRole,
     Person,
 )
+from community.features import PersonalDataProvider, PersonalSection
 from community.notice_models import (
     FINAL_STATUSES,
     DeliveryStatus,
@@ -92,6 +93,14 @@ class DialogueData:
 
 
 @dataclass(frozen=True, slots=True)
+class FeatureData:
+    """What one feature's personal-data provider holds about the person (community.features)."""
+
+    key: str  # the provider's key: its section in the export file
+    section: PersonalSection
+
+
+@dataclass(frozen=True, slots=True)
 class PersonalData:
     person_id: int
     display_name: str
@@ -107,6 +116,7 @@ class PersonalData:
     daily_digest: bool = False  # non-urgent notices gathered into one message a day
     notices_acknowledged: int = 0
     notices_written: int = 0
+    features: tuple[FeatureData, ...] = ()  # from the features' providers, in the order they were given
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON values: dates in ISO 8601 (UTC), roles and statuses by their stable names."""
@@ -164,6 +174,7 @@ class PersonalData:
                 "acknowledged": self.notices_acknowledged,
                 "written": self.notices_written,
             },
+            **{found.key: found.section.as_json() for found in self.features},
         }
 
     def to_json_bytes(self) -> bytes:
@@ -256,8 +267,11 @@ async def _accounts(uow: UnitOfWork, person_id: int) -> list[ChannelAccount]:
     return list((await uow.session.exec(_statements().accounts, params={"person_id": person_id})).all())
 
 
-async def personal_data(uow: UnitOfWork, person_id: int) -> PersonalData:
-    """Everything Linli holds that leads to this person, for them to read and take away."""
+async def personal_data(
+    uow: UnitOfWork, person_id: int, providers: Sequence[PersonalDataProvider] = ()
+) -> PersonalData:
+    """Everything Linli holds that leads to this person, for them to read and take away: the kernel's own rows,
+    and what each feature's provider holds (the composition root passes every feature's)."""
     session = uow.session
     person = await _person(uow, person_id)
     accounts = await _accounts(uow, person_id)
@@ -288,6 +302,11 @@ async def personal_data(uow: UnitOfWork, person_id: int) -> PersonalData:
     digest = (await session.exec(_statements().daily_digest, params=params)).first()
     acknowledged = (await session.exec(_statements().acks, params=params)).one()
     written = (await session.exec(_statements().notices_written, params=params)).one()
+    features: list[FeatureData] = []
+    for provider in providers:
+        section = await provider.collect(uow, person_id)
+        if section is not None:
+            features.append(FeatureData(provider.key, section))
 
     return PersonalData(
         person_id=person_id,
@@ -327,6 +346,7 @@ async def personal_data(uow: UnitOfWork, person_id: int) -> PersonalData:
         daily_digest=bool(digest),
         notices_acknowledged=int(acknowledged),
         notices_written=int(written),
+        features=tuple(features),
     )
 
 
@@ -402,7 +422,8 @@ async def _erase_left_households(uow: UnitOfWork, household_ids: list[int]) -> N
 
 # What a feature erases of a person when they use /forget: called with the unit of work and the person's id,
 # before the kernel's own rows go (so the feature can still follow its links from the person). The kernel
-# never imports a feature: the composition root hands each feature's eraser to forget() (bot.erasure).
+# never imports a feature: the front ends hand forget() each feature's provider's erase (PersonalDataProvider.erase,
+# gathered from the manifests by bot.manifest.Features.erasers).
 Eraser = Callable[[UnitOfWork, int], Awaitable[None]]
 
 

@@ -11,11 +11,11 @@ from sqlmodel import col, select
 from bot.context import Context
 from bot.events import ButtonPress, Command
 from bot.notices.buttons import PREVIEW_NOTICE_ID, AcknowledgeNotice, DigestChoice, MuteCategory
-from bot.notices.jobs import DIGEST_TIME
 from bot.notices.render import CATEGORIES, ack_keyboard, category_label
 from bot.replies import AnswerButton, Button, EditButtons, EditText, Keyboard, Reply, SendText
 from bot.router import Router
 from community import notices
+from community.kernel_features import DIGEST_TIME
 from community.notice_models import MessageKind, NoticeAck, OutboxMessage
 from community.roles import Action
 from i18n import N_
@@ -41,7 +41,7 @@ async def _screen(ctx: Context) -> tuple[str, Keyboard]:
         "notice_notifications.j2",
         muted=str(format_list(names, locale=ctx.l.t.locale)) if names else None,
         digest=digest,
-        digest_time=DIGEST_TIME.strftime("%H:%M"),
+        digest_time=ctx.features.settings[DIGEST_TIME].strftime("%H:%M"),
     )
     toggles = [
         Button((OFF if category in muted else ON) + category_label(ctx.l, category), MuteCategory(index).pack())

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from bot.notices.fanout import fan_out, send_digests
 from bot.rendering import Localizers
-from community import notices
+from community import kernel_features, notices
 from community.notice_models import Notice, NoticeStatus
 from community.scheduling import JobArgs, Scheduler
 from community.unit_of_work import UnitOfWorkFactory
@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 SEND_JOB = "notice.send"
 DIGEST_JOB = "notice.digest"
 DIGEST_KEY = "notice.digest"
-DIGEST_TIME = time(19, 0)
-DIGEST_TIMEZONE = "Asia/Shanghai"
+# The defaults of the settings notices declare (community.kernel_features); the app's values may differ.
+DIGEST_TIME = kernel_features.DIGEST_TIME.default
+DIGEST_TIMEZONE = kernel_features.DIGEST_TIMEZONE.default
 
 
 def send_key(notice_id: int) -> str:
@@ -96,14 +97,28 @@ class NoticeJobs:
 
 
 def register_jobs(registry: JobRegistry, app: App) -> None:
-    """The composition root's hook (bot.app.JOB_REGISTRARS)."""
-    register_notice_jobs(registry, app.uows, app.localizers)
+    """The notices' manifest's job registrar (bot.notices.manifest), with the digest time the app's settings say."""
+    settings = app.features.settings
+    register_notice_jobs(
+        registry,
+        app.uows,
+        app.localizers,
+        digest_at=settings[kernel_features.DIGEST_TIME],
+        digest_timezone=settings[kernel_features.DIGEST_TIMEZONE],
+    )
 
 
-def register_notice_jobs(registry: JobRegistry, uows: UnitOfWorkFactory, localizers: Localizers) -> None:
+def register_notice_jobs(
+    registry: JobRegistry,
+    uows: UnitOfWorkFactory,
+    localizers: Localizers,
+    *,
+    digest_at: time = DIGEST_TIME,
+    digest_timezone: str = DIGEST_TIMEZONE,
+) -> None:
     """The two jobs, the digest every evening, and the catch-up once the jobs' process has started."""
     jobs = NoticeJobs(uows, localizers)
     registry.register(SEND_JOB, jobs.send)
     registry.register(DIGEST_JOB, jobs.digest)
-    registry.every_day(DIGEST_KEY, DIGEST_TIME, DIGEST_TIMEZONE, DIGEST_JOB)
+    registry.every_day(DIGEST_KEY, digest_at, digest_timezone, DIGEST_JOB)
     registry.on_start(functools.partial(catch_up, uows))
