@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from types import TracebackType
 
 from sqlalchemy.engine import make_url
@@ -34,6 +33,7 @@ from community.unit_of_work import UnitOfWorkFactory
 from i18n import LANGUAGES, Catalogs
 
 log = logging.getLogger(__name__)
+
 
 def build_router(manifests: Sequence[Manifest] = DEFAULT_MANIFESTS, features: Features | None = None) -> Router:
     """The conversation router with every feature's handlers (each manifest's register(router) functions; their

@@ -11,7 +11,7 @@ provider) comes with it, so the composition root (bot/app.py) learns everything 
     )
 
 bot/features.py lists the manifests Linli runs with; build_app(manifests=...) takes another list (a test adds a
-toy feature). Nothing else in the bot knows a feature by name: the menu, /privacy, /forget, the scheduler's job
+feature of its own). Nothing else in the bot knows a feature by name: the menu, /privacy, /forget, the scheduler's job
 registry and the permission checks all read the composed Features."""
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ class SettingValues:
     (defaults, then any overrides it is given); read-only afterwards."""
 
     def __init__(self, settings: Iterable[Setting[Any]] = (), overrides: Mapping[str, object] | None = None) -> None:
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         declared: dict[str, Setting[Any]] = {}
         for setting in settings:
             if setting.name in declared:
@@ -66,7 +66,7 @@ class SettingValues:
     def __getitem__(self, setting: Setting[T]) -> T:
         if setting.name not in self._values:
             raise KeyError(f"the setting {setting.name!r} is not declared by any feature of this app")
-        value: T = self._values[setting.name]  # type: ignore[assignment] - checked against the default's type
+        value: T = self._values[setting.name]  # checked against the default's type when it was set
         return value
 
     @property

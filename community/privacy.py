@@ -24,6 +24,7 @@ from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from community import audit
 from community.errors import NotFound
+from community.features import PersonalDataProvider, PersonalSection
 from community.models import (
     ChannelAccount,
     CodeThrottle,
@@ -37,7 +38,6 @@ from community.models import (
     MembershipRole,
     Person,
 )
-from community.features import PersonalDataProvider, PersonalSection
 from community.notice_models import (
     FINAL_STATUSES,
     DeliveryStatus,

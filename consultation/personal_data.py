@@ -61,8 +61,7 @@ class ConsultationPersonalData:
                     "status": p.status.value,
                     "closes_at": p.closes_at.isoformat(),
                     "votes": [
-                        {"statement": v.statement, "vote": VOTE_NAMES[v.value], "at": v.at.isoformat()}
-                        for v in p.votes
+                        {"statement": v.statement, "vote": VOTE_NAMES[v.value], "at": v.at.isoformat()} for v in p.votes
                     ],
                     "statements": [
                         {"text": s.text, "status": s.status.value, "created_at": s.created_at.isoformat()}
@@ -113,14 +112,14 @@ class ConsultationsProvider:
             )
         return ConsultationPersonalData(
             tuple(
-            ParticipationData(
-                title=consultation.title,
-                status=ConsultationStatus(consultation.status),
-                closes_at=consultation.closes_at,
-                votes=tuple(votes[participant_id]),
-                statements=tuple(statements[participant_id]),
-            )
-            for participant_id, consultation in links
+                ParticipationData(
+                    title=consultation.title,
+                    status=ConsultationStatus(consultation.status),
+                    closes_at=consultation.closes_at,
+                    votes=tuple(votes[participant_id]),
+                    statements=tuple(statements[participant_id]),
+                )
+                for participant_id, consultation in links
             )
         )
 
