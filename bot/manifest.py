@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from bot.rendering import Localizer
 from community.features import AnyAction, Feature, PersonalDataProvider, SettingValues
-from community.privacy import Eraser
+from community.privacy import KERNEL_SECTIONS, Eraser
 from community.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -129,6 +129,8 @@ class Features:
             if (provider is None) != (manifest.privacy is None):
                 raise ValueError(f"{feature.name}: a personal-data provider and its /privacy section go together")
             if provider is not None and manifest.privacy is not None:
+                if provider.key in KERNEL_SECTIONS or any(p.provider.key == provider.key for p in privacy):
+                    raise ValueError(f"{feature.name}: the personal-data section {provider.key!r} is taken")
                 privacy.append(PrivacySection(provider, manifest.privacy))
         # sorted() is stable: entries at one position keep their manifests' order.
         menu = tuple(sorted((e for m in manifests for e in m.menu), key=lambda entry: entry.position))

@@ -92,6 +92,12 @@ class DialogueData:
     updated_at: datetime
 
 
+# The export file's own sections (PersonalData.as_json); a feature's provider takes a key of its own beside them.
+KERNEL_SECTIONS = frozenset(
+    {"person", "accounts", "memberships", "join_requests", "invitations_created", "dialogues_in_progress", "notices"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class FeatureData:
     """What one feature's personal-data provider holds about the person (community.features)."""

@@ -10,6 +10,9 @@ from bot.manifest import Features, Manifest, MenuEntry
 from community.features import Feature, FeatureAction, Setting
 from community.permissions import PERMISSIONS, roles_for
 from community.roles import Action, Role
+from community.people import identify
+from community.privacy import KERNEL_SECTIONS, personal_data
+from community.unit_of_work import UnitOfWorkFactory
 from consultation.personal_data import ConsultationsProvider
 
 
@@ -39,6 +42,13 @@ def test_the_default_menu_is_the_one_linli_always_had() -> None:
     ]
 
 
+async def test_the_export_file_sections_of_the_kernel_are_the_reserved_ones(uows: UnitOfWorkFactory) -> None:
+    async with uows() as uow:
+        me = await identify(uow, channel="console", external_id="me", chat_id="me", display_name="我")
+        data = await personal_data(uow, me.person_id)
+    assert set(data.as_json()) == KERNEL_SECTIONS
+
+
 def test_consultations_are_the_default_features_with_a_personal_data_provider() -> None:
     features = Features.of(DEFAULT_MANIFESTS)
     assert [type(provider) for provider in features.providers] == [ConsultationsProvider]
@@ -54,8 +64,17 @@ def test_consultations_are_the_default_features_with_a_personal_data_provider() 
         Manifest(feature=Feature(name="extra"), menu=(MenuEntry("help", "Help"),)),
         Manifest(feature=Feature(name="extra", settings=(Setting("notices.digest_time", 0, "x"),))),
         Manifest(feature=Feature(name="extra", personal_data=ConsultationsProvider())),
+        Manifest(feature=Feature(name="extra", personal_data=ConsultationsProvider()), privacy=lambda _l, _s: ""),
     ],
-    ids=["feature name", "kernel action", "action name", "menu command", "setting", "provider without a section"],
+    ids=[
+        "feature name",
+        "kernel action",
+        "action name",
+        "menu command",
+        "setting",
+        "provider without a section",
+        "personal-data section",
+    ],
 )
 def test_two_features_cannot_claim_one_name(extra: Manifest) -> None:
     with pytest.raises(ValueError):
