@@ -8,10 +8,10 @@ import pytest
 from bot.features import DEFAULT_MANIFESTS
 from bot.manifest import Features, Manifest, MenuEntry
 from community.features import Feature, FeatureAction, Setting
-from community.permissions import PERMISSIONS, roles_for
-from community.roles import Action, Role
 from community.people import identify
+from community.permissions import PERMISSIONS, roles_for
 from community.privacy import KERNEL_SECTIONS, personal_data
+from community.roles import Action, Role
 from community.unit_of_work import UnitOfWorkFactory
 from consultation.personal_data import ConsultationsProvider
 
