@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -96,6 +96,7 @@ async def build_app(
     catalogs: Catalogs | None = None,
     scheduler: Callable[[JobRegistry], ManagedScheduler] | None = None,
     manifests: Sequence[Manifest] = DEFAULT_MANIFESTS,
+    setting_overrides: Mapping[str, object] | None = None,
 ) -> App:
     """The single composition root, used by the CLI, the tests and the benchmarks. It opens no connection yet:
     migrating (``community.migrate.upgrade(app.engine)``) is the caller's choice.
@@ -105,7 +106,8 @@ async def build_app(
     scheduler: makes the scheduler from the job registry (tests pass a FakeScheduler); by default APScheduler
     with its jobs in the app's database.
     manifests: the features to run (bot.features.DEFAULT_MANIFESTS); their handlers, menu entries, jobs,
-    settings and personal-data providers are all the app knows of them."""
+    settings and personal-data providers are all the app knows of them.
+    setting_overrides: values for the features' declared settings, by name, instead of their defaults."""
     database_file = sqlite_file(settings.database_url)
     if database_file is not None:
         # SQLite creates the file but not the directories above it.
@@ -114,7 +116,7 @@ async def build_app(
     localizers = Localizers(catalogs)
     engine = create_engine(settings.database_url)
     uows = UnitOfWorkFactory(session_factory(engine), clock, site_key(settings), Anonymity(settings.min_group_size))
-    features = Features.of(manifests)
+    features = Features.of(manifests, setting_overrides)
     router = build_router(manifests, features)
     bot = BotInfo(username=settings.bot_username)
     log.debug("database: %s", settings.database_label)

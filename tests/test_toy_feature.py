@@ -36,7 +36,17 @@ LINLI_PACKAGES = ("bot", "community", "consultation", "volunteers", "i18n", "tem
 
 
 @pytest.fixture
-async def app(engine: AsyncEngine, clock: FakeClock, tmp_path: Path) -> AsyncIterator[App]:
+async def toy_table(engine: AsyncEngine) -> AsyncIterator[None]:
+    """The toy feature's table, as its migration would make it, for this test only."""
+    await migration.upgrade(engine)
+    try:
+        yield
+    finally:
+        await migration.downgrade(engine)
+
+
+@pytest.fixture
+async def app(engine: AsyncEngine, clock: FakeClock, tmp_path: Path, toy_table: None) -> AsyncIterator[App]:
     """The app as `linli run` builds it, on the test's database, with the toy feature's manifest added."""
     settings = Settings(data_dir=tmp_path, database_url=engine.url.render_as_string(hide_password=False))
     built = await build_app(
@@ -46,7 +56,6 @@ async def app(engine: AsyncEngine, clock: FakeClock, tmp_path: Path) -> AsyncIte
         manifests=(*DEFAULT_MANIFESTS, MANIFEST),
     )
     async with built:
-        await migration.upgrade(built.engine)
         async with built.uows() as uow:
             await seed_demo(uow)
             await uow.commit()
@@ -68,7 +77,7 @@ async def test_the_toy_feature_runs_through_the_conversation(app: App, clock: Fa
     out = await session.feed(press(out, "Water the plants"))
     assert has(out, "Thank you: the plants are watered (1 today).")
     assert has(await session.feed("/water"), "(2 today)")
-    assert has(await session.feed("/water"), "The plants have had 2 waterings from you today: that is enough.")
+    assert has(await session.feed("/water"), "You have watered the plants as often as a day allows (2).")
 
     # The worker's roles are not among its default roles: no button, and the service refuses the command.
     out = await script(session, "/as worker", "/menu")
@@ -93,6 +102,20 @@ async def test_the_toy_feature_runs_through_the_conversation(app: App, clock: Fa
     out = await session.feed(press(out, "Erase my data"))
     assert has(out, "has been erased")
     assert not has(await script(session, "/privacy"), "Times you watered")
+
+
+async def test_the_app_takes_its_setting_from_the_composition_root(
+    engine: AsyncEngine, clock: FakeClock, tmp_path: Path, toy_table: None
+) -> None:
+    settings = Settings(data_dir=tmp_path, database_url=engine.url.render_as_string(hide_password=False))
+    manifests = (*DEFAULT_MANIFESTS, MANIFEST)
+    async with await build_app(settings, clock, manifests=manifests, setting_overrides={DAILY_LIMIT.name: 1}) as app:
+        async with app.uows() as uow:
+            await seed_demo(uow)
+            await uow.commit()
+        session = _session(app, tmp_path)
+        assert has(await script(session, "/as chen", "/water"), "(1 today)")
+        assert has(await session.feed("/water"), "You have watered the plants as often as a day allows (1).")
 
 
 def test_the_manifest_declares_the_rest() -> None:

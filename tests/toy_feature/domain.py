@@ -41,7 +41,7 @@ KEEP_DAYS: Setting[int] = Setting("toy.keep_days", 30, N_("How many days a water
 
 
 class WateredEnough(LinliError):
-    message = N_("The plants have had %(limit)s waterings from you today: that is enough.")
+    message = N_("You have watered the plants as often as a day allows (%(limit)s).")
 
 
 async def water(uow: UnitOfWork, person_id: int, community_id: int | None, *, daily_limit: int) -> int:
