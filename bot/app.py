@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import TracebackType
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,32 +15,13 @@ from bot.channels.console_delivery import ConsoleTransport
 from bot.channels.telegram_delivery import TelegramTransport
 from bot.command_menu import command_menu
 from bot.config import Settings
-from bot.consultations import jobs as consultation_jobs
-from bot.consultations import messages as consultation_messages
 from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
 from bot.delivery.transport import Transport
-from bot.exports import jobs as export_jobs
 from bot.exports.files import exports_dir
-from bot.handlers import consult as consult_handlers
-from bot.handlers import consult_admin as consult_admin_handlers
-from bot.handlers import consult_compose as consult_compose_handlers
-from bot.handlers import consult_export as consult_export_handlers
-from bot.handlers import consult_moderation as consult_moderation_handlers
-from bot.handlers import help as help_handlers
-from bot.handlers import invitations as invitations_handlers
-from bot.handlers import join as join_handlers
-from bot.handlers import language as language_handlers
-from bot.handlers import members as members_handlers
-from bot.handlers import menu as menu_handlers
-from bot.handlers import notice_admin as notice_admin_handlers
-from bot.handlers import notice_compose as notice_compose_handlers
-from bot.handlers import notifications as notifications_handlers
-from bot.handlers import privacy as privacy_handlers
-from bot.handlers import start as start_handlers
-from bot.notices import fanout as notice_fanout
-from bot.notices import jobs as notice_jobs
+from bot.features import DEFAULT_MANIFESTS
+from bot.manifest import Features, Manifest
 from bot.notices.progress_editor import ProgressEditor
 from bot.relay import Relay
 from bot.rendering import Localizers
@@ -56,56 +37,24 @@ from i18n import LANGUAGES, Catalogs
 
 log = logging.getLogger(__name__)
 
-# Every feature's handler module; each exposes register(router). Order does not matter.
-HANDLER_MODULES: tuple[ModuleType, ...] = (
-    help_handlers,
-    menu_handlers,
-    language_handlers,
-    privacy_handlers,
-    members_handlers,
-    start_handlers,
-    join_handlers,
-    invitations_handlers,
-    notice_compose_handlers,
-    notice_admin_handlers,
-    notifications_handlers,
-    consult_compose_handlers,
-    consult_handlers,
-    consult_moderation_handlers,
-    consult_admin_handlers,
-    consult_export_handlers,
-)
 
-
-# Every feature's scheduled jobs: each registers its job names (and any daily job) with
-# register_jobs(registry, app), called once the app is built. Order does not matter.
-JOB_REGISTRARS: tuple[Callable[[JobRegistry, App], None], ...] = (
-    notice_jobs.register_jobs,
-    consultation_jobs.register_jobs,
-    export_jobs.register_jobs,
-)
-
-
-# Every feature's notification renderers (community.notify): each registers how its notifications read with
-# register_renderers(renderers, localizers). Order does not matter.
-RENDERER_REGISTRARS: tuple[Callable[[Renderers, Localizers], None], ...] = (
-    notice_fanout.register_renderers,
-    consultation_messages.register_renderers,
-    join_handlers.register_renderers,
-)
-
-
-def register_renderers(renderers: Renderers, localizers: Localizers) -> Renderers:
-    """Fill the kernel's registry of notification renderers; returns it."""
-    for register in RENDERER_REGISTRARS:
-        register(renderers, localizers)
+def register_renderers(
+    renderers: Renderers, localizers: Localizers, manifests: Sequence[Manifest] = DEFAULT_MANIFESTS
+) -> Renderers:
+    """Fill the kernel's registry of notification renderers (community.notify) from every manifest; returns it."""
+    for manifest in manifests:
+        for register in manifest.renderers:
+            register(renderers, localizers)
     return renderers
 
 
-def build_router() -> Router:
-    router = Router()
-    for module in HANDLER_MODULES:
-        module.register(router)
+def build_router(manifests: Sequence[Manifest] = DEFAULT_MANIFESTS, features: Features | None = None) -> Router:
+    """The conversation router with every feature's handlers (each manifest's register(router) functions; their
+    order does not matter). features: already composed from the same manifests (build_app does so once)."""
+    router = Router(features if features is not None else Features.of(manifests))
+    for manifest in manifests:
+        for register in manifest.handlers:
+            register(router)
     return router
 
 
@@ -119,6 +68,7 @@ class App:
     uows: UnitOfWorkFactory
     catalogs: Catalogs
     localizers: Localizers
+    features: Features  # every manifest's declarations, composed (bot.manifest)
     router: Router
     bot: BotInfo
     conversation: Conversation
@@ -167,6 +117,8 @@ async def build_app(
     *,
     catalogs: Catalogs | None = None,
     scheduler: Callable[[JobRegistry], ManagedScheduler] | None = None,
+    manifests: Sequence[Manifest] = DEFAULT_MANIFESTS,
+    setting_overrides: Mapping[str, object] | None = None,
 ) -> App:
     """The single composition root, used by the CLI, the tests and the benchmarks. It opens no connection yet:
     migrating (``community.migrate.upgrade(app.engine)``) is the caller's choice.
@@ -174,7 +126,10 @@ async def build_app(
     catalogs: already loaded ones (the CLI loads them first for its own messages); by default the compiled
     catalogs are loaded here, and a missing one fails at once rather than at the first message.
     scheduler: makes the scheduler from the job registry (tests pass a FakeScheduler); by default APScheduler
-    with its jobs in the app's database."""
+    with its jobs in the app's database.
+    manifests: the features to run (bot.features.DEFAULT_MANIFESTS); their handlers, menu entries, jobs,
+    settings and personal-data providers are all the app knows of them.
+    setting_overrides: values for the features' declared settings, by name, instead of their defaults."""
     database_file = sqlite_file(settings.database_url)
     if database_file is not None:
         # SQLite creates the file but not the directories above it.
@@ -187,9 +142,10 @@ async def build_app(
         clock,
         site_key(settings),
         Anonymity(settings.min_group_size),
-        renderers=register_renderers(Renderers(), localizers),
+        renderers=register_renderers(Renderers(), localizers, manifests),
     )
-    router = build_router()
+    features = Features.of(manifests, setting_overrides)
+    router = build_router(manifests, features)
     bot = BotInfo(username=settings.bot_username)
     log.debug("database: %s", settings.database_label)
     jobs = JobRegistry()
@@ -201,6 +157,7 @@ async def build_app(
         uows=uows,
         catalogs=catalogs,
         localizers=localizers,
+        features=features,
         router=router,
         bot=bot,
         conversation=Conversation(uows, router, localizers, bot),
@@ -209,8 +166,12 @@ async def build_app(
         relay=Relay(uows, managed, jobs),
         delivery=build_delivery(settings, uows, localizers),
     )
-    for register_jobs in JOB_REGISTRARS:
-        register_jobs(jobs, app)
+    for manifest in manifests:
+        for register_jobs in manifest.jobs:
+            register_jobs(jobs, app)
+    for manifest in manifests:
+        for wire in manifest.wiring:
+            wire(app)
     return app
 
 

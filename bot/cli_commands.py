@@ -31,6 +31,7 @@ from bot.cli import EXIT_CONFIG, CommandFailed, _fail
 from bot.config import Settings
 from bot.consultations.buttons import ExportFormat
 from bot.context import BotInfo
+from bot.features import DEFAULT_MANIFESTS
 from bot.labels import ROLE_LABELS
 from bot.notices.form import parse_send_time
 from bot.rendering import Localizer
@@ -46,7 +47,6 @@ from community.scope import Scope
 from community.unit_of_work import UnitOfWork
 from community.verification import create_invitation
 from consultation import consultations
-from consultation import settings as consultation_settings
 from consultation.consultations import ConsultationDraft
 from consultation.models import Consultation, ConsultationStatus, Eligibility
 from i18n import N_, Catalogs, Translator
@@ -297,7 +297,10 @@ async def _community_add(
 
 
 # Every per-community setting, the kernel's and the features' (community.settings).
-SETTINGS: tuple[settings.Setting[Any], ...] = (*settings.SETTINGS, *consultation_settings.SETTINGS)
+# What each community may set: every feature's declaration (Feature.community_settings).
+SETTINGS: tuple[settings.Setting[Any], ...] = tuple(
+    setting for manifest in DEFAULT_MANIFESTS for setting in manifest.feature.community_settings
+)
 
 
 async def _show_settings(t: Translator, app: App, community_id: int) -> None:

@@ -3,10 +3,11 @@ work to call services with. Handlers parse, call a service and render; the rules
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import Event
+from bot.manifest import Features
 from bot.rendering import Localizer, Localizers
 from community.dialogue import DialogueState, clear_state, save_state
 from community.people import Identity, MembershipView
@@ -38,6 +39,8 @@ class Context:
     localizers: Localizers
     bot: BotInfo
     state: DialogueState | None = None
+    # The app's features (bot.manifest): the menu's entries, the personal-data providers, the settings' values.
+    features: Features = field(default_factory=Features)
 
     @property
     def person_id(self) -> int:

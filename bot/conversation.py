@@ -79,6 +79,7 @@ class Conversation:
                     localizers=self.localizers,
                     bot=self.bot,
                     state=await load_state(uow, state_key(event)),
+                    features=self.router.features,
                 )
                 replies = await self.router.dispatch(ctx)
                 await uow.commit()

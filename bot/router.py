@@ -3,7 +3,7 @@
 Commands by name, buttons by the prefix of their typed callback data, text and contacts by the dialogue
 state the person is in, else a short hint; files (photos, documents) to a state that takes them, or to the text
 state the person is in, which answers what it expects instead.
-Handler modules register themselves with ``register(router)``."""
+Handler modules register themselves with ``register(router)``, called for each feature's manifest (bot.manifest)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from typing import Any, ClassVar, TypeVar
 from bot.callbacks import CallbackData, CallbackDataError
 from bot.context import Context
 from bot.events import ButtonPress, Command, ContactShared, FileShared, TextInput
+from bot.manifest import Features
 from bot.replies import Reply
-from community.roles import Action
+from community.features import AnyAction
 
 CD = TypeVar("CD", bound=CallbackData)
 Replies = Sequence[Reply]
@@ -43,11 +44,14 @@ class MenuCommand:
 
     name: str
     description: str  # English message id
-    action: Action | None = None
+    action: AnyAction | None = None
 
 
 class Router:
-    def __init__(self) -> None:
+    def __init__(self, features: Features | None = None) -> None:
+        """features: the app's features, composed from the manifests whose handlers register here (bot.app
+        build_router); handlers read them as ctx.features."""
+        self.features = features if features is not None else Features()
         self._commands: dict[str, CommandHandler] = {}
         self._buttons: dict[str, tuple[type[CallbackData], ButtonHandler]] = {}
         self._states: dict[str, StateHandler] = {}
@@ -59,7 +63,12 @@ class Router:
         self.menu_commands: list[MenuCommand] = []
 
     def command(
-        self, name: str, handler: CommandHandler, *, description: str | None = None, action: Action | None = None
+        self,
+        name: str,
+        handler: CommandHandler,
+        *,
+        description: str | None = None,
+        action: AnyAction | None = None,
     ) -> None:
         """description: shown in the command menu of those who may use it: anyone (action None) or those whose
         roles allow ``action``. The handler's service checks the permission again; the menu only hides."""

@@ -1,11 +1,13 @@
-"""The one table of actions x roles, and of the sensitive fields each action unlocks. Services check it and mask
-by it (community.viewers); handlers only use it to decide which buttons to show."""
+"""The one table of the kernel's actions x roles, and of the sensitive fields each action unlocks; a feature's own
+actions (community.features.FeatureAction) carry their default roles with them. Services check them and mask by
+them (community.viewers); handlers only use them to decide what to show."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
 from community.errors import PermissionDenied
+from community.features import AnyAction, FeatureAction
 from community.roles import Action, Role, SensitiveField
 
 _EVERY_MEMBER = frozenset(Role)
@@ -44,8 +46,16 @@ SENSITIVE_ROLES: Mapping[Role, SensitiveField] = {
 INHERITED_ROLES: frozenset[Role] = frozenset({Role.STREET_ADMINISTRATOR})
 
 
-def allows(roles: Iterable[Role], action: Action) -> bool:
-    allowed = PERMISSIONS[action]
+def roles_for(action: AnyAction) -> frozenset[Role]:
+    """The roles that may take the action: the table's for the kernel's actions, the declared defaults for a
+    feature's."""
+    if isinstance(action, FeatureAction):
+        return action.default_roles
+    return PERMISSIONS[action]
+
+
+def allows(roles: Iterable[Role], action: AnyAction) -> bool:
+    allowed = roles_for(action)
     return any(role in allowed for role in roles)
 
 
@@ -59,6 +69,6 @@ def may_see(roles: Iterable[Role], field: SensitiveField) -> bool:
     return allows(roles, SENSITIVE_FIELDS[field])
 
 
-def require(roles: Iterable[Role], action: Action) -> None:
+def require(roles: Iterable[Role], action: AnyAction) -> None:
     if not allows(roles, action):
         raise PermissionDenied(action=action.value)

@@ -25,6 +25,7 @@ from sqlmodel.sql.expression import Select, SelectOfScalar
 from community import audit
 from community.errors import NotFound
 from community.export_models import ExportRequest
+from community.features import PersonalDataProvider, PersonalSection
 from community.join_messages import request_topic
 from community.models import (
     ChannelAccount,
@@ -93,6 +94,20 @@ class DialogueData:
     updated_at: datetime
 
 
+# The export file's own sections (PersonalData.as_json); a feature's provider takes a key of its own beside them.
+KERNEL_SECTIONS = frozenset(
+    {"person", "accounts", "memberships", "join_requests", "invitations_created", "dialogues_in_progress", "notices"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureData:
+    """What one feature's personal-data provider holds about the person (community.features)."""
+
+    key: str  # the provider's key: its section in the export file
+    section: PersonalSection
+
+
 @dataclass(frozen=True, slots=True)
 class PersonalData:
     person_id: int
@@ -109,6 +124,7 @@ class PersonalData:
     daily_digest: bool = False  # non-urgent notices gathered into one message a day
     notices_acknowledged: int = 0
     notices_written: int = 0
+    features: tuple[FeatureData, ...] = ()  # from the features' providers, in the order they were given
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON values: dates in ISO 8601 (UTC), roles and statuses by their stable names."""
@@ -166,6 +182,7 @@ class PersonalData:
                 "acknowledged": self.notices_acknowledged,
                 "written": self.notices_written,
             },
+            **{found.key: found.section.as_json() for found in self.features},
         }
 
     def to_json_bytes(self) -> bytes:
@@ -258,8 +275,11 @@ async def _accounts(uow: UnitOfWork, person_id: int) -> list[ChannelAccount]:
     return list((await uow.session.exec(_statements().accounts, params={"person_id": person_id})).all())
 
 
-async def personal_data(uow: UnitOfWork, person_id: int) -> PersonalData:
-    """Everything Linli holds that leads to this person, for them to read and take away."""
+async def personal_data(
+    uow: UnitOfWork, person_id: int, providers: Sequence[PersonalDataProvider] = ()
+) -> PersonalData:
+    """Everything Linli holds that leads to this person, for them to read and take away: the kernel's own rows,
+    and what each feature's provider holds (the composition root passes every feature's)."""
     session = uow.session
     person = await _person(uow, person_id)
     accounts = await _accounts(uow, person_id)
@@ -290,6 +310,11 @@ async def personal_data(uow: UnitOfWork, person_id: int) -> PersonalData:
     digest = (await session.exec(_statements().daily_digest, params=params)).first()
     acknowledged = (await session.exec(_statements().acks, params=params)).one()
     written = (await session.exec(_statements().notices_written, params=params)).one()
+    features: list[FeatureData] = []
+    for provider in providers:
+        section = await provider.collect(uow, person_id)
+        if section is not None:
+            features.append(FeatureData(provider.key, section))
 
     return PersonalData(
         person_id=person_id,
@@ -329,6 +354,7 @@ async def personal_data(uow: UnitOfWork, person_id: int) -> PersonalData:
         daily_digest=bool(digest),
         notices_acknowledged=int(acknowledged),
         notices_written=int(written),
+        features=tuple(features),
     )
 
 
@@ -423,7 +449,8 @@ async def _erase_left_households(uow: UnitOfWork, household_ids: list[int]) -> N
 
 # What a feature erases of a person when they use /forget: called with the unit of work and the person's id,
 # before the kernel's own rows go (so the feature can still follow its links from the person). The kernel
-# never imports a feature: the composition root hands each feature's eraser to forget() (bot.erasure).
+# never imports a feature: the front ends hand forget() each feature's provider's erase (PersonalDataProvider.erase,
+# gathered from the manifests by bot.manifest.Features.erasers).
 Eraser = Callable[[UnitOfWork, int], Awaitable[None]]
 
 

@@ -16,7 +16,8 @@ from sqlalchemy import func, inspect
 from sqlmodel import col, select
 
 from bot.consultations.jobs import register_consultation_jobs
-from bot.erasure import PERSONAL_DATA_ERASERS
+from bot.features import DEFAULT_MANIFESTS
+from bot.manifest import Features
 from bot.rendering import Localizers
 from bot.scheduling import JobRegistry
 from community.anonymity import DEFAULT_MIN_GROUP_SIZE, Anonymity
@@ -432,7 +433,7 @@ async def test_forgetting_a_person_withdraws_their_open_votes_and_keeps_closed_o
         assert await close_consultation(uow, closing)
         await uow.commit()
     async with uows() as uow:
-        await forget(uow, cast.liu, PERSONAL_DATA_ERASERS)
+        await forget(uow, cast.liu, Features.of(DEFAULT_MANIFESTS).erasers)
         await uow.commit()
     async with uows() as uow:
         assert await uow.session.get(Person, cast.liu) is None

@@ -156,7 +156,10 @@ async def test_forgetting_and_rejoining_five_times_counts_one_vote(
         "• your votes in consultations that are still open: they are withdrawn, and if you join again you vote afresh"
         in question
     )
-    assert "• your votes in closed consultations, counted in their results, and the statements you wrote" in question
+    assert (
+        "• your votes in closed consultations, counted in their results, and the statements participants were shown"
+        in question
+    )
     assert _buttons(question) == ["Erase my data", "Cancel"]
 
 

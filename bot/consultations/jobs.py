@@ -188,7 +188,7 @@ class ConsultationJobs:
 
 
 def register_jobs(registry: JobRegistry, app: App) -> None:
-    """The composition root's hook (bot.app.JOB_REGISTRARS)."""
+    """The consultations' manifest's job registrar (bot.consultations.manifest)."""
     register_consultation_jobs(registry, app.uows, app.localizers)
 
 

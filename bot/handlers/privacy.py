@@ -1,5 +1,6 @@
 """/privacy shows a person everything Linli holds about them, as a message and as a file; /forget erases it
-after they confirm."""
+after they confirm. What the features hold comes from their personal-data providers (ctx.features.privacy, from
+the manifests): each shows its section here and erases its rows on /forget."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from babel.lists import format_list
+from markupsafe import Markup
 
 from bot.callbacks import CallbackData
 from bot.context import Context
-from bot.erasure import PERSONAL_DATA_ERASERS
 from bot.events import ButtonPress, Command
 from bot.handlers.language import ENDONYMS
 from bot.labels import role_list
@@ -42,7 +43,11 @@ class ForgetChoice(CallbackData):
 
 
 async def show_privacy(ctx: Context, _: Command) -> Sequence[Reply]:
-    data = await personal_data(ctx.uow, ctx.person_id)
+    features = ctx.features
+    data = await personal_data(ctx.uow, ctx.person_id, features.providers)
+    renderers = {section.provider.key: section.render for section in features.privacy}
+    # Localizer output is safe HTML: the section templates escape what people wrote.
+    sections = [Markup(renderers[found.key](ctx.l, found.section)) for found in data.features]
 
     def roles(held: Iterable[Role]) -> str:
         return role_list(ctx.l, held)
@@ -56,6 +61,7 @@ async def show_privacy(ctx: Context, _: Command) -> Sequence[Reply]:
         language=ENDONYMS.get(data.language, data.language) if data.language else None,
         roles=roles,
         status=status,
+        sections=sections,
         muted=format_list([category_label(ctx.l, c) for c in data.muted_categories], locale=ctx.l.t.locale)
         if data.muted_categories
         else None,
@@ -90,7 +96,7 @@ async def decide_forget(ctx: Context, choice: ForgetChoice) -> Sequence[Reply]:
         return (AnswerButton(ctx.l.label("This button is out of date. Send /menu to start again."), alert=True),)
     if choice.confirm:
         # ctx.l was chosen before erasure, so the answer comes in the language the person used.
-        await forget(ctx.uow, ctx.person_id, PERSONAL_DATA_ERASERS)
+        await forget(ctx.uow, ctx.person_id, ctx.features.erasers)
         text = ctx.l.text("Everything Linli held about you has been erased. Send /start any time to begin again.")
     else:
         text = ctx.l.text("Nothing was erased.")

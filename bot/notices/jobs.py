@@ -64,7 +64,7 @@ class NoticeJobs:
 
 
 def register_jobs(registry: JobRegistry, app: App) -> None:
-    """The composition root's hook (bot.app.JOB_REGISTRARS)."""
+    """The notices' manifest's job registrar (bot.notices.manifest)."""
     register_notice_jobs(registry, app.uows, app.localizers)
 
 
