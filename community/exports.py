@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from community.export_models import ExportRequest, ExportStatus
+from community.notify import Recipient as Recipient  # where a file goes: the chat it was asked from
 from community.scheduling import JobSpec
 from community.unit_of_work import UnitOfWork
 
@@ -32,17 +33,6 @@ class ExportJob:
 
 # Make the file of a request, in the jobs' process (bot.exports.jobs), at once.
 PRODUCE = JobSpec("export.produce", ExportJob, "export:{request_id}")
-
-
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """Where the file goes: the chat the request came from, in the requester's language."""
-
-    person_id: int | None
-    account_id: int | None
-    channel: str
-    chat_id: str
-    language: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,14 +4,13 @@ else waits in their inbox (seen after `/as KEY`), and the terminal says who got 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
 from bot.channels.console import CHANNEL, ConsoleSession
 from bot.delivery.transport import Delivered, Refused, RetryAfter, SendResult
-from bot.exports.files import is_local, local_file
+from bot.exports.files import is_local, read_local
 from bot.replies import Button, Keyboard, SendFile, SendMedia, SendText
 from community.notice_models import MessageKind, OutboxMessage
 from community.outbox import OutboxButton, buttons_from_json
@@ -48,13 +47,10 @@ class ConsoleTransport:
             reply = SendText(message.text, buttons=keyboard)
         elif is_local(message.file_ref):
             # A file Linli made (an export): handed over whole, as the chat would get it, and saved by the session.
-            path = local_file(self.files_dir, message.file_ref or "") if self.files_dir is not None else None
-            if path is None:
-                return Refused("not a file this process can read")
-            try:
-                content = await asyncio.to_thread(path.read_bytes)
-            except OSError as err:
-                return Refused(f"the file could not be read: {type(err).__name__}")
+            read = await read_local(self.files_dir, message.file_ref)
+            if isinstance(read, Refused):
+                return read
+            path, content = read
             reply = SendFile(message.file_name or path.name, content, caption=message.text)
         else:
             reply = SendMedia(

@@ -38,7 +38,7 @@ from typing import Any, Final
 from bot.channels.json_post import HttpError, JsonPoster
 from bot.delivery.pacing import CHAT_INTERVAL, GROUP_INTERVAL
 from bot.delivery.transport import Delivered, Refused, RetryAfter, SendResult, Transient, Unreachable
-from bot.exports.files import is_local, local_file
+from bot.exports.files import is_local, read_local
 from bot.html import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_html, utf16_len
 from community.notice_models import MessageKind, OutboxMessage
 from community.outbox import OutboxButton, buttons_from_json
@@ -152,13 +152,10 @@ class TelegramTransport:
         payload: dict[str, Any] = {"chat_id": chat, field: message.file_ref}
         upload: Upload | None = None
         if message.file_ref is not None and is_local(message.file_ref):
-            path = local_file(self.files_dir, message.file_ref) if self.files_dir is not None else None
-            if path is None:
-                return Refused("not a file this process can read")
-            try:
-                content = await asyncio.to_thread(path.read_bytes)
-            except OSError as err:
-                return Refused(f"the file could not be read: {type(err).__name__}")
+            read = await read_local(self.files_dir, message.file_ref)
+            if isinstance(read, Refused):
+                return read
+            path, content = read
             upload = Upload(field, message.file_name or path.name, content)
             del payload[field]
         text = message.text

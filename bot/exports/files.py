@@ -5,8 +5,11 @@ file_ref is a channel's own reference to a file it already holds (a Telegram fil
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Final
+
+from bot.delivery.transport import Refused
 
 LOCAL_FILE: Final = "local:"
 EXPORTS_FOLDER: Final = "exports"  # under the data directory
@@ -32,3 +35,15 @@ def local_file(files_dir: Path, file_ref: str) -> Path | None:
     root = files_dir.resolve()
     path = (root / file_ref.removeprefix(LOCAL_FILE)).resolve()
     return path if path.is_relative_to(root) and path != root else None
+
+
+async def read_local(files_dir: Path | None, file_ref: str | None) -> tuple[Path, bytes] | Refused:
+    """What a transport uploads for a LOCAL_FILE reference: the file and its bytes, or why it cannot (a reference
+    outside files_dir, a process without one, a file gone or unreadable)."""
+    path = local_file(files_dir, file_ref or "") if files_dir is not None else None
+    if path is None:
+        return Refused("not a file this process can read")
+    try:
+        return path, await asyncio.to_thread(path.read_bytes)
+    except OSError as err:
+        return Refused(f"the file could not be read: {type(err).__name__}")
