@@ -5,7 +5,8 @@ aiogram declares its ~300 Telegram types as pydantic models with ``defer_build=T
 their validators: about 130 MB and over a second, most of a Telegram-mode process's memory, for types Linli
 never receives. ``import_aiogram()`` imports it with that loop skipped and gives each types module the names
 the loop would have resolved its annotations with (aiogram imports them only under TYPE_CHECKING), so pydantic
-builds a type the first time it is used, as ``defer_build`` intends: an Update when the first update comes, a
+builds a type the first time it is used, as ``defer_build`` intends (upstream: aiogram issue #1513, "High memory
+consumption due to importing any object from aiogram", open): an Update when the first update comes, a
 Message when the first reply is sent. Nothing else of aiogram or pydantic changes. The Telegram tests and the
 fake Bot API run every type Linli uses through it; make bench-startup shows the memory.
 

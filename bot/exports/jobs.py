@@ -278,7 +278,7 @@ def _megabytes(size: int) -> str:
 
 
 def register_jobs(registry: JobRegistry, app: App) -> None:
-    """The composition root's hook (bot.app.JOB_REGISTRARS)."""
+    """The consultations manifest's job registrar for the files asked for in a chat (bot.consultations.manifest)."""
     jobs = ExportJobs(app.uows, app.localizers, exports_dir(app.settings.data_dir), database_url(app.engine))
     register_export_jobs(registry, jobs)
 
