@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import typer
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col, select
 
 from bot.app import App, build_app, localized_commands, sqlite_file
 from bot.channels.console import CHANNEL as CONSOLE_CHANNEL
@@ -35,20 +33,20 @@ from bot.features import DEFAULT_MANIFESTS
 from bot.labels import ROLE_LABELS
 from bot.notices.form import parse_send_time
 from bot.rendering import Localizer
-from community import audit, outbox, settings
-from community.communities import add_community
+from community import audit, notices, outbox, settings
+from community.communities import add_community, find_community
 from community.demo import NEWCOMER_DESCRIPTION, NEWCOMER_KEY, NEWCOMER_NAME, DemoPeople, seed_demo
 from community.errors import LinliError
-from community.migrate import current_revision, head_revision, upgrade
+from community.migrate import database_revision, head_revision, upgrade
 from community.models import AuditEntry, Community
-from community.notice_models import FINAL_STATUSES, DeliveryStatus, Notice, NoticeStatus
+from community.notice_models import FINAL_STATUSES, DeliveryStatus
 from community.roles import CommunityKind, Role
 from community.scope import Scope
 from community.unit_of_work import UnitOfWork
 from community.verification import create_invitation
 from consultation import consultations
 from consultation.consultations import ConsultationDraft
-from consultation.models import Consultation, ConsultationStatus, Eligibility
+from consultation.models import ConsultationStatus, Eligibility
 from i18n import N_, Catalogs, Translator
 
 if TYPE_CHECKING:
@@ -215,12 +213,8 @@ def _execute(
         _fail(t.gettext("Linli could not go on: %(error)s", error=str(err)))
 
 
-def _current_revision(connection: Connection) -> str | None:
-    return current_revision(connection)
-
-
 async def _require_current_schema(t: Translator, engine: AsyncEngine) -> None:
-    current = await _revision(engine)
+    current = await database_revision(engine)
     head = head_revision()
     if current != head:
         raise CommandFailed(t.gettext("The database is not up to date. Run `linli db upgrade` first."))
@@ -229,15 +223,10 @@ async def _require_current_schema(t: Translator, engine: AsyncEngine) -> None:
 # ---- the commands' work ------------------------------------------------------------------------------------
 
 
-async def _revision(engine: AsyncEngine) -> str | None:
-    async with engine.connect() as connection:
-        return await connection.run_sync(_current_revision)
-
-
 async def _db_upgrade(t: Translator, app: App) -> None:
-    before = await _revision(app.engine)
+    before = await database_revision(app.engine)
     await upgrade(app.engine)
-    after = await _revision(app.engine)
+    after = await database_revision(app.engine)
     database = app.settings.database_label
     if before == after:
         _say(t.gettext("The database %(database)s was already up to date.", database=database))
@@ -263,7 +252,7 @@ async def _db_upgrade(t: Translator, app: App) -> None:
 
 async def _existing_community(t: Translator, uow: UnitOfWork, community_id: int) -> Community:
     # The services' NotFound says "That no longer exists", right in a chat; an operator needs the id.
-    found = await uow.session.get(Community, community_id)
+    found = await find_community(uow, community_id)
     if found is None:
         raise CommandFailed(t.gettext("There is no community with id %(id)s.", id=community_id))
     return found
@@ -465,7 +454,7 @@ def _chain_problem(t: Translator, report: audit.ChainReport, broken: AuditEntry 
 async def _checked_chain(t: Translator, app: App, expected: audit.Head | None) -> audit.ChainReport:
     async with app.uows() as uow:
         report = await audit.verify(uow, expected=expected)
-        broken = await uow.session.get(AuditEntry, report.first_broken_id) if report.first_broken_id else None
+        broken = await audit.entry(uow, report.first_broken_id) if report.first_broken_id else None
     if not report.ok:
         raise CommandFailed(_chain_problem(t, report, broken))
     return report
@@ -578,10 +567,7 @@ async def _consultation_create(t: Translator, app: App, options: ConsultationOpt
 
 async def _consultation_list(t: Translator, app: App, community_id: int | None) -> None:
     async with app.uows() as uow:
-        query = select(Consultation, Community).join(Community, col(Community.id) == col(Consultation.community_id))
-        if community_id is not None:
-            query = query.where(col(Consultation.community_id) == community_id)
-        rows = (await uow.session.exec(query.order_by(col(Consultation.id)))).all()
+        rows = await consultations.listing(uow, community_id)
     if not rows:
         _say(t.gettext("No consultations yet."))
         return
@@ -807,14 +793,14 @@ def _status_lines(t: Translator, notice_id: int, counts: Mapping[DeliveryStatus,
 async def _notices_status(t: Translator, app: App, notice_id: int, *, follow: bool) -> None:
     while True:
         async with app.uows() as uow:
-            notice = await uow.session.get(Notice, notice_id)
+            notice = await notices.current_notice(uow, notice_id)
             if notice is None:
                 raise CommandFailed(t.gettext("There is no notice with id %(id)s.", id=notice_id))
             counts = await outbox.status_counts(uow, notice_id)
             settled = await outbox.is_settled(uow, notice_id)
         for line in _status_lines(t, notice_id, counts):
             _say(line)
-        over = notice.status in (NoticeStatus.SENT, NoticeStatus.CANCELLED) or (settled and any(counts.values()))
+        over = notices.is_over(notice) or (settled and any(counts.values()))
         if not follow or over:
             return
         await asyncio.sleep(FOLLOW_EVERY)
@@ -826,10 +812,9 @@ async def _export_consultation(
     # Here, not at the top: the exports bring numpy, scikit-learn, xlsxwriter and (for a PDF) WeasyPrint and
     # matplotlib, which no other command needs.
     from bot.exports.consultation import export_consultation, export_filename
-    from consultation.models import Consultation
 
     async with app.uows() as uow:
-        consultation = await uow.session.get(Consultation, consultation_id)
+        consultation = await consultations.find_consultation(uow, consultation_id)
         if consultation is None:
             raise CommandFailed(t.gettext("There is no consultation with id %(id)s.", id=consultation_id), EXIT_CONFIG)
         community = await _existing_community(t, uow, consultation.community_id)

@@ -17,8 +17,7 @@ from bot.replies import AnswerButton, ChatRef, Reply, SendText, SetCommands
 from bot.router import Router
 from community.dialogue import load_state
 from community.errors import LinliError
-from community.models import Person
-from community.people import Identity, accounts_of, find_account, identify, memberships_of
+from community.people import Identity, accounts_of, find_account, find_person, identify, memberships_of
 from community.roles import Action
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from community.viewers import home_viewer
@@ -119,7 +118,7 @@ class Conversation:
             localizer = self.localizers.get(negotiate_language(None, sender.language_code, None))
             found.append(SetCommands(command_menu(self.router, localizer, frozenset())))
         for person_id in people:
-            person = await uow.session.get(Person, person_id)
+            person = await find_person(uow, person_id)
             if person is None:
                 continue
             memberships = await memberships_of(uow, person_id)

@@ -21,10 +21,10 @@ import json
 import logging
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, delete, select, update
 
 from bot.failures import failure_reference, log_failure
 from bot.scheduling import DEFAULT_POLL_SECONDS, JobRegistry
+from community import schedule_requests
 from community.models import ScheduleRequest
 from community.scheduling import Scheduler
 from community.unit_of_work import UnitOfWorkFactory
@@ -59,10 +59,7 @@ class Relay:
             after = 0
             while True:
                 async with self.uows() as uow:
-                    query = select(ScheduleRequest).where(col(ScheduleRequest.id) > after)
-                    if not replay:
-                        query = query.where(col(ScheduleRequest.handed).is_(False))
-                    rows = list((await uow.session.exec(query.order_by(col(ScheduleRequest.id)).limit(BATCH))).all())
+                    rows = await schedule_requests.waiting(uow, after=after, limit=BATCH, handed_too=replay)
                 if not rows:
                     return handed
                 # No transaction is open while the scheduler writes its job store (on SQLite it would wait for us).
@@ -77,28 +74,13 @@ class Relay:
 
     async def _record(self, rows: list[ScheduleRequest]) -> None:
         async with self.uows() as uow:
-            for row in rows:
-                assert row.id is not None
-                if row.at is None:
-                    # A cancel ends this key's story up to here: nothing of it is to be handed again.
-                    await uow.session.exec(
-                        delete(ScheduleRequest).where(
-                            col(ScheduleRequest.key) == row.key, col(ScheduleRequest.id) <= row.id
-                        )
-                    )
-                    continue
-                await uow.session.exec(
-                    delete(ScheduleRequest).where(col(ScheduleRequest.key) == row.key, col(ScheduleRequest.id) < row.id)
-                )
-                await uow.session.exec(
-                    update(ScheduleRequest).where(col(ScheduleRequest.id) == row.id).values(handed=True)
-                )
+            await schedule_requests.record_handed(uow, rows)
             await uow.commit()
 
     async def finished(self, row_id: int) -> None:
         """The job of this row has run (or was refused, or is unknown): it is not to be replayed."""
         async with self.uows() as uow:
-            await uow.session.exec(delete(ScheduleRequest).where(col(ScheduleRequest.id) == row_id))
+            await schedule_requests.finished(uow, row_id)
             await uow.commit()
 
     # ---- running in the jobs' process ------------------------------------------------------------------------

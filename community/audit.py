@@ -232,6 +232,11 @@ async def verify(uow: UnitOfWork, batch: int = 1000, expected: Head | None = Non
     return ChainReport(count, head=head, expected=expected)
 
 
+async def entry(uow: UnitOfWork, entry_id: int) -> AuditEntry | None:
+    """One entry of the log (the one a ChainReport names as broken, say)."""
+    return await uow.session.get(AuditEntry, entry_id)
+
+
 async def head(uow: UnitOfWork) -> ChainReport:
     """The chain's head, for publication: only from a chain that verifies (see ChainReport.ok)."""
     return await verify(uow)

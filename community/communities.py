@@ -29,6 +29,11 @@ def clean_text(value: str, *, limit: int, message: str) -> str:
     return value
 
 
+async def find_community(uow: UnitOfWork, community_id: int) -> Community | None:
+    """The community, or None for an id that does not exist (get_community refuses it as "no longer exists")."""
+    return await uow.session.get(Community, community_id)
+
+
 async def get_community(uow: UnitOfWork, community_id: int) -> Community:
     found = await uow.session.get(Community, community_id)
     if found is None:

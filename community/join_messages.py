@@ -24,6 +24,10 @@ class JoinRequestNotice:
     status: JoinRequestStatus = JoinRequestStatus.PENDING
     decided_by: str | None = None  # the worker's name, once decided
 
+    @property
+    def awaits_decision(self) -> bool:
+        return self.status == JoinRequestStatus.PENDING
+
 
 @dataclass(frozen=True, slots=True)
 class JoinDecided:

@@ -36,6 +36,12 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+async def database_revision(engine: AsyncEngine) -> str | None:
+    """current_revision, asked of the engine's database."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(current_revision)
+
+
 def head_revision() -> str | None:
     """The newest revision of the migrations shipped with this code."""
     from alembic.script import ScriptDirectory

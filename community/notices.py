@@ -62,6 +62,7 @@ from community.scope import AudienceOptions as AudienceOptions
 from community.scope import Criteria, Scope, check_scope, natural_key
 from community.scope import audience_options as audience_options
 from community.unit_of_work import UnitOfWork
+from community.verification import staff_community
 from i18n import LANGUAGES, N_, negotiate_language
 
 MAX_BODY = 4000  # Telegram's message limit is 4096 after entities; the rest is room for the rendered frame
@@ -85,6 +86,10 @@ class NoticeJob:
 SEND = JobSpec("notice.send", NoticeJob, "notice:{notice_id}:send")
 # What a worker can still cancel: a notice waiting for its time, or one going out (its unsent messages stop).
 CANCELLABLE = (NoticeStatus.SCHEDULED, NoticeStatus.SENDING)
+# A notice's story is over once it is out or cancelled: its figures move no more (but acknowledgements).
+OVER = (NoticeStatus.SENT, NoticeStatus.CANCELLED)
+# progress_message_id while one process is sending the author's first progress message (claim_progress_message).
+PROGRESS_CLAIMED = "-"
 
 
 def _building_key(building: str | None) -> tuple[bool, tuple[str | int, ...]]:
@@ -213,6 +218,11 @@ def segment_roles_for(roles: Iterable[Role]) -> tuple[Role, ...]:
     party membership)."""
     hidden = _hidden_segments(roles)
     return tuple(role for role in SEGMENT_ROLES if role not in hidden)
+
+
+async def segment_roles(uow: UnitOfWork, person_id: int, community_id: int) -> tuple[Role, ...]:
+    """The role segments this person may address in the community, by their roles there (inherited included)."""
+    return segment_roles_for(await effective_roles(uow, person_id, community_id))
 
 
 async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> Notice:
@@ -388,6 +398,38 @@ async def _reloaded(uow: UnitOfWork, notice_id: int) -> Notice | None:
     return await uow.session.get(Notice, notice_id, populate_existing=True)
 
 
+async def current_notice(uow: UnitOfWork, notice_id: int) -> Notice | None:
+    """The notice as the database has it now (a conditional UPDATE elsewhere leaves a loaded row as it was);
+    None for an id that does not exist."""
+    return await _reloaded(uow, notice_id)
+
+
+async def notice_for_sender(uow: UnitOfWork, person_id: int, notice_id: int) -> tuple[Notice, Community]:
+    """A notice, with its community, for someone who may send notices there (and so see how it went and cancel
+    it); refused as not found for anyone else, so an id reveals nothing of another community."""
+    notice = await get_notice(uow, notice_id)
+    community = await staff_community(uow, person_id, Action.SEND_NOTICE, notice.community_id)
+    if community is None:
+        raise NoticeNotFound()
+    return notice, community
+
+
+def cancellable(notice: Notice) -> bool:
+    """Whether a worker can still cancel the notice (cancel() refuses or ignores the others)."""
+    return notice.status in CANCELLABLE
+
+
+def is_over(notice: Notice) -> bool:
+    """Out or cancelled: nothing more goes out, so its progress message shows the summary."""
+    return notice.status in OVER
+
+
+def progress_message_shown(notice: Notice) -> str | None:
+    """The id of the author's progress message, once it was sent (None while none is, or one is being sent)."""
+    message_id = notice.progress_message_id
+    return None if message_id is None or message_id == PROGRESS_CLAIMED else message_id
+
+
 async def begin_sending(uow: UnitOfWork, notice_id: int) -> Notice | None:
     """At send time: SCHEDULED -> SENDING, returning the notice for the caller to fan out in the same unit of
         work. A notice that is SENDING but was never fanned out (published for "now" in a transaction that was
@@ -432,6 +474,40 @@ async def set_progress_message(uow: UnitOfWork, notice_id: int, message_id: str)
     notice.progress_message_id = message_id
     uow.session.add(notice)
     await uow.session.flush()
+
+
+async def claim_progress_message(uow: UnitOfWork, notice_id: int) -> bool:
+    """Take the right to send the author's first progress message, so two processes never both send one: True
+    for exactly one caller while the notice has none. Committed by the caller at once, before it sends."""
+    result = await uow.session.exec(
+        update(Notice)
+        .where(col(Notice.id) == notice_id, col(Notice.progress_message_id).is_(None))
+        .values(progress_message_id=PROGRESS_CLAIMED)
+    )
+    return bool(result.rowcount)
+
+
+async def release_progress_message(uow: UnitOfWork, notice_id: int) -> None:
+    """The progress message was not sent, or is gone (the author deleted it): the next look sends a new one."""
+    await uow.session.exec(update(Notice).where(col(Notice.id) == notice_id).values(progress_message_id=None))
+
+
+async def author_language(uow: UnitOfWork, notice: Notice, community: Community) -> str:
+    """The language the author reads their progress message in: their own choice, else their client's language
+    in the chat that follows the notice, else the community's."""
+    person = await uow.session.get(Person, notice.author_id) if notice.author_id is not None else None
+    account = (
+        await uow.session.exec(
+            select(ChannelAccount).where(
+                ChannelAccount.channel == notice.progress_channel,
+                ChannelAccount.chat_id == notice.progress_chat_id,
+                ChannelAccount.person_id == notice.author_id,
+            )
+        )
+    ).first()
+    return negotiate_language(
+        person.language if person else None, account.language_code if account else None, community.default_language
+    )
 
 
 async def finish_if_settled(uow: UnitOfWork, notice_id: int) -> bool:
@@ -554,6 +630,31 @@ async def acknowledge(uow: UnitOfWork, person_id: int, notice_id: int) -> bool:
     )
     inserted = (await uow.session.exec(statement)).first()
     return inserted is not None
+
+
+async def has_acknowledged(uow: UnitOfWork, person_id: int, notice_id: int) -> bool:
+    found = await uow.session.exec(
+        select(NoticeAck.id).where(NoticeAck.notice_id == notice_id, NoticeAck.person_id == person_id).limit(1)
+    )
+    return found.first() is not None
+
+
+async def copy_in_chat(
+    uow: UnitOfWork, notice_id: int, person_id: int, channel: str, chat_id: str
+) -> OutboxMessage | None:
+    """The latest message of this notice that went to this person in this chat: its text is what they see."""
+    found = await uow.session.exec(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.notice_id == notice_id,
+            OutboxMessage.person_id == person_id,
+            OutboxMessage.channel == channel,
+            OutboxMessage.chat_id == chat_id,
+        )
+        .order_by(col(OutboxMessage.id).desc())
+        .limit(1)
+    )
+    return found.first()
 
 
 async def figures(uow: UnitOfWork, notice_id: int) -> NoticeFigures:

@@ -135,6 +135,11 @@ def _group_memberships(
     ]
 
 
+async def find_person(uow: UnitOfWork, person_id: int) -> Person | None:
+    """The person, or None once they erased their data (/forget) or for an id that never was."""
+    return await uow.session.get(Person, person_id)
+
+
 async def find_account(uow: UnitOfWork, channel: str, external_id: str) -> ChannelAccount | None:
     """A channel account, if it exists (identify() makes one on first contact; this never does)."""
     statement = select(ChannelAccount).where(

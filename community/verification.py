@@ -366,6 +366,31 @@ async def staff_communities(uow: UnitOfWork, person_id: int, action: Action) -> 
     return [found[key] for key in sorted(found)]
 
 
+async def require_staff_communities(uow: UnitOfWork, person_id: int, action: Action) -> list[Community]:
+    """staff_communities, refused (PermissionDenied) when there is none: the start of a staff command."""
+    communities = await staff_communities(uow, person_id, action)
+    if not communities:
+        raise PermissionDenied(action=action.value)
+    return communities
+
+
+async def staff_community(uow: UnitOfWork, person_id: int, action: Action, community_id: int) -> Community | None:
+    """The community, if it is one where the person may take this action (None: not, or not any more: a button
+    sent before a role was taken away); PermissionDenied when they may take it nowhere."""
+    return next((c for c in await require_staff_communities(uow, person_id, action) if c.id == community_id), None)
+
+
+async def invitation_community(
+    uow: UnitOfWork, person_id: int, community_id: int, role: Role | None = None
+) -> Community | None:
+    """The community, if the person may invite to it (and invite this role, when given: INVITABLE_ROLES); None
+    for a choice they may not make (a stale or forged button). PermissionDenied when they may invite nowhere."""
+    if role is not None and role not in INVITABLE_ROLES:
+        await require_staff_communities(uow, person_id, Action.CREATE_INVITATION)
+        return None
+    return await staff_community(uow, person_id, Action.CREATE_INVITATION, community_id)
+
+
 async def _grassroots_below(uow: UnitOfWork, community_id: int) -> list[Community]:
     result: list[Community] = []
     frontier = [community_id]
@@ -505,6 +530,11 @@ class JoinRequestView:
     phone: str | None  # None also when not shared
     created_at: datetime
     status: JoinRequestStatus
+
+    @property
+    def awaits_decision(self) -> bool:
+        """Still to be decided (decide_join_request decides only these): with Approve / Reject."""
+        return self.status == JoinRequestStatus.PENDING
 
 
 def _seen_by(viewer: Viewer, request: JoinRequest) -> JoinRequestView:

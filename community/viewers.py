@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from community.communities import effective_roles
+from community.features import AnyAction
 from community.people import Identity
 from community.permissions import SENSITIVE_ROLES, allows, may_see, permitted_actions
 from community.roles import Action, Role, SensitiveField
@@ -30,7 +31,7 @@ class Viewer:
     def actions(self) -> frozenset[Action]:
         return permitted_actions(self.roles)
 
-    def may(self, action: Action) -> bool:
+    def may(self, action: AnyAction) -> bool:
         return allows(self.roles, action)
 
     def sees(self, field: SensitiveField) -> bool:

@@ -46,7 +46,7 @@ from community import audit, settings
 from community.anonymity import Anonymity
 from community.communities import clean_text, effective_roles, get_community
 from community.errors import ValidationFailed
-from community.models import CommunitySetting, Household, Membership, MembershipRole
+from community.models import Community, CommunitySetting, Household, Membership, MembershipRole
 from community.notices import Attachment
 from community.permissions import allows
 from community.roles import Action
@@ -259,6 +259,46 @@ async def get_consultation(uow: UnitOfWork, consultation_id: int) -> Consultatio
     return found
 
 
+async def find_consultation(uow: UnitOfWork, consultation_id: int) -> Consultation | None:
+    """The consultation, or None for an id that does not exist (an operator's typo, a job of a deleted one)."""
+    return await uow.session.get(Consultation, consultation_id)
+
+
+async def is_open(uow: UnitOfWork, consultation_id: int) -> bool:
+    """Whether the consultation exists and is open (it takes votes, and its map orders its statements)."""
+    consultation = await find_consultation(uow, consultation_id)
+    return consultation is not None and consultation.status is ConsultationStatus.OPEN
+
+
+async def listing(uow: UnitOfWork, community_id: int | None = None) -> list[tuple[Consultation, Community]]:
+    """Every consultation (of one community, when given) with its community, by id: the operator's list."""
+    query = select(Consultation, Community).join(Community, col(Community.id) == col(Consultation.community_id))
+    if community_id is not None:
+        query = query.where(col(Consultation.community_id) == community_id)
+    return list((await uow.session.exec(query.order_by(col(Consultation.id)))).all())
+
+
+def closable(consultation: Consultation) -> bool:
+    """Whether "Close now" still means something: anything but a closed consultation closes
+    (close_consultation)."""
+    return consultation.status != ConsultationStatus.CLOSED
+
+
+def exportable(consultation: Consultation) -> bool:
+    """Whether the consultation has votes to export: it opened (it is open or closed)."""
+    return consultation.status in (ConsultationStatus.OPEN, ConsultationStatus.CLOSED)
+
+
+def awaits_moderation(statement: Statement) -> bool:
+    """Whether a moderator's decision is still to come: only then is it decided (participation.decide)."""
+    return statement.status == StatementStatus.PENDING
+
+
+def takes_votes(statement: Statement) -> bool:
+    """Whether participants see and vote on the statement: a moderator approved it (or none had to)."""
+    return statement.status == StatementStatus.APPROVED
+
+
 async def get_statement(uow: UnitOfWork, statement_id: int) -> Statement:
     found = await uow.session.get(Statement, statement_id)
     if found is None:
@@ -449,9 +489,10 @@ async def _transition(
         .values(status=after, **stamp)
         .execution_options(synchronize_session=False)
     )
+    # The loaded row as the database has it now, whoever made the change (the caller shows it).
+    await uow.session.refresh(consultation)
     if result.rowcount != 1:
         return False
-    await uow.session.refresh(consultation)
     data: dict[str, Any] = {}
     if after == ConsultationStatus.CLOSED:
         counted = await figures(uow, consultation_id)

@@ -182,6 +182,18 @@ async def require_exporter(uow: UnitOfWork, actor_id: int | None, consultation_i
     return consultation
 
 
+async def require_export(
+    uow: UnitOfWork, actor_id: int | None, consultation_id: int, *, per_vote: bool
+) -> Consultation:
+    """The consultation, if the actor may export it in this form: committee and staff, or the operator
+    (require_exporter); and a file with a row per pseudonym's vote (per_vote) only once at least k have voted
+    (FiguresWithheld otherwise). Asked when the export is requested and again when it is made."""
+    consultation = await require_exporter(uow, actor_id, consultation_id)
+    if per_vote:
+        await require_figures_shown(uow, consultation_id)
+    return consultation
+
+
 def _approved_votes(consultation_id: int) -> ColumnElement[bool]:
     return (col(Statement.consultation_id) == consultation_id) & (col(Statement.status) == StatementStatus.APPROVED)
 

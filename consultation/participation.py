@@ -22,14 +22,16 @@ from community.verification import StaffContact, staff_for
 from consultation.consultations import (
     VoteValue,
     author_of,
+    awaits_moderation,
     get_consultation,
     get_statement,
     moderate,
     next_up,
     participate,
     record_vote,
+    takes_votes,
 )
-from consultation.errors import ConsultationNotAllowed, StatementNotFound, StatementsNotAllowed
+from consultation.errors import ConsultationNotAllowed, StatementNotFound, StatementNotVotable, StatementsNotAllowed
 from consultation.models import (
     Consultation,
     ConsultationStatus,
@@ -106,11 +108,15 @@ async def cast(uow: UnitOfWork, person_id: int, statement_id: int, value: VoteVa
 
 
 async def review(uow: UnitOfWork, person_id: int, statement_id: int) -> tuple[Card, Statement]:
-    """A statement's card again, with the person's current vote on it, to change it (possible until the close)."""
+    """A statement's card again, with the person's current vote on it, to change it (possible until the close).
+    Refused (StatementNotVotable) for a statement participants do not vote on: waiting for a moderator or
+    rejected, whose text is not theirs to see."""
     statement = await get_statement(uow, statement_id)
     consultation = await get_consultation(uow, statement.consultation_id)
     participant = await participate(uow, person_id, statement.consultation_id)
     assert participant.id is not None and consultation.id is not None
+    if not takes_votes(statement):
+        raise StatementNotVotable()
     current = (
         await uow.session.exec(
             select(Vote.value).where(Vote.participant_id == participant.id, Vote.statement_id == statement_id)
@@ -187,7 +193,7 @@ async def decide(
         raise StatementNotFound()
     consultation = await get_consultation(uow, statement.consultation_id)
     await require_runner(uow, actor_id, consultation)
-    if statement.status != StatementStatus.PENDING:
+    if not awaits_moderation(statement):
         return Decision(statement, consultation, False)
     decided = await moderate(uow, actor_id, statement_id, approve=approve, reason=reason)
     return Decision(decided, consultation, True)

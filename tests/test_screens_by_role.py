@@ -7,7 +7,11 @@ request from someone outside with their phone number. Then each viewer (a strang
 household representative, a villager of another community, a committee member, the community worker and the street
 administrator above them) runs every command the router registers and presses, breadth first and a few levels
 deep, every button those screens show them: exports (the files' text) included. The registered commands and the
-buttons on screen drive it, so a new command or button is covered without a change here.
+buttons on screen drive it, so a new command or button is covered without a change here. Messages to other people
+go through the outbox (uow.notify: join requests to the workers, decisions, moderation, invitations, notices), so
+every outbox row is read too, as it is after each step (a copy rewritten in place is read in each version), with
+its buttons' labels, and counted as a screen of the person it is for. (Checked by hand: _tell_staff sending the
+number to the committee too fails here, and passed when only the chat's replies were read.)
 
 Checked: the phone numbers of other people and the label of party membership appear on no screen for a viewer whose
 roles do not unlock them (community.permissions.SENSITIVE_FIELDS), whoever the message is for; and they do appear
@@ -25,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
+from sqlmodel import col, select
 
 import community.permissions
 from bot.app import build_router
@@ -40,13 +45,15 @@ from community.communities import grant_role
 from community.demo import demo_people
 from community.models import Person
 from community.notice_messages import fan_out
+from community.notice_models import OutboxMessage
 from community.notices import NoticeDraft, publish
+from community.outbox import buttons_from_json
 from community.people import identify
 from community.roles import Action, Role, SensitiveField
 from community.unit_of_work import UnitOfWorkFactory
 from community.verification import submit_join_request
 from community.viewers import viewer_in
-from consultation.consultations import submit_statement
+from consultation.moderation import submit_statement
 from tests.support.demo_consultation import demo_consultation
 
 CHANNEL = "console"
@@ -86,6 +93,7 @@ NEVER_PRESSED = (ForgetChoice.prefix,)
 
 @dataclass(slots=True)
 class World:
+    uows: UnitOfWorkFactory
     conversation: Conversation
     phones: dict[str, str]  # console key -> phone number, of everyone who has one
     party_labels: tuple[str, ...]  # how a screen names party membership, in every language
@@ -99,6 +107,7 @@ class Seen:
 
     screens: list[tuple[str, str, str]] = field(default_factory=list)
     events: int = 0
+    outbox: set[tuple[int, str]] = field(default_factory=set)  # (row id, text) read already
 
 
 async def _world(uows: UnitOfWorkFactory, clock: FakeClock, localizers: Localizers) -> World:
@@ -137,6 +146,7 @@ async def _world(uows: UnitOfWorkFactory, clock: FakeClock, localizers: Localize
         phones[APPLICANT] = APPLICANT_PHONE
         await uow.commit()
     async with uows() as uow:
+        # As a resident submits it: the moderators are told through the outbox.
         await submit_statement(uow, ids["wang"], consultation.consultation_id, "Evenings are hard for parking.")
         worker = await identify(uow, channel=CHANNEL, external_id="worker", chat_id="worker", display_name="李娜")
         notice = await publish(
@@ -146,7 +156,7 @@ async def _world(uows: UnitOfWorkFactory, clock: FakeClock, localizers: Localize
         await uow.commit()
     labels = tuple(role_label(localizers.get(language), Role.PARTY_MEMBER) for language in ("en", "zh_Hans"))
     conversation = Conversation(uows, build_router(), localizers, BotInfo("linli_test_bot"))
-    return World(conversation, phones, labels, consultation.community_id, ids)
+    return World(uows, conversation, phones, labels, consultation.community_id, ids)
 
 
 def _texts(reply: Reply) -> list[str]:
@@ -164,6 +174,22 @@ def _texts(reply: Reply) -> list[str]:
                 texts += [archive.read(name).decode("utf-8", "replace") for name in archive.namelist()]
         return texts
     return []
+
+
+async def _read_outbox(world: World, seen: Seen, step: str) -> None:
+    """The outbox rows (new ones, and old ones whose text changed) as screens of the person each is for: their
+    console chat, the same key as the crawl's senders."""
+    async with world.uows() as uow:
+        rows = (await uow.session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
+    for row in rows:
+        assert row.id is not None
+        labels = [button.label for line in buttons_from_json(row.buttons) for button in line]
+        shown = "\n".join([row.text, row.file_name or "", *labels])
+        if (row.id, shown) in seen.outbox:
+            continue
+        seen.outbox.add((row.id, shown))
+        reader = row.chat_id if row.channel == CHANNEL else f"{row.channel}:{row.chat_id}"
+        seen.screens.append((reader, shown, f"outbox #{row.id} after {step}"))
 
 
 def _buttons(reply: Reply) -> Keyboard:
@@ -198,12 +224,14 @@ async def _crawl(world: World, viewer: Someone, commands: Sequence[str] | None =
     # Each button and each prompt once for the viewer: a menu's buttons run the same commands as typing them.
     pressed: set[str] = set()
     answered: set[str] = set()
+    await _read_outbox(world, seen, "the world was made")
     for name in world.conversation.router.command_names if commands is None else commands:
         queue: deque[tuple[Payload, int, str]] = deque([(Command(name), 0, f"/{name}")])
         while queue and seen.events < MAX_EVENTS:
             payload, depth, step = queue.popleft()
             seen.events += 1
             replies = await world.conversation.handle(Event(sender, payload))
+            await _read_outbox(world, seen, step)
             for reply in replies:
                 reader = _reader(reply, viewer.key)
                 seen.screens.extend((reader, text, step) for text in _texts(reply) if text)
@@ -267,6 +295,17 @@ async def test_no_screen_shows_a_role_a_field_it_may_not_see(
         # Masking too much fails too: the join requests show the applicant's number, and the worker's members list
         # 吴强's number and party membership (a street administrator's /members is the street's own list).
         assert _shown_to(seen, viewer.key, APPLICANT_PHONE)
+        # The outbox is read: the copy of the join request sent to them shows the number as well.
+        assert any(
+            who == viewer.key and step.startswith("outbox") and _shows_phone(text, APPLICANT_PHONE)
+            for who, text, step in seen.screens
+        )
+    if viewer.key == "committee":
+        # The outbox is read for those who see no numbers too: the statement waiting for a moderator reached them.
+        assert any(
+            who == viewer.key and step.startswith("outbox") and "Evenings are hard" in text
+            for who, text, step in seen.screens
+        )
     if viewer.key == "worker":
         assert _shown_to(seen, viewer.key, world.phones[PARTY_MEMBER])
         assert any(

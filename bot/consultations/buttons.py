@@ -16,6 +16,11 @@ class ExportFormat(StrEnum):
     PDF = "pdf"
     JSON = "json"
 
+    @property
+    def per_vote(self) -> bool:
+        """A row per pseudonym's vote (consultation.outcome.require_export holds it back while fewer than k voted)."""
+        return self is ExportFormat.CSV
+
 
 @dataclass(frozen=True)
 class OpenConsultation(CallbackData):

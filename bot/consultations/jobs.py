@@ -32,7 +32,6 @@ from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from consultation import consultations, reach
 from consultation.consultations import CLOSE, MAP, OPEN, OUTCOME, ConsultationJob
 from consultation.messages import ConsultationOutcome, reached
-from consultation.models import Consultation, ConsultationStatus
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -134,8 +133,7 @@ async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int) -> b
     a large one, and on SQLite an open transaction holds the one write lock), then store the priorities in a
     short one, where the service checks the consultation is still open. False when nothing was stored."""
     async with uows() as uow:
-        consultation = await uow.session.get(Consultation, consultation_id)
-        if consultation is None or consultation.status is not ConsultationStatus.OPEN:
+        if not await consultations.is_open(uow, consultation_id):
             return False
         matrix = await consultations.vote_matrix(uow, consultation_id)
     if not matrix.participants or not matrix.statement_ids:

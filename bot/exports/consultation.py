@@ -29,11 +29,10 @@ from bot.notices.render import describe_audience
 from bot.rendering import Localizer
 from community.communities import get_community
 from community.unit_of_work import UnitOfWork
-from consultation.consultations import require_figures_shown
 from consultation.errors import FiguresWithheld
 from consultation.models import ConsultationStatus, Eligibility
 from consultation.opinion_map import Stance
-from consultation.outcome import Outcome, VoteCounts, compute_outcome, require_exporter, vote_batches
+from consultation.outcome import Outcome, VoteCounts, compute_outcome, require_export, vote_batches
 from i18n import N_
 
 FILENAMES: Mapping[ExportFormat, str] = {
@@ -94,11 +93,10 @@ async def export_consultation(
     """Write the consultation's outcome in ``fmt`` to ``stream`` for the reader ``l`` (their language; times in the
     consultation's community's time zone). actor_id: the person asking (committee or staff), None for the operator.
     Refused (ExportNotAllowed, ConsultationNotFound) before anything is written."""
-    consultation = await require_exporter(uow, actor_id, consultation_id)
+    # Every row of a CSV is one pseudonym's vote: refused before a byte is written while fewer than k have voted.
+    consultation = await require_export(uow, actor_id, consultation_id, per_vote=fmt.per_vote)
     exported = ExportedFile(export_filename(consultation_id, fmt), MIME_TYPES[fmt])
     if fmt == ExportFormat.CSV:
-        # Every row is one pseudonym's vote: refused before a byte is written while fewer than k have voted.
-        await require_figures_shown(uow, consultation_id)
         zone = ZoneInfo((await get_community(uow, consultation.community_id)).timezone)
         await write_csv(
             stream, POLIS_VOTES_HEADER, Batches(_polis_rows(uow, actor_id, consultation_id, zone)), lineterminator="\n"

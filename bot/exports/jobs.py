@@ -61,6 +61,7 @@ UPLOAD_LIMIT_BYTES: Final = 50 * 1024 * 1024
 # How long a file made for a requester is kept once its request is finished: long enough for a delivery held back
 # (a paused channel, a long queue) to send it; the requester can always ask for it again.
 FILES_KEPT: Final = timedelta(days=7)
+FORMATS: Final = {fmt.value: fmt for fmt in ExportFormat}  # a request's format, as recorded
 
 PREPARING = N_("Preparing the file… It will arrive in this chat when it is ready.")
 ALREADY_PREPARING = N_("This file is already being prepared. It will arrive in this chat when it is ready.")
@@ -148,19 +149,17 @@ class ExportJobs:
         request = await exports.get_request(uow, request_id)
         if request is None or request.status is not ExportStatus.PREPARING:
             return None, ""  # made already (the job ran twice), or the requester is gone
-        if request.kind != CONSULTATION_OUTCOME:
-            log.error("export %s: no export of the kind %r", request_id, request.kind)
+        if request.kind != CONSULTATION_OUTCOME or request.format not in FORMATS:
+            log.error("export %s: no export of the kind %r as %r", request_id, request.kind, request.format)
             await self._tell(uow, request, ExportStatus.FAILED, FAILED)
             return None, ""
         # Here, not at the top: the consultation services bring numpy, which a bot start need not load.
-        from consultation.consultations import require_figures_shown
-        from consultation.outcome import require_exporter
+        from consultation.outcome import require_export
 
         try:
             # Asked when tapped, and again now: a role may have been taken away in between.
-            consultation = await require_exporter(uow, request.person_id, request.subject_id)
-            if request.format == ExportFormat.CSV:  # a pseudonym's vote per row: only once at least k voted
-                await require_figures_shown(uow, request.subject_id)
+            per_vote = FORMATS[request.format].per_vote
+            consultation = await require_export(uow, request.person_id, request.subject_id, per_vote=per_vote)
         except LinliError as err:
             await self._tell(uow, request, ExportStatus.REFUSED, err.message, err.params)
             return None, ""

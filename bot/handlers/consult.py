@@ -34,10 +34,10 @@ from consultation.consultations import (
     get_consultation,
     get_statement,
     open_for,
+    takes_votes,
     votes_of,
 )
-from consultation.errors import DuplicateStatement, HiddenDuplicateStatement
-from consultation.models import StatementStatus
+from consultation.errors import DuplicateStatement, HiddenDuplicateStatement, StatementNotVotable
 from consultation.participation import Card
 from i18n import N_
 
@@ -129,9 +129,10 @@ async def cast_vote(ctx: Context, data: CastVote) -> Sequence[Reply]:
 
 
 async def show_statement(ctx: Context, data: ShowStatement) -> Sequence[Reply]:
-    card, statement = await participation.review(ctx.uow, ctx.person_id, data.statement_id)
-    if statement.status != StatementStatus.APPROVED:
-        return (AnswerButton(ctx.l.label("This statement is not open for votes."), alert=True),)
+    try:
+        card, _ = await participation.review(ctx.uow, ctx.person_id, data.statement_id)
+    except StatementNotVotable as refused:
+        return (AnswerButton(ctx.l.label(refused.message), alert=True),)  # a toast: the card in view stays
     text, buttons = await _card(ctx, card, review=True)
     return (AnswerButton(), forms.show(ctx, text, buttons))
 
@@ -186,7 +187,7 @@ async def got_statement(ctx: Context, payload: TextInput | ContactShared | FileS
         # Refused, the question stands; the existing statement is one tap away where it can be voted on.
         existing = await get_statement(ctx.uow, duplicate.statement_id)
         rows: list[tuple[Button, ...]] = []
-        if existing.status == StatementStatus.APPROVED:
+        if takes_votes(existing):
             rows.append((Button(ctx.l.label("Vote on it"), ShowStatement(duplicate.statement_id).pack()),))
         rows.extend(_cancel_keyboard(ctx, consultation_id))
         text = ctx.l.text(duplicate.message, **duplicate.params)
@@ -195,7 +196,7 @@ async def got_statement(ctx: Context, payload: TextInput | ContactShared | FileS
         # Someone else's statement nobody may see yet (or rejected): refused without pointing to it.
         return (SendText(ctx.l.text(hidden.message), buttons=_cancel_keyboard(ctx, consultation_id)),)
     await ctx.clear_state()
-    pending = statement.status == StatementStatus.PENDING
+    pending = not takes_votes(statement)  # a moderator sees it first
     buttons = (
         (
             Button(ctx.l.label("Continue voting ›"), ConsultStep(consultation_id, Step.NEXT).pack()),

@@ -23,12 +23,18 @@ from bot.rendering import Localizer
 from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
 from bot.router import Router
 from community.communities import get_community
-from community.errors import PermissionDenied
 from community.models import Community
 from community.roles import Action
-from community.verification import staff_communities
+from community.verification import require_staff_communities
 from consultation import participation
-from consultation.consultations import ConsultationFigures, close_consultation, figures, pending_statements
+from consultation.consultations import (
+    ConsultationFigures,
+    closable,
+    close_consultation,
+    exportable,
+    figures,
+    pending_statements,
+)
 from consultation.models import Consultation, ConsultationStatus
 from i18n import N_
 
@@ -79,25 +85,18 @@ def _keyboard(l: Localizer, consultation: Consultation, counted: ConsultationFig
         label = l.label("Moderate (%(pending)s waiting)", pending=counted.pending)
         rows.append((Button(label, ManageConsultation(consultation_id, Manage.MODERATE).pack()),))
     first: list[Button] = [Button(l.label("Refresh"), ManageConsultation(consultation_id, Manage.REFRESH).pack())]
-    if consultation.status != ConsultationStatus.CLOSED:
+    if closable(consultation):
         first.append(Button(l.label("Close now"), ManageConsultation(consultation_id, Manage.CLOSE).pack()))
     rows.append(tuple(first))
-    if consultation.status in (ConsultationStatus.OPEN, ConsultationStatus.CLOSED):
+    if exportable(consultation):
         rows.extend(export_keyboard(l, consultation_id))
     return tuple(rows)
-
-
-async def _communities(ctx: Context) -> list[Community]:
-    communities = await staff_communities(ctx.uow, ctx.person_id, Action.RUN_CONSULTATION)
-    if not communities:
-        raise PermissionDenied(action=Action.RUN_CONSULTATION.value)
-    return communities
 
 
 async def overview(ctx: Context, _: Command) -> Sequence[Reply]:
     replies: list[Reply] = []
     now = ctx.uow.clock.now()
-    for community in await _communities(ctx):
+    for community in await require_staff_communities(ctx.uow, ctx.person_id, Action.RUN_CONSULTATION):
         assert community.id is not None
         found = await participation.overview(ctx.uow, community.id, now)
         if not found:
@@ -121,9 +120,8 @@ async def manage(ctx: Context, data: ManageConsultation) -> Sequence[Reply]:
         if await close_consultation(ctx.uow, data.consultation_id, ctx.person_id):
             toast = ctx.l.label("The consultation is closed.")
         else:
-            toast = ctx.l.label("The consultation was closed already.")
-        await ctx.uow.session.refresh(consultation)
-    question = data.action is Manage.CLOSE and consultation.status != ConsultationStatus.CLOSED
+            toast = ctx.l.label("The consultation was closed already.")  # shown as it is now, closed
+    question = data.action is Manage.CLOSE and closable(consultation)
     text, buttons = await _figures_view(ctx, consultation, community, question=question)
     return (AnswerButton(toast), forms.show(ctx, text, buttons))
 

@@ -37,12 +37,9 @@ async def send_export(ctx: Context, data: ExportConsultation) -> Sequence[Reply]
     staff, no such consultation, raw votes while fewer than k voted) is raised by the services before anything is
     recorded, and the conversation answers it in the reader's language."""
     # Here, not at the top: the consultation services bring numpy, which a bot start need not wait for.
-    from consultation.consultations import require_figures_shown
-    from consultation.outcome import require_exporter
+    from consultation.outcome import require_export
 
-    await require_exporter(ctx.uow, ctx.person_id, data.consultation_id)
-    if data.format is ExportFormat.CSV:
-        await require_figures_shown(ctx.uow, data.consultation_id)
+    await require_export(ctx.uow, ctx.person_id, data.consultation_id, per_vote=data.format.per_vote)
     sender = ctx.event.sender
     recipient = exports.Recipient(
         person_id=ctx.person_id,

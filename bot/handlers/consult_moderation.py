@@ -22,8 +22,8 @@ from bot.replies import AnswerButton, Keyboard, Reply, SendText
 from bot.router import Router
 from community.communities import get_community
 from consultation import moderation, participation
-from consultation.consultations import get_consultation, get_statement
-from consultation.models import Statement, StatementStatus
+from consultation.consultations import awaits_moderation, get_consultation, get_statement
+from consultation.models import Statement
 from consultation.participation import Decision
 
 
@@ -52,7 +52,7 @@ async def moderate(ctx: Context, data: ModerateStatement) -> Sequence[Reply]:
         )
         return await _decided(ctx, decision)
     statement = await get_statement(ctx.uow, data.statement_id)
-    if data.verdict is Verdict.REJECT and statement.status == StatementStatus.PENDING:
+    if data.verdict is Verdict.REJECT and awaits_moderation(statement):
         return (AnswerButton(), await _view(ctx, statement, reason_keyboard(ctx.l, data.statement_id)))
     return (AnswerButton(), await _view(ctx, statement))
 

@@ -18,7 +18,6 @@ from bot.labels import role_label
 from bot.replies import AnswerButton, Button, EditText, Reply, SendText
 from bot.router import Router
 from community.communities import get_community
-from community.errors import PermissionDenied
 from community.models import Community
 from community.roles import Action, Role
 from community.verification import (
@@ -27,9 +26,10 @@ from community.verification import (
     IssuedInvitation,
     JoinRequestView,
     create_invitation,
+    invitation_community,
     pending_join_requests,
+    require_staff_communities,
     single_use,
-    staff_communities,
 )
 from i18n import N_
 
@@ -71,20 +71,13 @@ def _replace(ctx: Context, text: str) -> Reply:
     return EditText(message_id, text) if message_id is not None else SendText(text)
 
 
-async def _communities(ctx: Context, action: Action) -> list[Community]:
-    communities = await staff_communities(ctx.uow, ctx.person_id, action)
-    if not communities:
-        raise PermissionDenied(action=action.value)
-    return communities
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # /invite
 
 
 async def invite(ctx: Context, _: Command) -> Sequence[Reply]:
     await ctx.clear_state()
-    communities = await _communities(ctx, Action.CREATE_INVITATION)
+    communities = await require_staff_communities(ctx.uow, ctx.person_id, Action.CREATE_INVITATION)
     if len(communities) == 1:
         return (_role_question(ctx, communities[0]),)
     buttons = tuple((Button(c.name, InviteCommunity(c.id or 0).pack()),) for c in communities)
@@ -99,12 +92,8 @@ def _role_question(ctx: Context, community: Community) -> SendText:
     return SendText(ctx.l.render("invitation_role.j2", community=community.name), buttons=buttons)
 
 
-async def _invitable(ctx: Context, community_id: int) -> Community | None:
-    return next((c for c in await _communities(ctx, Action.CREATE_INVITATION) if c.id == community_id), None)
-
-
 async def chose_community(ctx: Context, data: InviteCommunity) -> Sequence[Reply]:
-    community = await _invitable(ctx, data.community_id)
+    community = await invitation_community(ctx.uow, ctx.person_id, data.community_id)
     if community is None:
         return (AnswerButton(ctx.l.label(STALE), alert=True),)
     return (
@@ -115,8 +104,8 @@ async def chose_community(ctx: Context, data: InviteCommunity) -> Sequence[Reply
 
 
 async def chose_role(ctx: Context, data: InviteRole) -> Sequence[Reply]:
-    community = await _invitable(ctx, data.community_id)
-    if community is None or data.role not in INVITABLE_ROLES:
+    community = await invitation_community(ctx.uow, ctx.person_id, data.community_id, data.role)
+    if community is None:
         return (AnswerButton(ctx.l.label(STALE), alert=True),)
     chosen = _replace(ctx, ctx.l.text("Invitation for: %(role)s", role=role_label(ctx.l, data.role)))
     if data.role in HOUSEHOLD_ROLES:
@@ -195,7 +184,7 @@ async def _show_code(ctx: Context, issued: IssuedInvitation) -> SendText:
 
 
 async def requests(ctx: Context, _: Command) -> Sequence[Reply]:
-    communities = await _communities(ctx, Action.DECIDE_JOIN_REQUEST)
+    communities = await require_staff_communities(ctx.uow, ctx.person_id, Action.DECIDE_JOIN_REQUEST)
     waiting: list[tuple[JoinRequestView, Community]] = []
     for community in communities:
         assert community.id is not None

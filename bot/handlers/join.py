@@ -288,7 +288,7 @@ def register_renderers(renderers: Renderers, localizers: Localizers) -> None:
 
     def request(message: JoinRequestNotice, reader: Reader) -> Rendered:
         local = localizers.get(reader.language, message.timezone)
-        outcome = _decided_by(local, message) if message.status != JoinRequestStatus.PENDING else None
+        outcome = None if message.awaits_decision else _decided_by(local, message)
         text = request_text(local, message, message.community, outcome=outcome)
         buttons = decision_buttons(local, message.request_id) if outcome is None else ()
         return Rendered(text, outbox_buttons(buttons))
@@ -333,7 +333,7 @@ async def _worker_view(ctx: Context, request: JoinRequestView, outcome: str | No
 async def decide(ctx: Context, data: DecideJoin) -> Sequence[Reply]:
     if not data.approve:
         request = await view_join_request(ctx.uow, viewer_id=ctx.person_id, request_id=data.request_id)
-        if request.status != JoinRequestStatus.PENDING:
+        if not request.awaits_decision:
             return (AnswerButton(), forms.show(ctx, await _worker_view(ctx, request, _outcome(ctx.l, request))))
         text = await _worker_view(ctx, request, ctx.l.text("Why do you reject this request? The requester is told."))
         return (AnswerButton(), forms.show(ctx, text, _reason_buttons(ctx.l, data.request_id)))
@@ -357,7 +357,7 @@ async def reject(ctx: Context, data: RejectJoin) -> Sequence[Reply]:
 
 async def review(ctx: Context, data: ReviewJoin) -> Sequence[Reply]:
     request = await view_join_request(ctx.uow, viewer_id=ctx.person_id, request_id=data.request_id)
-    if request.status != JoinRequestStatus.PENDING:
+    if not request.awaits_decision:
         return (AnswerButton(), forms.show(ctx, await _worker_view(ctx, request, _outcome(ctx.l, request))))
     return (AnswerButton(), forms.show(ctx, await _worker_view(ctx, request), decision_buttons(ctx.l, request)))
 

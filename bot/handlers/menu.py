@@ -14,7 +14,6 @@ from bot.labels import role_label, role_list
 from bot.manifest import MenuEntry
 from bot.replies import Button, Keyboard, Reply, SendText
 from bot.router import Router, RunCommand
-from community.permissions import allows
 from community.roles import Role
 from community.viewers import home_viewer
 from i18n import N_
@@ -41,7 +40,7 @@ async def main_menu(ctx: Context, *, joined_as: Role | None = None) -> SendText:
         return SendText(ctx.l.render("menu_guest.j2"), buttons=_keyboard(ctx, entries))
     # What the person may do, asked of the kernel: it knows how roles reach down from the street above.
     viewer = await home_viewer(ctx.uow, ctx.identity)
-    entries = [entry for entry in ctx.features.menu if entry.action is None or allows(viewer.roles, entry.action)]
+    entries = [entry for entry in ctx.features.menu if entry.action is None or viewer.may(entry.action)]
     text = ctx.l.render(
         "menu.j2",
         name=ctx.identity.person.display_name,

@@ -11,19 +11,17 @@ from bot import forms
 from bot.context import Context
 from bot.events import Command
 from bot.notices.buttons import CancelNotice, ViewNotice
-from bot.notices.progress import CLAIMED, Progress, progress_keyboard, progress_text
+from bot.notices.progress import Progress, progress_keyboard, progress_text
 from bot.notices.render import category_label, describe_audience, moment
 from bot.rendering import Localizer
 from bot.replies import AnswerButton, Button, EditText, Keyboard, Reply, SendText
 from bot.router import Router, RunCommand
 from community import notices
-from community.errors import NoticeNotFound, PermissionDenied
 from community.models import Community
 from community.notice_models import Notice, NoticeStatus
-from community.notices import CANCELLABLE
 from community.roles import Action
 from community.scope import Scope
-from community.verification import staff_communities
+from community.verification import require_staff_communities
 from i18n import N_
 
 RECENT = 10
@@ -47,28 +45,12 @@ def excerpt(body: str, limit: int = EXCERPT) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
-async def _communities(ctx: Context) -> list[Community]:
-    communities = await staff_communities(ctx.uow, ctx.person_id, Action.SEND_NOTICE)
-    if not communities:
-        raise PermissionDenied(action=Action.SEND_NOTICE.value)
-    return communities
-
-
-async def _notice(ctx: Context, notice_id: int) -> tuple[Notice, Community]:
-    """A notice of a community where this person may send notices (and so see how they went)."""
-    notice = await notices.get_notice(ctx.uow, notice_id)
-    community = next((c for c in await _communities(ctx) if c.id == notice.community_id), None)
-    if community is None:
-        raise NoticeNotFound()
-    return notice, community
-
-
 # ---------------------------------------------------------------------------------------------------------------
 
 
 async def list_notices(ctx: Context, _: Command) -> Sequence[Reply]:
     replies: list[Reply] = []
-    for community in await _communities(ctx):
+    for community in await require_staff_communities(ctx.uow, ctx.person_id, Action.SEND_NOTICE):
         assert community.id is not None
         reader = ctx.l.with_timezone(community.timezone)
         found = await notices.recent(ctx.uow, community.id, limit=RECENT)
@@ -115,22 +97,22 @@ async def _figures_text(ctx: Context, notice: Notice, community: Community, ques
 def _figures_buttons(ctx: Context, notice: Notice) -> Keyboard:
     notice_id = notice.id or 0
     rows: list[tuple[Button, ...]] = [(Button(ctx.l.label("Refresh"), ViewNotice(notice_id).pack()),)]
-    if notice.status in CANCELLABLE:
+    if notices.cancellable(notice):
         rows.append((Button(ctx.l.label("Cancel this notice"), CancelNotice(notice_id, confirm=False).pack()),))
     rows.append((Button(ctx.l.label("‹ All notices"), RunCommand("notices").pack()),))
     return tuple(rows)
 
 
 async def view(ctx: Context, data: ViewNotice) -> Sequence[Reply]:
-    notice, community = await _notice(ctx, data.notice_id)
+    notice, community = await notices.notice_for_sender(ctx.uow, ctx.person_id, data.notice_id)
     text = await _figures_text(ctx, notice, community)
     return (AnswerButton(), forms.show(ctx, text, _figures_buttons(ctx, notice)))
 
 
 async def cancel(ctx: Context, data: CancelNotice) -> Sequence[Reply]:
-    notice, community = await _notice(ctx, data.notice_id)
+    notice, community = await notices.notice_for_sender(ctx.uow, ctx.person_id, data.notice_id)
     notice_id = data.notice_id
-    if notice.status not in CANCELLABLE:
+    if not notices.cancellable(notice):
         text = await _figures_text(ctx, notice, community)
         return (AnswerButton(), forms.show(ctx, text, _figures_buttons(ctx, notice)))
     if not data.confirm:
@@ -158,11 +140,10 @@ async def _final_progress(ctx: Context, notice: Notice, community: Community) ->
     """The author's progress message, when it is in this chat, says the notice was cancelled (the sender has
     nothing more to report on it)."""
     sender = ctx.event.sender
-    message_id = notice.progress_message_id
+    message_id = notices.progress_message_shown(notice)
     if (
         notice.id is None
         or message_id is None
-        or message_id == CLAIMED
         or (notice.progress_channel, notice.progress_chat_id) != (sender.channel, sender.chat_id)
     ):
         return None

@@ -46,11 +46,11 @@ from bot.notices.render import (
 from bot.replies import Keyboard, Reply, SendText
 from bot.router import Router
 from community import notices
-from community.communities import effective_roles, get_community
+from community.communities import get_community
 from community.models import Community
 from community.notice_messages import NoticeLook, publish_or_schedule
 from community.notice_models import NoticeCategory
-from community.notices import SEGMENT_ROLES, segment_roles_for
+from community.notices import SEGMENT_ROLES
 from community.roles import Action
 from i18n import N_
 
@@ -60,7 +60,7 @@ CONTROLS = Controls.standard(NoticeForm, NoticeToggle, NoticeCommunity, confirm=
 
 async def _new(ctx: Context, community: Community) -> Form:
     assert community.id is not None
-    roles = segment_roles_for(await effective_roles(ctx.uow, ctx.person_id, community.id))
+    roles = await notices.segment_roles(ctx.uow, ctx.person_id, community.id)
     return Form(
         community_id=community.id,
         language=ctx.l.language,

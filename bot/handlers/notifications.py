@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from babel.lists import format_list
-from sqlmodel import col, select
 
 from bot.context import Context
 from bot.events import ButtonPress, Command
@@ -15,7 +14,7 @@ from bot.notices.render import CATEGORIES, ack_keyboard, category_label
 from bot.replies import AnswerButton, Button, EditButtons, EditText, Keyboard, Reply, SendText
 from bot.router import Router
 from community import notices
-from community.notice_models import MessageKind, NoticeAck, OutboxMessage
+from community.notice_models import MessageKind
 from community.roles import Action
 from community.settings import show_time_of_day
 from i18n import N_
@@ -100,43 +99,20 @@ async def acknowledge(ctx: Context, data: AcknowledgeNotice) -> Sequence[Reply]:
         text = ctx.l.label("This is the preview: residents tap here to confirm that they have read the notice.")
         return (AnswerButton(text, alert=True),)
     if not await notices.acknowledge(ctx.uow, ctx.person_id, data.notice_id):
-        if await _acknowledged(ctx, data.notice_id):
+        if await notices.has_acknowledged(ctx.uow, ctx.person_id, data.notice_id):
             return (AnswerButton(ctx.l.label("You have already acknowledged this notice.")),)
         return (AnswerButton(ctx.l.label("This button is out of date. Send /menu to start again."), alert=True),)
     replies: list[Reply] = [AnswerButton(ctx.l.label("Thank you. Your confirmation has been counted."))]
     message_id = _message_id(ctx)
     if message_id is not None:
         done = ack_keyboard(ctx.l, data.notice_id, done=True)
-        sent = await _sent_message(ctx, data.notice_id)
+        sender = ctx.event.sender
+        sent = await notices.copy_in_chat(ctx.uow, data.notice_id, ctx.person_id, sender.channel, sender.chat_id)
         if sent is not None and sent.kind is MessageKind.TEXT:
             replies.append(EditText(message_id, sent.text, done))  # the same text, the button replaced
         else:
             replies.append(EditButtons(message_id, done))  # a caption stays as it is
     return replies
-
-
-async def _acknowledged(ctx: Context, notice_id: int) -> bool:
-    found = await ctx.uow.session.exec(
-        select(NoticeAck.id).where(NoticeAck.notice_id == notice_id, NoticeAck.person_id == ctx.person_id).limit(1)
-    )
-    return found.first() is not None
-
-
-async def _sent_message(ctx: Context, notice_id: int) -> OutboxMessage | None:
-    """The message of this notice that reached this chat: its text is what the person sees."""
-    sender = ctx.event.sender
-    found = await ctx.uow.session.exec(
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.notice_id == notice_id,
-            OutboxMessage.person_id == ctx.person_id,
-            OutboxMessage.channel == sender.channel,
-            OutboxMessage.chat_id == sender.chat_id,
-        )
-        .order_by(col(OutboxMessage.id).desc())
-        .limit(1)
-    )
-    return found.first()
 
 
 def register(router: Router) -> None:

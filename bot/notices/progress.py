@@ -8,19 +8,17 @@ from datetime import datetime, timedelta
 
 from babel.dates import format_timedelta
 from babel.numbers import format_percent
-from sqlmodel import select
 
 from bot.notices.buttons import ViewNotice
 from bot.rendering import Localizer, Localizers
 from bot.replies import Button, Keyboard
-from community.models import ChannelAccount, Community, Person
+from community import notices
+from community.models import Community
 from community.notice_models import Notice, NoticeStatus
 from community.notices import NoticeFigures
 from community.unit_of_work import UnitOfWork
-from i18n import negotiate_language
 
 BAR_WIDTH = 10
-CLAIMED = "-"  # progress_message_id while one process is sending the first progress message
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +92,4 @@ def progress_keyboard(l: Localizer, notice_id: int) -> Keyboard:  # noqa: E741
 
 async def author_reader(uow: UnitOfWork, localizers: Localizers, notice: Notice, community: Community) -> Localizer:
     """The author in their own language, at the community's time zone."""
-    person = await uow.session.get(Person, notice.author_id) if notice.author_id is not None else None
-    account = (
-        await uow.session.exec(
-            select(ChannelAccount).where(
-                ChannelAccount.channel == notice.progress_channel,
-                ChannelAccount.chat_id == notice.progress_chat_id,
-                ChannelAccount.person_id == notice.author_id,
-            )
-        )
-    ).first()
-    language = negotiate_language(
-        person.language if person else None, account.language_code if account else None, community.default_language
-    )
-    return localizers.get(language, community.timezone)
+    return localizers.get(await notices.author_language(uow, notice, community), community.timezone)

@@ -12,20 +12,18 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col
 
 from bot.delivery.transport import Delivered, Refused, RetryAfter, SendResult, Transient, Transport
 from bot.failures import failure_reference, log_failure
 from bot.notices.fanout import outbox_buttons
-from bot.notices.progress import CLAIMED, Progress, author_reader, progress_keyboard, progress_text
+from bot.notices.progress import Progress, author_reader, progress_keyboard, progress_text
 from bot.rendering import Localizers
 from bot.replies import Keyboard
 from community import notices
 from community.communities import get_community
 from community.errors import LinliError
-from community.notice_models import DeliveryStatus, Notice, NoticeStatus, OutboxMessage
+from community.notice_models import DeliveryStatus, OutboxMessage
 from community.outbox import buttons_to_json
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -161,9 +159,7 @@ class ProgressEditor:
                 return max(self.every, 1.0) * 2.0**failures
         elif isinstance(result, Refused) and edit.finished and edit.message_id is not None:
             async with self.uows() as uow:
-                await uow.session.exec(
-                    update(Notice).where(col(Notice.id) == notice_id).values(progress_message_id=None)
-                )
+                await notices.release_progress_message(uow, notice_id)
                 await uow.commit()
             return 0.0  # the next look sends the summary as a new message
         self._failures.pop(notice_id, None)
@@ -175,11 +171,10 @@ class ProgressEditor:
     async def _prepare(self, notice_id: int) -> _Edit | None:
         async with self.uows() as uow:
             await notices.finish_if_settled(uow, notice_id)
-            notice = await uow.session.get(Notice, notice_id)
+            # As it is now: finish_if_settled changes the status with an UPDATE that leaves a loaded row as it was.
+            notice = await notices.current_notice(uow, notice_id)
             if notice is None:
                 return None
-            # finish_if_settled changed the status with an UPDATE that leaves the loaded row as it was.
-            await uow.session.refresh(notice)
             await uow.commit()
             channel, chat_id = notice.progress_channel, notice.progress_chat_id
             if channel is None or chat_id is None or notice.author_id is None:
@@ -187,9 +182,9 @@ class ProgressEditor:
             if channel not in self.transports:
                 log.warning("no transport for %s: progress of notice %s not shown", channel, notice_id)
                 return None
-            finished = notice.status in (NoticeStatus.SENT, NoticeStatus.CANCELLED)
-            message_id = notice.progress_message_id
-            if message_id == CLAIMED:
+            finished = notices.is_over(notice)
+            message_id = notices.progress_message_shown(notice)
+            if message_id is None and notice.progress_message_id is not None:
                 return None  # another process is sending the first message right now
             if message_id is None and not await self._claim(uow, notice_id):
                 return None
@@ -205,13 +200,9 @@ class ProgressEditor:
     @staticmethod
     async def _claim(uow: UnitOfWork, notice_id: int) -> bool:
         """Take the right to send the first progress message, so two processes never both send one."""
-        result = await uow.session.exec(
-            update(Notice)
-            .where(col(Notice.id) == notice_id, col(Notice.progress_message_id).is_(None))
-            .values(progress_message_id=CLAIMED)
-        )
+        claimed = await notices.claim_progress_message(uow, notice_id)
         await uow.commit()
-        return bool(result.rowcount)
+        return claimed
 
     async def _send_first(self, transport: Transport, notice_id: int, edit: _Edit) -> SendResult:
         now = self.uows.clock.now()
@@ -229,8 +220,6 @@ class ProgressEditor:
             if isinstance(result, Delivered):
                 await notices.set_progress_message(uow, notice_id, result.external_id)
             else:  # given back: the next look tries again
-                await uow.session.exec(
-                    update(Notice).where(col(Notice.id) == notice_id).values(progress_message_id=None)
-                )
+                await notices.release_progress_message(uow, notice_id)
             await uow.commit()
         return result
