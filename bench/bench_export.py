@@ -74,8 +74,9 @@ from bot.context import BotInfo  # noqa: E402
 from bot.conversation import Conversation  # noqa: E402
 from bot.events import ButtonPress, Event, Sender  # noqa: E402
 from bot.exports.jobs import ExportJobs, database_url  # noqa: E402
-from bot.exports.worker import CONSULTATION_OUTCOME, ExportWorker  # noqa: E402
+from bot.exports.worker import CONSULTATION_OUTCOME  # noqa: E402
 from bot.rendering import Localizers  # noqa: E402
+from bot.worker import Worker  # noqa: E402
 from community import exports  # noqa: E402
 from community.clock import SystemClock  # noqa: E402
 from community.communities import add_member, household  # noqa: E402
@@ -309,7 +310,7 @@ def _concurrent(path: Path, fmt: ExportFormat, folder: Path) -> dict[str, Any]:
         uows = UnitOfWorkFactory(session_factory(engine), SystemClock(), SiteKey.generate())
         localizers = Localizers(Catalogs())
         conversation = Conversation(uows, build_router(), localizers, BotInfo())
-        jobs = ExportJobs(uows, localizers, folder / "exports", database_url(engine), worker=ExportWorker())
+        jobs = ExportJobs(uows, localizers, folder / "exports", database_url(engine), worker=Worker())
         try:
             async with uows() as uow:
                 statement_ids = [
