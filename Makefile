@@ -17,7 +17,7 @@ help:
 	@echo "make bench-broadcast the delivery engine's broadcast benchmark (rate achieved, CPU per message)"
 	@echo "make bench-opinion  the opinion map's time and memory at three sizes, against red-dwarf where it installs"
 	@echo "make bench-polis    the opinion map against Pol.is's own groups on two real conversations (ARI, matched share)"
-	@echo "make bench-export   exporting a 20,000 x 500 consultation in every format (seconds, peak memory, residents' p99 while it runs)"
+	@echo "make bench-export   exporting a 20,000 x 500 consultation in every format, and its opinion map (residents' p99 meanwhile)"
 	@echo "make bench-startup  how long \`linli --help\` takes and how much memory an idle \`linli run\` holds (JSON)"
 	@echo "make i18n           extract, update and compile the translation catalogs"
 	@echo "make clean          remove caches and compiled catalogs (keeps .venv and the data in var/)"

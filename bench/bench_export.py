@@ -29,12 +29,20 @@ one unit of work per tap, the SQLite gate included):
 
 ``VOTERS`` residents tap at once, each waiting ``THINK_SECONDS`` between taps (a busy evening, not a flood).
 
-One JSON line per format:
+Then, the same way, the large consultation's opinion map as the jobs' process computes it (bot.consultations.jobs,
+its production worker: a process of its own reading on its own connection) while the residents vote, one line per
+job (``--maps``): ``consultation.map``, the refresh a vote asks for while the consultation is open (it is set open
+for it; ``concurrent_status`` says how many priorities were stored), and ``consultation.outcome``, the close's
+outcome queued to its participants. ``concurrent_job_seconds`` is the job's wall time.
+
+One JSON line per format, then one per map job:
 
     {"format": "csv", "participants": ..., "statements": ..., "votes": ..., "build_seconds": ...,
      "seconds": ..., "peak_mb": ..., "maxrss_mb": ..., "mb": ..., "concurrent_p99_ms": ..., ...}
+    {"job": "consultation.map", "participants": ..., "concurrent_p99_ms": ..., "concurrent_job_seconds": ..., ...}
 
 Run:  .venv/bin/python bench/bench_export.py [--participants 20000] [--statements 500] [--formats csv,xlsx,json,pdf]
+      [--maps consultation.map,consultation.outcome]
       [--database PATH]  (a database this script built before, copied rather than built again)
 """
 
@@ -52,7 +60,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -60,7 +68,7 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, update
 from sqlmodel import col, select
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,12 +78,14 @@ if str(ROOT) not in sys.path:
 from bot.app import build_router  # noqa: E402
 from bot.consultations.buttons import ExportFormat  # noqa: E402
 from bot.consultations.cards import CastVote, Choice  # noqa: E402
+from bot.consultations.jobs import ConsultationJobs  # noqa: E402
 from bot.context import BotInfo  # noqa: E402
 from bot.conversation import Conversation  # noqa: E402
 from bot.events import ButtonPress, Event, Sender  # noqa: E402
-from bot.exports.jobs import ExportJobs, database_url  # noqa: E402
-from bot.exports.worker import CONSULTATION_OUTCOME, ExportWorker  # noqa: E402
+from bot.exports.jobs import ExportJobs  # noqa: E402
+from bot.exports.worker import CONSULTATION_OUTCOME  # noqa: E402
 from bot.rendering import Localizers  # noqa: E402
+from bot.worker import Worker  # noqa: E402
 from community import exports  # noqa: E402
 from community.clock import SystemClock  # noqa: E402
 from community.communities import add_member, household  # noqa: E402
@@ -88,7 +98,16 @@ from community.models import Community  # noqa: E402
 from community.people import identify  # noqa: E402
 from community.roles import CommunityKind, Role  # noqa: E402
 from community.unit_of_work import UnitOfWorkFactory  # noqa: E402
-from consultation.consultations import ConsultationDraft, add_statement, create, open_consultation  # noqa: E402
+from consultation import reach  # noqa: E402
+from consultation.consultations import (  # noqa: E402
+    MAP,
+    OUTCOME,
+    ConsultationDraft,
+    ConsultationJob,
+    add_statement,
+    create,
+    open_consultation,
+)
 from consultation.models import (  # noqa: E402
     Consultation,
     ConsultationStatus,
@@ -300,8 +319,12 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def _concurrent(path: Path, fmt: ExportFormat, folder: Path) -> dict[str, Any]:
-    """The export as the bot makes it (bot.exports.jobs, its production worker) while VOTERS residents vote."""
+Work = Callable[[UnitOfWorkFactory, Path], Awaitable[str]]
+
+
+def _while_residents_vote(path: Path, work: Work) -> dict[str, Any]:
+    """Run ``work`` (given the app's units of work and the database; it returns how it ended) in the bot's process
+    while VOTERS residents vote in the other consultation through the Conversation; their reply times."""
 
     async def run() -> dict[str, Any]:
         url = f"sqlite:///{path}"
@@ -309,7 +332,6 @@ def _concurrent(path: Path, fmt: ExportFormat, folder: Path) -> dict[str, Any]:
         uows = UnitOfWorkFactory(session_factory(engine), SystemClock(), SiteKey.generate())
         localizers = Localizers(Catalogs())
         conversation = Conversation(uows, build_router(), localizers, BotInfo())
-        jobs = ExportJobs(uows, localizers, folder / "exports", database_url(engine), worker=ExportWorker())
         try:
             async with uows() as uow:
                 statement_ids = [
@@ -321,16 +343,6 @@ def _concurrent(path: Path, fmt: ExportFormat, folder: Path) -> dict[str, Any]:
                     ).all()
                     if sid is not None
                 ]
-                worker = (
-                    await identify(
-                        uow, channel="console", external_id=WORKER_KEY, chat_id=WORKER_KEY, display_name=WORKER_KEY
-                    )
-                ).person_id
-                recipient = exports.Recipient(worker, None, "console", WORKER_KEY, "zh_Hans")
-                asked = await exports.ask(uow, CONSULTATION_OUTCOME, 1, fmt.value, recipient)
-                await uow.commit()
-            request_id = asked.request.id
-            assert request_id is not None
 
             def event(voter: int, tap: int) -> Event:
                 key = f"r{voter}"
@@ -346,30 +358,30 @@ def _concurrent(path: Path, fmt: ExportFormat, folder: Path) -> dict[str, Any]:
             latencies: list[float] = []
             done = asyncio.Event()
 
-            async def resident(index: int) -> None:
+            async def resident(index: int, due: float) -> None:
                 # Timed from when the tap is due, not from when this task gets the loop: an event loop held by
-                # something else (an export on it) delays the start of a reply too, and that counts.
+                # something else (work on it) delays the start of a reply too, and that counts. Each resident taps
+                # at least once, due when the work starts: if the work held the loop throughout, that tap's wait
+                # is the whole of it.
                 tap = 1
-                due = time.perf_counter()
-                while not done.is_set():
+                while True:
                     await asyncio.sleep(max(0.0, due - time.perf_counter()))
                     voter = index + VOTERS * (tap % (OTHER_VOTERS // VOTERS))
                     await conversation.handle(event(voter, tap))
                     answered = time.perf_counter()
                     latencies.append((answered - due) * 1000)
+                    if done.is_set():
+                        return
                     tap += 1
                     due = answered + THINK_SECONDS
 
-            residents = [asyncio.create_task(resident(index)) for index in range(VOTERS)]
             began = time.perf_counter()
-            await jobs.produce(ExportJob(request_id))
+            residents = [asyncio.create_task(resident(index, began)) for index in range(VOTERS)]
+            status = await work(uows, path)
             seconds = time.perf_counter() - began
             done.set()
             await asyncio.gather(*residents)
             async with uows() as uow:
-                request = await uow.session.get(ExportRequest, request_id)
-                assert request is not None
-                status = request.status.value
                 # Votes stored in the other consultation: the taps were answered by votes, not refusals.
                 recorded = (
                     await uow.session.exec(
@@ -385,7 +397,7 @@ def _concurrent(path: Path, fmt: ExportFormat, folder: Path) -> dict[str, Any]:
                 "concurrent_max_ms": round(max(latencies), 1),
                 "concurrent_mean_ms": round(statistics.fmean(latencies), 1),
                 "concurrent_votes": len(latencies),
-                "concurrent_export_seconds": round(seconds, 2),
+                "concurrent_job_seconds": round(seconds, 2),
                 "concurrent_status": status,
                 "other_consultation_votes": int(recorded),
             }
@@ -395,14 +407,86 @@ def _concurrent(path: Path, fmt: ExportFormat, folder: Path) -> dict[str, Any]:
     return asyncio.run(run())
 
 
+def _concurrent(path: Path, fmt: ExportFormat, folder: Path) -> dict[str, Any]:
+    """The export as the bot makes it (bot.exports.jobs, its production worker) while VOTERS residents vote."""
+
+    async def export(uows: UnitOfWorkFactory, path: Path) -> str:
+        jobs = ExportJobs(uows, Localizers(Catalogs()), folder / "exports", f"sqlite:///{path}", worker=Worker())
+        async with uows() as uow:
+            worker = (
+                await identify(
+                    uow, channel="console", external_id=WORKER_KEY, chat_id=WORKER_KEY, display_name=WORKER_KEY
+                )
+            ).person_id
+            recipient = exports.Recipient(worker, None, "console", WORKER_KEY, "zh_Hans")
+            asked = await exports.ask(uow, CONSULTATION_OUTCOME, 1, fmt.value, recipient)
+            await uow.commit()
+        request_id = asked.request.id
+        assert request_id is not None
+        await jobs.produce(ExportJob(request_id))
+        async with uows() as uow:
+            request = await uow.session.get(ExportRequest, request_id)
+            assert request is not None
+            return request.status.value
+
+    line = _while_residents_vote(path, export)
+    line["concurrent_export_seconds"] = line.pop("concurrent_job_seconds")
+    return line
+
+
+def _set_status(path: Path, status: ConsultationStatus) -> None:
+    engine = create_sync_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as db:
+            db.execute(
+                update(Consultation.__table__)  # type: ignore[attr-defined]
+                .where(Consultation.__table__.c.id == 1)  # type: ignore[attr-defined]
+                .values(status=status)
+            )
+    finally:
+        engine.dispose()
+
+
+def _concurrent_map(path: Path, job: str) -> dict[str, Any]:
+    """The large consultation's opinion map as the jobs' process computes it (bot.consultations.jobs, its
+    production worker) while VOTERS residents vote: the refresh a vote asks for while it is open
+    (consultation.map: the priorities stored), or the close's outcome (consultation.outcome: queued to its
+    participants)."""
+    _set_status(path, ConsultationStatus.OPEN if job == MAP.name else ConsultationStatus.CLOSED)
+
+    async def compute(uows: UnitOfWorkFactory, _: Path) -> str:
+        jobs = ConsultationJobs(uows, Localizers(Catalogs()), Worker())
+        if job == MAP.name:
+            await jobs.map(ConsultationJob(1))
+            async with uows() as uow:
+                stored = (
+                    await uow.session.exec(
+                        select(func.count()).where(Statement.consultation_id == 1, col(Statement.priority).is_not(None))
+                    )
+                ).one()
+            return f"{stored} priorities stored"
+        await jobs.outcome(ConsultationJob(1))
+        async with uows() as uow:
+            return "outcome queued" if await reach.outcome_sent(uow, 1) else "outcome not queued"
+
+    try:
+        return _while_residents_vote(path, compute)
+    finally:
+        _set_status(path, ConsultationStatus.CLOSED)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--participants", type=int, default=20_000)
     parser.add_argument("--statements", type=int, default=500)
     parser.add_argument("--formats", default="csv,xlsx,json,pdf")
     parser.add_argument("--database", type=Path, help="a database this script built before (copied, not changed)")
+    parser.add_argument(
+        "--maps", default=f"{MAP.name},{OUTCOME.name}", help="the map jobs to time while residents vote ('' for none)"
+    )
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)  # internal: DATABASE FORMAT OUT
     parser.add_argument("--concurrent", nargs=3, help=argparse.SUPPRESS)  # internal: DATABASE FORMAT FOLDER
+    parser.add_argument("--concurrent-map", nargs=2, help=argparse.SUPPRESS)  # internal: DATABASE JOB
     args = parser.parse_args()
 
     if args.one:
@@ -412,6 +496,10 @@ def main() -> None:
     if args.concurrent:
         database, fmt, folder = args.concurrent
         print(json.dumps(_concurrent(Path(database), ExportFormat(fmt), Path(folder))), flush=True)
+        return
+    if args.concurrent_map:
+        database, job = args.concurrent_map
+        print(json.dumps(_concurrent_map(Path(database), job)), flush=True)
         return
 
     with tempfile.TemporaryDirectory(prefix="linli-bench-export-") as folder:
@@ -430,7 +518,7 @@ def main() -> None:
             "votes": votes,
             "build_seconds": round(time.perf_counter() - start, 1),
         }
-        for fmt in args.formats.split(","):
+        for fmt in filter(None, args.formats.split(",")):
             out = Path(folder) / f"outcome.{fmt}"
             command = [sys.executable, __file__, "--one", str(database), fmt, str(out)]
             done = subprocess.run(command, check=True, capture_output=True, text=True)
@@ -441,6 +529,11 @@ def main() -> None:
             done = subprocess.run(command, check=True, capture_output=True, text=True)
             line.update(json.loads(done.stdout.strip().splitlines()[-1]))
             shutil.rmtree(work, ignore_errors=True)
+            print(json.dumps(line), flush=True)
+        for job in filter(None, args.maps.split(",")):
+            command = [sys.executable, __file__, "--concurrent-map", str(database), job]
+            done = subprocess.run(command, check=True, capture_output=True, text=True)
+            line = {"job": job, **common, **json.loads(done.stdout.strip().splitlines()[-1])}
             print(json.dumps(line), flush=True)
 
 

@@ -163,6 +163,7 @@ async def _chat_votes(participants: int, statements: int, votes_each: int, round
     from bot.html import split_html
     from bot.rendering import Localizers
     from bot.replies import EditText, Reply, SendText
+    from bot.worker import Worker
     from community.clock import SystemClock
     from community.communities import add_community, add_member, household
     from community.db import create_engine, session_factory
@@ -273,7 +274,7 @@ async def _chat_votes(participants: int, statements: int, votes_each: int, round
                 per_round.append(done / (time.perf_counter() - start))
                 per_round_cpu.append(done / (time.process_time() - cpu_start))
                 cast += done
-                await refresh_priorities(uows, consultation.id)
+                await refresh_priorities(uows, consultation.id, Worker(processes=False))  # not timed: no process start
         finally:
             await engine.dispose()
     latencies.sort()

@@ -26,6 +26,7 @@ from bot.consultations.buttons import ExportFormat
 from bot.consultations.jobs import map_findings, send_outcome
 from bot.exports.consultation import export_consultation, outcome_document, outcome_sheets, report_html
 from bot.rendering import Localizer, Localizers
+from bot.worker import Worker
 from community.anonymity import Anonymity
 from community.clock import FakeClock
 from community.communities import add_community, add_member, household
@@ -267,7 +268,7 @@ async def test_figures_votes_and_groups_are_withheld_at_four_voters_and_shown_at
     async with uows() as uow:
         assert await close_consultation(uow, consultation_id, world.worker)
         await uow.commit()
-    assert await send_outcome(uows, consultation_id) == 5
+    assert await send_outcome(uows, consultation_id, Worker(processes=False)) == 5
     async with uows() as uow:
         texts = (await uow.session.exec(select(OutboxMessage.text).order_by(col(OutboxMessage.id)))).all()
     assert all("groups of opinion" in text for text in texts)
@@ -283,7 +284,7 @@ async def test_the_outcome_at_the_close_tells_no_finding_below_k(
     async with uows() as uow:
         assert await close_consultation(uow, consultation_id, world.worker)
         await uow.commit()
-    assert await send_outcome(uows, consultation_id) == 4
+    assert await send_outcome(uows, consultation_id, Worker(processes=False)) == 4
     async with uows() as uow:
         texts = (await uow.session.exec(select(OutboxMessage.text).order_by(col(OutboxMessage.id)))).all()
     assert len(texts) == 4

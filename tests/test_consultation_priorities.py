@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlmodel import col, select
 
 from bot.consultations.jobs import refresh_priorities
+from bot.worker import Worker
 from community.clock import FakeClock
 from community.communities import add_member, household
 from community.people import identify
@@ -181,12 +182,12 @@ async def test_the_map_job_stores_priorities_that_change_the_next_card(
         await uow.commit()
     assert card.statement_id == shared[0]
 
-    assert await refresh_priorities(uows, consultation_id)
+    assert await refresh_priorities(uows, consultation_id, Worker(processes=False))
     stored = await _priorities(uows, consultation_id)
     assert all(value is not None for value in stored.values())
     assert min(stored[sid] or 0 for sid in split) > max(stored[sid] or 0 for sid in shared)
     # Running it again is harmless: the same map, the same priorities.
-    assert await refresh_priorities(uows, consultation_id)
+    assert await refresh_priorities(uows, consultation_id, Worker(processes=False))
     assert await _priorities(uows, consultation_id) == stored
 
     # 王芳's next card is now one that tells the blocs apart, and after her vote on it, the other one.
@@ -202,4 +203,4 @@ async def test_the_map_job_stores_priorities_that_change_the_next_card(
     async with uows() as uow:
         assert await close_consultation(uow, consultation_id)
         await uow.commit()
-    assert not await refresh_priorities(uows, consultation_id)
+    assert not await refresh_priorities(uows, consultation_id, Worker(processes=False))

@@ -20,6 +20,7 @@ from bot.consultations.jobs import register_consultation_jobs, send_outcome
 from bot.notices.jobs import register_notice_jobs
 from bot.rendering import Localizer, Localizers
 from bot.scheduling import JobRegistry
+from bot.worker import Worker
 from community import settings
 from community.anonymity import Anonymity
 from community.clock import FakeClock
@@ -64,7 +65,7 @@ def anonymity() -> Anonymity:
 def registry(uows: UnitOfWorkFactory, localizers: Localizers) -> JobRegistry:
     registry = JobRegistry()
     register_notice_jobs(registry, uows, localizers)  # as bot.app registers them, every feature's
-    register_consultation_jobs(registry, uows, localizers)
+    register_consultation_jobs(registry, uows, localizers, Worker(processes=False))
     return registry
 
 
@@ -353,7 +354,7 @@ async def test_a_consultation_closed_early_gets_its_outcome_once(
     assert [row.chat_id for row in (await _rows(uows))[invitations:]] == ["wang", "liu"]
 
     # Nothing more: not the outcome again, not the outcome job, not the close job at the closing time.
-    assert await send_outcome(uows, 1) is None
+    assert await send_outcome(uows, 1, Worker(processes=False)) is None
     await scheduler.at("consultation:1:outcome", clock.now(), "consultation.outcome", {"consultation_id": 1})
     await scheduler.run_due()
     clock.set(CLOSES)

@@ -20,6 +20,7 @@ from bot.features import DEFAULT_MANIFESTS
 from bot.manifest import Features
 from bot.rendering import Localizers
 from bot.scheduling import JobRegistry
+from bot.worker import Worker
 from community.anonymity import DEFAULT_MIN_GROUP_SIZE, Anonymity
 from community.clock import FakeClock
 from community.communities import add_community, add_member, household
@@ -313,7 +314,7 @@ async def test_a_start_after_missed_times_opens_and_closes_what_came_due(
     cast = await _cast(uows)
     now = clock.now()
     registry = JobRegistry()
-    register_consultation_jobs(registry, uows, localizers)
+    register_consultation_jobs(registry, uows, localizers, Worker(processes=False))
     drafts = (
         _draft(cast, clock),  # opens in an hour
         _draft(cast, clock, closes_at=now + timedelta(hours=2)),

@@ -23,10 +23,10 @@ from bot.channels.telegram_delivery import TelegramTransport
 from bot.delivery.transport import Delivered
 from bot.exports.files import local_ref
 from bot.exports.jobs import FILES_KEPT
-from bot.exports.worker import ExportWorker
 from bot.handlers.consult_export import export_keyboard
 from bot.rendering import Localizer, Localizers
 from bot.replies import SendText
+from bot.worker import Worker
 from community.clock import FakeClock
 from community.export_models import ExportRequest, ExportStatus
 from community.exports import PRODUCE
@@ -247,7 +247,7 @@ async def test_the_production_worker_makes_the_file_in_a_process_of_its_own(
     world: World,
     tmp_path: Path,
 ) -> None:
-    rig = _rig(uows, localizers, clock, engine, tmp_path, worker=ExportWorker(processes=True))
+    rig = _rig(uows, localizers, clock, engine, tmp_path, worker=Worker(processes=True))
     assert await _tap_xlsx(rig, en, world) == [PREPARING]
     printed = await rig.finish()
     assert len(_saved(printed)) == 1, printed

@@ -5,27 +5,33 @@ start here: the relay replays every schedule row a crash may have left (bot/rela
 
 Both transitions are idempotent in the domain (consultations.open_consultation / close_consultation let one
 caller through), so only the call that opened a consultation invites, in the same transaction: an invitation
-goes out once, with the opening, or not at all. The outcome is computed outside any transaction (the opinion map
-takes a while on a large consultation, and on SQLite an open transaction holds the one write lock), then queued
-in a short one that first checks, under the consultation's row lock, that it was not queued already
-(consultation.reach.outcome_sent): a close by a person ("Close now") and the job can never both send it. While
-fewer than k voted (community.anonymity) the outcome tells no finding of the opinion map, only how many took part.
+goes out once, with the opening, or not at all. The outcome's figures, votes and opinion map are read and
+computed by a worker (bot.worker: a process of its own, reading on a connection of its own) with no unit of work
+open, as the map of a large consultation takes seconds and `linli run` serves the chat in the same process: on
+SQLite a unit of work held meanwhile would make every resident's tap wait, and so would the computing on the
+chat's event loop. The outcome is then queued in a short unit of work that first checks, under the consultation's
+row lock, that it was not queued already (consultation.reach.outcome_sent): a close by a person ("Close now") and
+the job can never both send it. While fewer than k voted (community.anonymity) the outcome tells no finding of
+the opinion map, only how many took part.
 
 Closing, whoever closes (the job, or a person: "Close now"), asks in its transaction for OUTCOME at once
 (consultation.consultations.close_consultation): the jobs' process computes and sends it.
 
 While a consultation is open, the vote that takes the interval's map request (at most one per
-consultations.MAP_REFRESH) asks in its transaction for MAP: the job computes the opinion map, again outside any
-transaction, and stores each statement's Polis importance as the priority that orders the statements residents
-see next. Running it twice stores the same priorities."""
+consultations.MAP_REFRESH) asks in its transaction for MAP: the job has a worker read the votes and compute the
+opinion map, again with no unit of work open, and stores, in a short one, each statement's Polis importance as
+the priority that orders the statements residents see next (only while the consultation is open). Running it
+twice stores the same priorities."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.rendering import Localizers
+from bot.worker import Reading, Worker, reading
 from community.anonymity import Anonymity
 from community.communities import get_community
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -40,9 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONSENSUS_SHOWN = 3  # statements most agreed on, in the outcome message
-
-
-# --- the invitation ------------------------------------------------------------------------------------------
 
 
 # --- the outcome ---------------------------------------------------------------------------------------------
@@ -109,18 +112,61 @@ async def _queue_outcome(uow: UnitOfWork, consultation_id: int, counted: Finding
     return count
 
 
-async def send_outcome(uows: UnitOfWorkFactory, consultation_id: int) -> int | None:
-    """For a closed consultation: read the votes, compute the map outside any transaction, then queue the
-    outcome in a short one. None when it was queued already (or the consultation is gone)."""
+@dataclass(frozen=True, slots=True)
+class MapTask:
+    """What a worker needs to compute a consultation's map, as plain values: it crosses into another process."""
+
+    reading: Reading
+    consultation_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Priorities:
+    """Each approved statement's importance in the opinion map, in statement id order."""
+
+    statement_ids: tuple[int, ...]
+    importance: tuple[float, ...]
+
+
+def outcome_findings(task: MapTask) -> Findings:
+    """In the worker (bot.worker): the figures, the votes and the map's findings of a closed consultation."""
+    return asyncio.run(_outcome_findings(task))
+
+
+async def _outcome_findings(task: MapTask) -> Findings:
+    async with reading(task.reading) as uow:
+        figures = await consultations.figures(uow, task.consultation_id)
+        matrix = None if figures.withheld else await consultations.vote_matrix(uow, task.consultation_id)
+        anonymity = await consultations.anonymity_of(uow, task.consultation_id)
+    return map_findings(matrix, figures, anonymity)  # the read transaction ended: the map needs only the matrix
+
+
+def map_priorities(task: MapTask) -> Priorities | None:
+    """In the worker (bot.worker): the statements' importance in the map of the votes so far; None without votes."""
+    return asyncio.run(_map_priorities(task))
+
+
+async def _map_priorities(task: MapTask) -> Priorities | None:
+    async with reading(task.reading) as uow:
+        matrix = await consultations.vote_matrix(uow, task.consultation_id)
+    if not matrix.participants or not matrix.statement_ids:
+        return None
+    from consultation.opinion_map import compute_opinion_map  # loaded on first use, as in map_findings
+
+    found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
+    return Priorities(matrix.statement_ids, tuple(float(value) for value in found.statement_importance))
+
+
+async def send_outcome(uows: UnitOfWorkFactory, consultation_id: int, worker: Worker) -> int | None:
+    """For a closed consultation: read the votes and compute the map in the worker, with no unit of work open,
+    then queue the outcome in a short one. None when it was queued already (or the consultation is gone)."""
     async with uows() as uow:
         if await reach.outcome_sent(uow, consultation_id):
-            return None
-        figures = await consultations.figures(uow, consultation_id)
-        matrix = None if figures.withheld else await consultations.vote_matrix(uow, consultation_id)
-        anonymity = await consultations.anonymity_of(uow, consultation_id)
-    counted = map_findings(matrix, figures, anonymity)
+            return None  # a cheap look first: a worker's process costs seconds to start
+        task = MapTask(Reading.like(uow), consultation_id)
+    counted = await worker.run(outcome_findings, task)
     async with uows() as uow:
-        count = await _queue_outcome(uow, consultation_id, counted)
+        count = await _queue_outcome(uow, consultation_id, counted)  # checks outcome_sent again, under the lock
         await uow.commit()
     return count
 
@@ -128,23 +174,19 @@ async def send_outcome(uows: UnitOfWorkFactory, consultation_id: int) -> int | N
 # --- the priorities ------------------------------------------------------------------------------------------
 
 
-async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int) -> bool:
-    """For an open consultation: read the votes, compute the map outside any transaction (it takes a while on
-    a large one, and on SQLite an open transaction holds the one write lock), then store the priorities in a
-    short one, where the service checks the consultation is still open. False when nothing was stored."""
+async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int, worker: Worker) -> bool:
+    """For an open consultation: read the votes and compute the map in the worker, with no unit of work open (it
+    takes seconds on a large one, which no resident should wait for), then store the priorities in a short one,
+    where the service checks the consultation is still open. False when nothing was stored."""
     async with uows() as uow:
         if not await consultations.is_open(uow, consultation_id):
             return False
-        matrix = await consultations.vote_matrix(uow, consultation_id)
-    if not matrix.participants or not matrix.statement_ids:
+        task = MapTask(Reading.like(uow), consultation_id)
+    found = await worker.run(map_priorities, task)
+    if found is None:
         return False
-    from consultation.opinion_map import compute_opinion_map  # loaded on first use, as in map_findings
-
-    found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
     async with uows() as uow:
-        stored = await consultations.store_priorities(
-            uow, consultation_id, matrix.statement_ids, found.statement_importance
-        )
+        stored = await consultations.store_priorities(uow, consultation_id, found.statement_ids, found.importance)
         await uow.commit()
     return stored
 
@@ -155,9 +197,10 @@ async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int) -> b
 class ConsultationJobs:
     """What the jobs do; the composition root registers them under their names."""
 
-    def __init__(self, uows: UnitOfWorkFactory, localizers: Localizers) -> None:
+    def __init__(self, uows: UnitOfWorkFactory, localizers: Localizers, worker: Worker | None = None) -> None:
         self.uows = uows
         self.localizers = localizers
+        self.worker = worker or Worker()
 
     async def open(self, job: ConsultationJob) -> None:
         async with self.uows() as uow:
@@ -176,12 +219,12 @@ class ConsultationJobs:
             log.info("consultation %s was closed already", job.consultation_id)
 
     async def outcome(self, job: ConsultationJob) -> None:
-        count = await send_outcome(self.uows, job.consultation_id)
+        count = await send_outcome(self.uows, job.consultation_id, self.worker)
         if count is not None:
             log.info("consultation %s: the outcome went to %s accounts", job.consultation_id, count)
 
     async def map(self, job: ConsultationJob) -> None:
-        if await refresh_priorities(self.uows, job.consultation_id):
+        if await refresh_priorities(self.uows, job.consultation_id, self.worker):
             log.debug("consultation %s: the statements' priorities are refreshed", job.consultation_id)
 
 
@@ -190,8 +233,11 @@ def register_jobs(registry: JobRegistry, app: App) -> None:
     register_consultation_jobs(registry, app.uows, app.localizers)
 
 
-def register_consultation_jobs(registry: JobRegistry, uows: UnitOfWorkFactory, localizers: Localizers) -> None:
-    jobs = ConsultationJobs(uows, localizers)
+def register_consultation_jobs(
+    registry: JobRegistry, uows: UnitOfWorkFactory, localizers: Localizers, worker: Worker | None = None
+) -> None:
+    """worker: where the maps are computed; by default a process of its own for each (tests pass a thread one)."""
+    jobs = ConsultationJobs(uows, localizers, worker)
     registry.register(OPEN, jobs.open)
     registry.register(CLOSE, jobs.close)
     registry.register(OUTCOME, jobs.outcome)

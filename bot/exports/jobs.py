@@ -6,7 +6,7 @@ runs at once once it has committed. The job:
 
 1. checks again, in a short unit of work, that the request is still PREPARING and the requester may still have
    the file (a role taken away in between refuses it, and they are told why);
-2. makes the file with no unit of work open: bot.exports.worker reads on a connection of its own, outside the
+2. makes the file with no unit of work open: bot.worker reads on a connection of its own, outside the
    gate that makes units of work take turns on SQLite, and computes in a process of its own, so no other
    resident waits for it;
 3. queues, in a second short unit of work, the file to the requester as an outbox DOCUMENT whose file_ref names
@@ -33,8 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.consultations.buttons import ExportFormat
 from bot.exports.files import exports_dir, local_ref
-from bot.exports.worker import CONSULTATION_OUTCOME, ExportTask, ExportWorker, Produced, Refused
+from bot.exports.worker import CONSULTATION_OUTCOME, ExportTask, Produced, Refused, produce
 from bot.rendering import Localizers
+from bot.worker import Reading, Worker
 from community import exports, outbox
 from community.errors import LinliError
 from community.export_models import ExportRequest, ExportStatus
@@ -92,14 +93,14 @@ class ExportJobs:
         files_dir: Path,
         database_url: str,
         *,
-        worker: ExportWorker | None = None,
+        worker: Worker | None = None,
         upload_limit: int = UPLOAD_LIMIT_BYTES,
     ) -> None:
         self.uows = uows
         self.localizers = localizers
         self.files_dir = files_dir
         self.database_url = database_url
-        self.worker = worker or ExportWorker()
+        self.worker = worker or Worker()
         self.upload_limit = upload_limit
 
     async def produce(self, job: ExportJob) -> None:
@@ -112,7 +113,7 @@ class ExportJobs:
         folder = self.files_dir / str(request_id)
         made: Produced | Refused | None = None
         try:
-            made = await self.worker.run(task)
+            made = await self.worker.run(produce, task)
         except (OSError, BrokenExecutor) as err:
             # The worker could not run or write (a disk full, a process killed): the requester may try again.
             log.error("export %s failed: %s", request_id, type(err).__name__)
@@ -164,14 +165,12 @@ class ExportJobs:
             await self._tell(uow, request, ExportStatus.REFUSED, err.message, err.params)
             return None, ""
         task = ExportTask(
-            database_url=self.database_url,
+            reading=Reading.like(uow, self.database_url),
             kind=request.kind,
             subject_id=request.subject_id,
             format=request.format,
             actor_id=request.person_id,
             language=request.language,
-            min_group_size=uow.anonymity.min_group_size,
-            now=uow.clock.now(),
             folder=str(self.files_dir / str(request_id)),
         )
         return task, consultation.title

@@ -73,8 +73,11 @@ class World:
         return (self.committee, self.worker, *self.residents)
 
 
-async def build_world(uows: UnitOfWorkFactory, clock: FakeClock, *, channel: str = "telegram") -> World:
-    """The consultation, closed, with its votes. People are accounts on ``channel`` keyed committee, worker, r1..r13."""
+async def build_world(
+    uows: UnitOfWorkFactory, clock: FakeClock, *, channel: str = "telegram", close: bool = True
+) -> World:
+    """The consultation, closed (or still open: close False), with its votes. People are accounts on ``channel``
+    keyed committee, worker, r1..r13."""
     async with uows() as uow:
         wutong = await add_community(uow, name=COMMUNITY, kind=CommunityKind.NEIGHBOURHOOD)
         assert wutong.id is not None
@@ -154,9 +157,10 @@ async def build_world(uows: UnitOfWorkFactory, clock: FakeClock, *, channel: str
     sparse = residents[-1]
     await cast(sparse, common, VoteValue.AGREE)
     await cast(sparse, written, VoteValue.DISAGREE)
-    async with uows() as uow:
-        assert await close_consultation(uow, cid, worker)
-        await uow.commit()
+    if close:
+        async with uows() as uow:
+            assert await close_consultation(uow, cid, worker)
+            await uow.commit()
     return World(
         community_id=wutong.id,
         consultation_id=cid,

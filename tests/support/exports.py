@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.exports.jobs import UPLOAD_LIMIT_BYTES, ExportJobs, database_url, register_export_jobs
-from bot.exports.worker import ExportWorker
 from bot.rendering import Localizers
 from bot.scheduling import JobRegistry
+from bot.worker import Worker
 from community.clock import FakeClock
 from community.unit_of_work import UnitOfWorkFactory
 from tests.support.console import ConsoleDelivery, scheduled_session
@@ -37,7 +37,7 @@ class ExportRig:
         tmp_path: Path,
         people: Sequence[ConsoleUser],
         *,
-        worker: ExportWorker | None = None,
+        worker: Worker | None = None,
         upload_limit: int = UPLOAD_LIMIT_BYTES,
     ) -> None:
         self.registry = JobRegistry()
@@ -49,7 +49,7 @@ class ExportRig:
             localizers,
             self.exports_dir,
             database_url(engine),
-            worker=worker or ExportWorker(processes=False),
+            worker=worker or Worker(processes=False),
             upload_limit=upload_limit,
         )
         register_export_jobs(self.registry, self.jobs)
