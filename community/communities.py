@@ -121,6 +121,19 @@ def _membership_statement() -> SelectOfScalar[Membership]:
     )
 
 
+@functools.cache
+def _roles_in_statement() -> SelectOfScalar[str]:
+    """The roles a person holds in a community, one query (no row: no membership, or one without roles)."""
+    return (
+        select(MembershipRole.role)
+        .join(Membership, col(Membership.id) == col(MembershipRole.membership_id))
+        .where(
+            col(Membership.person_id) == bindparam("person_id"),
+            col(Membership.community_id) == bindparam("community_id"),
+        )
+    )
+
+
 async def membership(uow: UnitOfWork, person_id: int, community_id: int) -> Membership | None:
     params = {"person_id": person_id, "community_id": community_id}
     return (await uow.session.exec(_membership_statement(), params=params)).first()
@@ -137,11 +150,10 @@ async def effective_roles(uow: UnitOfWork, person_id: int, community_id: int) ->
     current: int | None = community_id
     first = True
     while current is not None:
-        found = await membership(uow, person_id, current)
-        if found is not None and found.id is not None:
-            held = await roles_of(uow, found.id)
-            roles |= held if first else held & INHERITED_ROLES
-        community = await get_community(uow, current)
+        params = {"person_id": person_id, "community_id": current}
+        held = frozenset(Role(role) for role in (await uow.session.exec(_roles_in_statement(), params=params)).all())
+        roles |= held if first else held & INHERITED_ROLES
+        community = await get_community(uow, current)  # already in the session where the caller loaded it
         current = community.parent_id
         first = False
     return frozenset(roles)

@@ -39,7 +39,7 @@ from community.errors import (
     SensitiveAudienceNotAllowed,
     ValidationFailed,
 )
-from community.models import ChannelAccount, Community, Household, Membership, Person
+from community.models import ChannelAccount, Community, CommunitySetting, Household, Membership, Person
 from community.notice_models import (
     AttachmentKind,
     DeliveryStatus,
@@ -803,10 +803,21 @@ async def due_digests(uow: UnitOfWork) -> dict[int, datetime]:
 async def digest_times(uow: UnitOfWork, person_id: int) -> list[time]:
     """When this person's digests come: the digest time of each community they belong to (each in its own
     zone), earliest first; the default for someone in none."""
-    communities = (
-        await uow.session.exec(select(Membership.community_id).where(Membership.person_id == person_id))
-    ).all()
-    times = {await settings.value(uow, community_id, settings.DIGEST_TIME) for community_id in communities}
+    stored = (
+        await uow.session.exec(
+            select(CommunitySetting.value)
+            .select_from(Membership)
+            .outerjoin(
+                CommunitySetting,
+                and_(
+                    col(CommunitySetting.community_id) == col(Membership.community_id),
+                    col(CommunitySetting.key) == settings.DIGEST_TIME.key,
+                ),
+            )
+            .where(Membership.person_id == person_id)
+        )
+    ).all()  # one query for all their communities: /notifications shows it at every visit
+    times = {settings.stored_value(settings.DIGEST_TIME, text) for text in stored}
     return sorted(times) or [settings.DIGEST_TIME.default]
 
 
