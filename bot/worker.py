@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from community.anonymity import Anonymity
 from community.db import create_engine, session_factory
 from community.keys import SiteKey
@@ -57,12 +55,7 @@ class Reading:
     def like(cls, uow: UnitOfWork, database_url: str | None = None) -> Reading:
         """Reading what this unit of work reads (its database, unless another URL is given), at its clock's now
         and with its k."""
-        if database_url is None:
-            bind = uow.session.bind
-            if not isinstance(bind, AsyncEngine):
-                raise RuntimeError("a unit of work without an engine of its own: no database for a worker to read")
-            database_url = bind.url.render_as_string(hide_password=False)
-        return cls(database_url, uow.clock.now(), uow.anonymity.min_group_size)
+        return cls(database_url or uow.database_url, uow.clock.now(), uow.anonymity.min_group_size)
 
 
 class _At:

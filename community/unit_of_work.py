@@ -55,6 +55,16 @@ class UnitOfWork:
         self._wrote_schedule = False
 
     @property
+    def database_url(self) -> str:
+        """The URL of the database this unit of work uses, password included: for a worker process of the same
+        app that reads it on a connection of its own (bot/worker.py); never for a log."""
+        bind = self._sessions.kw.get("bind")
+        if bind is None:
+            raise RuntimeError("a unit of work without an engine of its own: no database for a worker to read")
+        url: str = bind.url.render_as_string(hide_password=False)
+        return url
+
+    @property
     def session(self) -> AsyncSession:
         if self._session is None:
             raise RuntimeError("UnitOfWork used outside 'async with'")
