@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -52,15 +53,19 @@ async def world(uows: UnitOfWorkFactory, clock: FakeClock) -> World:
     return await build_world(uows, clock, channel="console")
 
 
-def _rig(
-    uows: UnitOfWorkFactory,
-    localizers: Localizers,
-    clock: FakeClock,
-    engine: AsyncEngine,
-    tmp_path: Path,
-    **options: Any,
-) -> ExportRig:
-    return ExportRig(uows, localizers, clock, engine, tmp_path, [COMMITTEE, RESIDENT], **options)
+MakeRig = Callable[..., ExportRig]
+
+
+@pytest.fixture
+def make_rig(
+    uows: UnitOfWorkFactory, localizers: Localizers, clock: FakeClock, engine: AsyncEngine, tmp_path: Path
+) -> MakeRig:
+    """The export rig for the committee member and a resident; options: the worker, the upload limit."""
+
+    def make(**options: Any) -> ExportRig:
+        return ExportRig(uows, localizers, clock, engine, tmp_path, [COMMITTEE, RESIDENT], **options)
+
+    return make
 
 
 async def _tap_xlsx(rig: ExportRig, en: Localizer, world: World) -> list[str]:
@@ -81,14 +86,11 @@ def _saved(printed: list[str]) -> list[str]:
 
 async def test_a_second_tap_while_the_file_is_prepared_starts_no_second_export(
     uows: UnitOfWorkFactory,
-    clock: FakeClock,
-    engine: AsyncEngine,
-    localizers: Localizers,
     en: Localizer,
     world: World,
-    tmp_path: Path,
+    make_rig: MakeRig,
 ) -> None:
-    rig = _rig(uows, localizers, clock, engine, tmp_path)
+    rig = make_rig()
     assert await _tap_xlsx(rig, en, world) == [PREPARING]
     again = await _tap_xlsx(rig, en, world)  # the Export buttons are still under the consultation: tapped again
     assert again == ["This file is already being prepared. It will arrive in this chat when it is ready."]
@@ -106,13 +108,10 @@ async def test_a_second_tap_while_the_file_is_prepared_starts_no_second_export(
 
 async def test_a_resident_is_answered_while_an_export_is_being_made(
     uows: UnitOfWorkFactory,
-    clock: FakeClock,
-    engine: AsyncEngine,
-    localizers: Localizers,
     en: Localizer,
     world: World,
-    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    make_rig: MakeRig,
 ) -> None:
     """The export is held still in the middle of its work, its read transaction open and its figures computed: a
     resident's /menu is answered meanwhile (on SQLite it would wait for ever if the job held the gate that makes the
@@ -127,7 +126,7 @@ async def test_a_resident_is_answered_while_an_export_is_being_made(
         return outcome
 
     monkeypatch.setattr(bot.exports.consultation, "compute_outcome", held)
-    rig = _rig(uows, localizers, clock, engine, tmp_path)
+    rig = make_rig()
     assert await _tap_xlsx(rig, en, world) == [PREPARING]
     job = asyncio.create_task(rig.scheduler.run_due())
     try:
@@ -152,14 +151,12 @@ async def test_a_resident_is_answered_while_an_export_is_being_made(
 
 async def test_a_file_over_the_upload_limit_is_not_sent_and_the_requester_is_pointed_to_linli_export(
     uows: UnitOfWorkFactory,
-    clock: FakeClock,
-    engine: AsyncEngine,
-    localizers: Localizers,
     en: Localizer,
     world: World,
     tmp_path: Path,
+    make_rig: MakeRig,
 ) -> None:
-    rig = _rig(uows, localizers, clock, engine, tmp_path, upload_limit=2 * 1024)  # Telegram's is 50 MB
+    rig = make_rig(upload_limit=2 * 1024)  # Telegram's is 50 MB
     assert await _tap_xlsx(rig, en, world) == [PREPARING]
     printed = await rig.finish()
     text = " ".join(printed)
@@ -175,14 +172,11 @@ async def test_a_file_over_the_upload_limit_is_not_sent_and_the_requester_is_poi
 
 async def test_the_permission_is_checked_again_when_the_job_runs(
     uows: UnitOfWorkFactory,
-    clock: FakeClock,
-    engine: AsyncEngine,
-    localizers: Localizers,
     en: Localizer,
     world: World,
-    tmp_path: Path,
+    make_rig: MakeRig,
 ) -> None:
-    rig = _rig(uows, localizers, clock, engine, tmp_path)
+    rig = make_rig()
     assert await _tap_xlsx(rig, en, world) == [PREPARING]
     async with uows() as uow:  # the committee member leaves the committee before the job runs
         memberships = select(Membership.id).where(Membership.person_id == world.committee).scalar_subquery()
@@ -202,13 +196,11 @@ async def test_the_permission_is_checked_again_when_the_job_runs(
 async def test_a_request_outlives_a_crash_before_its_job(
     uows: UnitOfWorkFactory,
     clock: FakeClock,
-    engine: AsyncEngine,
-    localizers: Localizers,
     en: Localizer,
     world: World,
-    tmp_path: Path,
+    make_rig: MakeRig,
 ) -> None:
-    rig = _rig(uows, localizers, clock, engine, tmp_path)
+    rig = make_rig()
     assert await _tap_xlsx(rig, en, world) == [PREPARING]
     # The process dies before the job ran: nothing was handed to its scheduler, the request's schedule row stays.
     # The next start replays it and makes the file.
@@ -221,14 +213,11 @@ async def test_a_request_outlives_a_crash_before_its_job(
 
 async def test_forget_takes_the_requests_and_a_file_being_made_is_not_sent(
     uows: UnitOfWorkFactory,
-    clock: FakeClock,
-    engine: AsyncEngine,
-    localizers: Localizers,
     en: Localizer,
     world: World,
-    tmp_path: Path,
+    make_rig: MakeRig,
 ) -> None:
-    rig = _rig(uows, localizers, clock, engine, tmp_path)
+    rig = make_rig()
     assert await _tap_xlsx(rig, en, world) == [PREPARING]
     async with uows() as uow:
         await forget(uow, world.committee)
@@ -240,14 +229,11 @@ async def test_forget_takes_the_requests_and_a_file_being_made_is_not_sent(
 
 async def test_the_production_worker_makes_the_file_in_a_process_of_its_own(
     uows: UnitOfWorkFactory,
-    clock: FakeClock,
-    engine: AsyncEngine,
-    localizers: Localizers,
     en: Localizer,
     world: World,
-    tmp_path: Path,
+    make_rig: MakeRig,
 ) -> None:
-    rig = _rig(uows, localizers, clock, engine, tmp_path, worker=Worker(processes=True))
+    rig = make_rig(worker=Worker(processes=True))
     assert await _tap_xlsx(rig, en, world) == [PREPARING]
     printed = await rig.finish()
     assert len(_saved(printed)) == 1, printed
@@ -290,13 +276,11 @@ async def test_the_telegram_transport_uploads_a_stored_file(tmp_path: Path) -> N
 async def test_the_files_made_are_removed_once_kept_long_enough(
     uows: UnitOfWorkFactory,
     clock: FakeClock,
-    engine: AsyncEngine,
-    localizers: Localizers,
     en: Localizer,
     world: World,
-    tmp_path: Path,
+    make_rig: MakeRig,
 ) -> None:
-    rig = _rig(uows, localizers, clock, engine, tmp_path)
+    rig = make_rig()
     assert await _tap_xlsx(rig, en, world) == [PREPARING]
     assert len(_saved(await rig.finish())) == 1
     (request,) = await _requests(uows)
