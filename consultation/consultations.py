@@ -1199,17 +1199,17 @@ def matrix_tally(matrix: VoteMatrix) -> VoteTally:
 async def store_tally(uow: UnitOfWork, consultation_id: int, tally: VoteTally, counted_at: datetime) -> None:
     """Keep the worker's count of a consultation's votes for the staff's figures screen; a count older than the
     one kept (two jobs finishing out of order) changes nothing. The caller commits."""
-    kept = await uow.session.get(VoteTallySnapshot, consultation_id)
-    if kept is None:
-        kept = VoteTallySnapshot(
-            consultation_id=consultation_id, voters=0, agree=0, disagree=0, passed=0, counted_at=counted_at
+    # One statement, an upsert: a map job and the outcome job may store the first count of a consultation at once.
+    table = VoteTallySnapshot.__table__  # type: ignore[attr-defined]
+    counted = {"voters": tally.voters, "agree": tally.agree, "disagree": tally.disagree, "passed": tally.passed}
+    insert = _insert(uow, VoteTallySnapshot).values(consultation_id=consultation_id, counted_at=counted_at, **counted)
+    await uow.session.exec(
+        insert.on_conflict_do_update(
+            index_elements=["consultation_id"],
+            set_={**counted, "counted_at": counted_at},
+            where=table.c.counted_at <= counted_at,
         )
-    elif kept.counted_at > counted_at:
-        return
-    kept.voters, kept.agree, kept.disagree, kept.passed = tally.voters, tally.agree, tally.disagree, tally.passed
-    kept.counted_at = counted_at
-    uow.session.add(kept)
-    await uow.session.flush()
+    )
 
 
 async def _statements_and_participants(uow: UnitOfWork, consultation_id: int) -> tuple[int, dict[StatementStatus, int]]:

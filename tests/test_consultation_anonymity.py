@@ -41,12 +41,15 @@ from consultation.consultations import (
     ConsultationDraft,
     ConsultationFigures,
     VoteMatrix,
+    VoteTally,
     VoteValue,
     add_statement,
     close_consultation,
     create,
     figures,
     open_consultation,
+    staff_figures,
+    store_tally,
     vote,
 )
 from consultation.errors import AudienceTooSmall, FiguresWithheld
@@ -421,3 +424,19 @@ async def test_a_small_consultations_screen_counts_live_without_an_as_of(
     assert "Participants: 6, of whom 6 voted" in out
     assert "Votes: 6 (agree 5, disagree 1, pass 0)" in out
     assert not any(line.startswith("Votes as of ") for line in out)
+
+
+async def test_a_count_older_than_the_one_kept_changes_nothing(
+    uows: UnitOfWorkFactory, world: World, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consultations_module, "LIVE_TALLY_UP_TO", 0)  # every consultation shows the kept count
+    consultation_id, statements = await _consultation(uows, world, clock)
+    await _votes(uows, world.residents[:1], statements[:1], VoteValue.AGREE)
+    newer, older = clock.now(), clock.now() - timedelta(minutes=5)
+    async with uows() as uow:
+        await store_tally(uow, consultation_id, VoteTally(voters=6, agree=3, disagree=2, passed=1), newer)
+        await store_tally(uow, consultation_id, VoteTally(voters=5, agree=5, disagree=0, passed=0), older)
+        await uow.commit()
+    async with uows() as uow:
+        shown = await staff_figures(uow, consultation_id)
+    assert (shown.voters, shown.agree, shown.disagree, shown.passed, shown.as_of) == (6, 3, 2, 1, newer)
