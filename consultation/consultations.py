@@ -95,6 +95,7 @@ from consultation.models import (
     StatementRejection,
     StatementStatus,
     Vote,
+    VoteTallySnapshot,
 )
 from consultation.reach import count_eligible, criteria
 from consultation.settings import MAP_REFRESH
@@ -182,6 +183,10 @@ class ConsultationFigures:
     approved: int
     rejected: int
     min_group_size: int  # k for this consultation: the site's, or its community's if raised (community.settings)
+    # When the votes were counted, if not just now: a large consultation's figures on the staff's screen are the
+    # jobs' worker's last count (staff_figures, VoteTallySnapshot).
+    as_of: datetime | None = None
+    uncounted: bool = False  # a large consultation's votes not counted yet by the worker: no vote figures
 
     @property
     def withheld(self) -> bool:
@@ -1132,28 +1137,37 @@ async def require_figures_shown(uow: UnitOfWork, consultation_id: int) -> None:
         raise FiguresWithheld(voters=voters, k=anonymity.min_group_size)
 
 
-async def figures(uow: UnitOfWork, consultation_id: int) -> ConsultationFigures:
-    """Participation so far, in counts only; how people voted only once k have voted (ConsultationFigures)."""
-    participants = (
-        await uow.session.exec(
-            select(func.count()).select_from(Participant).where(Participant.consultation_id == consultation_id)
-        )
-    ).one()
-    by_status = dict(
-        (
-            await uow.session.exec(
-                sa_select(col(Statement.status), func.count())
-                .where(col(Statement.consultation_id) == consultation_id)
-                .group_by(col(Statement.status))
-            )  # type: ignore[call-overload]
-        ).all()
-    )
+@dataclass(frozen=True, slots=True)
+class VoteTally:
+    """The votes on a consultation's approved statements, counted: how many voted, and the votes by value.
+    Unmasked: ConsultationFigures withholds agree, disagree and passed while fewer than k voted."""
 
-    # The voters and the votes by value in one pass over the votes, not two: on a large consultation (2.5 million
-    # votes) each pass takes seconds.
+    voters: int
+    agree: int
+    disagree: int
+    passed: int
+
+    @property
+    def votes(self) -> int:
+        return self.agree + self.disagree + self.passed
+
+
+# The most votes the staff's figures screen counts live, inside the staff member's unit of work: bounded by
+# participants × approved statements (each votes at most once on each), read without a pass over the votes.
+# Counting runs at about a microsecond a vote (2.5 million votes: 2.7-2.9 s), and on SQLite every other
+# resident's tap waits for a unit of work (they take turns), so the bound keeps a count to some 50 ms, a tap's
+# worth. Larger consultations show the worker's last count (VoteTallySnapshot), "as of" its time.
+LIVE_TALLY_UP_TO = 50_000
+
+
+async def vote_tally(uow: UnitOfWork, consultation_id: int) -> VoteTally:
+    """One pass over the votes on the approved statements: seconds on a large consultation (2.5 million votes),
+    so the conversation calls it only below LIVE_TALLY_UP_TO (staff_figures); the jobs' worker calls it freely."""
+
     def counted(value: VoteValue) -> Any:
         return func.coalesce(func.sum(case((col(Vote.value) == int(value), 1), else_=0)), 0)
 
+    # The voters and the votes by value in one pass over the votes, not two: each pass takes seconds.
     tally = (
         await uow.session.exec(
             sa_select(
@@ -1167,27 +1181,102 @@ async def figures(uow: UnitOfWork, consultation_id: int) -> ConsultationFigures:
             .where(col(Statement.consultation_id) == consultation_id, col(Statement.status) == StatementStatus.APPROVED)
         )  # type: ignore[call-overload]
     ).one()
-    voters = int(tally[0])
-    by_value = {
-        VoteValue.AGREE: int(tally[1]),
-        VoteValue.DISAGREE: int(tally[2]),
-        VoteValue.PASS: int(tally[3]),
-    }
-    statuses = {StatementStatus(status): int(count) for status, count in by_status.items()}
+    return VoteTally(voters=int(tally[0]), agree=int(tally[1]), disagree=int(tally[2]), passed=int(tally[3]))
+
+
+def matrix_tally(matrix: VoteMatrix) -> VoteTally:
+    """The same counts as vote_tally, from the vote matrix a map job has read already: no second pass over the
+    votes. Its rows are the participants with a vote on an approved statement; NaN is no vote."""
+    votes = matrix.votes
+    return VoteTally(
+        voters=len(matrix.participants),
+        agree=int((votes == int(VoteValue.AGREE)).sum()),
+        disagree=int((votes == int(VoteValue.DISAGREE)).sum()),
+        passed=int((votes == int(VoteValue.PASS)).sum()),
+    )
+
+
+async def store_tally(uow: UnitOfWork, consultation_id: int, tally: VoteTally, counted_at: datetime) -> None:
+    """Keep the worker's count of a consultation's votes for the staff's figures screen; a count older than the
+    one kept (two jobs finishing out of order) changes nothing. The caller commits."""
+    # One statement, an upsert: a map job and the outcome job may store the first count of a consultation at once.
+    table = VoteTallySnapshot.__table__  # type: ignore[attr-defined]
+    counted = {"voters": tally.voters, "agree": tally.agree, "disagree": tally.disagree, "passed": tally.passed}
+    insert = _insert(uow, VoteTallySnapshot).values(consultation_id=consultation_id, counted_at=counted_at, **counted)
+    await uow.session.exec(
+        insert.on_conflict_do_update(
+            index_elements=["consultation_id"],
+            set_={**counted, "counted_at": counted_at},
+            where=table.c.counted_at <= counted_at,
+        )
+    )
+
+
+async def _statements_and_participants(uow: UnitOfWork, consultation_id: int) -> tuple[int, dict[StatementStatus, int]]:
+    """Cheap counts (participants by an index, statements by status: hundreds), fine inside any unit of work."""
+    participants = (
+        await uow.session.exec(
+            select(func.count()).select_from(Participant).where(Participant.consultation_id == consultation_id)
+        )
+    ).one()
+    by_status = (
+        await uow.session.exec(
+            sa_select(col(Statement.status), func.count())
+            .where(col(Statement.consultation_id) == consultation_id)
+            .group_by(col(Statement.status))
+        )  # type: ignore[call-overload]
+    ).all()
+    return int(participants), {StatementStatus(status): int(count) for status, count in by_status}
+
+
+async def _figures(
+    uow: UnitOfWork,
+    consultation_id: int,
+    participants: int,
+    statuses: Mapping[StatementStatus, int],
+    tally: VoteTally | None,
+    as_of: datetime | None = None,
+) -> ConsultationFigures:
     anonymity = await anonymity_of(uow, consultation_id)
-    shown = anonymity.shows(voters)
+    counted = tally or VoteTally(0, 0, 0, 0)
+    shown = tally is not None and anonymity.shows(counted.voters)
     return ConsultationFigures(
-        participants=int(participants),
-        voters=voters,
-        votes=sum(by_value.values()),
-        agree=by_value.get(VoteValue.AGREE, 0) if shown else None,
-        disagree=by_value.get(VoteValue.DISAGREE, 0) if shown else None,
-        passed=by_value.get(VoteValue.PASS, 0) if shown else None,
+        participants=participants,
+        voters=counted.voters,
+        votes=counted.votes,
+        agree=counted.agree if shown else None,
+        disagree=counted.disagree if shown else None,
+        passed=counted.passed if shown else None,
         pending=statuses.get(StatementStatus.PENDING, 0),
         approved=statuses.get(StatementStatus.APPROVED, 0),
         rejected=statuses.get(StatementStatus.REJECTED, 0),
         min_group_size=anonymity.min_group_size,
+        as_of=as_of,
+        uncounted=tally is None,
     )
+
+
+async def figures(uow: UnitOfWork, consultation_id: int, tally: VoteTally | None = None) -> ConsultationFigures:
+    """Participation so far, in counts only; how people voted only once k have voted (ConsultationFigures).
+    Counts the votes (vote_tally) unless given them: seconds on a large consultation, for the jobs' worker and
+    the exports; the staff's screen uses staff_figures."""
+    participants, statuses = await _statements_and_participants(uow, consultation_id)
+    counted = tally if tally is not None else await vote_tally(uow, consultation_id)
+    return await _figures(uow, consultation_id, participants, statuses, counted)
+
+
+async def staff_figures(uow: UnitOfWork, consultation_id: int) -> ConsultationFigures:
+    """The figures for the staff's screen, inside a conversation's unit of work, which no count of millions of
+    votes may hold: counted live while at most LIVE_TALLY_UP_TO votes are possible, otherwise the worker's last
+    count (as_of its time), or none yet (uncounted: the participants and statements only)."""
+    participants, statuses = await _statements_and_participants(uow, consultation_id)
+    if participants * statuses.get(StatementStatus.APPROVED, 0) <= LIVE_TALLY_UP_TO:
+        return await _figures(uow, consultation_id, participants, statuses, await vote_tally(uow, consultation_id))
+    kept = await uow.session.get(VoteTallySnapshot, consultation_id)
+    if kept is None:
+        return await _figures(uow, consultation_id, participants, statuses, None)
+    tally = VoteTally(voters=kept.voters, agree=kept.agree, disagree=kept.disagree, passed=kept.passed)
+    return await _figures(uow, consultation_id, participants, statuses, tally, as_of=kept.counted_at)
 
 
 MATRIX_BATCH = 50_000  # votes read at a time by vote_matrix

@@ -154,3 +154,22 @@ class Vote(SQLModel, table=True):
     statement_id: int = Field(foreign_key="consultation_statement.id", index=True)
     value: int = Field(sa_column=Column(SmallInteger, nullable=False))
     at: datetime = Field(sa_column=_utc())
+
+
+class VoteTallySnapshot(SQLModel, table=True):
+    """A consultation's votes as last counted off the conversation, by the jobs' worker (bot.consultations.jobs:
+    each opinion map refresh while open, and the outcome at the close). The staff's figures screen shows it, "as
+    of" counted_at, for a consultation too large to count live inside a resident's turn (consultations.
+    LIVE_TALLY_UP_TO). Counts only, as in the votes: nobody's votes; how they voted is withheld on reading while
+    fewer than k voted."""
+
+    __tablename__ = "consultation_vote_tally"
+
+    consultation_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("consultation.id", ondelete="CASCADE"), primary_key=True)
+    )
+    voters: int
+    agree: int
+    disagree: int
+    passed: int
+    counted_at: datetime = Field(sa_column=_utc())

@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 from sqlmodel import col, func, select
 
+import consultation.consultations as consultations_module
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.consultations.buttons import ExportFormat
-from bot.consultations.jobs import map_findings, send_outcome
+from bot.consultations.jobs import map_findings, refresh_priorities, send_outcome
 from bot.exports.consultation import export_consultation, outcome_document, outcome_sheets, report_html
 from bot.rendering import Localizer, Localizers
 from bot.worker import Worker
@@ -40,12 +41,15 @@ from consultation.consultations import (
     ConsultationDraft,
     ConsultationFigures,
     VoteMatrix,
+    VoteTally,
     VoteValue,
     add_statement,
     close_consultation,
     create,
     figures,
     open_consultation,
+    staff_figures,
+    store_tally,
     vote,
 )
 from consultation.errors import AudienceTooSmall, FiguresWithheld
@@ -337,3 +341,102 @@ def test_the_outcome_names_the_most_divisive_statement_only_when_every_group_rea
     assert five.groups == 2 and five.divisive is None and five.withheld_below is None
     assert five.consensus  # agreed on by most of all seven: no group's figure
     assert map_findings(matrix, counted, Anonymity(min_group_size=2)).divisive == 1
+
+
+# --- a large consultation's figures: the worker's count, not a live one ------------------------------------------
+
+
+async def test_a_large_consultations_screen_shows_the_workers_count_as_of_its_time_and_keeps_k(
+    session: ConsoleSession,
+    uows: UnitOfWorkFactory,
+    world: World,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # "Large" from 10 possible votes here (the site's bound is far higher), and any count of the votes inside the
+    # screen's unit of work fails the test: the screen may only show what the worker counted.
+    monkeypatch.setattr(consultations_module, "LIVE_TALLY_UP_TO", 10)
+
+    async def no_live_count(*_: object) -> None:
+        raise AssertionError("the staff's screen counted the votes inside its unit of work")
+
+    monkeypatch.setattr(consultations_module, "vote_tally", no_live_count)
+    consultation_id, statements = await _consultation(uows, world, clock)
+    await _votes(uows, world.residents[:4], statements, VoteValue.AGREE)  # 4 × 4 possible votes: large
+
+    # Nothing counted yet: the participants and statements, and no vote figure.
+    out = await _script(session, "/as worker", "/consultations")
+    assert "Participants: 4" in out
+    assert (
+        "Votes: not counted yet. A consultation this large is counted in the background while people vote, and at "
+        "its close."
+    ) in out
+    assert not any("of whom" in line or line.startswith("Votes as of") for line in out)
+
+    # The map job counts four voters: shown as of its time, and still withheld below k = 5.
+    await refresh_priorities(uows, consultation_id, Worker(processes=False))
+    out = await _script(session, "/consultations")
+    first_count = [line for line in out if line.startswith("Votes as of ")]
+    assert len(first_count) == 1
+    assert "Participants: 4, of whom 4 voted" in out
+    assert any(line.startswith("Votes: 16 (agree, disagree and pass are shown once at least 5") for line in out)
+
+    # A fifth voter: the screen keeps the worker's count (and its withholding) until the next one.
+    await _votes(uows, world.residents[4:5], statements, VoteValue.DISAGREE)
+    out = await _script(session, "/consultations")
+    assert "Participants: 5, of whom 4 voted" in out and first_count[0] in out
+    assert not any("agree 12" in line for line in out)
+
+    # Ten minutes later the map job counts again: five voters, the votes by value shown, as of the new time.
+    clock.advance(timedelta(minutes=10))
+    await refresh_priorities(uows, consultation_id, Worker(processes=False))
+    out = await _script(session, "/consultations")
+    assert "Participants: 5, of whom 5 voted" in out
+    assert "Votes: 20 (agree 16, disagree 4, pass 0)" in out
+    second_count = [line for line in out if line.startswith("Votes as of ")]
+    assert len(second_count) == 1 and second_count != first_count
+
+    # Closed, the outcome job counts the last votes (in the worker, where counting is allowed) for the screen.
+    monkeypatch.undo()
+    monkeypatch.setattr(consultations_module, "LIVE_TALLY_UP_TO", 10)
+    await _votes(uows, world.residents[5:6], statements, VoteValue.PASS)
+    async with uows() as uow:
+        assert await close_consultation(uow, consultation_id)
+        await uow.commit()
+    clock.advance(timedelta(minutes=10))
+    await send_outcome(uows, consultation_id, Worker(processes=False))
+    out = await _script(session, "/consultations")
+    assert "Participants: 6, of whom 6 voted" in out
+    assert "Votes: 24 (agree 16, disagree 4, pass 4)" in out
+    third_count = [line for line in out if line.startswith("Votes as of ")]
+    assert len(third_count) == 1 and third_count != second_count
+
+
+async def test_a_small_consultations_screen_counts_live_without_an_as_of(
+    session: ConsoleSession, uows: UnitOfWorkFactory, world: World, clock: FakeClock
+) -> None:
+    consultation_id, statements = await _consultation(uows, world, clock)
+    await _votes(uows, world.residents[:5], statements[:1], VoteValue.AGREE)
+    assert 6 * len(statements) <= consultations_module.LIVE_TALLY_UP_TO  # this one is counted live
+    await refresh_priorities(uows, consultation_id, Worker(processes=False))  # a stored count is not shown
+    await _votes(uows, world.residents[5:6], statements[:1], VoteValue.DISAGREE)
+    out = await _script(session, "/as worker", "/consultations")
+    assert "Participants: 6, of whom 6 voted" in out
+    assert "Votes: 6 (agree 5, disagree 1, pass 0)" in out
+    assert not any(line.startswith("Votes as of ") for line in out)
+
+
+async def test_a_count_older_than_the_one_kept_changes_nothing(
+    uows: UnitOfWorkFactory, world: World, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consultations_module, "LIVE_TALLY_UP_TO", 0)  # every consultation shows the kept count
+    consultation_id, statements = await _consultation(uows, world, clock)
+    await _votes(uows, world.residents[:1], statements[:1], VoteValue.AGREE)
+    newer, older = clock.now(), clock.now() - timedelta(minutes=5)
+    async with uows() as uow:
+        await store_tally(uow, consultation_id, VoteTally(voters=6, agree=3, disagree=2, passed=1), newer)
+        await store_tally(uow, consultation_id, VoteTally(voters=5, agree=5, disagree=0, passed=0), older)
+        await uow.commit()
+    async with uows() as uow:
+        shown = await staff_figures(uow, consultation_id)
+    assert (shown.voters, shown.agree, shown.disagree, shown.passed, shown.as_of) == (6, 3, 2, 1, newer)

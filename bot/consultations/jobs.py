@@ -113,6 +113,17 @@ async def _queue_outcome(uow: UnitOfWork, consultation_id: int, counted: Finding
 
 
 @dataclass(frozen=True, slots=True)
+class Counted:
+    """What a worker's read of the votes brings back: the outcome's findings, or the map's priorities (None
+    without votes), and the votes counted, which the staff's figures screen shows "as of" the read
+    (consultations.staff_figures)."""
+
+    tally: consultations.VoteTally
+    findings: Findings | None = None
+    priorities: Priorities | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MapTask:
     """What a worker needs to compute a consultation's map, as plain values: it crosses into another process."""
 
@@ -128,33 +139,38 @@ class Priorities:
     importance: tuple[float, ...]
 
 
-def outcome_findings(task: MapTask) -> Findings:
+def outcome_findings(task: MapTask) -> Counted:
     """In the worker (bot.worker): the figures, the votes and the map's findings of a closed consultation."""
     return asyncio.run(_outcome_findings(task))
 
 
-async def _outcome_findings(task: MapTask) -> Findings:
+async def _outcome_findings(task: MapTask) -> Counted:
     async with reading(task.reading) as uow:
-        figures = await consultations.figures(uow, task.consultation_id)
+        tally = await consultations.vote_tally(uow, task.consultation_id)
+        figures = await consultations.figures(uow, task.consultation_id, tally)
         matrix = None if figures.withheld else await consultations.vote_matrix(uow, task.consultation_id)
         anonymity = await consultations.anonymity_of(uow, task.consultation_id)
-    return map_findings(matrix, figures, anonymity)  # the read transaction ended: the map needs only the matrix
+    # The read transaction ended: the map needs only the matrix.
+    return Counted(tally, findings=map_findings(matrix, figures, anonymity))
 
 
-def map_priorities(task: MapTask) -> Priorities | None:
-    """In the worker (bot.worker): the statements' importance in the map of the votes so far; None without votes."""
+def map_priorities(task: MapTask) -> Counted:
+    """In the worker (bot.worker): the statements' importance in the map of the votes so far (None without
+    votes), and the votes counted from the same read."""
     return asyncio.run(_map_priorities(task))
 
 
-async def _map_priorities(task: MapTask) -> Priorities | None:
+async def _map_priorities(task: MapTask) -> Counted:
     async with reading(task.reading) as uow:
         matrix = await consultations.vote_matrix(uow, task.consultation_id)
+    tally = consultations.matrix_tally(matrix)
     if not matrix.participants or not matrix.statement_ids:
-        return None
+        return Counted(tally)
     from consultation.opinion_map import compute_opinion_map  # loaded on first use, as in map_findings
 
     found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
-    return Priorities(matrix.statement_ids, tuple(float(value) for value in found.statement_importance))
+    importance = tuple(float(value) for value in found.statement_importance)
+    return Counted(tally, priorities=Priorities(matrix.statement_ids, importance))
 
 
 async def send_outcome(uows: UnitOfWorkFactory, consultation_id: int, worker: Worker) -> int | None:
@@ -164,9 +180,13 @@ async def send_outcome(uows: UnitOfWorkFactory, consultation_id: int, worker: Wo
         if await reach.outcome_sent(uow, consultation_id):
             return None  # a cheap look first: a worker's process costs seconds to start
         task = MapTask(Reading.like(uow), consultation_id)
+        counted_at = uow.clock.now()  # the read starts after this: its count is at least as new
     counted = await worker.run(outcome_findings, task)
+    assert counted.findings is not None
     async with uows() as uow:
-        count = await _queue_outcome(uow, consultation_id, counted)  # checks outcome_sent again, under the lock
+        # The final count for the staff's figures screen, kept whether or not this call queues the outcome.
+        await consultations.store_tally(uow, consultation_id, counted.tally, counted_at)
+        count = await _queue_outcome(uow, consultation_id, counted.findings)  # checks outcome_sent again, locked
         await uow.commit()
     return count
 
@@ -177,16 +197,21 @@ async def send_outcome(uows: UnitOfWorkFactory, consultation_id: int, worker: Wo
 async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int, worker: Worker) -> bool:
     """For an open consultation: read the votes and compute the map in the worker, with no unit of work open (it
     takes seconds on a large one, which no resident should wait for), then store the priorities in a short one,
-    where the service checks the consultation is still open. False when nothing was stored."""
+    where the service checks the consultation is still open, and the votes counted from the same read (the staff's
+    figures screen shows them, consultations.staff_figures). False when no priority was stored."""
     async with uows() as uow:
         if not await consultations.is_open(uow, consultation_id):
             return False
         task = MapTask(Reading.like(uow), consultation_id)
-    found = await worker.run(map_priorities, task)
-    if found is None:
-        return False
+        counted_at = uow.clock.now()  # the read starts after this: its count is at least as new
+    counted = await worker.run(map_priorities, task)
+    found = counted.priorities
     async with uows() as uow:
-        stored = await consultations.store_priorities(uow, consultation_id, found.statement_ids, found.importance)
+        # The count, free from the map's read, for the staff's figures screen (consultations.staff_figures).
+        await consultations.store_tally(uow, consultation_id, counted.tally, counted_at)
+        stored = found is not None and await consultations.store_priorities(
+            uow, consultation_id, found.statement_ids, found.importance
+        )
         await uow.commit()
     return stored
 

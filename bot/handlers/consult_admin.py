@@ -1,6 +1,8 @@
 """/consultations for those who run them (Action.RUN_CONSULTATION): the consultations of their communities
-(open, scheduled, recently closed), each with live figures in counts only (never who voted what), and buttons:
-Moderate (the statements waiting), Close now (after a question), Refresh, and the exports.
+(open, scheduled, recently closed), each with its figures in counts only (never who voted what), and buttons:
+Moderate (the statements waiting), Close now (after a question), Refresh, and the exports. The votes of a small
+consultation are counted live; a large one's are the jobs' worker's last count, "as of" its time
+(consultation.consultations.staff_figures): counting millions of votes here would make every resident wait.
 
 Closing here is consultation.consultations.close_consultation with the worker as actor, which asks in the same
 transaction for the participants' outcome (the opinion map, then a summary to each) from the jobs' process:
@@ -32,8 +34,8 @@ from consultation.consultations import (
     closable,
     close_consultation,
     exportable,
-    figures,
     pending_statements,
+    staff_figures,
 )
 from consultation.models import Consultation, ConsultationStatus
 from i18n import N_
@@ -53,7 +55,7 @@ async def _figures_view(
 ) -> tuple[str, Keyboard]:
     assert consultation.id is not None
     reader = ctx.l.with_timezone(community.timezone)
-    counted = await figures(ctx.uow, consultation.id)
+    counted = await staff_figures(ctx.uow, consultation.id)
     text = reader.render(
         "consult_figures.j2",
         at=partial(moment, reader),
