@@ -53,7 +53,7 @@ from community.notice_models import (
     OutboxMessage,
 )
 from community.people import Identity
-from community.permissions import SENSITIVE_ROLES, allows, may_see
+from community.permissions import allows, hidden_roles
 from community.roles import Action, Role
 from community.scheduling import JobSpec
 
@@ -206,17 +206,10 @@ async def _require_sender(uow: UnitOfWork, person_id: int, community_id: int) ->
     return roles
 
 
-def _hidden_segments(roles: Iterable[Role]) -> frozenset[Role]:
-    """Roles whose holding these roles may not see (community.permissions.SENSITIVE_ROLES): addressing them would
-    tell the sender who holds them, since the preview counts the recipients."""
-    held = frozenset(roles)
-    return frozenset(role for role, field in SENSITIVE_ROLES.items() if not may_see(held, field))
-
-
 def segment_roles_for(roles: Iterable[Role]) -> tuple[Role, ...]:
     """The role segments someone holding these roles may address (party members only for those who may see
-    party membership)."""
-    hidden = _hidden_segments(roles)
+    party membership): addressing a role tells the sender who holds it, since the preview counts the recipients."""
+    hidden = hidden_roles(roles)
     return tuple(role for role in SEGMENT_ROLES if role not in hidden)
 
 
@@ -235,7 +228,7 @@ async def publish(uow: UnitOfWork, identity: Identity, draft: NoticeDraft) -> No
     now = uow.clock.now()
     validate_draft(draft, now)
     audience = draft.audience
-    if _hidden_segments(roles).intersection(audience.roles):
+    if hidden_roles(roles).intersection(audience.roles):
         raise SensitiveAudienceNotAllowed()
     await check_scope(uow, draft.community_id, audience)
     if not await count_recipients(

@@ -69,6 +69,13 @@ def may_see(roles: Iterable[Role], field: SensitiveField) -> bool:
     return allows(roles, SENSITIVE_FIELDS[field])
 
 
+def hidden_roles(roles: Iterable[Role]) -> frozenset[Role]:
+    """The roles whose holding someone with these roles may not see (SENSITIVE_ROLES): left out of what they are
+    shown, and of what they may address."""
+    held = frozenset(roles)
+    return frozenset(role for role, field in SENSITIVE_ROLES.items() if not may_see(held, field))
+
+
 def require(roles: Iterable[Role], action: AnyAction) -> None:
     if not allows(roles, action):
         raise PermissionDenied(action=action.value)

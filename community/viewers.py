@@ -14,7 +14,7 @@ from typing import TypeVar
 from community.communities import effective_roles
 from community.features import AnyAction
 from community.people import Identity
-from community.permissions import SENSITIVE_ROLES, allows, may_see, permitted_actions
+from community.permissions import allows, hidden_roles, may_see, permitted_actions
 from community.roles import Action, Role, SensitiveField
 from community.unit_of_work import UnitOfWork
 
@@ -43,7 +43,7 @@ class Viewer:
 
     def shown_roles(self, held: Iterable[Role]) -> frozenset[Role]:
         """Someone's roles without those whose holding this viewer may not see (party membership)."""
-        return frozenset(role for role in held if role not in SENSITIVE_ROLES or self.sees(SENSITIVE_ROLES[role]))
+        return frozenset(held) - hidden_roles(self.roles)
 
 
 async def viewer_in(uow: UnitOfWork, person_id: int, community_id: int) -> Viewer:
