@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import insert, select, update
 
 from community.models import ChannelAccount
-from community.notice_models import DeliveryStatus, MessageKind, OutboxMessage
-from community.outbox import OutboxButton, Outgoing, buttons_to_json, enqueue
+from community.notice_models import DeliveryStatus, MessageKind
+from community.outbox import OutboxButton, Outgoing, buttons_to_json, enqueue, outbox_table
 from i18n import negotiate_language
 
 if TYPE_CHECKING:  # community.unit_of_work imports this module for UnitOfWork.notify
@@ -131,12 +131,6 @@ class _Cache:
         return found
 
 
-def _table() -> Table:
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]  # set by SQLModel's metaclass
-    assert isinstance(table, Table)
-    return table
-
-
 def check_topic(topic: str | None) -> str | None:
     if topic is not None and not 0 < len(topic) <= MAX_TOPIC:
         raise ValueError(f"a topic has 1 to {MAX_TOPIC} characters")
@@ -200,7 +194,7 @@ async def edit(
     each in the language it was written in; ``skip``: messages the caller changes itself (the one tapped).
     Returns how many copies change. The caller commits."""
     check_topic(topic)
-    table = _table()
+    table = outbox_table()
     connection = await uow.session.connection()
     rows = (
         await connection.execute(

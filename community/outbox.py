@@ -127,7 +127,8 @@ def buttons_from_json(raw: str | None) -> tuple[tuple[OutboxButton, ...], ...]:
     )
 
 
-def _table() -> Table:
+def outbox_table() -> Table:
+    """The outbox as a Core table (community.notify edits copies through it too)."""
     table = OutboxMessage.__table__  # type: ignore[attr-defined]  # set by SQLModel's metaclass
     assert isinstance(table, Table)
     return table
@@ -186,7 +187,7 @@ async def enqueue(uow: UnitOfWork, messages: Iterable[Outgoing], *, not_before: 
 async def cancel_queued(uow: UnitOfWork, notice_id: int) -> int:
     """A notice's rows not yet sent (QUEUED or HELD) become CANCELLED; returns how many. Rows a sender holds
     right now (SENDING) go out: they may already be on the wire."""
-    table = _table()
+    table = outbox_table()
     result = await (await uow.session.connection()).execute(
         update(table)
         .where(
@@ -438,7 +439,7 @@ class _Statements:
 def _statements() -> _Statements:
     """Built once: building a statement costs about as much as the database takes to run these."""
     configure_mappers()  # for _message(): instances made by model_construct read through the mapped attributes
-    t = _table()
+    t = outbox_table()
     accounts = _accounts()
     owner = bindparam("owner", type_=String())
     now = bindparam("now", type_=UTCDateTime())
