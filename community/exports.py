@@ -50,6 +50,7 @@ async def ask(uow: UnitOfWork, kind: str, subject_id: int, fmt: str, recipient: 
     """Record a request for the file and have the jobs' process make it once this commits (PRODUCE), or find the
     one already PREPARING for the same person; the caller commits."""
     key = _active_key(kind, subject_id, fmt, recipient)
+    now = uow.clock.now()  # one moment: the request is made and its job due at the same time
     existing = await _active(uow, key)
     if existing is not None:
         return Asked(existing, created=False)
@@ -64,7 +65,7 @@ async def ask(uow: UnitOfWork, kind: str, subject_id: int, fmt: str, recipient: 
         language=recipient.language,
         status=ExportStatus.PREPARING,
         active_key=key,
-        created_at=uow.clock.now(),
+        created_at=now,
     )
     try:
         # A savepoint: on PostgreSQL a second tap committed in between makes the insert fail on the unique key,
@@ -77,7 +78,7 @@ async def ask(uow: UnitOfWork, kind: str, subject_id: int, fmt: str, recipient: 
             raise
         return Asked(existing, created=False)
     assert request.id is not None
-    uow.schedule(PRODUCE, uow.clock.now(), ExportJob(request.id))
+    uow.schedule(PRODUCE, now, ExportJob(request.id))
     return Asked(request, created=True)
 
 
