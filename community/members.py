@@ -13,13 +13,12 @@ from community.communities import get_community
 from community.errors import ValidationFailed
 from community.models import Household, Membership, MembershipRole, Person
 from community.permissions import require
-from community.roles import Action, Role, SensitiveField
+from community.roles import ROLE_ORDER, Action, Role, SensitiveField
 from community.unit_of_work import UnitOfWork
 from community.viewers import viewer_in
 from i18n import N_
 
 MAX_PAGE_SIZE = 100
-_ROLE_ORDER = {role: index for index, role in enumerate(Role)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +113,7 @@ async def list_members(
             held[mr.membership_id].add(Role(mr.role))
 
     def shown(member_roles: set[Role]) -> tuple[Role, ...]:
-        return tuple(sorted(viewer.shown_roles(member_roles), key=_ROLE_ORDER.__getitem__))
+        return tuple(sorted(viewer.shown_roles(member_roles), key=ROLE_ORDER.__getitem__))
 
     return MemberPage(
         community_id=community_id,

@@ -3,6 +3,7 @@ it unlocks."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -17,6 +18,9 @@ class Role(StrEnum):
     PARTY_SECRETARY = "party_secretary"
     STREET_ADMINISTRATOR = "street_administrator"
 
+
+# Roles in the order they are declared: how every list of roles is sorted (a scope's, a member's).
+ROLE_ORDER: Mapping[Role, int] = {role: index for index, role in enumerate(Role)}
 
 # Roles held by people who live in the community: whoever joins with one of them is a resident as well (a fact of
 # the roles, here so that verification and the scope's eligibilities read the same set).

@@ -29,7 +29,7 @@ from sqlmodel import col, select
 from community.eligibility import Eligibility as Eligibility  # re-exported: the kernel's scope types together
 from community.errors import UnknownBuilding, UnknownResidentGroup
 from community.models import Household, Membership, MembershipRole
-from community.roles import RESIDENT_ROLES, Role
+from community.roles import RESIDENT_ROLES, ROLE_ORDER, Role
 from community.unit_of_work import UnitOfWork
 
 _NUMBER = re.compile(r"(\d+)")
@@ -140,8 +140,7 @@ class Scope:
     def __post_init__(self) -> None:
         object.__setattr__(self, "buildings", tuple(sorted(set(self.buildings), key=natural_key)))
         object.__setattr__(self, "groups", tuple(sorted(set(self.groups), key=natural_key)))
-        order = {role: index for index, role in enumerate(Role)}
-        object.__setattr__(self, "roles", tuple(sorted({Role(r) for r in self.roles}, key=order.__getitem__)))
+        object.__setattr__(self, "roles", tuple(sorted({Role(r) for r in self.roles}, key=ROLE_ORDER.__getitem__)))
 
     def is_everyone(self) -> bool:
         return not (self.buildings or self.groups or self.roles)
