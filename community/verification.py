@@ -92,10 +92,6 @@ def single_use(role: Role) -> bool:
     return role in STAFF_ROLES or role in HOUSEHOLD_ROLES
 
 
-def most_uses(role: Role) -> int:
-    return 1 if single_use(role) else MAX_USES
-
-
 def standard_lifetime(role: Role) -> timedelta:
     return STAFF_INVITATION_LIFETIME if role in STAFF_ROLES else INVITATION_LIFETIME
 
