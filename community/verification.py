@@ -570,12 +570,16 @@ async def _tell_staff(uow: UnitOfWork, request: JoinRequest, community: Communit
     assert request.id is not None
     seeing: list[Recipient] = []
     masked: list[Recipient] = []
+    sees: dict[int, bool] = {}  # by person: a worker with two accounts has their roles looked up once
     for contact in await community_staff(uow, request.community_id):
         account = contact.account
         if account.person_id == request.person_id:
             continue
-        sees = (await viewer_in(uow, account.person_id, request.community_id)).sees(SensitiveField.PHONE)
-        (seeing if sees else masked).append(Recipient.of(account, contact.language, community.default_language))
+        if account.person_id not in sees:
+            viewer = await viewer_in(uow, account.person_id, request.community_id)
+            sees[account.person_id] = viewer.sees(SensitiveField.PHONE)
+        recipient = Recipient.of(account, contact.language, community.default_language)
+        (seeing if sees[account.person_id] else masked).append(recipient)
     for with_phone, recipients in ((True, seeing), (False, masked)):
         if recipients:
             notice = await _request_notice(uow, request, community, with_phone=with_phone)
