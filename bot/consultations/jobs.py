@@ -149,9 +149,8 @@ async def _outcome_findings(task: MapTask) -> Counted:
         tally = await consultations.vote_tally(uow, task.consultation_id)
         figures = await consultations.figures(uow, task.consultation_id, tally)
         matrix = None if figures.withheld else await consultations.vote_matrix(uow, task.consultation_id)
-        anonymity = await consultations.anonymity_of(uow, task.consultation_id)
-    # The read transaction ended: the map needs only the matrix.
-    return Counted(tally, findings=map_findings(matrix, figures, anonymity))
+    # The read transaction ended: the map needs only the matrix, and k, which the figures carry (no second read).
+    return Counted(tally, findings=map_findings(matrix, figures, Anonymity(figures.min_group_size)))
 
 
 def map_priorities(task: MapTask) -> Counted:
