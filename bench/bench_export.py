@@ -455,7 +455,7 @@ def _concurrent_map(path: Path, job: str) -> dict[str, Any]:
     _set_status(path, ConsultationStatus.OPEN if job == MAP.name else ConsultationStatus.CLOSED)
 
     async def compute(uows: UnitOfWorkFactory, _: Path) -> str:
-        jobs = ConsultationJobs(uows, Localizers(Catalogs()), Worker())
+        jobs = ConsultationJobs(uows, Worker())
         if job == MAP.name:
             await jobs.map(ConsultationJob(1))
             async with uows() as uow:

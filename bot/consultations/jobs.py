@@ -30,7 +30,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.rendering import Localizers
 from bot.worker import Reading, Worker, reading
 from community.anonymity import Anonymity
 from community.communities import get_community
@@ -221,9 +220,8 @@ async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int, work
 class ConsultationJobs:
     """What the jobs do; the composition root registers them under their names."""
 
-    def __init__(self, uows: UnitOfWorkFactory, localizers: Localizers, worker: Worker | None = None) -> None:
+    def __init__(self, uows: UnitOfWorkFactory, worker: Worker | None = None) -> None:
         self.uows = uows
-        self.localizers = localizers
         self.worker = worker or Worker()
 
     async def open(self, job: ConsultationJob) -> None:
@@ -254,14 +252,12 @@ class ConsultationJobs:
 
 def register_jobs(registry: JobRegistry, app: App) -> None:
     """The consultations' manifest's job registrar (bot.consultations.manifest)."""
-    register_consultation_jobs(registry, app.uows, app.localizers)
+    register_consultation_jobs(registry, app.uows)
 
 
-def register_consultation_jobs(
-    registry: JobRegistry, uows: UnitOfWorkFactory, localizers: Localizers, worker: Worker | None = None
-) -> None:
+def register_consultation_jobs(registry: JobRegistry, uows: UnitOfWorkFactory, worker: Worker | None = None) -> None:
     """worker: where the maps are computed; by default a process of its own for each (tests pass a thread one)."""
-    jobs = ConsultationJobs(uows, localizers, worker)
+    jobs = ConsultationJobs(uows, worker)
     registry.register(OPEN, jobs.open)
     registry.register(CLOSE, jobs.close)
     registry.register(OUTCOME, jobs.outcome)
