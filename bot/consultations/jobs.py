@@ -145,9 +145,12 @@ def outcome_findings(task: MapTask) -> Counted:
 
 async def _outcome_findings(task: MapTask) -> Counted:
     async with reading(task.reading) as uow:
-        tally = await consultations.vote_tally(uow, task.consultation_id)
+        # One pass over the votes, not two: the matrix gives the counts too (matrix_tally). While fewer than k
+        # voted it is as small as the few who voted, and the map does not use it.
+        read = await consultations.vote_matrix(uow, task.consultation_id)
+        tally = consultations.matrix_tally(read)
         figures = await consultations.figures(uow, task.consultation_id, tally)
-        matrix = None if figures.withheld else await consultations.vote_matrix(uow, task.consultation_id)
+    matrix = None if figures.withheld else read
     # The read transaction ended: the map needs only the matrix, and k, which the figures carry (no second read).
     return Counted(tally, findings=map_findings(matrix, figures, Anonymity(figures.min_group_size)))
 
