@@ -411,7 +411,7 @@ def _concurrent(path: Path, fmt: ExportFormat, folder: Path) -> dict[str, Any]:
     """The export as the bot makes it (bot.exports.jobs, its production worker) while VOTERS residents vote."""
 
     async def export(uows: UnitOfWorkFactory, path: Path) -> str:
-        jobs = ExportJobs(uows, Localizers(Catalogs()), folder / "exports", f"sqlite:///{path}", worker=Worker())
+        jobs = ExportJobs(uows, Localizers(Catalogs()), folder / "exports", worker=Worker())
         async with uows() as uow:
             worker = (
                 await identify(
@@ -455,7 +455,7 @@ def _concurrent_map(path: Path, job: str) -> dict[str, Any]:
     _set_status(path, ConsultationStatus.OPEN if job == MAP.name else ConsultationStatus.CLOSED)
 
     async def compute(uows: UnitOfWorkFactory, _: Path) -> str:
-        jobs = ConsultationJobs(uows, Localizers(Catalogs()), Worker())
+        jobs = ConsultationJobs(uows, Worker())
         if job == MAP.name:
             await jobs.map(ConsultationJob(1))
             async with uows() as uow:

@@ -52,10 +52,9 @@ class Reading:
     min_group_size: int  # k (community.anonymity), as the app's settings have it
 
     @classmethod
-    def like(cls, uow: UnitOfWork, database_url: str | None = None) -> Reading:
-        """Reading what this unit of work reads (its database, unless another URL is given), at its clock's now
-        and with its k."""
-        return cls(database_url or uow.database_url, uow.clock.now(), uow.anonymity.min_group_size)
+    def like(cls, uow: UnitOfWork) -> Reading:
+        """Reading what this unit of work reads (its database), at its clock's now and with its k."""
+        return cls(uow.database_url, uow.clock.now(), uow.anonymity.min_group_size)
 
 
 class _At:

@@ -45,7 +45,7 @@ async def submit_statement(uow: UnitOfWork, person_id: int, consultation_id: int
     moderator of the community (the author left out, should a moderator take part) is sent it with Approve /
     Reject, in their own language. The caller commits."""
     statement = await consultations.submit_statement(uow, person_id, consultation_id, text)
-    if statement.status != StatementStatus.PENDING or statement.id is None:
+    if not consultations.awaits_moderation(statement) or statement.id is None:
         return statement
     consultation = await consultations.get_consultation(uow, statement.consultation_id)
     community = await get_community(uow, consultation.community_id)

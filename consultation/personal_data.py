@@ -14,10 +14,9 @@ from typing import Any
 from sqlmodel import col, select
 
 from community.unit_of_work import UnitOfWork
+from consultation.consultations import VoteValue
 from consultation.erasure import withdraw_open_votes
 from consultation.models import Consultation, ConsultationStatus, ParticipantLink, Statement, StatementStatus, Vote
-
-VOTE_NAMES = {1: "agree", -1: "disagree", 0: "pass"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +60,8 @@ class ConsultationPersonalData:
                     "status": p.status.value,
                     "closes_at": p.closes_at.isoformat(),
                     "votes": [
-                        {"statement": v.statement, "vote": VOTE_NAMES[v.value], "at": v.at.isoformat()} for v in p.votes
+                        {"statement": v.statement, "vote": VoteValue(v.value).name.lower(), "at": v.at.isoformat()}
+                        for v in p.votes
                     ],
                     "statements": [
                         {"text": s.text, "status": s.status.value, "created_at": s.created_at.isoformat()}

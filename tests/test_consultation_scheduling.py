@@ -65,7 +65,7 @@ def anonymity() -> Anonymity:
 def registry(uows: UnitOfWorkFactory, localizers: Localizers) -> JobRegistry:
     registry = JobRegistry()
     register_notice_jobs(registry, uows, localizers)  # as bot.app registers them, every feature's
-    register_consultation_jobs(registry, uows, localizers, Worker(processes=False))
+    register_consultation_jobs(registry, uows, Worker(processes=False))
     return registry
 
 

@@ -314,7 +314,7 @@ async def test_a_start_after_missed_times_opens_and_closes_what_came_due(
     cast = await _cast(uows)
     now = clock.now()
     registry = JobRegistry()
-    register_consultation_jobs(registry, uows, localizers, Worker(processes=False))
+    register_consultation_jobs(registry, uows, Worker(processes=False))
     drafts = (
         _draft(cast, clock),  # opens in an hour
         _draft(cast, clock, closes_at=now + timedelta(hours=2)),

@@ -72,7 +72,7 @@ async def test_a_resident_is_answered_while_a_map_is_being_computed(
     monkeypatch.setattr(consultation.opinion_map, "compute_opinion_map", held)
     registry = JobRegistry()
     scheduler = FakeScheduler(clock, registry, uows)
-    register_consultation_jobs(registry, uows, localizers, Worker(processes=False))
+    register_consultation_jobs(registry, uows, Worker(processes=False))
     session = scheduled_session(uows, localizers, [RESIDENT], tmp_path / "files")
     # The world's votes asked for a map (open) or its close for the outcome (closed): a schedule row, due now.
     assert job in [handed.job for handed in (await scheduler.handed()).values()]

@@ -20,7 +20,7 @@ from bot.consultations.buttons import ExportConsultation, ExportFormat
 from bot.context import BotInfo
 from bot.conversation import Conversation
 from bot.delivery.sender import Sender, SenderOptions
-from bot.exports.jobs import ExportJobs, database_url, register_export_jobs
+from bot.exports.jobs import ExportJobs, register_export_jobs
 from bot.rendering import Localizer, Localizers
 from bot.scheduling import JobRegistry
 from bot.worker import Worker
@@ -85,7 +85,7 @@ async def test_the_worker_taps_export_is_told_it_is_being_prepared_and_gets_the_
     registry = JobRegistry()
     scheduler = FakeScheduler(clock, registry, uows)
     files = tmp_path / "exports"
-    jobs = ExportJobs(uows, localizers, files, database_url(engine), worker=Worker(processes=False))
+    jobs = ExportJobs(uows, localizers, files, worker=Worker(processes=False))
     register_export_jobs(registry, jobs)
     conversation = Conversation(uows, build_router(), localizers, BotInfo(fake.bot_username))
     li_na = TelegramUser(fake, LI_NA, "李娜", "en")

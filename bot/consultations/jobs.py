@@ -30,7 +30,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.rendering import Localizers
 from bot.worker import Reading, Worker, reading
 from community.anonymity import Anonymity
 from community.communities import get_community
@@ -146,12 +145,14 @@ def outcome_findings(task: MapTask) -> Counted:
 
 async def _outcome_findings(task: MapTask) -> Counted:
     async with reading(task.reading) as uow:
-        tally = await consultations.vote_tally(uow, task.consultation_id)
+        # One pass over the votes, not two: the matrix gives the counts too (matrix_tally). While fewer than k
+        # voted it is as small as the few who voted, and the map does not use it.
+        read = await consultations.vote_matrix(uow, task.consultation_id)
+        tally = consultations.matrix_tally(read)
         figures = await consultations.figures(uow, task.consultation_id, tally)
-        matrix = None if figures.withheld else await consultations.vote_matrix(uow, task.consultation_id)
-        anonymity = await consultations.anonymity_of(uow, task.consultation_id)
-    # The read transaction ended: the map needs only the matrix.
-    return Counted(tally, findings=map_findings(matrix, figures, anonymity))
+    matrix = None if figures.withheld else read
+    # The read transaction ended: the map needs only the matrix, and k, which the figures carry (no second read).
+    return Counted(tally, findings=map_findings(matrix, figures, Anonymity(figures.min_group_size)))
 
 
 def map_priorities(task: MapTask) -> Counted:
@@ -222,9 +223,8 @@ async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int, work
 class ConsultationJobs:
     """What the jobs do; the composition root registers them under their names."""
 
-    def __init__(self, uows: UnitOfWorkFactory, localizers: Localizers, worker: Worker | None = None) -> None:
+    def __init__(self, uows: UnitOfWorkFactory, worker: Worker | None = None) -> None:
         self.uows = uows
-        self.localizers = localizers
         self.worker = worker or Worker()
 
     async def open(self, job: ConsultationJob) -> None:
@@ -255,14 +255,12 @@ class ConsultationJobs:
 
 def register_jobs(registry: JobRegistry, app: App) -> None:
     """The consultations' manifest's job registrar (bot.consultations.manifest)."""
-    register_consultation_jobs(registry, app.uows, app.localizers)
+    register_consultation_jobs(registry, app.uows)
 
 
-def register_consultation_jobs(
-    registry: JobRegistry, uows: UnitOfWorkFactory, localizers: Localizers, worker: Worker | None = None
-) -> None:
+def register_consultation_jobs(registry: JobRegistry, uows: UnitOfWorkFactory, worker: Worker | None = None) -> None:
     """worker: where the maps are computed; by default a process of its own for each (tests pass a thread one)."""
-    jobs = ConsultationJobs(uows, localizers, worker)
+    jobs = ConsultationJobs(uows, worker)
     registry.register(OPEN, jobs.open)
     registry.register(CLOSE, jobs.close)
     registry.register(OUTCOME, jobs.outcome)

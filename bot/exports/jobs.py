@@ -28,9 +28,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bot.consultations.buttons import ExportFormat
 from bot.exports.files import exports_dir, local_ref
 from bot.exports.worker import CONSULTATION_OUTCOME, ExportTask, Produced, Refused, produce
@@ -74,11 +71,6 @@ FAILED = N_("The file could not be made. Please try again later.")
 CAPTION = N_("The outcome of “%(title)s”.")
 
 
-def database_url(engine: AsyncEngine | Engine) -> str:
-    """The URL a worker connects with, password included (it never appears in a log)."""
-    return engine.url.render_as_string(hide_password=False)
-
-
 def linli_export_command(request: ExportRequest) -> str:
     return f"linli export consultation {request.subject_id} --format {request.format}"
 
@@ -91,7 +83,6 @@ class ExportJobs:
         uows: UnitOfWorkFactory,
         localizers: Localizers,
         files_dir: Path,
-        database_url: str,
         *,
         worker: Worker | None = None,
         upload_limit: int = UPLOAD_LIMIT_BYTES,
@@ -99,7 +90,6 @@ class ExportJobs:
         self.uows = uows
         self.localizers = localizers
         self.files_dir = files_dir
-        self.database_url = database_url
         self.worker = worker or Worker()
         self.upload_limit = upload_limit
 
@@ -165,7 +155,7 @@ class ExportJobs:
             await self._tell(uow, request, ExportStatus.REFUSED, err.message, err.params)
             return None, ""
         task = ExportTask(
-            reading=Reading.like(uow, self.database_url),
+            reading=Reading.like(uow),  # the database this unit of work reads (UnitOfWork.database_url)
             kind=request.kind,
             subject_id=request.subject_id,
             format=request.format,
@@ -277,7 +267,7 @@ def _megabytes(size: int) -> str:
 
 def register_jobs(registry: JobRegistry, app: App) -> None:
     """The consultations manifest's job registrar for the files asked for in a chat (bot.consultations.manifest)."""
-    jobs = ExportJobs(app.uows, app.localizers, exports_dir(app.settings.data_dir), database_url(app.engine))
+    jobs = ExportJobs(app.uows, app.localizers, exports_dir(app.settings.data_dir))
     register_export_jobs(registry, jobs)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.console import ConsoleSession, ConsoleUser
-from bot.exports.jobs import UPLOAD_LIMIT_BYTES, ExportJobs, database_url, register_export_jobs
+from bot.exports.jobs import UPLOAD_LIMIT_BYTES, ExportJobs, register_export_jobs
 from bot.rendering import Localizers
 from bot.scheduling import JobRegistry
 from bot.worker import Worker
@@ -48,7 +48,6 @@ class ExportRig:
             uows,
             localizers,
             self.exports_dir,
-            database_url(engine),
             worker=worker or Worker(processes=False),
             upload_limit=upload_limit,
         )
