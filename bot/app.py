@@ -169,9 +169,6 @@ async def build_app(
     for manifest in manifests:
         for register_jobs in manifest.jobs:
             register_jobs(jobs, app)
-    for manifest in manifests:
-        for wire in manifest.wiring:
-            wire(app)
     return app
 
 

@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 HandlerRegistrar = Callable[["Router"], None]
 JobRegistrar = Callable[["JobRegistry", "App"], None]
-# Anything else a feature hands the built app (its outbox renderers, say): called once, after the jobs.
-AppHook = Callable[["App"], None]
 RendererRegistrar = Callable[[Renderers, Localizers], None]
 # How /privacy shows a provider's section to one reader; the section is what the provider's collect() returned.
 SectionRenderer = Callable[[Localizer, Any], str]
@@ -72,7 +70,6 @@ class Manifest:
     exports: tuple[Export, ...] = ()
     # How /privacy shows what feature.personal_data found; required exactly when the feature has a provider.
     privacy: SectionRenderer | None = None
-    wiring: tuple[AppHook, ...] = ()
     # How its notifications (community.notify) read: each registers its renderers with the kernel's registry.
     renderers: tuple[RendererRegistrar, ...] = ()
 

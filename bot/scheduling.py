@@ -330,7 +330,7 @@ class DatabaseScheduler:
         declared += [(p.key, p.job) for p in self._registry.periodic_jobs]
         for key, job in declared:
             if job not in self._registry:
-                raise ValueError(f"the daily job {key!r} names the unregistered job {job!r}")
+                raise ValueError(f"the recurring job {key!r} names the unregistered job {job!r}")
         aps = AsyncIOScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self._engine, tablename=JOB_TABLE)},
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},

@@ -149,7 +149,7 @@ class TelegramTransport:
         if message.kind is MessageKind.TEXT:
             return await self._send_texts(chat, _parts(message.text, TELEGRAM_TEXT_LIMIT), markup, gap)
         method, field = ("sendPhoto", "photo") if message.kind is MessageKind.PHOTO else ("sendDocument", "document")
-        payload: dict[str, Any] = {"chat_id": chat, field: message.file_ref}
+        payload: dict[str, Any] = {"chat_id": chat}
         upload: Upload | None = None
         if message.file_ref is not None and is_local(message.file_ref):
             read = await read_local(self.files_dir, message.file_ref)
@@ -157,7 +157,8 @@ class TelegramTransport:
                 return read
             path, content = read
             upload = Upload(field, message.file_name or path.name, content)
-            del payload[field]
+        else:
+            payload[field] = message.file_ref
         text = message.text
         if not text or _caption_fits(text):
             if text:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.consultations.cards import decided_line, moderation_view, pending_keyboard
 from bot.consultations.render import render_invitation, render_outcome
-from bot.notices.fanout import outbox_buttons
+from bot.delivery.transport import outbox_buttons
 from bot.rendering import Localizers
 from community.notify import Reader, Rendered, Renderers
 from consultation.consultations import rejection_message

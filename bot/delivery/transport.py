@@ -10,8 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from bot.replies import Keyboard
 from community.notice_models import OutboxMessage
 from community.outbox import OutboxButton
+
+
+def outbox_buttons(keyboard: Keyboard) -> tuple[tuple[OutboxButton, ...], ...]:
+    """A chat keyboard as an outbox row's buttons: what every feature's renderer hands community.notify."""
+    return tuple(tuple(OutboxButton(b.label, data=b.data, url=b.url) for b in row) for row in keyboard)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ from consultation.consultations import (
     MAX_BACKGROUND,
     MAX_STATEMENT,
     MAX_TITLE,
+    ConsultationDraft,
     check_opening_time,
     clean_background,
     clean_title,
@@ -289,18 +290,18 @@ def _pick_closing_days(ctx: Context, form: Form, index: int) -> bool:
 # --- step 4: the preview, and creating it -------------------------------------------------------------------------
 
 
-def _check_times(form: Form, now: datetime) -> None:
-    """The draft's own checks, and a typed opening time must still lie ahead ("open now" is its own choice)."""
+def _checked_draft(form: Form, now: datetime) -> ConsultationDraft:
+    """The draft after its own checks, and a typed opening time must still lie ahead ("open now" is its own
+    choice); returned so the preview builds it once."""
     draft = form.draft(now)
     consultations.validate_draft(draft, now)  # e.g. the closing time has passed meanwhile
     if form.opens_at is not None:
         check_opening_time(draft.opens_at, now)
+    return draft
 
 
 async def _preview(ctx: Context, form: Form) -> Preview:
-    now = ctx.uow.clock.now()
-    _check_times(form, now)
-    draft = form.draft(now)
+    draft = _checked_draft(form, ctx.uow.clock.now())
     community = await get_community(ctx.uow, form.community_id)
     attachment = form.attachment_value()
     look = ConsultationLook(

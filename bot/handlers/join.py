@@ -15,8 +15,8 @@ from markupsafe import Markup
 from bot import forms
 from bot.callbacks import CallbackData
 from bot.context import Context
+from bot.delivery.transport import outbox_buttons
 from bot.events import Command, ContactShared, FileShared, TextInput
-from bot.notices.fanout import outbox_buttons
 from bot.rendering import Localizer, Localizers
 from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
 from bot.router import Router

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
+from bot.delivery.transport import outbox_buttons
 from bot.html import TELEGRAM_TEXT_LIMIT, html_to_plain, utf16_len
 from bot.notices.render import (
     attachment_label,
@@ -17,22 +18,17 @@ from bot.notices.render import (
     render_notice,
 )
 from bot.rendering import Localizer, Localizers
-from bot.replies import Keyboard
 from community import notices, outbox
 from community.communities import get_community
 from community.models import Community
 from community.notice_messages import NoticeMessage
 from community.notice_models import Notice
 from community.notify import Reader, Rendered, Renderers
-from community.outbox import OutboxButton, Outgoing
+from community.outbox import Outgoing
 from community.unit_of_work import UnitOfWork
 
 # A digest message stays well under Telegram's limit, so a few more notices go into the next message instead.
 DIGEST_BUDGET = TELEGRAM_TEXT_LIMIT - 400
-
-
-def outbox_buttons(keyboard: Keyboard) -> tuple[tuple[OutboxButton, ...], ...]:
-    return tuple(tuple(OutboxButton(b.label, data=b.data, url=b.url) for b in row) for row in keyboard)
 
 
 def body_for(versions: dict[str, str], notice: Notice, language: str) -> str:

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.delivery.transport import Delivered, Refused, RetryAfter, SendResult, Transient, Transport
+from bot.delivery.transport import Delivered, Refused, RetryAfter, SendResult, Transient, Transport, outbox_buttons
 from bot.failures import failure_reference, log_failure
-from bot.notices.fanout import outbox_buttons
 from bot.notices.progress import Progress, author_reader, progress_keyboard, progress_text
 from bot.rendering import Localizers
 from bot.replies import Keyboard
