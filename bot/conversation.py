@@ -17,7 +17,7 @@ from bot.replies import AnswerButton, ChatRef, Reply, SendText, SetCommands
 from bot.router import Router
 from community.dialogue import load_state
 from community.errors import LinliError
-from community.people import Identity, accounts_of, find_account, find_person, identify, memberships_of
+from community.people import find_account, identify, identities_of
 from community.roles import Action
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from community.viewers import home_viewer
@@ -113,27 +113,23 @@ class Conversation:
     async def _read_menus(self, uow: UnitOfWork, event: Event, people: Sequence[int]) -> list[Reply]:
         sender = event.sender
         found: list[SetCommands] = []
-        if await find_account(uow, sender.channel, sender.account_id) is None:
+        identities = await identities_of(uow, people, sender.channel)
+        mine = [identity for identity in identities if identity.account.external_id == sender.account_id]
+        if not mine and await find_account(uow, sender.channel, sender.account_id) is None:
             # Erased in this event (/forget): what a stranger sees.
             localizer = self.localizers.get(negotiate_language(None, sender.language_code, None))
             found.append(SetCommands(command_menu(self.router, localizer, frozenset())))
-        for person_id in people:
-            person = await find_person(uow, person_id)
-            if person is None:
-                continue
-            memberships = await memberships_of(uow, person_id)
-            actions: frozenset[Action] | None = None  # the same for each of the person's accounts
-            for account in await accounts_of(uow, person_id, sender.channel):
-                identity = Identity(person=person, account=account, memberships=memberships)
-                primary = identity.primary
-                language = negotiate_language(
-                    person.language, account.language_code, primary.community.default_language if primary else None
-                )
-                if actions is None:
-                    actions = (await home_viewer(uow, identity)).actions
-                commands = command_menu(self.router, self.localizers.get(language), actions)
-                mine = account.external_id == sender.account_id
-                found.append(SetCommands(commands, to=None if mine else ChatRef(account.channel, account.chat_id)))
+        actions: dict[int, frozenset[Action]] = {}  # the same for each of a person's accounts
+        for identity in identities:
+            person, account, primary = identity.person, identity.account, identity.primary
+            language = negotiate_language(
+                person.language, account.language_code, primary.community.default_language if primary else None
+            )
+            if identity.person_id not in actions:
+                actions[identity.person_id] = (await home_viewer(uow, identity, read_now=True)).actions
+            commands = command_menu(self.router, self.localizers.get(language), actions[identity.person_id])
+            to = None if account.external_id == sender.account_id else ChatRef(account.channel, account.chat_id)
+            found.append(SetCommands(commands, to=to))
         return list(found)
 
     @staticmethod

@@ -160,8 +160,9 @@ async def record(
         prev_hash=prev_hash,
         hash=_digest(uow, prev_hash, canonical),
     )
+    # Not flushed here: the entry is written with the transaction's next statement or at commit, in the order
+    # entries were added (the chain's order), together with whatever else is pending.
     session.add(entry)
-    await session.flush()
     uow.audit_head = entry.hash
     return entry
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import bindparam
@@ -144,14 +145,23 @@ async def roles_of(uow: UnitOfWork, membership_id: int) -> frozenset[Role]:
     return frozenset(Role(role) for role in rows.all())
 
 
-async def effective_roles(uow: UnitOfWork, person_id: int, community_id: int) -> frozenset[Role]:
-    """The person's roles in the community, plus a street administrator's role from the street above it."""
+async def effective_roles(
+    uow: UnitOfWork, person_id: int, community_id: int, *, held_in: Mapping[int, frozenset[Role]] | None = None
+) -> frozenset[Role]:
+    """The person's roles in the community, plus a street administrator's role from the street above it.
+
+    held_in: the roles the person holds, by community id, when the caller read every membership of theirs in
+    this transaction (community.people.identities_of): then no role is read again."""
     roles: set[Role] = set()
     current: int | None = community_id
     first = True
     while current is not None:
-        params = {"person_id": person_id, "community_id": current}
-        held = frozenset(Role(role) for role in (await uow.session.exec(_roles_in_statement(), params=params)).all())
+        if held_in is not None:
+            held = held_in.get(current, frozenset())
+        else:
+            params = {"person_id": person_id, "community_id": current}
+            rows = (await uow.session.exec(_roles_in_statement(), params=params)).all()
+            held = frozenset(Role(role) for role in rows)
         roles |= held if first else held & INHERITED_ROLES
         community = await get_community(uow, current)  # already in the session where the caller loaded it
         current = community.parent_id
@@ -228,8 +238,7 @@ async def add_member(
     await uow.session.flush()
     assert member.id is not None
     for role in sorted(roles):
-        uow.session.add(MembershipRole(membership_id=member.id, role=role))
-    await uow.session.flush()
+        uow.session.add(MembershipRole(membership_id=member.id, role=role))  # flushed with the next statement
     uow.people_changed.add(person_id)
     await audit.record(
         uow,

@@ -325,7 +325,8 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
         household_id=invitation.household_id,
         reason="invitation",
     )
-    await codes.reset_throttle(uow, account_id)
+    if throttle is not None:  # wrong codes typed before this right one are forgotten
+        await codes.reset_throttle(uow, account_id)
     await audit.record(
         uow,
         action="invitation.redeemed",

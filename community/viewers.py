@@ -52,10 +52,17 @@ async def viewer_in(uow: UnitOfWork, person_id: int, community_id: int) -> Viewe
     return Viewer(person_id=person_id, community_id=community_id, roles=roles)
 
 
-async def home_viewer(uow: UnitOfWork, identity: Identity) -> Viewer:
+async def home_viewer(uow: UnitOfWork, identity: Identity, *, read_now: bool = False) -> Viewer:
     """The person in the community they mostly act in (Identity.primary): what their menus offer. Someone who
-    belongs nowhere has no roles, so only what needs none."""
+    belongs nowhere has no roles, so only what needs none.
+
+    read_now: the identity's memberships were read in this transaction after every change to them
+    (community.people.identities_of), so its roles are taken as they are instead of read again."""
     primary = identity.primary
     if primary is None or primary.community.id is None:
         return Viewer(person_id=identity.person_id, community_id=None, roles=frozenset())
-    return await viewer_in(uow, identity.person_id, primary.community.id)
+    held_in = {view.community.id: view.roles for view in identity.memberships if view.community.id is not None}
+    roles = await effective_roles(
+        uow, identity.person_id, primary.community.id, held_in=held_in if read_now else None
+    )
+    return Viewer(person_id=identity.person_id, community_id=primary.community.id, roles=roles)
