@@ -15,9 +15,8 @@ from bot.failures import failure_reference, log_failure
 from bot.rendering import Localizer, Localizers
 from bot.replies import AnswerButton, ChatRef, Reply, SendText, SetCommands
 from bot.router import Router
-from community.dialogue import load_state
 from community.errors import LinliError
-from community.people import find_account, identify, identities_of
+from community.people import arrive, find_account, identities_of
 from community.roles import Action
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from community.viewers import home_viewer
@@ -52,8 +51,9 @@ class Conversation:
         localizer = self.localizers.get(negotiate_language(None, sender.language_code, None))
         async with self.uows() as uow:
             try:
-                identity = await identify(
+                arrival = await arrive(
                     uow,
+                    state_key=state_key(event),
                     channel=sender.channel,
                     external_id=sender.account_id,
                     chat_id=sender.chat_id,
@@ -61,6 +61,7 @@ class Conversation:
                     language_code=sender.language_code,
                     username=sender.username,
                 )
+                identity = arrival.identity
                 primary = identity.primary
                 localizer = self.localizers.get(
                     negotiate_language(
@@ -77,7 +78,7 @@ class Conversation:
                     l=localizer,
                     localizers=self.localizers,
                     bot=self.bot,
-                    state=await load_state(uow, state_key(event)),
+                    state=arrival.state,
                     features=self.router.features,
                 )
                 replies = await self.router.dispatch(ctx)

@@ -32,6 +32,11 @@ async def load_state(uow: UnitOfWork, key: str) -> DialogueState | None:
     if row is None:
         return None
     name, data = row
+    return dialogue_state(name, data)
+
+
+def dialogue_state(name: str, data: str) -> DialogueState:
+    """The state as a row of conversation_state stores it (its data as JSON)."""
     return DialogueState(name=name, data=json.loads(data))
 
 

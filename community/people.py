@@ -12,7 +12,16 @@ from sqlalchemy import Select, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
-from community.models import ChannelAccount, Community, Household, Membership, MembershipRole, Person
+from community.dialogue import DialogueState, dialogue_state, load_state
+from community.models import (
+    ChannelAccount,
+    Community,
+    ConversationState,
+    Household,
+    Membership,
+    MembershipRole,
+    Person,
+)
 from community.roles import Role
 from community.unit_of_work import UnitOfWork
 
@@ -94,6 +103,25 @@ def _identities_statement() -> Select[ChannelAccount, Person, int | None, Commun
     )
 
 
+@functools.cache
+def _arrival_statement() -> Select[Any]:
+    """The identity's statement with the dialogue state of the chat the event came from alongside (one row per
+    role, each with the same state: the state's key is the one row of conversation_state it can match)."""
+    return (
+        _identity_statement()
+        .add_columns(col(ConversationState.name), col(ConversationState.data))
+        .outerjoin_from(ChannelAccount, ConversationState, col(ConversationState.key) == bindparam("state_key"))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """Who sent an event, and where they are in a dialogue in that chat (None: in none)."""
+
+    identity: Identity
+    state: DialogueState | None
+
+
 async def identify(
     uow: UnitOfWork,
     *,
@@ -105,13 +133,59 @@ async def identify(
     username: str | None = None,
 ) -> Identity:
     """Find the person behind a channel account, creating both on first contact."""
-    session = uow.session
-    # One round trip for the account, the person, their memberships and roles: this runs for every event.
+    sender = _Sender(channel, external_id, chat_id, display_name, language_code, username)
     rows = (
-        await session.exec(  # type: ignore[call-overload]  # sqlmodel types exec() for four entities at most
+        await uow.session.exec(  # type: ignore[call-overload]  # sqlmodel types exec() for four entities at most
             _identity_statement(), params={"channel": channel, "external_id": external_id}
         )
     ).all()
+    return await _identity(uow, sender, rows)
+
+
+async def arrive(
+    uow: UnitOfWork,
+    *,
+    state_key: str,
+    channel: str,
+    external_id: str,
+    chat_id: str,
+    display_name: str,
+    language_code: str | None = None,
+    username: str | None = None,
+) -> Arrival:
+    """identify(), and the dialogue state kept under state_key (community.dialogue), in one round trip: this
+    runs for every event, and a statement costs more in SQLAlchemy than SQLite takes to answer it."""
+    sender = _Sender(channel, external_id, chat_id, display_name, language_code, username)
+    rows = (
+        await uow.session.exec(  # type: ignore[call-overload]  # sqlmodel types exec() for four entities at most
+            _arrival_statement(), params={"channel": channel, "external_id": external_id, "state_key": state_key}
+        )
+    ).all()
+    identity = await _identity(uow, sender, rows)
+    if not rows:
+        # First contact: no account, so the join found no state either; a row could still have been left under
+        # the key (it names the chat and the account's id on the channel), so it is read as before.
+        return Arrival(identity, await load_state(uow, state_key))
+    name, data = rows[0][-2], rows[0][-1]
+    return Arrival(identity, dialogue_state(name, data) if name is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sender:
+    channel: str
+    external_id: str
+    chat_id: str
+    display_name: str
+    language_code: str | None
+    username: str | None
+
+
+async def _identity(uow: UnitOfWork, sender: _Sender, rows: Sequence[Any]) -> Identity:
+    """The Identity the rows of _identity_statement (or _arrival_statement) describe; on first contact (no
+    rows) a new person and account. The account's details are brought up to date with what the channel says."""
+    session = uow.session
+    channel, external_id, chat_id = sender.channel, sender.external_id, sender.chat_id
+    display_name, language_code, username = sender.display_name, sender.language_code, sender.username
     now = uow.clock.now()
     if not rows:
         person = Person(display_name=display_name, created_at=now)
@@ -165,7 +239,8 @@ async def identities_of(uow: UnitOfWork, person_ids: Iterable[int], channel: str
 
 def _group_memberships(rows: Sequence[IdentityRow] | Sequence[Any]) -> list[MembershipView]:
     found: dict[int, tuple[Community, Household | None, set[Role]]] = {}
-    for _, _, membership_id, community, household, role in rows:
+    for row in rows:  # the arrival's rows carry the dialogue state after these
+        membership_id, community, household, role = row[2], row[3], row[4], row[5]
         if membership_id is None or community is None:
             continue
         entry = found.setdefault(membership_id, (community, household, set()))

@@ -12,7 +12,7 @@ from enum import StrEnum
 from sqlalchemy import bindparam
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select, update
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlmodel.sql.expression import Select
 
 from community import audit, codes
 from community.communities import (
@@ -262,9 +262,14 @@ async def _refuse(uow: UnitOfWork, account_id: int, error: LinliError) -> Redemp
 
 
 @functools.cache
-def _invitation_by_hash() -> SelectOfScalar[Invitation]:
-    """Built once: every code typed or opened from a link is looked up with it."""
-    return select(Invitation).where(col(Invitation.code_hash) == bindparam("code_hash"))
+def _invitation_by_hash() -> Select[Invitation, Community]:
+    """Built once: every code typed or opened from a link is looked up with it, and its community with it
+    (every answer but an unknown code names the community)."""
+    return (
+        select(Invitation, Community)
+        .join(Community, col(Community.id) == col(Invitation.community_id))
+        .where(col(Invitation.code_hash) == bindparam("code_hash"))
+    )
 
 
 async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -> Redemption:
@@ -275,14 +280,14 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
     locked = codes.locked_until(throttle, now)
     if locked is not None:
         return Redemption(refused=Throttled(locked), locked_until=locked)
-    invitation = None
+    found = None
     if codes.looks_like_code(code):
-        invitation = (
+        found = (
             await uow.session.exec(_invitation_by_hash(), params={"code_hash": codes.hash_code(uow.key, code)})
         ).first()
-    if invitation is None or invitation.id is None:
+    if found is None or found[0].id is None:
         return await _refuse(uow, account_id, InvalidCode())
-    community = await get_community(uow, invitation.community_id)
+    invitation, community = found
     if any(view.community.id == invitation.community_id for view in identity.memberships):
         # A real code, so no guess: nothing is counted, and no use is spent. Checked first, because a member
         # opening their own (now used) link again should hear that they are in, not that the code is used.

@@ -62,7 +62,5 @@ async def home_viewer(uow: UnitOfWork, identity: Identity, *, read_now: bool = F
     if primary is None or primary.community.id is None:
         return Viewer(person_id=identity.person_id, community_id=None, roles=frozenset())
     held_in = {view.community.id: view.roles for view in identity.memberships if view.community.id is not None}
-    roles = await effective_roles(
-        uow, identity.person_id, primary.community.id, held_in=held_in if read_now else None
-    )
+    roles = await effective_roles(uow, identity.person_id, primary.community.id, held_in=held_in if read_now else None)
     return Viewer(person_id=identity.person_id, community_id=primary.community.id, roles=roles)

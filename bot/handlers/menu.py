@@ -38,8 +38,9 @@ async def main_menu(ctx: Context, *, joined_as: Role | None = None) -> SendText:
     if membership is None:
         entries = [JOIN_ENTRY, *(entry for entry in ctx.features.menu if entry.action is None)]
         return SendText(ctx.l.render("menu_guest.j2"), buttons=_keyboard(ctx, entries))
-    # What the person may do, asked of the kernel: it knows how roles reach down from the street above.
-    viewer = await home_viewer(ctx.uow, ctx.identity)
+    # What the person may do, asked of the kernel: it knows how roles reach down from the street above. The
+    # identity was read as this unit of work began, so its roles are current unless this event changed them.
+    viewer = await home_viewer(ctx.uow, ctx.identity, read_now=ctx.person_id not in ctx.uow.people_changed)
     entries = [entry for entry in ctx.features.menu if entry.action is None or viewer.may(entry.action)]
     text = ctx.l.render(
         "menu.j2",
