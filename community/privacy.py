@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, delete, func, update
+from sqlalchemy import BindParameter, bindparam, delete, exists, func, literal, update
+from sqlalchemy import Select as CoreSelect
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.sql.expression import Select, SelectOfScalar
 
@@ -223,44 +225,66 @@ class _Statements:
     """The reads of personal_data, built once: building a select cost about as much as SQLite took to run it."""
 
     accounts: SelectOfScalar[ChannelAccount]
-    memberships: Select[Membership, Community, Household]
-    roles: SelectOfScalar[MembershipRole]
+    memberships: CoreSelect[int | None, datetime, str, str, Role]  # label and role: None when outer-joined
     requests: Select[JoinRequest, Community]
-    invitations_created: SelectOfScalar[int]
+    scalars: CoreSelect[Any]
     dialogues: SelectOfScalar[ConversationState]
-    mutes: SelectOfScalar[str]
-    daily_digest: SelectOfScalar[bool]
-    acks: SelectOfScalar[int]
-    notices_written: SelectOfScalar[int]
 
 
 @functools.cache
 def _statements() -> _Statements:
     person_id: BindParameter[int] = bindparam("person_id")
+    # Whether a conversation state key may be one of the person's (see _dialogue_rows): it starts with
+    # "channel:" and ends with ":account id" of one of their accounts. The exact test stays in Python; this
+    # only lets a person with no dialogue in progress (the usual case) skip reading them. substr and length
+    # count characters and compare exactly on both databases, unlike LIKE with wildcards taken from the data.
+    prefix = ChannelAccount.channel + literal(_KEY_SEPARATOR)
+    suffix = literal(_KEY_SEPARATOR) + ChannelAccount.external_id
+    key = col(ConversationState.key)
+    dialogue_start = func.substr(key, 1, func.length(prefix)) == prefix
+    dialogue_end = func.substr(key, func.length(key) - func.length(suffix) + 1) == suffix
     return _Statements(
         accounts=select(ChannelAccount)
         .where(col(ChannelAccount.person_id) == person_id)
         .order_by(col(ChannelAccount.id)),
-        memberships=select(Membership, Community, Household)
+        # Memberships with their roles in one read: a membership comes once per role (once, with None, if it
+        # has none), in membership order and then in the roles' own order, as they were read apart before.
+        memberships=sa_select(
+            col(Membership.id),
+            col(Membership.joined_at),
+            col(Community.name),
+            col(Household.label),
+            col(MembershipRole.role),
+        )
         .join(Community, col(Community.id) == col(Membership.community_id))
         .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+        .outerjoin(MembershipRole, col(MembershipRole.membership_id) == col(Membership.id))
         .where(col(Membership.person_id) == person_id)
-        .order_by(col(Membership.id)),
-        roles=select(MembershipRole)
-        .where(col(MembershipRole.membership_id).in_(bindparam("membership_ids", expanding=True)))
-        .order_by(col(MembershipRole.id)),
+        .order_by(col(Membership.id), col(MembershipRole.id)),
         requests=select(JoinRequest, Community)
         .join(Community, col(Community.id) == col(JoinRequest.community_id))
         .where(col(JoinRequest.person_id) == person_id)
         .order_by(col(JoinRequest.id)),
-        invitations_created=select(func.count()).select_from(Invitation).where(col(Invitation.created_by) == person_id),
+        # Every one-value read in one statement, a round of ORM work instead of one each. A muted category is
+        # one EXISTS per category; whether there are join requests or dialogues decides if they are read at all.
+        scalars=sa_select(
+            select(func.count())
+            .select_from(Invitation)
+            .where(col(Invitation.created_by) == person_id)
+            .scalar_subquery(),
+            select(NoticePreference.daily_digest).where(col(NoticePreference.person_id) == person_id).scalar_subquery(),
+            select(func.count()).select_from(NoticeAck).where(col(NoticeAck.person_id) == person_id).scalar_subquery(),
+            select(func.count()).select_from(Notice).where(col(Notice.author_id) == person_id).scalar_subquery(),
+            exists().where(col(JoinRequest.person_id) == person_id),
+            exists().where(col(ChannelAccount.person_id) == person_id, dialogue_start, dialogue_end),
+            *(
+                exists().where(col(NoticeMute.person_id) == person_id, col(NoticeMute.category) == category)
+                for category in NoticeCategory
+            ),
+        ),
         dialogues=select(ConversationState)
         .where(col(ConversationState.key).like(bindparam("pattern"), escape="\\"))
         .order_by(col(ConversationState.key)),
-        mutes=select(NoticeMute.category).where(col(NoticeMute.person_id) == person_id),
-        daily_digest=select(NoticePreference.daily_digest).where(col(NoticePreference.person_id) == person_id),
-        acks=select(func.count()).select_from(NoticeAck).where(col(NoticeAck.person_id) == person_id),
-        notices_written=select(func.count()).select_from(Notice).where(col(Notice.author_id) == person_id),
     )
 
 
@@ -284,32 +308,35 @@ async def personal_data(
     person = await _person(uow, person_id)
     accounts = await _accounts(uow, person_id)
 
-    membership_rows = (await session.exec(_statements().memberships, params={"person_id": person_id})).all()
-    roles: dict[int, list[Role]] = defaultdict(list)
-    if membership_rows:
-        membership_ids = [m.id for m, _, _ in membership_rows]
-        for mr in (await session.exec(_statements().roles, params={"membership_ids": membership_ids})).all():
-            roles[mr.membership_id].append(Role(mr.role))
-
-    request_rows = (await session.exec(_statements().requests, params={"person_id": person_id})).all()
-
-    invitations = (await session.exec(_statements().invitations_created, params={"person_id": person_id})).one()
-
-    dialogues = [
-        DialogueData(
-            channel=row.key.split(_KEY_SEPARATOR, 1)[0],
-            step=row.name,
-            data=json.loads(row.data),
-            updated_at=row.updated_at,
-        )
-        for row in await _dialogue_rows(uow, accounts)
-    ]
-
     params = {"person_id": person_id}
-    muted = {NoticeCategory(c) for c in (await session.exec(_statements().mutes, params=params)).all()}
-    digest = (await session.exec(_statements().daily_digest, params=params)).first()
-    acknowledged = (await session.exec(_statements().acks, params=params)).one()
-    written = (await session.exec(_statements().notices_written, params=params)).one()
+    memberships: dict[int, tuple[datetime, str, str | None]] = {}  # in membership order
+    roles: dict[int, list[Role]] = defaultdict(list)
+    # sqlmodel types exec() for four columns at most, hence the ignores.
+    membership_rows = await session.exec(_statements().memberships, params=params)  # type: ignore[call-overload]
+    for membership_id, joined_at, community, household, role in membership_rows.all():
+        memberships.setdefault(membership_id, (joined_at, community, household))
+        if role is not None:
+            roles[membership_id].append(Role(role))
+
+    scalars = (await session.exec(_statements().scalars, params=params)).one()  # type: ignore[call-overload]
+    invitations, digest, acknowledged, written, has_requests, has_dialogues, *muted = scalars
+
+    request_rows = (await session.exec(_statements().requests, params=params)).all() if has_requests else []
+
+    dialogues = (
+        [
+            DialogueData(
+                channel=row.key.split(_KEY_SEPARATOR, 1)[0],
+                step=row.name,
+                data=json.loads(row.data),
+                updated_at=row.updated_at,
+            )
+            for row in await _dialogue_rows(uow, accounts)
+        ]
+        if has_dialogues
+        else []
+    )
+
     features: list[FeatureData] = []
     for provider in providers:
         section = await provider.collect(uow, person_id)
@@ -327,13 +354,8 @@ async def personal_data(
             for a in accounts
         ),
         memberships=tuple(
-            MembershipData(
-                community=c.name,
-                household=h.label if h is not None else None,
-                roles=tuple(roles[m.id or 0]),
-                joined_at=m.joined_at,
-            )
-            for m, c, h in membership_rows
+            MembershipData(community=community, household=household, roles=tuple(roles[mid]), joined_at=joined_at)
+            for mid, (joined_at, community, household) in memberships.items()
         ),
         join_requests=tuple(
             JoinRequestData(
@@ -350,7 +372,7 @@ async def personal_data(
         ),
         invitations_created=int(invitations),
         dialogues=tuple(dialogues),
-        muted_categories=tuple(category for category in NoticeCategory if category in muted),
+        muted_categories=tuple(category for category, is_muted in zip(NoticeCategory, muted, strict=True) if is_muted),
         daily_digest=bool(digest),
         notices_acknowledged=int(acknowledged),
         notices_written=int(written),
