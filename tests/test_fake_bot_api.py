@@ -838,3 +838,24 @@ async def test_standalone_process_serves_limits_and_stats(http: aiohttp.ClientSe
     assert (stats["recorded"], stats["too_many_requests"], stats["forbidden"]) == (1, 1, 1)
     assert json.dumps(stats["per_chat"]) == '{"1": 1}'
     assert returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("filename", "content"),
+    [
+        ("协商结果.pdf", b"%PDF-1.4\r\n--not-a-boundary\r\n\r\n"),
+        ('a "quoted" name.csv', b"a,b\r\n"),
+        ("one byte", b"\x00"),
+    ],
+)
+async def test_uploads_keep_their_name_bytes_caption_and_buttons(
+    fake: FakeBotApi, bot: Bot, filename: str, content: bytes
+) -> None:
+    markup = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="好的", callback_data="ok")]])
+    await bot.send_document(
+        USER, BufferedInputFile(content, filename=filename), caption="会议纪要", reply_markup=markup
+    )
+
+    (sent,) = fake.messages_to(USER)
+    assert (sent.document_name, sent.document_bytes, sent.caption) == (filename, content, "会议纪要")
+    assert sent.reply_markup == {"inline_keyboard": [[{"text": "好的", "callback_data": "ok"}]]}
