@@ -276,7 +276,8 @@ async def redeem_invitation(uow: UnitOfWork, *, identity: Identity, code: str) -
     account_id = identity.account.id
     assert account_id is not None
     now = uow.clock.now()
-    throttle = await codes.throttle_of(uow, account_id)
+    # An account made by this event has typed no code before (a count row must name an existing account).
+    throttle = None if identity.is_new else await codes.throttle_of(uow, account_id)
     locked = codes.locked_until(throttle, now)
     if locked is not None:
         return Redemption(refused=Throttled(locked), locked_until=locked)
