@@ -54,11 +54,9 @@ from community.scheduling import JobSpec
 from community.scope import (
     MEMBER_COLUMNS,
     Criteria,
-    Member,
     Scope,
     check_scope,
     is_admitted,
-    load_member,
     member_of,
 )
 from community.settings import stored_value
@@ -551,27 +549,48 @@ async def is_eligible(uow: UnitOfWork, person_id: int, consultation: Consultatio
     return await is_admitted(uow, person_id, criteria(consultation))
 
 
+@functools.cache
+def _open_statement() -> Select[*tuple[Any, ...]]:
+    """Built once, as /consult lists them at every visit: the open consultations of the person's communities with
+    their community (which the list names) and the person's membership there as community.scope reads it
+    (MEMBER_COLUMNS last: one row per role they hold), so that eligibility is checked without a query per
+    community."""
+    return (
+        sa_select(Consultation, Community, *MEMBER_COLUMNS)
+        .select_from(Consultation)
+        .join(Community, col(Community.id) == col(Consultation.community_id))
+        .join(
+            Membership,
+            and_(
+                col(Membership.community_id) == col(Consultation.community_id),
+                col(Membership.person_id) == bindparam("person_id"),
+            ),
+        )
+        .outerjoin(Household, col(Household.id) == col(Membership.household_id))
+        .outerjoin(MembershipRole, col(MembershipRole.membership_id) == col(Membership.id))
+        .where(col(Consultation.status) == ConsultationStatus.OPEN, col(Consultation.closes_at) > bindparam("now"))
+        .order_by(col(Consultation.closes_at), col(Consultation.id))
+    )
+
+
+async def open_with_communities(uow: UnitOfWork, person_id: int) -> list[tuple[Consultation, Community]]:
+    """The open consultations the person may take part in, each with its community, closing soonest first: one
+    query whatever their number."""
+    params = {"person_id": person_id, "now": uow.clock.now()}
+    rows = (await uow.session.exec(_open_statement(), params=params)).all()  # type: ignore[call-overload]
+    found: list[tuple[Consultation, Community]] = []
+    # The rows of one consultation are consecutive (ordered by it), one per role the person holds there.
+    for _, group in itertools.groupby(rows, key=lambda row: row[0].id):
+        held = list(group)
+        consultation, community = held[0][0], held[0][1]
+        if criteria(consultation).admits(member_of([row[2:] for row in held])):
+            found.append((consultation, community))
+    return found
+
+
 async def open_for(uow: UnitOfWork, person_id: int) -> list[Consultation]:
     """The open consultations the person may take part in (for /consult), closing soonest first."""
-    now = uow.clock.now()
-    candidates = (
-        await uow.session.exec(
-            select(Consultation)
-            .join(Membership, col(Membership.community_id) == col(Consultation.community_id))
-            .where(
-                col(Membership.person_id) == person_id,
-                col(Consultation.status) == ConsultationStatus.OPEN,
-                col(Consultation.closes_at) > now,
-            )
-            .order_by(col(Consultation.closes_at), col(Consultation.id))
-        )
-    ).all()
-    # The person's membership is read once per community and checked against each consultation's criteria.
-    members: dict[int, Member | None] = {}
-    for consultation in candidates:
-        if consultation.community_id not in members:
-            members[consultation.community_id] = await load_member(uow, person_id, consultation.community_id)
-    return [c for c in candidates if criteria(c).admits(members[c.community_id])]
+    return [consultation for consultation, _ in await open_with_communities(uow, person_id)]
 
 
 async def participant_of(uow: UnitOfWork, person_id: int, consultation_id: int) -> Participant | None:

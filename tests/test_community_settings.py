@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from typer.testing import CliRunner, Result
 
@@ -18,10 +20,19 @@ from bot.rendering import Localizers
 from bot.scheduling import JobRegistry
 from community import settings
 from community.clock import FakeClock
+from community.communities import add_member
 from community.errors import NotFound, ValidationFailed
 from community.models import AuditEntry, ChannelAccount, Community
-from community.notice_models import DeliveryStatus, OutboxMessage
-from community.notices import digest_times, set_daily_digest
+from community.notice_models import DeliveryStatus, NoticeCategory, OutboxMessage
+from community.notices import (
+    NotificationSettings,
+    daily_digest,
+    digest_times,
+    muted_categories,
+    notification_settings,
+    set_daily_digest,
+    set_muted,
+)
 from community.scope import Scope
 from community.unit_of_work import UnitOfWorkFactory
 from consultation import consultations
@@ -32,7 +43,7 @@ from consultation.settings import CLOSING_DAYS, MAP_REFRESH, default_closing_day
 from tests.support.fake_scheduler import FakeScheduler
 from tests.test_consultations import B3, _open, _statements
 from tests.test_consultations import _cast as _consultation_cast
-from tests.test_notices import Cast, _cast, _draft, _fan_out, _publish
+from tests.test_notices import Cast, _cast, _draft, _fan_out, _publish, _someone
 
 
 async def _set(uows: UnitOfWorkFactory, community_id: int, setting: settings.Setting[Any], text: str) -> object:
@@ -281,6 +292,49 @@ async def test_each_communitys_digest_goes_out_at_its_own_time_in_its_own_zone(
 
 
 @pytest.mark.usefixtures("localizers", "restore_logging")
+async def test_notification_settings_come_in_one_statement(uows: UnitOfWorkFactory, engine: AsyncEngine) -> None:
+    """/notifications reads a person's mutes, digest choice and digest times together: one statement, the same
+    answers as each read on its own gave."""
+    cast = await _cast(uows)
+    await _set(uows, cast.yinxing, settings.DIGEST_TIME, "08:30")
+    async with uows() as uow:
+        # 王 in both neighbourhoods: 梧桐 keeps the default time, 银杏 has its own.
+        await add_member(uow, person_id=cast.wang, community_id=cast.yinxing, roles=set(), reason="test")
+        await set_muted(uow, cast.wang, NoticeCategory.EVENTS, True)
+        await set_muted(uow, cast.wang, NoticeCategory.SERVICES, True)
+        await set_daily_digest(uow, cast.wang, True)
+        await set_daily_digest(uow, cast.liu, False)
+        outsider = (await _someone(uow, "outsider", "路人")).person_id  # in no community
+        await uow.commit()
+
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with uows() as uow:
+            wang = await notification_settings(uow, cast.wang)
+            liu = await notification_settings(uow, cast.liu)
+            stranger = await notification_settings(uow, outsider)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert len(statements) == 3
+    assert wang == NotificationSettings(
+        muted=frozenset({NoticeCategory.EVENTS, NoticeCategory.SERVICES}),
+        daily_digest=True,
+        digest_times=(time(8, 30), time(19, 0)),
+    )
+    assert liu == NotificationSettings(muted=frozenset(), daily_digest=False, digest_times=(time(19, 0),))
+    assert stranger == NotificationSettings(muted=frozenset(), daily_digest=False, digest_times=(time(19, 0),))
+    async with uows() as uow:
+        assert await muted_categories(uow, cast.wang) == {NoticeCategory.EVENTS, NoticeCategory.SERVICES}
+        assert await daily_digest(uow, cast.wang) and not await daily_digest(uow, cast.liu)
+        assert await digest_times(uow, cast.wang) == [time(8, 30), time(19, 0)]
+        assert await digest_times(uow, outsider) == [time(19, 0)]
+
+
 def test_an_operator_lists_and_changes_a_communitys_settings(tmp_path: Path) -> None:
     env = {"LINLI_DATA_DIR": str(tmp_path / "data"), "LINLI_LANGUAGE": "en"}
 

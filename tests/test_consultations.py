@@ -48,6 +48,7 @@ from consultation.consultations import (
     next_statement,
     open_consultation,
     open_for,
+    open_with_communities,
     participant_of,
     participate,
     pending_statements,
@@ -375,6 +376,11 @@ async def test_only_eligible_members_in_the_audience_take_part(uows: UnitOfWorkF
     assert await listed(cast.liu) == [consultation_id, everyone]
     assert await listed(cast.chen) == [everyone]
     assert await listed(cast.neighbour) == []
+    async with uows() as uow:  # the list names each one's community, read with it
+        named = [(c.id, community.name) for c, community in await open_with_communities(uow, cast.wang)]
+    assert named == [(consultation_id, "梧桐社区"), (everyone, "梧桐社区"), (households, "梧桐社区")]
+    clock.advance(timedelta(days=8))  # past their closing time, before the job that closes them ran
+    assert await listed(cast.wang) == []
 
 
 async def test_pseudonyms_are_stable_per_consultation_and_differ_across(

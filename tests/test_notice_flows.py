@@ -301,6 +301,12 @@ async def test_a_muted_category_stays_away_but_an_important_notice_still_arrives
     out = await _tap(session, out, "🔔 Events")
     assert out[0] == "(Muted: Events. Important notices still reach you.)"
     assert "Muted: Events" in out and _has(out, "🔕 Events")
+    # Unmuted and muted again: each refreshed screen shows the change just made.
+    out = await _tap(session, out, "🔕 Events")
+    assert out[0] == "(You receive Events notices again.)"
+    assert "You receive notices of every category." in out and _has(out, "🔔 Events")
+    out = await _tap(session, out, "🔔 Events")
+    assert "Muted: Events" in out and _has(out, "🔕 Events")
 
     # An event notice to the whole community: not to 陈晓.
     out = await _script(session, "/as worker", "/notice", "Film night on Friday.")

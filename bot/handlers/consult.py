@@ -33,7 +33,7 @@ from consultation.consultations import (
     MAX_STATEMENT,
     get_consultation,
     get_statement,
-    open_for,
+    open_with_communities,
     takes_votes,
     votes_of,
 )
@@ -63,15 +63,14 @@ async def _card(ctx: Context, card: Card, *, review: bool = False) -> tuple[str,
 
 
 async def list_open(ctx: Context, _: Command) -> Sequence[Reply]:
-    found = await open_for(ctx.uow, ctx.person_id)
+    found = await open_with_communities(ctx.uow, ctx.person_id)
     if not found:
         return (
             SendText(ctx.l.text("No consultation is open for you right now. You get an invitation when one opens.")),
         )
     items = []
     buttons: list[tuple[Button, ...]] = []
-    for consultation in found:
-        community = await get_community(ctx.uow, consultation.community_id)
+    for consultation, community in found:
         reader = ctx.l.with_timezone(community.timezone)
         items.append(
             {"title": consultation.title, "community": community.name, "closes": moment(reader, consultation.closes_at)}
