@@ -16,7 +16,7 @@ from bot.rendering import Localizer, Localizers
 from bot.replies import AnswerButton, ChatRef, Reply, SendText, SetCommands
 from bot.router import Router
 from community.errors import LinliError
-from community.people import arrive, find_account, identities_of
+from community.people import Arriving, arrive, find_account, identities_of
 from community.roles import Action
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from community.viewers import home_viewer
@@ -51,9 +51,7 @@ class Conversation:
         localizer = self.localizers.get(negotiate_language(None, sender.language_code, None))
         async with self.uows() as uow:
             try:
-                arrival = await arrive(
-                    uow,
-                    state_key=state_key(event),
+                arriving = Arriving(
                     channel=sender.channel,
                     external_id=sender.account_id,
                     chat_id=sender.chat_id,
@@ -61,6 +59,7 @@ class Conversation:
                     language_code=sender.language_code,
                     username=sender.username,
                 )
+                arrival = await arrive(uow, arriving, state_key(event))
                 identity = arrival.identity
                 primary = identity.primary
                 localizer = self.localizers.get(

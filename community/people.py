@@ -122,6 +122,18 @@ class Arrival:
     state: DialogueState | None
 
 
+@dataclass(frozen=True, slots=True)
+class Arriving:
+    """Who an event comes from, as the channel describes them (community.people knows no channel's types)."""
+
+    channel: str
+    external_id: str
+    chat_id: str
+    display_name: str
+    language_code: str | None = None
+    username: str | None = None
+
+
 async def identify(
     uow: UnitOfWork,
     *,
@@ -133,7 +145,7 @@ async def identify(
     username: str | None = None,
 ) -> Identity:
     """Find the person behind a channel account, creating both on first contact."""
-    sender = _Sender(channel, external_id, chat_id, display_name, language_code, username)
+    sender = Arriving(channel, external_id, chat_id, display_name, language_code, username)
     rows = (
         await uow.session.exec(  # type: ignore[call-overload]  # sqlmodel types exec() for four entities at most
             _identity_statement(), params={"channel": channel, "external_id": external_id}
@@ -142,24 +154,12 @@ async def identify(
     return await _identity(uow, sender, rows)
 
 
-async def arrive(
-    uow: UnitOfWork,
-    *,
-    state_key: str,
-    channel: str,
-    external_id: str,
-    chat_id: str,
-    display_name: str,
-    language_code: str | None = None,
-    username: str | None = None,
-) -> Arrival:
+async def arrive(uow: UnitOfWork, sender: Arriving, state_key: str) -> Arrival:
     """identify(), and the dialogue state kept under state_key (community.dialogue), in one round trip: this
     runs for every event, and a statement costs more in SQLAlchemy than SQLite takes to answer it."""
-    sender = _Sender(channel, external_id, chat_id, display_name, language_code, username)
+    params = {"channel": sender.channel, "external_id": sender.external_id, "state_key": state_key}
     rows = (
-        await uow.session.exec(  # type: ignore[call-overload]  # sqlmodel types exec() for four entities at most
-            _arrival_statement(), params={"channel": channel, "external_id": external_id, "state_key": state_key}
-        )
+        await uow.session.exec(_arrival_statement(), params=params)  # type: ignore[call-overload]  # see identify()
     ).all()
     identity = await _identity(uow, sender, rows)
     if not rows:
@@ -170,17 +170,7 @@ async def arrive(
     return Arrival(identity, dialogue_state(name, data) if name is not None else None)
 
 
-@dataclass(frozen=True, slots=True)
-class _Sender:
-    channel: str
-    external_id: str
-    chat_id: str
-    display_name: str
-    language_code: str | None
-    username: str | None
-
-
-async def _identity(uow: UnitOfWork, sender: _Sender, rows: Sequence[Any]) -> Identity:
+async def _identity(uow: UnitOfWork, sender: Arriving, rows: Sequence[Any]) -> Identity:
     """The Identity the rows of _identity_statement (or _arrival_statement) describe; on first contact (no
     rows) a new person and account. The account's details are brought up to date with what the channel says."""
     session = uow.session

@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, exists
 from sqlalchemy import select as sa_select
@@ -239,6 +239,19 @@ MEMBER_COLUMNS = (
     col(Household.resident_group),
     col(MembershipRole.role),
 )
+
+
+def join_member(
+    statement: Select[*tuple[Any, ...]], community_id: Any, *, outer: bool = False
+) -> Select[*tuple[Any, ...]]:
+    """statement joined to the membership in community_id (a column or a value) of the person bound as
+    :person_id, with their household and roles: what MEMBER_COLUMNS read, for member_of. outer: rows stay
+    where the person is no member there."""
+    where = and_(col(Membership.person_id) == bindparam("person_id"), col(Membership.community_id) == community_id)
+    joined = statement.outerjoin(Membership, where) if outer else statement.join(Membership, where)
+    return joined.outerjoin(Household, col(Household.id) == col(Membership.household_id)).outerjoin(
+        MembershipRole, col(MembershipRole.membership_id) == col(Membership.id)
+    )
 
 
 def member_of(rows: Sequence[Sequence[object]]) -> Member | None:

@@ -46,7 +46,7 @@ from community import audit, settings
 from community.anonymity import Anonymity
 from community.communities import clean_text, effective_roles, get_community
 from community.errors import ValidationFailed
-from community.models import Community, CommunitySetting, Household, Membership, MembershipRole
+from community.models import Community, CommunitySetting, Membership
 from community.notices import Attachment
 from community.permissions import allows
 from community.roles import Action
@@ -57,6 +57,7 @@ from community.scope import (
     Scope,
     check_scope,
     is_admitted,
+    join_member,
     member_of,
 )
 from community.settings import stored_value
@@ -555,19 +556,13 @@ def _open_statement() -> Select[*tuple[Any, ...]]:
     their community (which the list names) and the person's membership there as community.scope reads it
     (MEMBER_COLUMNS last: one row per role they hold), so that eligibility is checked without a query per
     community."""
-    return (
+    listed = (
         sa_select(Consultation, Community, *MEMBER_COLUMNS)
         .select_from(Consultation)
         .join(Community, col(Community.id) == col(Consultation.community_id))
-        .join(
-            Membership,
-            and_(
-                col(Membership.community_id) == col(Consultation.community_id),
-                col(Membership.person_id) == bindparam("person_id"),
-            ),
-        )
-        .outerjoin(Household, col(Household.id) == col(Membership.household_id))
-        .outerjoin(MembershipRole, col(MembershipRole.membership_id) == col(Membership.id))
+    )
+    return (
+        join_member(listed, col(Consultation.community_id))
         .where(col(Consultation.status) == ConsultationStatus.OPEN, col(Consultation.closes_at) > bindparam("now"))
         .order_by(col(Consultation.closes_at), col(Consultation.id))
     )
@@ -833,7 +828,7 @@ def _vote_lookup() -> Select[*tuple[Any, ...]]:
     (the consultation's community, scope and eligibility) with the voter's membership as community.scope reads it
     (MEMBER_COLUMNS last: one row per role they hold), so that eligibility is checked at every vote without a
     query more."""
-    return (
+    lookup = (
         sa_select(
             col(Statement.status),
             col(Consultation.id),
@@ -873,16 +868,9 @@ def _vote_lookup() -> Select[*tuple[Any, ...]]:
                 col(Vote.statement_id) == col(Statement.id),
             ),
         )
-        .outerjoin(
-            Membership,
-            and_(
-                col(Membership.person_id) == bindparam("person_id"),
-                col(Membership.community_id) == col(Consultation.community_id),
-            ),
-        )
-        .outerjoin(Household, col(Household.id) == col(Membership.household_id))
-        .outerjoin(MembershipRole, col(MembershipRole.membership_id) == col(Membership.id))
-        .where(col(Statement.id) == bindparam("statement_id"))
+    )
+    return join_member(lookup, col(Consultation.community_id), outer=True).where(
+        col(Statement.id) == bindparam("statement_id")
     )
 
 
