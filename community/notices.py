@@ -829,10 +829,6 @@ async def notification_settings(uow: UnitOfWork, person_id: int) -> Notification
     return NotificationSettings(muted=frozenset(muted), daily_digest=digest, digest_times=times)
 
 
-async def muted_categories(uow: UnitOfWork, person_id: int) -> frozenset[NoticeCategory]:
-    return (await notification_settings(uow, person_id)).muted
-
-
 async def set_daily_digest(uow: UnitOfWork, person_id: int, on: bool) -> None:
     """Gather non-important notices into one message a day (on), or receive each at once (off). Messages
     already held go out in the next digest either way."""
@@ -841,10 +837,6 @@ async def set_daily_digest(uow: UnitOfWork, person_id: int, on: bool) -> None:
         .values(person_id=person_id, daily_digest=on)
         .on_conflict_do_update(index_elements=["person_id"], set_={"daily_digest": on})
     )
-
-
-async def daily_digest(uow: UnitOfWork, person_id: int) -> bool:
-    return (await notification_settings(uow, person_id)).daily_digest
 
 
 # --- the daily digest --------------------------------------------------------------------------------------------
@@ -873,12 +865,6 @@ async def due_digests(uow: UnitOfWork) -> dict[int, datetime]:
         if oldest <= cutoff:
             due[int(community_id)] = cutoff
     return due
-
-
-async def digest_times(uow: UnitOfWork, person_id: int) -> list[time]:
-    """When this person's digests come: the digest time of each community they belong to (each in its own
-    zone), earliest first; the default for someone in none."""
-    return list((await notification_settings(uow, person_id)).digest_times)
 
 
 async def digest_batches(uow: UnitOfWork, due: Mapping[int, datetime] | None = None) -> list[DigestBatch]:

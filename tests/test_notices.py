@@ -55,7 +55,6 @@ from community.notices import (
     begin_sending,
     cancel,
     count_recipients,
-    daily_digest,
     digest_batches,
     figures,
     finish_if_settled,
@@ -63,7 +62,7 @@ from community.notices import (
     language_versions,
     mark_digested,
     mark_fanned_out,
-    muted_categories,
+    notification_settings,
     publish,
     recent,
     recipients,
@@ -329,7 +328,7 @@ async def test_a_muted_category_is_skipped_but_important_notices_still_arrive(uo
         await set_muted(uow, cast.liu, NoticeCategory.EVENTS, False)
         await uow.commit()
     async with uows() as uow:
-        assert await muted_categories(uow, cast.liu) == {NoticeCategory.VOLUNTEERING}
+        assert (await notification_settings(uow, cast.liu)).muted == {NoticeCategory.VOLUNTEERING}
 
     audience = Scope(buildings=(B3,))
     call = await _publish(uows, "worker", _draft(cast, audience=audience, category=NoticeCategory.VOLUNTEERING))
@@ -347,14 +346,14 @@ async def test_a_muted_category_is_skipped_but_important_notices_still_arrive(uo
 async def test_digest_readers_get_ordinary_notices_held_and_important_ones_at_once(uows: UnitOfWorkFactory) -> None:
     cast = await _cast(uows)
     async with uows() as uow:
-        assert not await daily_digest(uow, cast.chen)
+        assert not (await notification_settings(uow, cast.chen)).daily_digest
         await set_daily_digest(uow, cast.chen, True)
         await set_daily_digest(uow, cast.sun, True)
         await set_daily_digest(uow, cast.sun, False)  # changed their mind
         await uow.commit()
     async with uows() as uow:
-        assert await daily_digest(uow, cast.chen)
-        assert not await daily_digest(uow, cast.sun)
+        assert (await notification_settings(uow, cast.chen)).daily_digest
+        assert not (await notification_settings(uow, cast.sun)).daily_digest
 
     audience = Scope(buildings=(B3, B7))
     ordinary = await _publish(uows, "worker", _draft(cast, audience=audience))
