@@ -227,9 +227,10 @@ async def identities_of(uow: UnitOfWork, person_ids: Iterable[int], channel: str
     ]
 
 
-def _group_memberships(rows: Sequence[IdentityRow] | Sequence[Any]) -> list[MembershipView]:
+def _group_memberships(rows: Sequence[Sequence[Any]]) -> list[MembershipView]:
+    """The memberships in rows shaped as IdentityRow (the arrival's rows carry the dialogue state after these)."""
     found: dict[int, tuple[Community, Household | None, set[Role]]] = {}
-    for row in rows:  # the arrival's rows carry the dialogue state after these
+    for row in rows:
         membership_id, community, household, role = row[2], row[3], row[4], row[5]
         if membership_id is None or community is None:
             continue
@@ -242,23 +243,12 @@ def _group_memberships(rows: Sequence[IdentityRow] | Sequence[Any]) -> list[Memb
     ]
 
 
-async def find_person(uow: UnitOfWork, person_id: int) -> Person | None:
-    """The person, or None once they erased their data (/forget) or for an id that never was."""
-    return await uow.session.get(Person, person_id)
-
-
 async def find_account(uow: UnitOfWork, channel: str, external_id: str) -> ChannelAccount | None:
     """A channel account, if it exists (identify() makes one on first contact; this never does)."""
     statement = select(ChannelAccount).where(
         ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
     )
     return (await uow.session.exec(statement)).first()
-
-
-async def accounts_of(uow: UnitOfWork, person_id: int, channel: str) -> list[ChannelAccount]:
-    """A person's accounts on one channel."""
-    statement = select(ChannelAccount).where(ChannelAccount.person_id == person_id, ChannelAccount.channel == channel)
-    return list((await uow.session.exec(statement.order_by(col(ChannelAccount.id)))).all())
 
 
 async def memberships_of(uow: UnitOfWork, person_id: int) -> list[MembershipView]:
