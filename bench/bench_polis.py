@@ -39,7 +39,12 @@ def run_one(name: str, repeats: int) -> dict[str, Any]:
     opinion_map: OpinionMap | None = None
     for _ in range(repeats):
         started = time.perf_counter()
-        opinion_map = compute_opinion_map(conversation.votes, conversation.participant_ids, conversation.statement_ids)
+        opinion_map = compute_opinion_map(
+            conversation.votes,
+            conversation.participant_ids,
+            conversation.statement_ids,
+            moderated_out=conversation.moderated_out,
+        )
         timings.append(time.perf_counter() - started)
     assert opinion_map is not None
     comparison = compare_groups(conversation, opinion_map)

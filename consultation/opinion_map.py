@@ -11,6 +11,11 @@ NaN), following the Polis method (compdemocracy/polis ``math/``, and red-dwarf's
    100 base clusters (k-means; fewer when there are fewer distinct positions), then k-means over the base
    clusters' centres, weighted by their sizes, with k from 2 to 5 chosen by the silhouette of the base centres.
    Groups are numbered by size, largest first. Everything is deterministic (fixed ``random_state``).
+   Moderated-out statements (``moderated_out``) are handled as Polis's ``zero-out-columns``: their columns stay
+   and are set to 0 for every participant (unseen cells included) before the PCA, so they add nothing to the
+   axes but count as statements and as votes of everyone in ``sqrt(n_statements / n_votes)``; the real votes cast
+   on them count toward ``min_votes`` (Polis's ``user-vote-counts`` reads the raw rating matrix). They are left
+   out of representative, consensus, group-informed consensus and divisive statements, and their importance is 0.
 4. Statistics, with Polis's pseudocounts: per group and statement ``pa = (1 + na) / (2 + ns)`` (``pd`` likewise),
    the one-proportion test ``pat = 2 sqrt(ns + 1) ((na + 1) / (ns + 1) - 1/2)``, the representativeness
    ``ra = pa / pa_rest`` against all other clustered participants and the two-proportion z-test ``rat`` (every
@@ -40,8 +45,6 @@ Where the numbers can differ from Polis's:
   Base clusters are recomputed from scratch, not carried over between updates.
 - Polis clusters participants with at least ``min(7, n_statements)`` votes plus some it keeps for continuity;
   here exactly those with ``min_votes`` votes or more.
-- Moderated-out statements: Polis zeroes their column for the PCA but keeps counting them elsewhere; this module
-  expects the caller to pass only the statements that count (drop moderated-out columns before calling).
 - Pass votes count in ``ns`` (seen) but as neither agree nor disagree, as in Polis.
 - A two-proportion test whose pooled proportion is 0 or 1 (e.g. a group and the rest all agree) has no defined z;
   Polis would divide by zero, this module returns 0 (no difference).
@@ -52,7 +55,7 @@ Where the numbers can differ from Polis's:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
@@ -170,11 +173,14 @@ class OpinionMap:
     groups: tuple[Group, ...]
     consensus_agree: tuple[ConsensusStatement, ...]
     consensus_disagree: tuple[ConsensusStatement, ...]
-    # Every statement, highest agree value first; empty when there are no groups.
+    # Every statement not moderated out, highest agree value first; empty when there are no groups.
     group_informed_consensus: tuple[GroupInformedConsensus, ...]
     divisive: tuple[DivisiveStatement, ...]
     silhouette: float | None
     settings: OpinionMapSettings = field(default_factory=OpinionMapSettings)
+    # Statements moderated out after votes were cast: their columns stay (zeroed in the PCA, their counts kept in
+    # the groups' per-statement counts) but they are never representative, consensus or divisive.
+    moderated_out: frozenset[StatementId] = frozenset()
 
     def position(self, participant_id: ParticipantId) -> tuple[float, float]:
         row = self.participant_ids.index(participant_id)
@@ -219,21 +225,42 @@ def compute_opinion_map(
     participant_ids: Sequence[ParticipantId],
     statement_ids: Sequence[StatementId],
     settings: OpinionMapSettings | None = None,
+    moderated_out: Collection[StatementId] = (),
 ) -> OpinionMap:
-    """The opinion map of ``votes`` (participants × statements: +1 agree, -1 disagree, 0 pass, NaN unseen)."""
+    """The opinion map of ``votes`` (participants × statements: +1 agree, -1 disagree, 0 pass, NaN unseen).
+
+    ``moderated_out``: statements of ``statement_ids`` taken out by a moderator after votes were cast on them,
+    handled as Polis does (the module docstring); ids not among ``statement_ids`` are ignored, as Polis ignores
+    moderating out a comment nobody voted on."""
     settings = settings or OpinionMapSettings()
     matrix = np.asarray(votes, dtype=np.float64)
     pids = tuple(participant_ids)
     sids = tuple(statement_ids)
     _validate(matrix, pids, sids)
     n_participants = matrix.shape[0]
+    out_ids = frozenset(moderated_out) & frozenset(sids)
+    moderated = np.array([sid in out_ids for sid in sids], dtype=np.bool_)
+    shown = ~moderated
 
     seen = ~np.isnan(matrix)
     agree = matrix == 1.0
     disagree = matrix == -1.0
+    # Votes on moderated-out statements still count toward the clustering threshold (Polis counts them in its
+    # raw rating matrix).
     vote_counts = seen.sum(axis=1, dtype=np.int64)
 
-    coordinates, statement_means, loadings = _project(matrix, seen, agree, disagree, vote_counts)
+    if moderated.any():
+        # Polis's zero-out-columns: the whole column becomes 0 for everyone, unseen cells included, so it adds
+        # nothing to the PCA but counts as a vote of every participant in the sparse-voter scaling.
+        pca_matrix = matrix.copy()
+        pca_matrix[:, moderated] = 0.0
+        pca_seen = seen | moderated
+        coordinates, statement_means, loadings = _project(
+            pca_matrix, pca_seen, agree & shown, disagree & shown, pca_seen.sum(axis=1, dtype=np.int64)
+        )
+        del pca_matrix, pca_seen
+    else:
+        coordinates, statement_means, loadings = _project(matrix, seen, agree, disagree, vote_counts)
     clustered = vote_counts >= settings.min_votes
     group_of, silhouette = _cluster(coordinates, clustered, settings)
     n_groups = int(group_of.max()) + 1 if n_participants else 0
@@ -255,7 +282,7 @@ def compute_opinion_map(
                 id=g,
                 participant_ids=tuple(pids[i] for i in members),
                 centre=(float(centre[0]), float(centre[1])),
-                representative=_representative(counts, rest, sids, settings),
+                representative=_representative(counts, rest, sids, shown, settings),
                 agree_counts=tuple(int(x) for x in counts.na),
                 disagree_counts=tuple(int(x) for x in counts.nd),
                 pass_counts=tuple(int(x) for x in counts.ns - counts.na - counts.nd),
@@ -264,6 +291,8 @@ def compute_opinion_map(
 
     extremity = _extremity(statement_means, loadings)
     importance = _importance(all_counts, extremity)
+    # A moderated-out statement is never shown again: nothing to prioritise.
+    importance[moderated] = 0.0
     for array in (coordinates, statement_means, loadings, extremity, importance):
         array.setflags(write=False)
     vote_counts.setflags(write=False)
@@ -279,12 +308,13 @@ def compute_opinion_map(
         vote_counts=vote_counts,
         group_of=group_of,
         groups=tuple(groups),
-        consensus_agree=_consensus(all_counts, Stance.AGREE, sids, settings),
-        consensus_disagree=_consensus(all_counts, Stance.DISAGREE, sids, settings),
-        group_informed_consensus=_group_informed_consensus(group_counts, sids),
-        divisive=_divisive(group_counts, sids, settings),
+        consensus_agree=_consensus(all_counts, Stance.AGREE, sids, shown, settings),
+        consensus_disagree=_consensus(all_counts, Stance.DISAGREE, sids, shown, settings),
+        group_informed_consensus=_group_informed_consensus(group_counts, sids, shown),
+        divisive=_divisive(group_counts, sids, shown, settings),
         silhouette=silhouette,
         settings=settings,
+        moderated_out=out_ids,
     )
 
 
@@ -478,15 +508,21 @@ def _beats_best_agree(s: _Repness, j: int, best: int | None) -> bool:
 
 
 def _representative(
-    group: _Counts, rest: _Counts, sids: tuple[StatementId, ...], settings: OpinionMapSettings
+    group: _Counts,
+    rest: _Counts,
+    sids: tuple[StatementId, ...],
+    shown: NDArray[np.bool_],
+    settings: OpinionMapSettings,
 ) -> tuple[RepresentativeStatement, ...]:
-    """Polis's ``select-rep-comments`` for one group."""
+    """Polis's ``select-rep-comments`` for one group, over the statements not moderated out."""
     s = _repness(group, rest)
     passes = ((s.rat > Z_90) & (s.pat > Z_90)) | ((s.rdt > Z_90) & (s.pdt > Z_90))
     sufficient: list[RepresentativeStatement] = []
     best: RepresentativeStatement | None = None
     best_agree: int | None = None
     for j, sid in enumerate(sids):
+        if not shown[j]:
+            continue
         if passes[j]:
             sufficient.append(_finalize(s, j, sid))
         if not sufficient and (best is None or max(s.rat[j], s.rdt[j]) > best.repness_test):
@@ -506,13 +542,17 @@ def _representative(
 
 
 def _consensus(
-    counts: _Counts, stance: Stance, sids: tuple[StatementId, ...], settings: OpinionMapSettings
+    counts: _Counts,
+    stance: Stance,
+    sids: tuple[StatementId, ...],
+    shown: NDArray[np.bool_],
+    settings: OpinionMapSettings,
 ) -> tuple[ConsensusStatement, ...]:
     """Polis's ``select-consensus-comments`` for one stance."""
     n_success = counts.na if stance is Stance.AGREE else counts.nd
     p = (1.0 + n_success) / (2.0 + counts.ns)
     p_test = prop_test(n_success, counts.ns)
-    candidates = np.flatnonzero((p > 0.5) & (p_test > Z_90))
+    candidates = np.flatnonzero((p > 0.5) & (p_test > Z_90) & shown)
     ranked = sorted(candidates.tolist(), key=lambda j: -float(p[j] * p_test[j]))[: settings.max_consensus]
     return tuple(
         ConsensusStatement(
@@ -528,26 +568,26 @@ def _consensus(
 
 
 def _group_informed_consensus(
-    group_counts: list[_Counts], sids: tuple[StatementId, ...]
+    group_counts: list[_Counts], sids: tuple[StatementId, ...], shown: NDArray[np.bool_]
 ) -> tuple[GroupInformedConsensus, ...]:
     if not group_counts:
         return ()
     agree = np.prod([(1.0 + c.na) / (2.0 + c.ns) for c in group_counts], axis=0)
     disagree = np.prod([(1.0 + c.nd) / (2.0 + c.ns) for c in group_counts], axis=0)
-    order = sorted(range(len(sids)), key=lambda j: -float(agree[j]))
+    order = sorted((j for j in range(len(sids)) if shown[j]), key=lambda j: -float(agree[j]))
     return tuple(
         GroupInformedConsensus(statement_id=sids[j], agree=float(agree[j]), disagree=float(disagree[j])) for j in order
     )
 
 
 def _divisive(
-    group_counts: list[_Counts], sids: tuple[StatementId, ...], settings: OpinionMapSettings
+    group_counts: list[_Counts], sids: tuple[StatementId, ...], shown: NDArray[np.bool_], settings: OpinionMapSettings
 ) -> tuple[DivisiveStatement, ...]:
     if len(group_counts) < 2:
         return ()
     support = np.array([(c.na - c.nd) / (c.ns + 2.0) for c in group_counts])  # (groups, statements)
     spread = support.max(axis=0) - support.min(axis=0)
-    candidates = [j for j in range(len(sids)) if spread[j] >= settings.min_divisiveness - 1e-12]
+    candidates = [j for j in range(len(sids)) if shown[j] and spread[j] >= settings.min_divisiveness - 1e-12]
     ranked = sorted(candidates, key=lambda j: -float(spread[j]))[: settings.max_divisive]
     return tuple(
         DivisiveStatement(

@@ -253,3 +253,34 @@ def test_statement_priority_is_polis_importance_and_matches_red_dwarf_where_it_i
     np.testing.assert_allclose(
         (mine.statement_importance * newness) ** 2, frame["priority"].to_numpy(dtype=float), rtol=1e-9
     )
+
+
+def test_a_moderated_out_statement_counts_in_the_scaling_but_is_never_shown() -> None:
+    """Polis's zero-out-columns: the column adds nothing to the axes, counts as a statement and as everyone's vote
+    in sqrt(statements / votes), and the votes cast on it count toward the clustering threshold."""
+    votes, pids, sids = two_blocs()
+    # I: everyone agreed with it before a moderator took it out; it would otherwise be an agree consensus.
+    with_out = np.column_stack([votes, np.full(len(pids), AGREE)])
+    # One participant saw only 6 of the others: 7 votes with I, enough to be clustered.
+    with_out[0, 4:6] = NAN
+
+    dropped = compute_opinion_map(with_out[:, :-1], pids, sids)
+    kept = compute_opinion_map(with_out, pids, [*sids, "I"], moderated_out=["I", "unknown"])
+
+    assert kept.moderated_out == frozenset({"I"})
+    assert int(dropped.group_of[0]) == NOT_CLUSTERED and int(kept.group_of[0]) != NOT_CLUSTERED
+    assert kept.statement_means[-1] == 0.0 and np.allclose(kept.statement_loadings[:, -1], 0.0)
+    # Same axes; each position rescaled from sqrt(8 / v) to sqrt(9 / (v + 1)) (I counts as a vote of everyone).
+    seen = (~np.isnan(with_out[:, :-1])).sum(axis=1)
+    ratio = np.sqrt(9 / (seen + 1)) / np.sqrt(8 / seen)
+    assert np.allclose(np.abs(kept.coordinates), np.abs(dropped.coordinates) * ratio[:, None], atol=1e-12)
+    shown = [
+        *(c.statement_id for c in kept.consensus_agree + kept.consensus_disagree),
+        *(c.statement_id for c in kept.group_informed_consensus),
+        *(d.statement_id for d in kept.divisive),
+        *(r.statement_id for g in kept.groups for r in g.representative),
+    ]
+    assert shown and "I" not in shown
+    assert kept.statement_importance[-1] == 0.0
+    # The votes on it are still counted per group.
+    assert sum(g.agree_counts[-1] for g in kept.groups) == len(pids)

@@ -1,8 +1,9 @@
 """Real Pol.is conversations (tests/data/polis/, CC BY 4.0, see its README.md) as opinion-map input.
 
 The votes matrix is built as Pol.is builds it: the latest vote of a participant on a comment wins (by timestamp),
-comments moderated out (``moderated == -1`` in comments.csv) are dropped, unseen cells are NaN. Participants are
-every voter in votes.csv, in id order; statements the remaining comments, in id order.
+unseen cells are NaN. Participants are every voter in votes.csv, in id order; statements every comment, in id
+order. Comments moderated out (``moderated == -1`` in comments.csv) keep their columns and are listed in
+``moderated_out``, for ``compute_opinion_map(..., moderated_out=...)`` to treat as Pol.is does.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class PolisConversation:
     votes: NDArray[np.float64]
     participant_ids: tuple[int, ...]
     statement_ids: tuple[int, ...]
+    # The comments moderated out, a subset of statement_ids.
+    moderated_out: frozenset[int]
     # The group Pol.is assigned, for the participants it clustered.
     polis_group: dict[int, int]
 
@@ -47,11 +50,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def load_conversation(name: str, root: Path = POLIS_DATA) -> PolisConversation:
     folder = root / name
-    statement_ids = tuple(
-        sorted(
-            int(row["comment-id"]) for row in _rows(folder / "comments.csv") if int(row["moderated"]) != MODERATED_OUT
-        )
-    )
+    moderation = {int(row["comment-id"]): int(row["moderated"]) for row in _rows(folder / "comments.csv")}
+    statement_ids = tuple(sorted(moderation))
     column = {sid: j for j, sid in enumerate(statement_ids)}
 
     # (voter, comment) -> (timestamp, vote); a later timestamp replaces an earlier vote.
@@ -82,6 +82,7 @@ def load_conversation(name: str, root: Path = POLIS_DATA) -> PolisConversation:
         votes=votes,
         participant_ids=participant_ids,
         statement_ids=statement_ids,
+        moderated_out=frozenset(sid for sid, state in moderation.items() if state == MODERATED_OUT),
         polis_group=polis_group,
     )
 
