@@ -766,7 +766,8 @@ async def set_muted(uow: UnitOfWork, person_id: int, category: NoticeCategory, m
 @dataclass(frozen=True, slots=True)
 class NotificationSettings:
     """What /notifications shows a person: the categories they muted, whether they chose the daily digest, and
-    when their digests come (see digest_times)."""
+    when their digests come: the digest time of each community they belong to, earliest first, or the default
+    for someone in none."""
 
     muted: frozenset[NoticeCategory]
     daily_digest: bool

@@ -583,11 +583,6 @@ async def open_with_communities(uow: UnitOfWork, person_id: int) -> list[tuple[C
     return found
 
 
-async def open_for(uow: UnitOfWork, person_id: int) -> list[Consultation]:
-    """The open consultations the person may take part in (for /consult), closing soonest first."""
-    return [consultation for consultation, _ in await open_with_communities(uow, person_id)]
-
-
 async def participant_of(uow: UnitOfWork, person_id: int, consultation_id: int) -> Participant | None:
     """The person's pseudonym in the consultation, if they took part."""
     return (

@@ -47,7 +47,6 @@ from consultation.consultations import (
     next_seed,
     next_statement,
     open_consultation,
-    open_for,
     open_with_communities,
     participant_of,
     participate,
@@ -370,7 +369,7 @@ async def test_only_eligible_members_in_the_audience_take_part(uows: UnitOfWorkF
 
     async def listed(person: int) -> list[int | None]:
         async with uows() as uow:
-            return [c.id for c in await open_for(uow, person)]
+            return [c.id for c, _ in await open_with_communities(uow, person)]
 
     assert await listed(cast.wang) == [consultation_id, everyone, households]
     assert await listed(cast.liu) == [consultation_id, everyone]
