@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, delete, exists, func, literal, update
+from sqlalchemy import BindParameter, bindparam, delete, exists, func, update
 from sqlalchemy import Select as CoreSelect
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
@@ -234,15 +234,6 @@ class _Statements:
 @functools.cache
 def _statements() -> _Statements:
     person_id: BindParameter[int] = bindparam("person_id")
-    # Whether a conversation state key may be one of the person's (see _dialogue_rows): it starts with
-    # "channel:" and ends with ":account id" of one of their accounts. The exact test stays in Python; this
-    # only lets a person with no dialogue in progress (the usual case) skip reading them. substr and length
-    # count characters and compare exactly on both databases, unlike LIKE with wildcards taken from the data.
-    prefix = ChannelAccount.channel + literal(_KEY_SEPARATOR)
-    suffix = literal(_KEY_SEPARATOR) + ChannelAccount.external_id
-    key = col(ConversationState.key)
-    dialogue_start = func.substr(key, 1, func.length(prefix)) == prefix
-    dialogue_end = func.substr(key, func.length(key) - func.length(suffix) + 1) == suffix
     return _Statements(
         accounts=select(ChannelAccount)
         .where(col(ChannelAccount.person_id) == person_id)
@@ -266,7 +257,7 @@ def _statements() -> _Statements:
         .where(col(JoinRequest.person_id) == person_id)
         .order_by(col(JoinRequest.id)),
         # Every one-value read in one statement, a round of ORM work instead of one each. A muted category is
-        # one EXISTS per category; whether there are join requests or dialogues decides if they are read at all.
+        # one EXISTS per category; whether there are join requests decides if they are read at all.
         scalars=sa_select(
             select(func.count())
             .select_from(Invitation)
@@ -276,7 +267,6 @@ def _statements() -> _Statements:
             select(func.count()).select_from(NoticeAck).where(col(NoticeAck.person_id) == person_id).scalar_subquery(),
             select(func.count()).select_from(Notice).where(col(Notice.author_id) == person_id).scalar_subquery(),
             exists().where(col(JoinRequest.person_id) == person_id),
-            exists().where(col(ChannelAccount.person_id) == person_id, dialogue_start, dialogue_end),
             *(
                 exists().where(col(NoticeMute.person_id) == person_id, col(NoticeMute.category) == category)
                 for category in NoticeCategory
@@ -319,23 +309,19 @@ async def personal_data(
             roles[membership_id].append(Role(role))
 
     scalars = (await session.exec(_statements().scalars, params=params)).one()  # type: ignore[call-overload]
-    invitations, digest, acknowledged, written, has_requests, has_dialogues, *muted = scalars
+    invitations, digest, acknowledged, written, has_requests, *muted = scalars
 
     request_rows = (await session.exec(_statements().requests, params=params)).all() if has_requests else []
 
-    dialogues = (
-        [
-            DialogueData(
-                channel=row.key.split(_KEY_SEPARATOR, 1)[0],
-                step=row.name,
-                data=json.loads(row.data),
-                updated_at=row.updated_at,
-            )
-            for row in await _dialogue_rows(uow, accounts)
-        ]
-        if has_dialogues
-        else []
-    )
+    dialogues = [
+        DialogueData(
+            channel=row.key.split(_KEY_SEPARATOR, 1)[0],
+            step=row.name,
+            data=json.loads(row.data),
+            updated_at=row.updated_at,
+        )
+        for row in await _dialogue_rows(uow, accounts)
+    ]
 
     features: list[FeatureData] = []
     for provider in providers:
