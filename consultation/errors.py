@@ -104,6 +104,7 @@ class AudienceTooSmall(ValidationFailed):
 
     def __init__(self, audience: int, k: int) -> None:
         super().__init__(audience=audience, k=k)
+        self.audience = audience
 
 
 class FiguresWithheld(Conflict):

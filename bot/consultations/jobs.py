@@ -181,7 +181,7 @@ async def send_outcome(uows: UnitOfWorkFactory, consultation_id: int, worker: Wo
         if await reach.outcome_sent(uow, consultation_id):
             return None  # a cheap look first: a worker's process costs seconds to start
         task = MapTask(Reading.like(uow), consultation_id)
-        counted_at = uow.clock.now()  # the read starts after this: its count is at least as new
+        counted_at = task.reading.now  # the read starts after this: its count is at least as new
     counted = await worker.run(outcome_findings, task)
     assert counted.findings is not None
     async with uows() as uow:
@@ -204,7 +204,7 @@ async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int, work
         if not await consultations.is_open(uow, consultation_id):
             return False
         task = MapTask(Reading.like(uow), consultation_id)
-        counted_at = uow.clock.now()  # the read starts after this: its count is at least as new
+        counted_at = task.reading.now  # the read starts after this: its count is at least as new
     counted = await worker.run(map_priorities, task)
     found = counted.priorities
     async with uows() as uow:

@@ -34,7 +34,6 @@ class ExportTask:
 @dataclass(frozen=True, slots=True)
 class Produced:
     file_name: str
-    mime_type: str
     size_bytes: int
 
 
@@ -72,7 +71,7 @@ async def _produce(task: ExportTask) -> Produced | Refused:
                 )
         target = folder / exported.filename
         partial.replace(target)  # under its name only once whole
-        return Produced(exported.filename, exported.mime_type, target.stat().st_size)
+        return Produced(exported.filename, target.stat().st_size)
     except LinliError as err:
         return Refused(err.message, tuple(sorted(err.params.items())))
     finally:

@@ -102,8 +102,7 @@ async def _count(ctx: Context, form: Form) -> int:
     return await reach.count_eligible(ctx.uow, form.community_id, form.audience(), form.eligibility_value())
 
 
-def _validate(ctx: Context, form: Form) -> None:
-    now = ctx.uow.clock.now()
+def _validate(form: Form, now: datetime) -> None:
     consultations.validate_draft(form.draft(now), now)
 
 
@@ -133,14 +132,15 @@ async def _take_background_file(ctx: Context, form: Form, payload: FileShared) -
 
 
 def _keep_opening(ctx: Context, form: Form, when: datetime) -> None:
-    check_opening_time(when, ctx.uow.clock.now())
+    now = ctx.uow.clock.now()
+    check_opening_time(when, now)
     form.opens_at = when.isoformat()
-    _validate(ctx, form)  # e.g. after a typed closing time
+    _validate(form, now)  # e.g. after a typed closing time
 
 
 def _keep_closing(ctx: Context, form: Form, when: datetime) -> None:
     form.closes_at = when.isoformat()
-    _validate(ctx, form)
+    _validate(form, ctx.uow.clock.now())
 
 
 async def _ask_seeds(ctx: Context, form: Form) -> str:
@@ -188,16 +188,16 @@ LISTINGS: tuple[Listing[Form], ...] = place_listings(
 # --- step 3: the options ------------------------------------------------------------------------------------------
 
 
-async def _summary(ctx: Context, form: Form, question: str, refusal: str | None = None) -> str:
-    """The form so far; refusal: why it cannot be created as it stands (the preview's last line instead of
-    "Create it?")."""
+async def _summary(ctx: Context, form: Form, question: str, count: int, refusal: str | None = None) -> str:
+    """The form so far; count: the people it would reach (_count); refusal: why it cannot be created as it stands
+    (the preview's last line instead of "Create it?")."""
     reader = ctx.l.with_timezone((await get_community(ctx.uow, form.community_id)).timezone)
     return await summary(
         ctx,
         form,
         "consult_summary.j2",
         audience=form.audience(),
-        count=await _count(ctx, form),
+        count=count,
         title=form.title,
         eligibility=eligibility_label(reader, form.eligibility_value()),
         opens_at=form.opening(),
@@ -252,12 +252,12 @@ async def _options(ctx: Context, form: Form, _: object) -> tuple[str, Keyboard]:
         )
     )
     rows.append(CONTROLS.row(ctx, (N_("Preview ›"), ComposeAction.PREVIEW), (N_("Cancel"), ComposeAction.CANCEL)))
-    return await _summary(ctx, form, "options"), tuple(rows)
+    return await _summary(ctx, form, "options", await _count(ctx, form)), tuple(rows)
 
 
 def _open_now(ctx: Context, form: Form) -> None:
     form.opens_at = None
-    _validate(ctx, form)
+    _validate(form, ctx.uow.clock.now())
 
 
 def _flip_statements(_: Context, form: Form) -> None:
@@ -283,7 +283,7 @@ def _pick_closing_days(ctx: Context, form: Form, index: int) -> bool:
     if not 0 <= index < len(form.closing_choices):
         return False
     form.closes_days, form.closes_at = form.closing_choices[index], None
-    _validate(ctx, form)
+    _validate(form, ctx.uow.clock.now())
     return True
 
 
@@ -319,13 +319,16 @@ async def _preview(ctx: Context, form: Form) -> Preview:
     refusal: str | None = None
     try:
         # The service's own check (create() makes it again): an audience below k cannot be created.
-        await consultations.check_audience(ctx.uow, form.community_id, form.audience(), form.eligibility_value())
+        count = await consultations.check_audience(
+            ctx.uow, form.community_id, form.audience(), form.eligibility_value()
+        )
     except AudienceTooSmall as too_small:
+        count = too_small.audience
         refusal = ctx.l.label(too_small.message, **too_small.params)
     return Preview(
         ctx.l.text("Preview: this is the invitation exactly as residents will receive it."),
         (forms.as_received(shown.text, shown.buttons, attachment, with_file=with_file),),
-        await _summary(ctx, form, "preview", refusal),
+        await _summary(ctx, form, "preview", count, refusal),
         ctx.l.label("Create") if refusal is None else None,
     )
 

@@ -311,9 +311,11 @@ def register_renderers(renderers: Renderers, localizers: Localizers) -> None:
 
 def _decided_by(reader: Localizer, message: JoinRequestNotice) -> str:
     name = message.decided_by
+    if not name:
+        return _outcome(reader, message)
     if message.status == JoinRequestStatus.APPROVED:
-        return reader.text("✅ Approved by %(name)s.", name=name) if name else reader.text("✅ Approved.")
-    return reader.text("❌ Rejected by %(name)s.", name=name) if name else reader.text("❌ Rejected.")
+        return reader.text("✅ Approved by %(name)s.", name=name)
+    return reader.text("❌ Rejected by %(name)s.", name=name)
 
 
 def _reason_buttons(reader: Localizer, request_id: int) -> Keyboard:
@@ -362,7 +364,7 @@ async def review(ctx: Context, data: ReviewJoin) -> Sequence[Reply]:
     return (AnswerButton(), forms.show(ctx, await _worker_view(ctx, request), decision_buttons(ctx.l, request)))
 
 
-def _outcome(reader: Localizer, request: JoinRequest | JoinRequestView) -> str:
+def _outcome(reader: Localizer, request: JoinRequest | JoinRequestView | JoinRequestNotice) -> str:
     if request.status == JoinRequestStatus.APPROVED:
         return reader.text("✅ Approved.")
     return reader.text("❌ Rejected.")

@@ -169,7 +169,8 @@ LISTINGS: tuple[Listing[Form], ...] = (
 # --- step 3: the options ------------------------------------------------------------------------------------------
 
 
-async def _summary(ctx: Context, form: Form, question: str) -> str:
+async def _summary(ctx: Context, form: Form, question: str, count: int) -> str:
+    """count: the people the notice would reach (_count), which the caller may need as well."""
     reader = ctx.l.with_timezone((await get_community(ctx.uow, form.community_id)).timezone)
     languages = [language_name(reader, form.language)]
     if form.translation:
@@ -180,7 +181,7 @@ async def _summary(ctx: Context, form: Form, question: str) -> str:
         form,
         "notice_summary.j2",
         audience=form.audience(),
-        count=await _count(ctx, form),
+        count=count,
         category=category_label(reader, NoticeCategory(form.category)),
         important=form.important,
         ack=form.ack,
@@ -219,7 +220,7 @@ async def _options(ctx: Context, form: Form, _: object) -> tuple[str, Keyboard]:
     )
     rows.append(CONTROLS.row(ctx, (N_("Recipients"), FormAction.AUDIENCE), (N_("Edit the text"), FormAction.TEXT)))
     rows.append(CONTROLS.row(ctx, (N_("Preview ›"), FormAction.PREVIEW), (N_("Cancel"), FormAction.CANCEL)))
-    return await _summary(ctx, form, "options"), tuple(rows)
+    return await _summary(ctx, form, "options", await _count(ctx, form)), tuple(rows)
 
 
 def _drop_translation(_: Context, form: Form) -> None:
@@ -278,7 +279,8 @@ async def _preview(ctx: Context, form: Form) -> Preview:
         shown = render_notice(ctx.localizers.get(language, community.timezone), look, body, with_file=with_file)
         messages.append(forms.as_received(shown.text, shown.buttons, attachment, with_file=with_file))
     send = ctx.l.label("Send") if form.send_at is None else ctx.l.label("Schedule")
-    return Preview(intro, messages, await _summary(ctx, form, "preview"), send if await _count(ctx, form) else None)
+    count = await _count(ctx, form)
+    return Preview(intro, messages, await _summary(ctx, form, "preview", count), send if count else None)
 
 
 async def _send(ctx: Context, form: Form) -> str:
