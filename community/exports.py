@@ -90,14 +90,6 @@ async def get_request(uow: UnitOfWork, request_id: int) -> ExportRequest | None:
     return await uow.session.get(ExportRequest, request_id)
 
 
-async def preparing(uow: UnitOfWork) -> list[int]:
-    """The requests not finished yet, oldest first: what a start makes again."""
-    rows = await uow.session.exec(
-        select(ExportRequest.id).where(ExportRequest.status == ExportStatus.PREPARING).order_by(col(ExportRequest.id))
-    )
-    return [request_id for request_id in rows.all() if request_id is not None]
-
-
 async def finish(
     uow: UnitOfWork,
     request_id: int,

@@ -64,7 +64,6 @@ class SettingValues:
             if not isinstance(value, type(declared[name].default)):
                 raise TypeError(f"the setting {name!r} takes a {type(declared[name].default).__name__}")
             values[name] = value
-        self._declared = declared
         self._values = values
 
     def __getitem__(self, setting: Setting[T]) -> T:
@@ -72,10 +71,6 @@ class SettingValues:
             raise KeyError(f"the setting {setting.name!r} is not declared by any feature of this app")
         value: T = self._values[setting.name]  # checked against the default's type when it was set
         return value
-
-    @property
-    def declared(self) -> tuple[Setting[Any], ...]:
-        return tuple(self._declared.values())
 
 
 class PersonalSection(Protocol):

@@ -78,7 +78,6 @@ from community.roles import Action, Role
 from community.scheduling import JobSpec
 
 # The options a composer offers are the scope's (community.scope); the composers read them from here.
-from community.scope import AudienceOptions as AudienceOptions
 from community.scope import Criteria, Scope, check_scope, natural_key
 from community.scope import audience_options as audience_options
 from community.unit_of_work import UnitOfWork

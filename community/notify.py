@@ -114,9 +114,6 @@ class Renderers:
             )
         return renderer(notification, reader)
 
-    def __contains__(self, kind: type[Any]) -> bool:
-        return kind in self._renderers
-
 
 @dataclass(slots=True)
 class _Cache:
