@@ -21,13 +21,12 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
+from bot.exports.colours import AGREE, DISAGREE, GREY, PALETTE, PASS, group_colour
 from bot.exports.fonts import cjk_font_path
 from consultation.opinion_map import FloatArray, IntArray
 
-# Okabe and Ito's colour-blind-safe palette; grey for what belongs to no group.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
-GREY = "#B0B0B0"
-AGREE, DISAGREE, PASS = "#009E73", "#D55E00", "#B0B0B0"
+__all__ = ["AGREE", "DISAGREE", "GREY", "PALETTE", "PASS", "bars_svg", "group_colour", "opinion_map_svg"]
+
 RASTERIZE_ABOVE = 1_500  # points
 _RC: dict[Any, Any] = {
     "svg.fonttype": "path",
@@ -35,10 +34,6 @@ _RC: dict[Any, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
-
-
-def group_colour(index: int) -> str:
-    return GREY if index < 0 else PALETTE[index % len(PALETTE)]
 
 
 def _font(size: float) -> FontProperties:
