@@ -17,6 +17,7 @@ from community.anonymity import Anonymity
 from community.clock import Clock
 from community.keys import SiteKey
 from community.notify import Attachment, MessageRef, Recipient, Renderers
+from community.outbox import Outgoing
 from community.scheduling import JobSpec, request
 
 A = TypeVar("A")
@@ -111,10 +112,18 @@ class UnitOfWork:
         attachment: Attachment | None = None,
         notice_id: int | None = None,
         topic: str | None = None,
+        followed_by: Callable[[Recipient], Sequence[Outgoing]] | None = None,
     ) -> int:
         """Tell these people ``notification``, as outbox rows in this transaction (community.notify)."""
         return await notify.notify(
-            self, self.renderers, recipients, notification, attachment=attachment, notice_id=notice_id, topic=topic
+            self,
+            self.renderers,
+            recipients,
+            notification,
+            attachment=attachment,
+            notice_id=notice_id,
+            topic=topic,
+            followed_by=followed_by,
         )
 
     async def edit_notified(self, topic: str, notification: object, *, skip: Sequence[MessageRef] = ()) -> int:

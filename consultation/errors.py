@@ -116,3 +116,18 @@ class FiguresWithheld(Conflict):
 
     def __init__(self, voters: int, k: int) -> None:
         super().__init__(voters=voters, k=k)
+
+
+class MapWithheld(FiguresWithheld):
+    """Fewer voters than k: a picture of the map's groups could show where the few who voted stand."""
+
+    message = N_(
+        "The opinion map is shown once at least %(k)s people have voted, so that no one's position can be told "
+        "(voters so far: %(voters)s)."
+    )
+
+
+class MapOnlyWhileOpen(Conflict):
+    message = N_(
+        "The current map is for open consultations. Once closed, each participant gets the map with the outcome."
+    )

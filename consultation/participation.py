@@ -29,9 +29,18 @@ from consultation.consultations import (
     next_up,
     participate,
     record_vote,
+    require_figures_shown,
     takes_votes,
 )
-from consultation.errors import ConsultationNotAllowed, StatementNotFound, StatementNotVotable, StatementsNotAllowed
+from consultation.errors import (
+    ConsultationNotAllowed,
+    FiguresWithheld,
+    MapOnlyWhileOpen,
+    MapWithheld,
+    StatementNotFound,
+    StatementNotVotable,
+    StatementsNotAllowed,
+)
 from consultation.models import (
     Consultation,
     ConsultationStatus,
@@ -235,6 +244,20 @@ async def consultation_for_runner(uow: UnitOfWork, actor_id: int, consultation_i
     """A consultation the person runs (Action.RUN_CONSULTATION in its community), else refused."""
     consultation = await get_consultation(uow, consultation_id)
     await require_runner(uow, actor_id, consultation)
+    return consultation
+
+
+async def require_current_map(uow: UnitOfWork, actor_id: int, consultation_id: int) -> Consultation:
+    """An open consultation whose current opinion map the person may have (committee and staff of its community:
+    RUN_CONSULTATION), once at least k have voted (MapWithheld otherwise). Asked when the map is asked for and
+    again when the jobs' process draws it: a role may be taken away, or the consultation closed, in between."""
+    consultation = await consultation_for_runner(uow, actor_id, consultation_id)
+    if consultation.status is not ConsultationStatus.OPEN:
+        raise MapOnlyWhileOpen()
+    try:
+        await require_figures_shown(uow, consultation_id)
+    except FiguresWithheld as err:
+        raise MapWithheld(voters=int(err.params["voters"]), k=int(err.params["k"])) from err
     return consultation
 
 

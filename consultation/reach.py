@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, FromClause, Select, func, outerjoin
 from sqlalchemy import select as sa_select
@@ -23,7 +24,7 @@ from community.communities import get_community
 from community.models import AuditEntry, ChannelAccount, Household, Membership, Person
 from community.scope import Criteria, Eligibility, Scope
 from community.unit_of_work import UnitOfWork
-from consultation.models import Consultation, ParticipantLink, Statement
+from consultation.models import Consultation, Participant, ParticipantLink, Statement
 from i18n import negotiate_language
 
 _AccountRows = Select[int, int | None, str, str, str | None, str | None]
@@ -120,6 +121,25 @@ async def participants_reached(uow: UnitOfWork, consultation: Consultation) -> l
     return await _reached(uow, consultation.community_id, statement)
 
 
+async def own_pseudonyms(uow: UnitOfWork, consultation_id: int, person_ids: Sequence[int]) -> dict[int, str]:
+    """Each of these people's own pseudonym in the consultation (those who took part): what places a person's own
+    "you are here" on the picture of the map they alone get (bot.consultations.pictures). ParticipantLink is read
+    for nothing else here; the pseudonym never leaves the worker that draws the picture."""
+    if not person_ids:
+        return {}
+    rows = (
+        await uow.session.exec(
+            sa_select(col(ParticipantLink.person_id), col(Participant.pseudonym))
+            .join(Participant, col(Participant.id) == col(ParticipantLink.participant_id))
+            .where(
+                col(ParticipantLink.consultation_id) == consultation_id,
+                col(ParticipantLink.person_id).in_(sorted(set(person_ids))),
+            )
+        )  # type: ignore[call-overload]
+    ).all()
+    return {int(person_id): pseudonym for person_id, pseudonym in rows}
+
+
 # --- the outcome message, once ----------------------------------------------------------------------------------
 
 OUTCOME_SENT = "consultation.outcome_sent"
@@ -145,6 +165,22 @@ async def outcome_sent(uow: UnitOfWork, consultation_id: int) -> bool:
         )
     ).first()
     return found is not None
+
+
+async def outcome_sent_at(uow: UnitOfWork, consultation_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each of these consultations' outcome was queued, for those whose was: how long its pictures are kept."""
+    if not consultation_ids:
+        return {}
+    rows = (
+        await uow.session.exec(
+            select(AuditEntry.subject_id, AuditEntry.at).where(
+                col(AuditEntry.action) == OUTCOME_SENT,
+                col(AuditEntry.subject_type) == "consultation",
+                col(AuditEntry.subject_id).in_(sorted(set(consultation_ids))),
+            )
+        )
+    ).all()
+    return {int(subject_id): at for subject_id, at in rows if subject_id is not None}
 
 
 async def mark_outcome_sent(uow: UnitOfWork, consultation: Consultation, messages: int) -> None:

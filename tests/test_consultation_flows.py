@@ -193,6 +193,7 @@ async def test_a_whole_consultation_in_the_console(
         "Moderate (1 waiting)",
         "Refresh",
         "Close now",
+        "🗺 Opinion map",
         "Spreadsheet (XLSX)",
         "Votes (CSV)",
         "Report (PDF)",

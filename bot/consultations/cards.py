@@ -100,6 +100,7 @@ class Manage(StrEnum):
     MODERATE = "m"  # the statements waiting for a moderator
     CLOSE = "c"  # asks first
     CLOSE_CONFIRMED = "cc"
+    MAP = "map"  # the current opinion map, as a picture (open consultations, once k have voted)
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.consultations.outcome_pictures import SWEEP_PICTURES_JOB, OutcomePictures, QueuedPictures
+from bot.consultations.pictures import PersonPicture, Viewer, draw_outcome_pictures
+from bot.exports.files import exports_dir
+from bot.exports.jobs import SWEEP_EVERY
 from bot.worker import Reading, Worker, reading
 from community.anonymity import Anonymity
 from community.communities import get_community
@@ -41,6 +48,8 @@ from consultation.messages import ConsultationOutcome, reached
 if TYPE_CHECKING:
     from bot.app import App
     from bot.scheduling import JobRegistry
+    from community.scheduling import JobArgs
+    from consultation.opinion_map import OpinionMap
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +71,23 @@ class Findings:
 
 
 def map_findings(
-    matrix: consultations.VoteMatrix | None, figures: consultations.ConsultationFigures, anonymity: Anonymity
+    matrix: consultations.VoteMatrix | None,
+    figures: consultations.ConsultationFigures,
+    anonymity: Anonymity,
+    found: OpinionMap | None = None,
 ) -> Findings:
     """The opinion map's findings the participants are told: CPU only, no database. Nothing of it while fewer
     than k voted (figures.withheld, matrix None); the statement the groups split on most only when every group
-    has at least k members, as it tells how each group voted."""
+    has at least k members, as it tells how each group voted. found: the matrix's map, when computed already."""
     if figures.withheld or matrix is None:
         return Findings(
             figures.participants, figures.voters, figures.votes, 0, (), None, withheld_below=anonymity.min_group_size
         )
     groups, divisive = 0, None
     consensus: tuple[int, ...] = ()
-    if matrix.participants and matrix.statement_ids:
-        # scikit-learn and numpy load here, on the first map, not at start-up (tests/test_startup_imports.py).
-        from consultation.opinion_map import compute_opinion_map
-
-        found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
+    if found is None:
+        found = _opinion_map(matrix)
+    if found is not None:
         groups = len(found.groups)
         consensus = tuple(int(s.statement_id) for s in found.consensus_agree[:CONSENSUS_SHOWN])
         every_group_large = all(anonymity.shows(len(group.participant_ids)) for group in found.groups)
@@ -85,8 +95,21 @@ def map_findings(
     return Findings(figures.participants, figures.voters, figures.votes, groups, consensus, divisive)
 
 
-async def _queue_outcome(uow: UnitOfWork, consultation_id: int, counted: Findings) -> int | None:
-    """Queue the outcome for every participant unless it was queued already; the caller commits."""
+def _opinion_map(matrix: consultations.VoteMatrix) -> OpinionMap | None:
+    """The map of the votes, None without any; in the worker."""
+    if not matrix.participants or not matrix.statement_ids:
+        return None
+    # scikit-learn and numpy load here, on the first map, not at start-up (tests/test_startup_imports.py).
+    from consultation.opinion_map import compute_opinion_map
+
+    return compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
+
+
+async def _queue_outcome(
+    uow: UnitOfWork, consultation_id: int, counted: Findings, pictures: QueuedPictures | None = None
+) -> int | None:
+    """Queue the outcome for every participant unless it was queued already, each person's own picture of the map
+    right after it (pictures); the caller commits. Returns how many outcome messages (the pictures not counted)."""
     consultation = await reach.lock_consultation(uow, consultation_id)
     if consultation is None or await reach.outcome_sent(uow, consultation_id):
         return None
@@ -106,7 +129,10 @@ async def _queue_outcome(uow: UnitOfWork, consultation_id: int, counted: Finding
         divisive=texts.get(counted.divisive) if counted.divisive is not None else None,
         withheld_below=counted.withheld_below,
     )
-    count = await uow.notify(reached(await reach.participants_reached(uow, consultation)), outcome)
+    recipients = reached(await reach.participants_reached(uow, consultation))
+    follow = partial(pictures.messages, consultation.title) if pictures is not None and pictures.by_person else None
+    rows = await uow.notify(recipients, outcome, followed_by=follow)
+    count = rows - (pictures.queued if pictures is not None else 0)
     await reach.mark_outcome_sent(uow, consultation, count)
     return count
 
@@ -120,6 +146,7 @@ class Counted:
     tally: consultations.VoteTally
     findings: Findings | None = None
     priorities: Priorities | None = None
+    pictures: tuple[PersonPicture, ...] = ()  # the outcome's: which file in MapTask.pictures_folder is whose
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +155,7 @@ class MapTask:
 
     reading: Reading
     consultation_id: int
+    pictures_folder: str | None = None  # the outcome's: draw each participant's picture of the map into it
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,15 +172,34 @@ def outcome_findings(task: MapTask) -> Counted:
 
 
 async def _outcome_findings(task: MapTask) -> Counted:
+    viewers: list[Viewer] = []
+    pseudonyms: dict[int, str] = {}
+    texts: dict[int, str] = {}
     async with reading(task.reading) as uow:
         # One pass over the votes, not two: the matrix gives the counts too (matrix_tally). While fewer than k
         # voted it is as small as the few who voted, and the map does not use it.
         read = await consultations.vote_matrix(uow, task.consultation_id)
         tally = consultations.matrix_tally(read)
         figures = await consultations.figures(uow, task.consultation_id, tally)
+        consultation = await consultations.find_consultation(uow, task.consultation_id)
+        if task.pictures_folder is not None and not figures.withheld and consultation is not None:
+            # Whom the outcome reaches, in which languages, and each one's own pseudonym: in the same read.
+            people = await reach.participants_reached(uow, consultation)
+            viewers = list(dict.fromkeys(Viewer(p.person_id, p.language) for p in people))
+            pseudonyms = await reach.own_pseudonyms(uow, task.consultation_id, [v.person_id for v in viewers])
+            texts = await reach.statement_texts(uow, read.statement_ids)
     matrix = None if figures.withheld else read
     # The read transaction ended: the map needs only the matrix, and k, which the figures carry (no second read).
-    return Counted(tally, findings=map_findings(matrix, figures, Anonymity(figures.min_group_size)))
+    found = _opinion_map(matrix) if matrix is not None else None
+    findings = map_findings(matrix, figures, Anonymity(figures.min_group_size), found)
+    if found is None or task.pictures_folder is None or not viewers:
+        return Counted(tally, findings=findings)
+    assert consultation is not None  # viewers come from it
+    folder = Path(task.pictures_folder)
+    pictures = draw_outcome_pictures(
+        found, texts, figures.min_group_size, consultation.title, viewers, pseudonyms, folder
+    )
+    return Counted(tally, findings=findings, pictures=pictures)
 
 
 def map_priorities(task: MapTask) -> Counted:
@@ -174,21 +221,35 @@ async def _map_priorities(task: MapTask) -> Counted:
     return Counted(tally, priorities=Priorities(matrix.statement_ids, importance))
 
 
-async def send_outcome(uows: UnitOfWorkFactory, consultation_id: int, worker: Worker) -> int | None:
-    """For a closed consultation: read the votes and compute the map in the worker, with no unit of work open,
-    then queue the outcome in a short one. None when it was queued already (or the consultation is gone)."""
+async def send_outcome(
+    uows: UnitOfWorkFactory, consultation_id: int, worker: Worker, pictures: OutcomePictures | None = None
+) -> int | None:
+    """For a closed consultation: read the votes, compute the map and draw each participant's picture of it
+    (pictures: where, and in whose words; None: the outcome without pictures) in the worker, with no unit of work
+    open, then queue the outcome and the pictures in a short one. None when it was queued already (or the
+    consultation is gone); the pictures drawn then are removed."""
     async with uows() as uow:
         if await reach.outcome_sent(uow, consultation_id):
             return None  # a cheap look first: a worker's process costs seconds to start
-        task = MapTask(Reading.like(uow), consultation_id)
+        # A folder of this run's own: a second run at the same time (a close by a person, and the job) draws apart.
+        folder = pictures.folder_for(consultation_id) if pictures is not None else None
+        task = MapTask(Reading.like(uow), consultation_id, str(folder) if folder is not None else None)
         counted_at = task.reading.now  # the read starts after this: its count is at least as new
-    counted = await worker.run(outcome_findings, task)
-    assert counted.findings is not None
-    async with uows() as uow:
-        # The final count for the staff's figures screen, kept whether or not this call queues the outcome.
-        await consultations.store_tally(uow, consultation_id, counted.tally, counted_at)
-        count = await _queue_outcome(uow, consultation_id, counted.findings)  # checks outcome_sent again, locked
-        await uow.commit()
+    queued = False
+    try:
+        counted = await worker.run(outcome_findings, task)
+        assert counted.findings is not None
+        async with uows() as uow:
+            # The final count for the staff's figures screen, kept whether or not this call queues the outcome.
+            await consultations.store_tally(uow, consultation_id, counted.tally, counted_at)
+            own = pictures.queued_pictures(counted.pictures, folder) if pictures is not None and folder else None
+            # Checks outcome_sent again, locked: the outcome and the pictures are queued together, once, or not.
+            count = await _queue_outcome(uow, consultation_id, counted.findings, own)
+            await uow.commit()
+        queued = count is not None and own is not None and own.queued > 0
+    finally:
+        if folder is not None and not queued:
+            await asyncio.to_thread(shutil.rmtree, folder, True)  # nobody gets them: not kept
     return count
 
 
@@ -221,11 +282,15 @@ async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int, work
 
 
 class ConsultationJobs:
-    """What the jobs do; the composition root registers them under their names."""
+    """What the jobs do; the composition root registers them under their names. pictures: where the outcome's
+    pictures of the map are written, and the captions' words; None sends the outcome without them."""
 
-    def __init__(self, uows: UnitOfWorkFactory, worker: Worker | None = None) -> None:
+    def __init__(
+        self, uows: UnitOfWorkFactory, worker: Worker | None = None, pictures: OutcomePictures | None = None
+    ) -> None:
         self.uows = uows
         self.worker = worker or Worker()
+        self.pictures = pictures
 
     async def open(self, job: ConsultationJob) -> None:
         async with self.uows() as uow:
@@ -244,7 +309,7 @@ class ConsultationJobs:
             log.info("consultation %s was closed already", job.consultation_id)
 
     async def outcome(self, job: ConsultationJob) -> None:
-        count = await send_outcome(self.uows, job.consultation_id, self.worker)
+        count = await send_outcome(self.uows, job.consultation_id, self.worker, self.pictures)
         if count is not None:
             log.info("consultation %s: the outcome went to %s accounts", job.consultation_id, count)
 
@@ -252,16 +317,31 @@ class ConsultationJobs:
         if await refresh_priorities(self.uows, job.consultation_id, self.worker):
             log.debug("consultation %s: the statements' priorities are refreshed", job.consultation_id)
 
+    async def sweep_pictures(self, _: JobArgs) -> None:
+        if self.pictures is not None:
+            await self.pictures.sweep(self.uows)
+
 
 def register_jobs(registry: JobRegistry, app: App) -> None:
     """The consultations' manifest's job registrar (bot.consultations.manifest)."""
-    register_consultation_jobs(registry, app.uows)
+    pictures = OutcomePictures(exports_dir(app.settings.data_dir), app.localizers)
+    register_consultation_jobs(registry, app.uows, pictures=pictures)
 
 
-def register_consultation_jobs(registry: JobRegistry, uows: UnitOfWorkFactory, worker: Worker | None = None) -> None:
-    """worker: where the maps are computed; by default a process of its own for each (tests pass a thread one)."""
-    jobs = ConsultationJobs(uows, worker)
+def register_consultation_jobs(
+    registry: JobRegistry,
+    uows: UnitOfWorkFactory,
+    worker: Worker | None = None,
+    *,
+    pictures: OutcomePictures | None = None,
+) -> None:
+    """worker: where the maps are computed; by default a process of its own for each (tests pass a thread one).
+    pictures: the outcome's pictures of the map (None: the outcome without them)."""
+    jobs = ConsultationJobs(uows, worker, pictures)
     registry.register(OPEN, jobs.open)
     registry.register(CLOSE, jobs.close)
     registry.register(OUTCOME, jobs.outcome)
     registry.register(MAP, jobs.map)
+    if pictures is not None:
+        registry.register(SWEEP_PICTURES_JOB, jobs.sweep_pictures)
+        registry.every(SWEEP_PICTURES_JOB, SWEEP_EVERY, SWEEP_PICTURES_JOB)

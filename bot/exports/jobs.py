@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Final
 
 from bot.consultations.buttons import ExportFormat
 from bot.exports.files import exports_dir, local_ref
-from bot.exports.worker import CONSULTATION_OUTCOME, ExportTask, Produced, Refused, produce
+from bot.exports.worker import CONSULTATION_MAP, CONSULTATION_OUTCOME, ExportTask, Produced, Refused, produce
 from bot.rendering import Localizers
 from bot.worker import Reading, Worker
 from community import exports, outbox
@@ -41,6 +41,7 @@ from community.notice_models import MessageKind
 from community.outbox import Outgoing
 from community.scheduling import JobArgs
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from consultation.errors import ExportNotAllowed
 from i18n import N_
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ UPLOAD_LIMIT_BYTES: Final = 50 * 1024 * 1024
 # (a paused channel, a long queue) to send it; the requester can always ask for it again.
 FILES_KEPT: Final = timedelta(days=7)
 FORMATS: Final = {fmt.value: fmt for fmt in ExportFormat}  # a request's format, as recorded
+MAP_FORMAT: Final = "png"  # the current opinion map (CONSULTATION_MAP), sent as a photo
+KIND_FORMATS: Final = {CONSULTATION_OUTCOME: frozenset(FORMATS), CONSULTATION_MAP: frozenset({MAP_FORMAT})}
 
 PREPARING = N_("Preparing the file… It will arrive in this chat when it is ready.")
 ALREADY_PREPARING = N_("This file is already being prepared. It will arrive in this chat when it is ready.")
@@ -69,6 +72,9 @@ TOO_LARGE = N_(
 )
 FAILED = N_("The file could not be made. Please try again later.")
 CAPTION = N_("The outcome of “%(title)s”.")
+MAP_CAPTION = N_("The opinion map of “%(title)s” as the votes stand now: its groups, no one's position.")
+MAP_PREPARING = N_("Drawing the map… It will arrive in this chat when it is ready.")
+MAP_ALREADY_PREPARING = N_("The map is already being drawn. It will arrive in this chat when it is ready.")
 
 
 def linli_export_command(request: ExportRequest) -> str:
@@ -140,17 +146,23 @@ class ExportJobs:
         request = await exports.get_request(uow, request_id)
         if request is None or request.status is not ExportStatus.PREPARING:
             return None, ""  # made already (the job ran twice), or the requester is gone
-        if request.kind != CONSULTATION_OUTCOME or request.format not in FORMATS:
+        if request.format not in KIND_FORMATS.get(request.kind, ()):
             log.error("export %s: no export of the kind %r as %r", request_id, request.kind, request.format)
             await self._tell(uow, request, ExportStatus.FAILED, FAILED)
             return None, ""
         # Here, not at the top: the consultation services bring numpy, which a bot start need not load.
         from consultation.outcome import require_export
+        from consultation.participation import require_current_map
 
         try:
-            # Asked when tapped, and again now: a role may have been taken away in between.
-            per_vote = FORMATS[request.format].per_vote
-            consultation = await require_export(uow, request.person_id, request.subject_id, per_vote=per_vote)
+            # Asked when tapped, and again now: a role may have been taken away, the consultation closed.
+            if request.kind == CONSULTATION_MAP:
+                if request.person_id is None:
+                    raise ExportNotAllowed()  # only asked for in a chat, by a person
+                consultation = await require_current_map(uow, request.person_id, request.subject_id)
+            else:
+                per_vote = FORMATS[request.format].per_vote
+                consultation = await require_export(uow, request.person_id, request.subject_id, per_vote=per_vote)
         except LinliError as err:
             await self._tell(uow, request, ExportStatus.REFUSED, err.message, err.params)
             return None, ""
@@ -184,16 +196,17 @@ class ExportJobs:
                 shutil.rmtree(folder, ignore_errors=True)
                 return
             l = self.localizers.get(request.language)  # noqa: E741 - the house name for a localizer
+            picture = request.kind == CONSULTATION_MAP
             await outbox.enqueue(
                 uow,
                 [
                     Outgoing(
                         channel=request.channel,
                         chat_id=request.chat_id,
-                        text=l.text(CAPTION, title=title),
+                        text=l.text(MAP_CAPTION if picture else CAPTION, title=title),
                         person_id=request.person_id,
                         account_id=request.account_id,
-                        kind=MessageKind.DOCUMENT,
+                        kind=MessageKind.PHOTO if picture else MessageKind.DOCUMENT,
                         file_ref=local_ref(f"{request_id}/{made.file_name}"),
                         file_name=made.file_name,
                     )

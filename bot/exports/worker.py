@@ -16,6 +16,7 @@ from community.errors import LinliError
 
 # The export kinds this worker makes (community.exports.ExportRequest.kind).
 CONSULTATION_OUTCOME = "consultation.outcome"
+CONSULTATION_MAP = "consultation.map"  # the current opinion map of an open consultation, as a picture
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,10 @@ class Refused:
 
 def produce(task: ExportTask) -> Produced | Refused:
     """Make the file (a plain function at module level, so a process pool can call it by name)."""
+    if task.kind == CONSULTATION_MAP:
+        from bot.consultations.pictures import current_map
+
+        return current_map(task)
     return asyncio.run(_produce(task))
 
 

@@ -4,6 +4,10 @@ Moderate (the statements waiting), Close now (after a question), Refresh, and th
 consultation are counted live; a large one's are the jobs' worker's last count, "as of" its time
 (consultation.consultations.staff_figures): counting millions of votes here would make every resident wait.
 
+Map (open consultations) asks the jobs' process for a picture of the opinion map as the votes stand: its groups,
+no one's position (bot.consultations.pictures); it arrives in the chat as a photo, like an export's file, and is
+refused while fewer than k have voted (consultation.participation.require_current_map).
+
 Closing here is consultation.consultations.close_consultation with the worker as actor, which asks in the same
 transaction for the participants' outcome (the opinion map, then a summary to each) from the jobs' process:
 computing the map of a large consultation takes seconds, which this transaction should not hold the database
@@ -18,12 +22,15 @@ from bot import forms
 from bot.consultations.cards import Manage, ManageConsultation
 from bot.context import Context
 from bot.events import Command
+from bot.exports.jobs import MAP_ALREADY_PREPARING, MAP_FORMAT, MAP_PREPARING
+from bot.exports.worker import CONSULTATION_MAP
 from bot.handlers.consult_export import export_keyboard
 from bot.handlers.consult_moderation import moderation_message
 from bot.notices.render import moment
 from bot.rendering import Localizer
 from bot.replies import AnswerButton, Button, Keyboard, Reply, SendText
 from bot.router import Router
+from community import exports
 from community.communities import get_community
 from community.models import Community
 from community.roles import Action
@@ -38,6 +45,7 @@ from consultation.consultations import (
     staff_figures,
 )
 from consultation.models import Consultation, ConsultationStatus
+from consultation.participation import require_current_map
 from i18n import N_
 
 MODERATE_AT_ONCE = 10  # statements waiting sent in one go; Moderate again for the next ones
@@ -90,6 +98,8 @@ def _keyboard(l: Localizer, consultation: Consultation, counted: ConsultationFig
     if closable(consultation):
         first.append(Button(l.label("Close now"), ManageConsultation(consultation_id, Manage.CLOSE).pack()))
     rows.append(tuple(first))
+    if consultation.status is ConsultationStatus.OPEN:
+        rows.append((Button(l.label("🗺 Opinion map"), ManageConsultation(consultation_id, Manage.MAP).pack()),))
     if exportable(consultation):
         rows.extend(export_keyboard(l, consultation_id))
     return tuple(rows)
@@ -112,6 +122,8 @@ async def overview(ctx: Context, _: Command) -> Sequence[Reply]:
 async def manage(ctx: Context, data: ManageConsultation) -> Sequence[Reply]:
     consultation = await participation.consultation_for_runner(ctx.uow, ctx.person_id, data.consultation_id)
     community = await get_community(ctx.uow, consultation.community_id)
+    if data.action is Manage.MAP:
+        return await ask_map(ctx, data.consultation_id)
     if data.action is Manage.MODERATE:
         waiting = await pending_statements(ctx.uow, data.consultation_id)
         if not waiting:
@@ -126,6 +138,23 @@ async def manage(ctx: Context, data: ManageConsultation) -> Sequence[Reply]:
     question = data.action is Manage.CLOSE and closable(consultation)
     text, buttons = await _figures_view(ctx, consultation, community, question=question)
     return (AnswerButton(toast), forms.show(ctx, text, buttons))
+
+
+async def ask_map(ctx: Context, consultation_id: int) -> Sequence[Reply]:
+    """Record the request for the current map and answer at once; the picture follows from the jobs' process
+    (bot.exports.jobs). Refused before anything is recorded when the consultation is not open or fewer than k
+    have voted."""
+    await require_current_map(ctx.uow, ctx.person_id, consultation_id)
+    sender = ctx.event.sender
+    recipient = exports.Recipient(
+        person_id=ctx.person_id,
+        account_id=ctx.identity.account.id,
+        channel=sender.channel,
+        chat_id=sender.chat_id,
+        language=ctx.l.language,
+    )
+    asked = await exports.ask(ctx.uow, CONSULTATION_MAP, consultation_id, MAP_FORMAT, recipient)
+    return (AnswerButton(), SendText(ctx.l.text(MAP_PREPARING if asked.created else MAP_ALREADY_PREPARING)))
 
 
 def register(router: Router) -> None:
