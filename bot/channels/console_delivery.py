@@ -46,7 +46,8 @@ class ConsoleTransport:
         if message.kind is MessageKind.TEXT:
             reply = SendText(message.text, buttons=keyboard)
         elif is_local(message.file_ref):
-            # A file Linli made (an export): handed over whole, as the chat would get it, and saved by the session.
+            # A file Linli made (an export, a picture of the map): handed over whole, as the chat would get it, and
+            # saved by the session.
             read = await read_local(self.files_dir, message.file_ref)
             if isinstance(read, Refused):
                 return read

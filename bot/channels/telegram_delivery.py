@@ -20,9 +20,10 @@ network errors, timeouts, an unreadable answer -> Transient.
 A text longer than a message (4096) goes in parts, a caption longer than Telegram's 1024 goes as the file and then
 the text; the parts of one row are sent one chat interval apart, and the sender counts them (``parts()``).
 
-A document whose file_ref names a file Linli made (bot.exports.files, under ``files_dir``: an export
-asked for in a chat) is uploaded with multipart/form-data, as the Bot API wants a new file; every other file_ref is
-a file_id Telegram already holds, sent in JSON."""
+A document or photo whose file_ref names a file Linli made (bot.exports.files, under ``files_dir``: an export
+asked for in a chat, a picture of the opinion map) is uploaded with multipart/form-data, as the Bot API wants a new
+file (sendDocument's ``document`` field, sendPhoto's ``photo``); every other file_ref is a file_id Telegram
+already holds, sent in JSON."""
 
 from __future__ import annotations
 

@@ -17,6 +17,12 @@ the opinion map, only how many took part.
 Closing, whoever closes (the job, or a person: "Close now"), asks in its transaction for OUTCOME at once
 (consultation.consultations.close_consultation): the jobs' process computes and sends it.
 
+With the outcome goes each participant's own picture of the opinion map, "you are here" on their position
+(bot.consultations.pictures, bot.consultations.outcome_pictures). The same worker that computes the findings draws
+them, from the same map (computed once), into files of its own folder, and hands back only which file is whose; the
+short unit of work queues each person's picture right after their outcome message, in the transaction that queues
+the outcome: both go once, together, or not at all. Nothing is drawn while fewer than k voted.
+
 While a consultation is open, the vote that takes the interval's map request (at most one per
 consultations.MAP_REFRESH) asks in its transaction for MAP: the job has a worker read the votes and compute the
 opinion map, again with no unit of work open, and stores, in a short one, each statement's Polis importance as

@@ -1,4 +1,6 @@
-"""Exports asked for in a chat, made by the jobs' process and sent to the requester through the outbox.
+"""Exports asked for in a chat, made by the jobs' process and sent to the requester through the outbox: a
+consultation's outcome as a file (CONSULTATION_OUTCOME), and the current opinion map of an open consultation as a
+picture (CONSULTATION_MAP, bot.consultations.pictures), sent as a PHOTO.
 
 The chat (bot.handlers.consult_export) checks the permission, records the request (community.exports.ask) and
 answers "preparing…"; asking schedules community.exports.PRODUCE in the same transaction, which the jobs' process
