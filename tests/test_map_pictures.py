@@ -13,6 +13,7 @@ consultation with one participant, who gets the outcome but no picture."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from sqlmodel import col, select
 
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.consultations.cards import Manage, ManageConsultation
-from bot.consultations.jobs import register_consultation_jobs
+from bot.consultations.jobs import register_consultation_jobs, send_outcome
 from bot.consultations.outcome_pictures import MAPS_FOLDER, NOT_PLACED, PLACED, OutcomePictures
 from bot.events import ButtonPress, Event, Sender
 from bot.exports.jobs import FILES_KEPT, SWEEP_EVERY, ExportJobs, register_export_jobs
@@ -309,3 +310,41 @@ async def test_a_map_asked_for_then_the_consultation_closed_is_refused_when_draw
     async with uows() as uow:
         requests = (await uow.session.exec(select(ExportRequest).order_by(col(ExportRequest.id)))).all()
     assert len(requests) == 1 and not (rig.exports_dir / str(requests[0].id)).exists()
+
+
+async def test_the_production_worker_draws_in_a_process_of_its_own(
+    world: World, uows: UnitOfWorkFactory, localizers: Localizers, tmp_path: Path
+) -> None:
+    """What crosses back from the worker's process is only which file is whose (it must pickle), and the files it
+    wrote are there for the delivery."""
+    async with uows() as uow:
+        assert await close_consultation(uow, world.consultation_id, world.worker)
+        await uow.commit()
+    pictures = OutcomePictures(tmp_path / "exports", localizers)
+    assert await send_outcome(uows, world.consultation_id, Worker(), pictures) == len(world.residents)
+    photos = await _photos(uows)
+    assert len(photos) == len(world.residents)
+    for photo in photos:
+        assert photo.file_ref is not None
+        _png(tmp_path / "exports" / photo.file_ref.removeprefix("local:"))
+    # A second run queues nothing and draws nothing.
+    assert await send_outcome(uows, world.consultation_id, Worker(processes=False), pictures) is None
+    assert len(list((tmp_path / "exports" / MAPS_FOLDER / str(world.consultation_id)).iterdir())) == 1
+
+
+async def test_two_runs_at_once_queue_the_pictures_once_and_the_other_run_leaves_no_files(
+    world: World, uows: UnitOfWorkFactory, localizers: Localizers, tmp_path: Path
+) -> None:
+    """A person's "Close now" and the job may both compute the outcome: both draw, in folders of their own, and
+    the run that finds the outcome queued already removes what it drew."""
+    async with uows() as uow:
+        assert await close_consultation(uow, world.consultation_id, world.worker)
+        await uow.commit()
+    pictures = OutcomePictures(tmp_path / "exports", localizers)
+    runs = [send_outcome(uows, world.consultation_id, Worker(processes=False), pictures) for _ in range(2)]
+    assert sorted(await asyncio.gather(*runs), key=str) == [len(world.residents), None]
+    assert len(await _photos(uows)) == len(world.residents)
+    (kept,) = (tmp_path / "exports" / MAPS_FOLDER / str(world.consultation_id)).iterdir()
+    assert {photo.file_ref for photo in await _photos(uows)} <= {
+        f"local:{MAPS_FOLDER}/{world.consultation_id}/{kept.name}/{png.name}" for png in kept.iterdir()
+    }
