@@ -137,7 +137,7 @@ class PictureLabels:
 
     title: str
     you_are_here: str
-    # One per region, in order ("Group A · 120 people" / "A组 · 120人").
+    # One per region, in order ("Group A (120 people)" / "A组（120人）").
     group_captions: tuple[str, ...]
     agree: str
     disagree: str
@@ -152,8 +152,8 @@ def picture_labels(l: Localizer, title: str, groups: Iterable[MapRegion]) -> Pic
 
     captions = tuple(
         l.plural(
-            "%(group)s · %(num)s person",
-            "%(group)s · %(num)s people",
+            "%(group)s (%(num)s person)",
+            "%(group)s (%(num)s people)",
             region.size,
             group=group_name(l, index),
             num=region.size,  # formatted for the reader (1,004)
@@ -418,7 +418,7 @@ def draw_base(drawing: MapDrawing, labels: PictureLabels, layout: PictureLayout 
     draw = ImageDraw.Draw(canvas)
     y = pad
     for line in title_lines:
-        draw.text((pad, y), line, font=title_font, fill=INK)
+        draw.text((pad, y), line, font=title_font, fill=INK, stroke_width=1, stroke_fill=INK)
         y += _line_height(title_font)
     y = pad + title_height
     map_box: Box = (pad, y, width - pad, y + map_height)
@@ -700,13 +700,22 @@ def with_you_are_here(base: BaseMap, position: tuple[float, float]) -> bytes:
         max(pin_at[0] + pin.image.width, label_x + label.image.width),
         max(pin_at[1] + pin.image.height, label_y + label.image.height),
     )
+    size = (patch_box[2] - patch_box[0], patch_box[3] - patch_box[1])
+    overlay = Image.new("RGBA", size, (0, 0, 0, 0))
+    overlay.alpha_composite(pin.image, (pin_at[0] - patch_box[0], pin_at[1] - patch_box[1]))
+    overlay.alpha_composite(label.image, (label_x - patch_box[0], label_y - patch_box[1]))
     patch = base.rgb.crop(patch_box).convert("RGBA")
-    patch.alpha_composite(pin.image, (pin_at[0] - patch_box[0], pin_at[1] - patch_box[1]))
-    patch.alpha_composite(label.image, (label_x - patch_box[0], label_y - patch_box[1]))
+    patch.alpha_composite(overlay)
     mapped = patch.convert("RGB").quantize(palette=base.image, dither=Image.Dither.NONE)
     picture = base.image.copy()
-    picture.paste(mapped, patch_box[:2])
+    # Only the marker's own pixels: the base's other pixels keep their palette entries (a nearest-colour mapping
+    # of them could differ from the quantizer's choice and show the patch as a faint rectangle).
+    picture.paste(mapped, patch_box[:2], overlay.getchannel("A").point(_covered, "1"))
     return _png(picture, base.layout)
+
+
+def _covered(alpha: int) -> int:
+    return 255 if alpha else 0
 
 
 def without_position(base: BaseMap) -> bytes:
