@@ -195,7 +195,7 @@ class PictureLayout:
     min_map_height: int = 420
     max_map_height: int = 760
     # Semi-axis of the smallest region drawn, so a tiny group is still seen.
-    min_radius: int = 34
+    min_radius: int = 44
     fill_alpha: int = 80  # of 255
     outline_width: int = 3
     # Drawn this many times larger, then reduced, for smooth edges (the base only: drawn once per language).
@@ -306,13 +306,13 @@ def wrap_text(text: str, font: ImageFont.FreeTypeFont, width: float, max_lines: 
             line += token
             index += 1
             continue
+        if len(lines) == max_lines - 1:  # the text goes on past the last line
+            return [*lines, _last_line(line, line + "".join(tokens[index:]), font, room)]
         if not line:  # a word wider than the line: as many of its characters as fit
             cut = _fitting(token, font, room)
             line, tokens[index] = token[:cut], token[cut:]
         lines.append(line.rstrip())
         line = ""
-        if len(lines) == max_lines:
-            return _ellipsized(lines, font, width if max_lines > 1 else width - indent)
     if line.strip():
         lines.append(line.rstrip())
     return lines
@@ -330,12 +330,13 @@ def _fitting(text: str, font: ImageFont.FreeTypeFont, room: float) -> int:
     return low
 
 
-def _ellipsized(lines: list[str], font: ImageFont.FreeTypeFont, width: float) -> list[str]:
-    last = lines[-1]
-    while last and font.getlength(last + ELLIPSIS) > width:
-        last = last[:-1]
-    lines[-1] = last.rstrip() + ELLIPSIS
-    return lines
+def _last_line(line: str, rest: str, font: ImageFont.FreeTypeFont, room: float) -> str:
+    """The last line of a text that goes on, ending in "…": at a word's end when the line is well filled so,
+    else cut per character (a long word, or CJK text)."""
+    if line.strip() and font.getlength(line.rstrip() + ELLIPSIS) <= room and font.getlength(line) >= 0.7 * room:
+        return line.rstrip() + ELLIPSIS
+    cut = _fitting(rest.lstrip(), font, room - font.getlength(ELLIPSIS))
+    return rest.lstrip()[:cut].rstrip() + ELLIPSIS
 
 
 # --- the base map, drawn once per language ----------------------------------------------------------------------
@@ -470,7 +471,7 @@ def _ellipse(
 
 
 def _clamp(value: float, low: float, high: float) -> float:
-    return min(max(value, low), high) if math.isfinite(value) else (low + high) / 2
+    return (low + high) / 2 if math.isnan(value) else min(max(value, low), high)
 
 
 def _draw_map(
@@ -511,10 +512,10 @@ def _draw_map(
     if not drawing.regions and labels.no_groups:
         font = _font(layout.caption_size)
         text = wrap_text(clean_text(labels.no_groups, 300), font, box[2] - box[0] - 2 * layout.padding, 2)
-        centre_y = (box[1] + box[3]) / 2 - len(text) * _line_height(font) / 2
+        # At the top of the map: its centre is where a reader's pin falls when nobody is placed in a group yet.
         for number, line in enumerate(text):
             draw.text(
-                ((box[0] + box[2]) / 2, centre_y + number * _line_height(font)),
+                ((box[0] + box[2]) / 2, box[1] + layout.padding + number * _line_height(font)),
                 line,
                 font=font,
                 fill=MUTED,
@@ -688,9 +689,9 @@ def with_you_are_here(base: BaseMap, position: tuple[float, float]) -> bytes:
     tip_y = round(_clamp(y, top + pin.image.height, bottom - 4))
     pin_at = (tip_x - pin.anchor[0], tip_y - pin.anchor[1])
     head_y = pin_at[1] + pin.image.width // 2
-    # The label right of the pin, or left of it where it would leave the picture; never above or below the map.
+    # The label right of the pin, or left of it where it would leave the map; never above or below the map.
     label_x = pin_at[0] + pin.image.width + 4
-    if label_x + label.image.width > base.image.width - 4:
+    if label_x + label.image.width > right - 4:
         label_x = pin_at[0] - 4 - label.image.width
     label_x = max(4, label_x)
     label_y = round(_clamp(head_y - label.anchor[1], top + 4, bottom - 4 - label.image.height))
