@@ -498,12 +498,17 @@ def _draw_map(
         shapes.append((_rgb(group_colour(index)), polygon))
     # The largest first, so a small group lying over a large one stays visible; outlines over every fill.
     for colour, polygon in sorted(shapes, key=lambda shape: -_area(shape[1])):
-        mask = Image.new("L", size, 0)
-        ImageDraw.Draw(mask).polygon(polygon, fill=layout.fill_alpha)
-        layer.paste(colour, mask=mask)
+        # The mask only over the region's own box within the layer: a whole layer per region costs ten times more.
+        x0, y0 = (max(0, math.floor(min(p[i] for p in polygon))) for i in (0, 1))
+        x1, y1 = (min(size[i], math.ceil(max(p[i] for p in polygon)) + 1) for i in (0, 1))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        mask = Image.new("L", (x1 - x0, y1 - y0), 0)
+        ImageDraw.Draw(mask).polygon([(x - x0, y - y0) for x, y in polygon], fill=layout.fill_alpha)
+        layer.paste(colour, (x0, y0, x1, y1), mask)
     for colour, polygon in shapes:
         outlines.line([*polygon, polygon[0]], fill=colour, width=layout.outline_width * ss, joint="curve")
-    layer = layer.resize((box[2] - box[0], box[3] - box[1]), Image.Resampling.LANCZOS)
+    layer = layer.reduce(ss)  # the mean of each ss × ss block: smooth edges
     rounded = Image.new("L", layer.size, 0)
     ImageDraw.Draw(rounded).rounded_rectangle((0, 0, layer.width - 1, layer.height - 1), radius=24, fill=255)
     canvas.paste(layer, box[:2], rounded)
