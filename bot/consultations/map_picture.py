@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.exports.colours import group_colour
+from bot.exports.consultation import group_name  # the groups' names as in the committee's report
 from bot.exports.fonts import cjk_font_path
 from bot.rendering import Localizer
 from consultation.opinion_map import NOT_CLUSTERED, OpinionMap, Stance, StatementId
@@ -148,8 +149,6 @@ class PictureLabels:
 
 def picture_labels(l: Localizer, title: str, groups: Iterable[MapRegion]) -> PictureLabels:  # noqa: E741
     """The labels of a map picture for this reader; an empty title becomes "Opinion map"."""
-    from bot.exports.consultation import group_name  # the groups' names as in the committee's report
-
     captions = tuple(
         l.plural(
             "%(group)s (%(num)s person)",
