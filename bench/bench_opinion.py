@@ -43,6 +43,16 @@ clock also counts what other processes took.
 
 Target: at least 500 votes/s on SQLite.
 
+Then the opinion map as a picture in chat (bot/consultations/map_picture.py), in a subprocess of its own: the map of
+20,000 × 500 above, drawn once as the base of a Chinese reader's picture (``base_seconds``: map_drawing and
+draw_base), then ``--pictures`` (2,000) "you are here" pictures, each for another participant's position, encoded
+as PNG as they are sent. ``pictures_per_s`` by the clock, ``cpu_pictures_per_s`` by the process's CPU time (per
+second of one core); ``png_kb_median`` and ``png_kb_max`` the pictures' sizes:
+
+    {"pictures": ..., "pictures_per_s": ..., "cpu_pictures_per_s": ..., "base_seconds": ..., "png_kb_median": ...}
+
+Target: at least 50 pictures per second of one core. ``--pictures 0`` skips it.
+
 Run:  cd /work/main && .venv/bin/python bench/bench_opinion.py [--sizes 1000x100,5000x300,20000x500] [--no-reddwarf]
 """
 
@@ -145,6 +155,45 @@ def run_one(participants: int, statements: int, repeats: int, with_reddwarf: boo
         line["reddwarf_seconds"] = round(seconds, 3)
         line["ratio"] = round(seconds / statistics.median(times), 1)
     return line
+
+
+PICTURE_MAP = (20_000, 500)
+
+
+def _pictures(count: int) -> dict[str, Any]:
+    """ "You are here" pictures of a large map; see the module's docstring."""
+    from bot.consultations.map_picture import draw_base, map_drawing, picture_labels, with_you_are_here
+    from bot.rendering import Localizers
+    from i18n import Catalogs
+
+    participants, statements = PICTURE_MAP
+    votes, _ = synthetic_votes(participants, statements)
+    opinion_map = compute_opinion_map(votes, list(range(participants)), list(range(statements)))
+    texts: dict[int | str, str] = {
+        sid: f"观点 {sid}：小区停车位应当按户轮流分配，每年重新抽签一次，保证公平。" for sid in range(statements)
+    }
+    localizer = Localizers(Catalogs()).get("zh_Hans")
+    start = time.perf_counter()
+    drawing = map_drawing(opinion_map, texts, min_group_size=10)
+    base = draw_base(drawing, picture_labels(localizer, "小区停车位怎么分配？", drawing.regions))
+    base_seconds = time.perf_counter() - start
+    rows = [row % participants for row in range(0, count * 7, 7)]  # spread over the map, not the first few
+    positions = [(float(opinion_map.coordinates[r, 0]), float(opinion_map.coordinates[r, 1])) for r in rows]
+    sizes: list[int] = []
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for position in positions:
+        sizes.append(len(with_you_are_here(base, position)))
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    return {
+        "pictures": count,
+        "pictures_per_s": round(count / seconds, 1),
+        "cpu_pictures_per_s": round(count / cpu_seconds, 1),
+        "base_seconds": round(base_seconds, 3),
+        "png_kb_median": round(statistics.median(sizes) / 1024, 1),
+        "png_kb_max": round(max(sizes) / 1024, 1),
+        "size": list(base.image.size),
+        "groups": len(drawing.regions),
+    }
 
 
 async def _chat_votes(participants: int, statements: int, votes_each: int, rounds: int) -> dict[str, Any]:
@@ -304,7 +353,13 @@ def main() -> None:
     parser.add_argument("--no-chat", action="store_true", help="skip the votes through the chat pipeline")
     parser.add_argument("--chat-only", action="store_true", help="only the votes through the chat pipeline")
     parser.add_argument("--chat", action="store_true", help=argparse.SUPPRESS)  # internal: the chat votes here
+    parser.add_argument("--pictures", type=int, default=2_000, help="'you are here' map pictures to draw (0: none)")
+    parser.add_argument("--pictures-here", action="store_true", help=argparse.SUPPRESS)  # internal: pictures here
     args = parser.parse_args()
+
+    if args.pictures_here:
+        print(json.dumps(_pictures(args.pictures)), flush=True)
+        return
 
     if args.chat:
         logging.disable(logging.WARNING)  # a refused vote would be a bug, and shows in the count, not the log
@@ -325,6 +380,8 @@ def main() -> None:
         if args.no_reddwarf:
             command.append("--no-reddwarf")
         subprocess.run(command, check=True)
+    if args.pictures > 0 and not args.chat_only:
+        subprocess.run([sys.executable, __file__, "--pictures-here", "--pictures", str(args.pictures)], check=True)
     if not args.no_chat:
         command = [sys.executable, __file__, "--chat", "--chat-participants", str(args.chat_participants)]
         command += ["--chat-statements", str(args.chat_statements), "--chat-votes", str(args.chat_votes)]

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.exports.colours import group_colour
+from bot.exports.consultation import group_name  # the groups' names as in the committee's report
 from bot.exports.fonts import cjk_font_path
 from bot.rendering import Localizer
 from consultation.opinion_map import NOT_CLUSTERED, OpinionMap, Stance, StatementId
@@ -137,7 +138,7 @@ class PictureLabels:
 
     title: str
     you_are_here: str
-    # One per region, in order ("Group A · 120 people" / "A组 · 120人").
+    # One per region, in order ("Group A (120 people)" / "A组（120人）").
     group_captions: tuple[str, ...]
     agree: str
     disagree: str
@@ -148,12 +149,10 @@ class PictureLabels:
 
 def picture_labels(l: Localizer, title: str, groups: Iterable[MapRegion]) -> PictureLabels:  # noqa: E741
     """The labels of a map picture for this reader; an empty title becomes "Opinion map"."""
-    from bot.exports.consultation import group_name  # the groups' names as in the committee's report
-
     captions = tuple(
         l.plural(
-            "%(group)s · %(num)s person",
-            "%(group)s · %(num)s people",
+            "%(group)s (%(num)s person)",
+            "%(group)s (%(num)s people)",
             region.size,
             group=group_name(l, index),
             num=region.size,  # formatted for the reader (1,004)
@@ -195,7 +194,7 @@ class PictureLayout:
     min_map_height: int = 420
     max_map_height: int = 760
     # Semi-axis of the smallest region drawn, so a tiny group is still seen.
-    min_radius: int = 34
+    min_radius: int = 44
     fill_alpha: int = 80  # of 255
     outline_width: int = 3
     # Drawn this many times larger, then reduced, for smooth edges (the base only: drawn once per language).
@@ -306,13 +305,13 @@ def wrap_text(text: str, font: ImageFont.FreeTypeFont, width: float, max_lines: 
             line += token
             index += 1
             continue
+        if len(lines) == max_lines - 1:  # the text goes on past the last line
+            return [*lines, _last_line(line, line + "".join(tokens[index:]), font, room)]
         if not line:  # a word wider than the line: as many of its characters as fit
             cut = _fitting(token, font, room)
             line, tokens[index] = token[:cut], token[cut:]
         lines.append(line.rstrip())
         line = ""
-        if len(lines) == max_lines:
-            return _ellipsized(lines, font, width if max_lines > 1 else width - indent)
     if line.strip():
         lines.append(line.rstrip())
     return lines
@@ -330,12 +329,13 @@ def _fitting(text: str, font: ImageFont.FreeTypeFont, room: float) -> int:
     return low
 
 
-def _ellipsized(lines: list[str], font: ImageFont.FreeTypeFont, width: float) -> list[str]:
-    last = lines[-1]
-    while last and font.getlength(last + ELLIPSIS) > width:
-        last = last[:-1]
-    lines[-1] = last.rstrip() + ELLIPSIS
-    return lines
+def _last_line(line: str, rest: str, font: ImageFont.FreeTypeFont, room: float) -> str:
+    """The last line of a text that goes on, ending in "…": at a word's end when the line is well filled so,
+    else cut per character (a long word, or CJK text)."""
+    if line.strip() and font.getlength(line.rstrip() + ELLIPSIS) <= room and font.getlength(line) >= 0.7 * room:
+        return line.rstrip() + ELLIPSIS
+    cut = _fitting(rest.lstrip(), font, room - font.getlength(ELLIPSIS))
+    return rest.lstrip()[:cut].rstrip() + ELLIPSIS
 
 
 # --- the base map, drawn once per language ----------------------------------------------------------------------
@@ -418,7 +418,7 @@ def draw_base(drawing: MapDrawing, labels: PictureLabels, layout: PictureLayout 
     draw = ImageDraw.Draw(canvas)
     y = pad
     for line in title_lines:
-        draw.text((pad, y), line, font=title_font, fill=INK)
+        draw.text((pad, y), line, font=title_font, fill=INK, stroke_width=1, stroke_fill=INK)
         y += _line_height(title_font)
     y = pad + title_height
     map_box: Box = (pad, y, width - pad, y + map_height)
@@ -470,7 +470,7 @@ def _ellipse(
 
 
 def _clamp(value: float, low: float, high: float) -> float:
-    return min(max(value, low), high) if math.isfinite(value) else (low + high) / 2
+    return (low + high) / 2 if math.isnan(value) else min(max(value, low), high)
 
 
 def _draw_map(
@@ -497,12 +497,17 @@ def _draw_map(
         shapes.append((_rgb(group_colour(index)), polygon))
     # The largest first, so a small group lying over a large one stays visible; outlines over every fill.
     for colour, polygon in sorted(shapes, key=lambda shape: -_area(shape[1])):
-        mask = Image.new("L", size, 0)
-        ImageDraw.Draw(mask).polygon(polygon, fill=layout.fill_alpha)
-        layer.paste(colour, mask=mask)
+        # The mask only over the region's own box within the layer: a whole layer per region costs ten times more.
+        x0, y0 = (max(0, math.floor(min(p[i] for p in polygon))) for i in (0, 1))
+        x1, y1 = (min(size[i], math.ceil(max(p[i] for p in polygon)) + 1) for i in (0, 1))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        mask = Image.new("L", (x1 - x0, y1 - y0), 0)
+        ImageDraw.Draw(mask).polygon([(x - x0, y - y0) for x, y in polygon], fill=layout.fill_alpha)
+        layer.paste(colour, (x0, y0, x1, y1), mask)
     for colour, polygon in shapes:
         outlines.line([*polygon, polygon[0]], fill=colour, width=layout.outline_width * ss, joint="curve")
-    layer = layer.resize((box[2] - box[0], box[3] - box[1]), Image.Resampling.LANCZOS)
+    layer = layer.reduce(ss)  # the mean of each ss × ss block: smooth edges
     rounded = Image.new("L", layer.size, 0)
     ImageDraw.Draw(rounded).rounded_rectangle((0, 0, layer.width - 1, layer.height - 1), radius=24, fill=255)
     canvas.paste(layer, box[:2], rounded)
@@ -511,10 +516,10 @@ def _draw_map(
     if not drawing.regions and labels.no_groups:
         font = _font(layout.caption_size)
         text = wrap_text(clean_text(labels.no_groups, 300), font, box[2] - box[0] - 2 * layout.padding, 2)
-        centre_y = (box[1] + box[3]) / 2 - len(text) * _line_height(font) / 2
+        # At the top of the map: its centre is where a reader's pin falls when nobody is placed in a group yet.
         for number, line in enumerate(text):
             draw.text(
-                ((box[0] + box[2]) / 2, centre_y + number * _line_height(font)),
+                ((box[0] + box[2]) / 2, box[1] + layout.padding + number * _line_height(font)),
                 line,
                 font=font,
                 fill=MUTED,
@@ -688,9 +693,9 @@ def with_you_are_here(base: BaseMap, position: tuple[float, float]) -> bytes:
     tip_y = round(_clamp(y, top + pin.image.height, bottom - 4))
     pin_at = (tip_x - pin.anchor[0], tip_y - pin.anchor[1])
     head_y = pin_at[1] + pin.image.width // 2
-    # The label right of the pin, or left of it where it would leave the picture; never above or below the map.
+    # The label right of the pin, or left of it where it would leave the map; never above or below the map.
     label_x = pin_at[0] + pin.image.width + 4
-    if label_x + label.image.width > base.image.width - 4:
+    if label_x + label.image.width > right - 4:
         label_x = pin_at[0] - 4 - label.image.width
     label_x = max(4, label_x)
     label_y = round(_clamp(head_y - label.anchor[1], top + 4, bottom - 4 - label.image.height))
@@ -700,13 +705,22 @@ def with_you_are_here(base: BaseMap, position: tuple[float, float]) -> bytes:
         max(pin_at[0] + pin.image.width, label_x + label.image.width),
         max(pin_at[1] + pin.image.height, label_y + label.image.height),
     )
+    size = (patch_box[2] - patch_box[0], patch_box[3] - patch_box[1])
+    overlay = Image.new("RGBA", size, (0, 0, 0, 0))
+    overlay.alpha_composite(pin.image, (pin_at[0] - patch_box[0], pin_at[1] - patch_box[1]))
+    overlay.alpha_composite(label.image, (label_x - patch_box[0], label_y - patch_box[1]))
     patch = base.rgb.crop(patch_box).convert("RGBA")
-    patch.alpha_composite(pin.image, (pin_at[0] - patch_box[0], pin_at[1] - patch_box[1]))
-    patch.alpha_composite(label.image, (label_x - patch_box[0], label_y - patch_box[1]))
+    patch.alpha_composite(overlay)
     mapped = patch.convert("RGB").quantize(palette=base.image, dither=Image.Dither.NONE)
     picture = base.image.copy()
-    picture.paste(mapped, patch_box[:2])
+    # Only the marker's own pixels: the base's other pixels keep their palette entries (a nearest-colour mapping
+    # of them could differ from the quantizer's choice and show the patch as a faint rectangle).
+    picture.paste(mapped, patch_box[:2], overlay.getchannel("A").point(_covered, "1"))
     return _png(picture, base.layout)
+
+
+def _covered(alpha: int) -> int:
+    return 255 if alpha else 0
 
 
 def without_position(base: BaseMap) -> bytes:
