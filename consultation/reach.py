@@ -121,20 +121,16 @@ async def participants_reached(uow: UnitOfWork, consultation: Consultation) -> l
     return await _reached(uow, consultation.community_id, statement)
 
 
-async def own_pseudonyms(uow: UnitOfWork, consultation_id: int, person_ids: Sequence[int]) -> dict[int, str]:
-    """Each of these people's own pseudonym in the consultation (those who took part): what places a person's own
-    "you are here" on the picture of the map they alone get (bot.consultations.pictures). ParticipantLink is read
-    for nothing else here; the pseudonym never leaves the worker that draws the picture."""
-    if not person_ids:
-        return {}
+async def own_pseudonyms(uow: UnitOfWork, consultation_id: int) -> dict[int, str]:
+    """Each participant's own pseudonym, by person: what places a person's own "you are here" on the picture of
+    the map that they alone get (bot.consultations.pictures). ParticipantLink is read for nothing else here, and
+    this never leaves the worker that draws the pictures. Every participant at once, not a list of people: 20,000
+    ids would not fit in one statement's parameters on SQLite."""
     rows = (
         await uow.session.exec(
             sa_select(col(ParticipantLink.person_id), col(Participant.pseudonym))
             .join(Participant, col(Participant.id) == col(ParticipantLink.participant_id))
-            .where(
-                col(ParticipantLink.consultation_id) == consultation_id,
-                col(ParticipantLink.person_id).in_(sorted(set(person_ids))),
-            )
+            .where(col(ParticipantLink.consultation_id) == consultation_id)
         )  # type: ignore[call-overload]
     ).all()
     return {int(person_id): pseudonym for person_id, pseudonym in rows}

@@ -192,7 +192,7 @@ async def _outcome_findings(task: MapTask) -> Counted:
             # Whom the outcome reaches, in which languages, and each one's own pseudonym: in the same read.
             people = await reach.participants_reached(uow, consultation)
             viewers = list(dict.fromkeys(Viewer(p.person_id, p.language) for p in people))
-            pseudonyms = await reach.own_pseudonyms(uow, task.consultation_id, [v.person_id for v in viewers])
+            pseudonyms = await reach.own_pseudonyms(uow, task.consultation_id)
             texts = await reach.statement_texts(uow, read.statement_ids)
     matrix = None if figures.withheld else read
     # The read transaction ended: the map needs only the matrix, and k, which the figures carry (no second read).

@@ -4,8 +4,10 @@ consultation (no one's position). Drawing is bot.consultations.map_picture's; th
 
 For the close of a consultation of 20,000 participants the map is computed once (with the outcome's findings,
 bot.consultations.jobs), its base drawn once per reader language, and each person's picture only adds their marker
-to it. People whose pins fall on the same pixel (the same votes give the same position) share one file, so the
-pictures are at most as many as the distinct spots. Someone with too few votes to be placed (not in a
+to it. People whose pins fall in the same SPOT_PIXELS square of the picture (the same votes give the same position)
+share one file, pinned where the first of them stands: a few pixels off for the others, under the pin's own size,
+and the files are at most as many as the squares the participants stand in, not one per person (a picture is about
+60 KB: 20,000 of them would be over a gigabyte, kept for days). Someone with too few votes to be placed (not in a
 group of the map) gets the base map without a marker, one file per language. The files are written here; what
 goes back to the jobs' process is only which file is whose (person id, language, file name, placed or not): no
 position and no pseudonym ever leaves this process.
@@ -16,6 +18,7 @@ findings then, and the staff's map is refused (MapWithheld)."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     from bot.consultations.map_picture import BaseMap, MapDrawing, PictureLabels
     from consultation.opinion_map import OpinionMap, StatementId
 
+SPOT_PIXELS: Final = 4  # the side of a spot that shares one picture; the pin is about 40 pixels tall
 MAP_FILE: Final = "opinion-map-{consultation_id}.png"  # the staff's current map, as the chat shows its name
 
 
@@ -73,7 +77,7 @@ def draw_outcome_pictures(
     folder: Path,
     labels: Labels = labels_in,
 ) -> tuple[PersonPicture, ...]:
-    """Every viewer's own picture, written to folder: the base per language once, a marker per pixel."""
+    """Every viewer's own picture, written to folder: the base per language once, a marker per spot."""
     from bot.consultations.map_picture import draw_base, map_drawing, with_you_are_here, without_position
     from consultation.opinion_map import NOT_CLUSTERED
 
@@ -92,16 +96,22 @@ def draw_outcome_pictures(
     for viewer in viewers:
         pseudonym = pseudonyms.get(viewer.person_id)
         row = row_of.get(pseudonym) if pseudonym is not None else None
-        placed = row is not None and int(found.group_of[row]) != NOT_CLUSTERED
+        position = None
+        if row is not None and int(found.group_of[row]) != NOT_CLUSTERED:
+            # By row, not OpinionMap.position(), which looks the pseudonym up in a tuple: 20,000 times over 20,000.
+            x, y = float(found.coordinates[row, 0]), float(found.coordinates[row, 1])
+            position = (x, y) if math.isfinite(x) and math.isfinite(y) else None
         base = bases.get(viewer.language)
         if base is None:
             base = bases[viewer.language] = draw_base(drawing, labels(viewer.language, title, drawing))
-        position = found.position(pseudonym) if placed and pseudonym is not None else None
         pixel = base.to_pixel(position) if position is not None else None
-        key = (viewer.language, (round(pixel[0]), round(pixel[1])) if pixel is not None else None)
+        spot = (int(pixel[0] // SPOT_PIXELS), int(pixel[1] // SPOT_PIXELS)) if pixel is not None else None
+        key = (viewer.language, spot)
         name = files.get(key)
         if name is None:
-            name = files[key] = write(with_you_are_here(base, position) if position else without_position(base))
+            content = with_you_are_here(base, position) if position is not None else without_position(base)
+            name = files[key] = write(content)
+        placed = position is not None
         pictures.append(PersonPicture(viewer.person_id, viewer.language, name, placed))
     return tuple(pictures)
 
