@@ -119,8 +119,10 @@ def test_a_group_smaller_than_k_shows_no_statement(opinion_map: OpinionMap) -> N
     sizes = sorted(len(group.participant_ids) for group in opinion_map.groups)
     drawing = map_drawing(opinion_map, texts(opinion_map), min_group_size=sizes[0] + 1)
     small = [region for region in drawing.regions if region.size < sizes[0] + 1]
-    assert small and all(region.statement is None and region.agrees is None for region in small)
-    assert all(region.statement is not None for region in drawing.regions if region.size > sizes[0])
+    assert small and all(region.statement is None and region.agrees is None and region.withheld for region in small)
+    assert all(
+        region.statement is not None and not region.withheld for region in drawing.regions if region.size > sizes[0]
+    )
     picture = decoded(without_position(draw_base(drawing, LABELS)))
     assert max(picture.size) <= TELEGRAM_MAX_SIDE
 

@@ -53,6 +53,8 @@ class MapRegion:
     statement: str | None
     # Whether the group mostly agrees (True) or disagrees (False) with it; None with no statement.
     agrees: bool | None
+    # The group is smaller than k: the legend says why its statement is not shown.
+    withheld: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,8 @@ def map_drawing(opinion_map: OpinionMap, statement_texts: Mapping[StatementId, s
             first = group.representative[0]
             statement = statement_texts.get(first.statement_id)
             agrees = None if statement is None else first.stance is Stance.AGREE
-        regions.append(MapRegion(centre, covariance, len(group.participant_ids), statement, agrees))
+        withheld = len(group.participant_ids) < min_group_size
+        regions.append(MapRegion(centre, covariance, len(group.participant_ids), statement, agrees, withheld))
     clustered = coordinates[(group_of != NOT_CLUSTERED) & finite]
     return MapDrawing(tuple(regions), _extent(clustered, regions))
 
@@ -566,9 +569,11 @@ class _Legend:
 
     def _statement(self, region: MapRegion, lines: int) -> tuple[str, list[str], Colour]:
         """The stance's marker, the statement's lines (the first after the marker) and the marker's colour."""
-        if region.statement is None or region.agrees is None:
+        if region.withheld:
             withheld = clean_text(self.labels.withheld, 300)
             return "", wrap_text(withheld, self.text_font, self.text_width, min(lines, 2)), MUTED
+        if region.statement is None or region.agrees is None:  # none representative, or its text is gone
+            return "", [], MUTED
         marker = clean_text(self.labels.agree if region.agrees else self.labels.disagree, 40)
         indent = self._indent(marker)
         text = wrap_text(clean_text(region.statement), self.text_font, self.text_width, lines, indent)
