@@ -62,6 +62,7 @@ from community.scope import (
 )
 from community.settings import stored_value
 from community.unit_of_work import UnitOfWork
+from consultation import map_memory as map_memory_json
 from consultation import messages
 from consultation.errors import (
     AudienceTooSmall,
@@ -84,10 +85,12 @@ from consultation.errors import (
     StatementsNotAllowed,
     StatementTooLong,
 )
+from consultation.map_memory import ClusteringMemory
 from consultation.models import (
     Consultation,
     ConsultationStatus,
     Eligibility,
+    MapMemory,
     Participant,
     ParticipantLink,
     Statement,
@@ -1195,6 +1198,30 @@ def matrix_tally(matrix: VoteMatrix) -> VoteTally:
         agree=int((votes == int(VoteValue.AGREE)).sum()),
         disagree=int((votes == int(VoteValue.DISAGREE)).sum()),
         passed=int((votes == int(VoteValue.PASS)).sum()),
+    )
+
+
+async def map_memory(uow: UnitOfWork, consultation_id: int) -> ClusteringMemory | None:
+    """What the consultation's opinion map remembers from its last computation (consultation.map_memory), None
+    before the first or when what is stored cannot be read (the next map starts afresh)."""
+    kept = await uow.session.get(MapMemory, consultation_id)
+    return None if kept is None else map_memory_json.from_json(kept.memory)
+
+
+async def store_map_memory(
+    uow: UnitOfWork, consultation_id: int, memory: ClusteringMemory, computed_at: datetime
+) -> None:
+    """Keep what the map computed at ``computed_at`` remembers, for the next; a memory older than the one kept
+    (two jobs finishing out of order) changes nothing. The caller commits."""
+    table = MapMemory.__table__  # type: ignore[attr-defined]
+    text = map_memory_json.to_json(memory)
+    insert = _insert(uow, MapMemory).values(consultation_id=consultation_id, memory=text, computed_at=computed_at)
+    await uow.session.exec(
+        insert.on_conflict_do_update(
+            index_elements=["consultation_id"],
+            set_={"memory": text, "computed_at": computed_at},
+            where=table.c.computed_at <= computed_at,
+        )
     )
 
 

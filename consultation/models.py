@@ -173,3 +173,17 @@ class VoteTallySnapshot(SQLModel, table=True):
     disagree: int
     passed: int
     counted_at: datetime = Field(sa_column=_utc())
+
+
+class MapMemory(SQLModel, table=True):
+    """What the opinion map of a consultation remembers from its last computation (consultation.map_memory): the
+    next refresh starts from it, as Pol.is's updates do, and the exports of a closed consultation show the groups
+    its outcome told. JSON of pseudonyms and cluster numbers: nobody's votes, no person."""
+
+    __tablename__ = "consultation_map_memory"
+
+    consultation_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("consultation.id", ondelete="CASCADE"), primary_key=True)
+    )
+    memory: str = Field(sa_column=Column(Text, nullable=False))
+    computed_at: datetime = Field(sa_column=_utc())

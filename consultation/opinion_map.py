@@ -62,8 +62,9 @@ from typing import TypeAlias
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+
+from consultation.group_count import POLIS_GROUP_K_BUFFER, smooth_group_count
+from consultation.map_memory import ClusteringMemory, Clusters
 
 ParticipantId: TypeAlias = int | str
 StatementId: TypeAlias = int | str
@@ -90,10 +91,23 @@ class OpinionMapSettings:
     max_consensus: int = 5
     max_divisive: int = 5
     min_divisiveness: float = 0.5
-    random_state: int = 0
+    # Pol.is's :base-iters, and its kmeans's default max-iters, which its group clustering runs with (the
+    # :cluster-iters it passes is a key its kmeans does not read).
+    base_iterations: int = 10
+    group_iterations: int = 20
+    group_k_buffer: int = POLIS_GROUP_K_BUFFER
+    # Pol.is's greedy-n: while fewer are clustered, the most active voters are, whatever their number of votes.
+    greedy_participants: int = 15
 
     def __post_init__(self) -> None:
-        if self.min_votes < 1 or self.base_clusters < 1 or not 2 <= self.min_groups <= self.max_groups:
+        if (
+            self.min_votes < 1
+            or self.base_clusters < 1
+            or not 2 <= self.min_groups <= self.max_groups
+            or self.base_iterations < 0
+            or self.group_iterations < 0
+            or self.group_k_buffer < 1
+        ):
             raise ValueError("invalid opinion map settings")
 
 
@@ -178,6 +192,11 @@ class OpinionMap:
     divisive: tuple[DivisiveStatement, ...]
     silhouette: float | None
     settings: OpinionMapSettings = field(default_factory=OpinionMapSettings)
+    # What the next map of a live consultation starts from (Pol.is's history: base and group clusters, the group
+    # count's smoother); None when fewer than two positions could be clustered. ``silhouettes``: each possible
+    # k's, best first (empty when the groups were recalled from a memory, advance=False).
+    memory: ClusteringMemory | None = None
+    silhouettes: tuple[tuple[int, float], ...] = ()
     # Statements moderated out after votes were cast: their columns stay (zeroed in the PCA, their counts kept in
     # the groups' per-statement counts) but they are never representative, consensus or divisive.
     moderated_out: frozenset[StatementId] = frozenset()
@@ -226,6 +245,8 @@ def compute_opinion_map(
     statement_ids: Sequence[StatementId],
     settings: OpinionMapSettings | None = None,
     moderated_out: Collection[StatementId] = (),
+    previous: ClusteringMemory | None = None,
+    advance: bool = True,
 ) -> OpinionMap:
     """The opinion map of ``votes`` (participants × statements: +1 agree, -1 disagree, 0 pass, NaN unseen).
 
@@ -261,8 +282,9 @@ def compute_opinion_map(
         del pca_matrix, pca_seen
     else:
         coordinates, statement_means, loadings = _project(matrix, seen, agree, disagree, vote_counts)
-    clustered = vote_counts >= settings.min_votes
-    group_of, silhouette = _cluster(coordinates, clustered, settings)
+    clustered = _in_conversation(vote_counts, pids, len(sids), settings, previous)
+    clustering = _cluster(coordinates, clustered, pids, settings, previous, advance)
+    group_of = clustering.group_of
     n_groups = int(group_of.max()) + 1 if n_participants else 0
 
     group_counts = []
@@ -312,9 +334,11 @@ def compute_opinion_map(
         consensus_disagree=_consensus(all_counts, Stance.DISAGREE, sids, shown, settings),
         group_informed_consensus=_group_informed_consensus(group_counts, sids, shown),
         divisive=_divisive(group_counts, sids, shown, settings),
-        silhouette=silhouette,
+        silhouette=clustering.silhouette,
         settings=settings,
         moderated_out=out_ids,
+        memory=clustering.memory,
+        silhouettes=tuple(sorted(clustering.silhouettes.items(), key=lambda item: (-item[1], item[0]))),
     )
 
 
@@ -380,47 +404,304 @@ def _importance(counts: _Counts, extremity: FloatArray) -> FloatArray:
     return np.asarray(pa * (1.0 - pp) * (1.0 + extremity), dtype=np.float64)
 
 
+@dataclass(frozen=True, slots=True)
+class _Clustering:
+    group_of: IntArray
+    silhouette: float | None
+    memory: ClusteringMemory | None
+    silhouettes: dict[int, float]
+
+
 def _cluster(
-    coordinates: FloatArray, clustered: NDArray[np.bool_], settings: OpinionMapSettings
-) -> tuple[IntArray, float | None]:
+    coordinates: FloatArray,
+    clustered: NDArray[np.bool_],
+    pids: tuple[ParticipantId, ...],
+    settings: OpinionMapSettings,
+    previous: ClusteringMemory | None,
+    advance: bool,
+) -> _Clustering:
     group_of = np.full(coordinates.shape[0], NOT_CLUSTERED, dtype=np.int64)
     rows = np.flatnonzero(clustered)
     if rows.size == 0:
-        return group_of, None
-    points = coordinates[rows]
-    # Positions equal up to rounding noise count once, or k-means would be asked for more clusters than points.
-    distinct = np.unique(np.round(points, 9), axis=0).shape[0]
-    n_base = min(settings.base_clusters, distinct)
-    if n_base == 1:
+        return _Clustering(group_of, None, previous, {})
+    points = np.ascontiguousarray(coordinates[rows])
+    members = tuple(pids[i] for i in rows)
+    if previous is not None and not advance:
+        return _recall(group_of, rows, points, members, previous)
+    known = _labels_of(members, previous.base) if previous is not None else None
+    base_ids, centres = _polis_kmeans(points, None, known, settings.base_clusters, settings.base_iterations)
+    order = np.argsort(centres.ids)  # Pol.is sorts base clusters by id
+    base_order = centres.ids[order]
+    base_centres = centres.positions[order]
+    weights = np.bincount(np.searchsorted(base_order, base_ids), minlength=base_order.size).astype(np.float64)
+    base = Clusters(members, tuple(int(b) for b in base_ids))
+    if base_order.size == 1:
         group_of[rows] = 0
-        return group_of, None
-    base = KMeans(n_clusters=n_base, n_init=1, random_state=settings.random_state).fit(points)
-    base_labels = np.asarray(base.labels_, dtype=np.int64)
-    centres = np.asarray(base.cluster_centers_, dtype=np.float64)
-    weights = np.bincount(base_labels, minlength=n_base).astype(np.float64)
-
-    best_labels = np.arange(n_base, dtype=np.int64)
-    best_score: float | None = None
-    for k in range(settings.min_groups, min(settings.max_groups, n_base - 1) + 1):
-        model = KMeans(n_clusters=k, n_init=10, random_state=settings.random_state)
-        labels = np.asarray(model.fit(centres, sample_weight=weights).labels_, dtype=np.int64)
+        return _Clustering(group_of, None, None, {})
+    # Pol.is's max-k-fn: more groups only once there are enough base clusters to tell them apart.
+    max_k = min(settings.max_groups, 2 + base_order.size // 12)
+    distances = np.sqrt(((base_centres[:, None, :] - base_centres[None, :, :]) ** 2).sum(axis=2))
+    base_members = tuple(int(b) for b in base_order)
+    clusterings: dict[int, Clusters] = {}
+    silhouettes: dict[int, float] = {}
+    for k in range(settings.min_groups, max_k + 1):
+        last = previous.groups_for(k) if previous is not None else None
+        known_groups = _labels_of(base_members, last) if last is not None else None
+        labels, _ = _polis_kmeans(base_centres, weights, known_groups, k, settings.group_iterations)
         if np.unique(labels).size < 2:
             continue
-        score = float(silhouette_score(centres, labels))
-        if best_score is None or score > best_score:
-            best_score, best_labels = score, labels
+        clusterings[k] = Clusters(base_members, tuple(int(g) for g in labels))
+        silhouettes[k] = _silhouette(distances, np.unique(labels, return_inverse=True)[1])
+    if not clusterings:
+        group_of[rows] = 0
+        return _Clustering(group_of, None, None, {})
+    # The best k of this map; ties go to the fewer groups.
+    best_k = max(sorted(silhouettes), key=lambda k: silhouettes[k])
+    state = smooth_group_count(previous.group_count if previous else None, best_k, clusterings, settings.group_k_buffer)
+    chosen = clusterings[state.shown_k]
+    group_of[rows] = _numbered(np.asarray(chosen.labels)[np.searchsorted(base_order, base_ids)])
+    memory = ClusteringMemory(base, tuple(sorted(clusterings.items())), state)
+    return _Clustering(group_of, silhouettes[state.shown_k], memory, silhouettes)
 
-    raw = best_labels[base_labels]
-    # Number groups by size (largest first), ties by the group's first member: stable across runs.
-    sizes = np.bincount(raw)
-    present = np.flatnonzero(sizes)
-    first_member = np.array([np.flatnonzero(raw == label)[0] for label in present])
-    order = sorted(range(present.size), key=lambda i: (-int(sizes[present[i]]), int(first_member[i])))
-    renumber = np.full(sizes.size, NOT_CLUSTERED, dtype=np.int64)
+
+def _recall(
+    group_of: IntArray, rows: IntArray, points: FloatArray, members: tuple[ParticipantId, ...], memory: ClusteringMemory
+) -> _Clustering:
+    """The groups a stored memory gives, unchanged (the map of a closed consultation, as its outcome told them):
+    each participant in the base cluster the memory puts them in, one it does not know in the nearest."""
+    known = _labels_of(members, memory.base)
+    ids = np.unique(known[known >= 0])
+    if ids.size == 0:
+        return _Clustering(group_of, None, memory, {})
+    index = np.searchsorted(ids, known)
+    centres = np.array([points[known == b].mean(axis=0) for b in ids])
+    unknown = known < 0
+    index[unknown] = _nearest(points[unknown], centres)
+    chosen = memory.groups_for(memory.group_count.shown_k)
+    if chosen is None:
+        group_of[rows] = 0
+        return _Clustering(group_of, None, memory, {})
+    group_of_base = _labels_of(tuple(int(b) for b in ids), chosen)
+    group_of[rows] = _numbered(np.where(group_of_base >= 0, group_of_base, 0)[index])
+    return _Clustering(group_of, None, memory, {})
+
+
+def _labels_of(members: Sequence[ParticipantId], clusters: Clusters) -> IntArray:
+    """Each member's label in ``clusters``, -1 for one it does not hold."""
+    label = dict(zip(clusters.members, clusters.labels, strict=True))
+    return np.array([label.get(m, -1) for m in members], dtype=np.int64)
+
+
+def _numbered(raw: IntArray) -> IntArray:
+    """Groups numbered by size (largest first), ties by the group's first member: stable across runs."""
+    present, compact = np.unique(raw, return_inverse=True)
+    sizes = np.bincount(compact)
+    first_member = np.array([np.flatnonzero(compact == i)[0] for i in range(present.size)])
+    order = sorted(range(present.size), key=lambda i: (-int(sizes[i]), int(first_member[i])))
+    renumber = np.empty(present.size, dtype=np.int64)
     for new, i in enumerate(order):
-        renumber[present[i]] = new
-    group_of[rows] = renumber[raw]
-    return group_of, best_score
+        renumber[i] = new
+    return np.asarray(renumber[compact], dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class _Centres:
+    ids: IntArray
+    positions: FloatArray
+
+
+def _polis_kmeans(
+    points: FloatArray, weights: FloatArray | None, known: IntArray | None, k: int, iterations: int
+) -> tuple[IntArray, _Centres]:
+    """The base clusters (``weights`` None) as Pol.is's kmeans (compdemocracy/polis
+    math/src/polismath/math/clusters.clj) makes them: Lloyd steps from the last clustering when there is one
+    (``known``: each point's cluster id then, -1 for a new point), from the first k distinct points otherwise.
+
+    The groups (base clusters weighted by their sizes): the clustering of lowest inertia among Lloyd's runs from
+    the last clustering (as Pol.is) and from three starts that need no history and no randomness: Pol.is's clean
+    start grown from one cluster of everyone (the point farthest from every centre starts each new one), and k
+    slices of equal weight along each axis of the map. Pol.is runs from its last clustering only (or, at first,
+    from the first k base clusters, often neighbours): a run that settled in a poor split stays in it, and a
+    first map would show a split no one would recognise."""
+    w = np.ones(points.shape[0], dtype=np.float64) if weights is None else weights
+    remembered = known is not None and bool((known >= 0).any())
+    if weights is None:
+        if remembered:
+            assert known is not None
+            return _kmeans(points, w, _clean_start(points, w, known, k), iterations)
+        first = _first_distinct(points, k)
+        start = _Centres(np.arange(first.size, dtype=np.int64), np.asarray(points[first], dtype=np.float64))
+        return _kmeans(points, w, start, iterations)
+    import os
+    if os.environ.get("LINLI_STARTS") == "w":
+        if remembered:
+            assert known is not None
+            return _kmeans(points, w, _clean_start(points, w, known, k), iterations)
+        first = _first_distinct(points, k)
+        return _kmeans(points, w, _Centres(np.arange(first.size, dtype=np.int64), np.asarray(points[first])), iterations)
+    starts = [_clean_start(points, w, np.zeros(points.shape[0], dtype=np.int64), k)]
+
+    if os.environ.get("LINLI_STARTS", "wsxy") == "wsxy":
+        starts += [_slices(points, w, axis, k) for axis in range(points.shape[1])]
+    if remembered:
+        assert known is not None
+        starts.insert(0, _clean_start(points, w, known, k))
+    best: tuple[float, tuple[IntArray, _Centres]] | None = None
+    for start in starts:
+        run = _kmeans(points, w, start, iterations)
+        inertia = _inertia(points, w, *run)
+        # The remembered clustering is first: a fresh one replaces it only when clearly better (not by rounding).
+        if best is None or inertia < best[0] * (1.0 - 1e-9):
+            best = (inertia, run)
+    assert best is not None
+    return best[1]
+
+
+def _slices(points: FloatArray, w: FloatArray, axis: int, k: int) -> _Centres:
+    """k slices of (about) equal weight of the points sorted along one axis, as a start."""
+    order = np.argsort(points[:, axis], kind="stable")
+    share = np.cumsum(w[order]) / w.sum()
+    labels = np.empty(points.shape[0], dtype=np.int64)
+    labels[order] = np.minimum((share * k - 1e-12).astype(np.int64), k - 1)
+    return _means(points, w, labels)
+
+
+def _inertia(points: FloatArray, w: FloatArray, labels: IntArray, centres: _Centres) -> float:
+    nearest = centres.positions[np.searchsorted(centres.ids, labels)]
+    return float((w * ((points - nearest) ** 2).sum(axis=1)).sum())
+
+
+def _in_conversation(
+    vote_counts: IntArray,
+    pids: tuple[ParticipantId, ...],
+    n_statements: int,
+    settings: OpinionMapSettings,
+    previous: ClusteringMemory | None,
+) -> NDArray[np.bool_]:
+    """Who is clustered, as Pol.is's in-conv: those with at least min_votes votes, or votes on every statement when
+    there are fewer; once clustered, always (the last map's base clusters hold them); and while fewer than
+    ``greedy_participants`` are, the most active voters up to that many, so that an early map has groups."""
+    clustered = vote_counts >= min(settings.min_votes, max(n_statements, 1))
+    if previous is not None:
+        remembered = frozenset(previous.base.members)
+        clustered |= np.fromiter((pid in remembered for pid in pids), dtype=np.bool_, count=len(pids))
+    missing = settings.greedy_participants - int(clustered.sum())
+    if missing > 0:
+        candidates = np.flatnonzero(~clustered & (vote_counts > 0))
+        # Most votes first, the earlier row first among equals (Pol.is sorts by count only).
+        ranked = candidates[np.argsort(-vote_counts[candidates], kind="stable")]
+        clustered[ranked[:missing]] = True
+    return clustered
+
+
+def _first_distinct(points: FloatArray, k: int) -> IntArray:
+    """Pol.is's init-clusters: the rows of the first k distinct positions, in the order of the rows."""
+    _, first = np.unique(points, axis=0, return_index=True)
+    return np.asarray(np.sort(first)[:k], dtype=np.int64)
+
+
+def _means(points: FloatArray, w: FloatArray, labels: IntArray) -> _Centres:
+    ids, compact = np.unique(labels, return_inverse=True)
+    totals = np.bincount(compact, weights=w, minlength=ids.size)
+    positions = np.empty((ids.size, points.shape[1]), dtype=np.float64)
+    for d in range(points.shape[1]):
+        positions[:, d] = np.bincount(compact, weights=w * points[:, d], minlength=ids.size) / totals
+    return _Centres(np.asarray(ids, dtype=np.int64), positions)
+
+
+def _clean_start(points: FloatArray, w: FloatArray, known: IntArray, k: int) -> _Centres:
+    """Pol.is's clean-start-clusters: the last clusters recentred on their members' new positions (new points
+    join none yet), clusters at the same place merged, then, while fewer than k clusters and than distinct
+    positions, the point farthest from every centre leaves its cluster to start a new one."""
+    labels = known.copy()
+    member = labels >= 0
+    centres = _means(points[member], w[member], labels[member])
+    # Identical centres merge into the cluster of the larger (Pol.is's uniqify-clusters).
+    _, first, inverse = np.unique(centres.positions, axis=0, return_index=True, return_inverse=True)
+    if first.size < centres.ids.size:
+        sizes = np.bincount(np.searchsorted(centres.ids, labels[member]), minlength=centres.ids.size)
+        places = inverse.ravel().tolist()
+        keep: dict[int, int] = {}
+        for i, place in enumerate(places):
+            if place not in keep or sizes[i] > sizes[keep[place]]:
+                keep[place] = i
+        target = {int(centres.ids[i]): int(centres.ids[keep[place]]) for i, place in enumerate(places)}
+        labels[member] = [target[int(x)] for x in labels[member]]
+        centres = _means(points[member], w[member], labels[member])
+    possible = min(k, np.unique(points, axis=0).shape[0])
+    next_id = int(centres.ids.max()) + 1
+    while centres.ids.size < possible:
+        distance = np.sqrt(_squared_distances(points, centres.positions).min(axis=1))
+        far = int(np.argmax(distance))
+        if distance[far] <= 0.0:
+            break
+        labels[far] = next_id
+        next_id += 1
+        member = labels >= 0
+        centres = _means(points[member], w[member], labels[member])
+    return centres
+
+
+def _squared_distances(points: FloatArray, centres: FloatArray) -> FloatArray:
+    return np.asarray(((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2), dtype=np.float64)
+
+
+def _nearest(points: FloatArray, centres: FloatArray) -> IntArray:
+    """The index of each point's nearest centre (the first of equals), a block of rows at a time so that the
+    distances of 100,000 points to 100 centres never sit in memory at once."""
+    labels = np.empty(points.shape[0], dtype=np.int64)
+    centre_norms = (centres**2).sum(axis=1)
+    for start in range(0, points.shape[0], _NEAREST_BLOCK):
+        block = points[start : start + _NEAREST_BLOCK]
+        # |x - c|^2 without |x|^2, which is the same for every centre of one point.
+        labels[start : start + block.shape[0]] = np.argmin(centre_norms - 2.0 * block @ centres.T, axis=1)
+    return labels
+
+
+_NEAREST_BLOCK = 16_384
+# Pol.is's same-clustering? threshold: centres closer than this to their counterparts count as unmoved.
+_SAME_CLUSTERING = 0.01
+
+
+def _kmeans(points: FloatArray, w: FloatArray, centres: _Centres, iterations: int) -> tuple[IntArray, _Centres]:
+    """Lloyd steps as Pol.is's: a cluster left empty is dropped, and it stops when no centre moved by 0.01 or more
+    (same-clustering?) or after ``iterations`` more steps. The labels are those of the last step."""
+    labels = centres.ids[_nearest(points, centres.positions)]
+    for _ in range(iterations + 1):
+        labels = centres.ids[_nearest(points, centres.positions)]
+        moved = _means(points, w, labels)
+        settled = moved.positions.shape == centres.positions.shape and bool(
+            np.all(
+                np.linalg.norm(_sorted_rows(moved.positions) - _sorted_rows(centres.positions), axis=1)
+                < _SAME_CLUSTERING
+            )
+        )
+        centres = moved
+        if settled:
+            break
+    return labels, centres
+
+
+def _sorted_rows(positions: FloatArray) -> FloatArray:
+    return np.asarray(positions[np.lexsort(positions.T[::-1])], dtype=np.float64)
+
+
+def _silhouette(distances: FloatArray, labels: IntArray) -> float:
+    """Pol.is's silhouette of a group clustering: the plain mean over the base clusters (not weighted by their
+    sizes) of ``(b - a) / max(a, b)``, 0 for a base cluster alone in its group."""
+    n = labels.size
+    values = np.zeros(n, dtype=np.float64)
+    groups = np.unique(labels)
+    for i in range(n):
+        own = labels == labels[i]
+        own[i] = False
+        if not own.any():
+            continue
+        a = float(distances[i, own].mean())
+        b = min(float(distances[i, labels == g].mean()) for g in groups if g != labels[i])
+        top = max(a, b)
+        values[i] = 0.0 if top == 0.0 else (b - a) / top
+    return float(values.mean())
 
 
 def _counts(agree: NDArray[np.bool_], disagree: NDArray[np.bool_], seen: NDArray[np.bool_]) -> _Counts:
@@ -602,6 +883,7 @@ def _divisive(
 __all__ = [
     "NOT_CLUSTERED",
     "Z_90",
+    "ClusteringMemory",
     "ConsensusStatement",
     "DivisiveStatement",
     "Group",

@@ -40,6 +40,7 @@ from consultation.consultations import (
     ConsultationFigures,
     figures,
     get_consultation,
+    map_memory,
     require_figures_shown,
     vote_matrix,
 )
@@ -208,7 +209,12 @@ async def compute_outcome(
     if counted.withheld:
         return await _withheld_outcome(uow, consultation, community.name, community.timezone, counted, settings)
     matrix = await vote_matrix(uow, consultation_id)
-    opinion = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids, settings)
+    # The groups the last map computed (the outcome's, once closed), not a map of its own: a report must show the
+    # groups the participants were told of. Without a stored memory (no map yet), the map from the votes alone.
+    remembered = await map_memory(uow, consultation_id)
+    opinion = compute_opinion_map(
+        matrix.votes, matrix.participants, matrix.statement_ids, settings, previous=remembered, advance=False
+    )
     texts = {
         sid: (text, author is None)
         for sid, text, author in (

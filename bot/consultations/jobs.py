@@ -49,6 +49,7 @@ from community.communities import get_community
 from community.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from consultation import consultations, reach
 from consultation.consultations import CLOSE, MAP, OPEN, OUTCOME, ConsultationJob
+from consultation.map_memory import ClusteringMemory
 from consultation.messages import ConsultationOutcome, reached
 
 if TYPE_CHECKING:
@@ -101,14 +102,15 @@ def map_findings(
     return Findings(figures.participants, figures.voters, figures.votes, groups, consensus, divisive)
 
 
-def _opinion_map(matrix: consultations.VoteMatrix) -> OpinionMap | None:
-    """The map of the votes, None without any; in the worker."""
+def _opinion_map(matrix: consultations.VoteMatrix, memory: ClusteringMemory | None = None) -> OpinionMap | None:
+    """The map of the votes, None without any; in the worker. It starts from what the last map remembers (memory):
+    the outcome's is the last refresh of the live map, as Pol.is's last update."""
     if not matrix.participants or not matrix.statement_ids:
         return None
     # scikit-learn and numpy load here, on the first map, not at start-up (tests/test_startup_imports.py).
     from consultation.opinion_map import compute_opinion_map
 
-    return compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
+    return compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids, previous=memory)
 
 
 async def _queue_outcome(
@@ -153,6 +155,8 @@ class Counted:
     findings: Findings | None = None
     priorities: Priorities | None = None
     pictures: tuple[PersonPicture, ...] = ()  # the outcome's: which file in MapTask.pictures_folder is whose
+    # What the map computed remembers, for the next (None when no map was computed).
+    memory: ClusteringMemory | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,8 @@ class MapTask:
     reading: Reading
     consultation_id: int
     pictures_folder: str | None = None  # the outcome's: draw each participant's picture of the map into it
+    # What the last map of the consultation remembers (consultations.map_memory): this one starts from it.
+    memory: ClusteringMemory | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,16 +202,17 @@ async def _outcome_findings(task: MapTask) -> Counted:
             texts = await reach.statement_texts(uow, read.statement_ids)
     matrix = None if figures.withheld else read
     # The read transaction ended: the map needs only the matrix, and k, which the figures carry (no second read).
-    found = _opinion_map(matrix) if matrix is not None else None
+    found = _opinion_map(matrix, task.memory) if matrix is not None else None
     findings = map_findings(matrix, figures, Anonymity(figures.min_group_size), found)
+    memory = found.memory if found is not None else None
     if found is None or task.pictures_folder is None or not viewers:
-        return Counted(tally, findings=findings)
+        return Counted(tally, findings=findings, memory=memory)
     assert consultation is not None  # viewers come from it
     folder = Path(task.pictures_folder)
     pictures = draw_outcome_pictures(
         found, texts, figures.min_group_size, consultation.title, viewers, pseudonyms, folder
     )
-    return Counted(tally, findings=findings, pictures=pictures)
+    return Counted(tally, findings=findings, pictures=pictures, memory=memory)
 
 
 def map_priorities(task: MapTask) -> Counted:
@@ -222,9 +229,9 @@ async def _map_priorities(task: MapTask) -> Counted:
         return Counted(tally)
     from consultation.opinion_map import compute_opinion_map  # loaded on first use, as in map_findings
 
-    found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
+    found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids, previous=task.memory)
     importance = tuple(float(value) for value in found.statement_importance)
-    return Counted(tally, priorities=Priorities(matrix.statement_ids, importance))
+    return Counted(tally, priorities=Priorities(matrix.statement_ids, importance), memory=found.memory)
 
 
 async def send_outcome(
@@ -239,7 +246,8 @@ async def send_outcome(
             return None  # a cheap look first: a worker's process costs seconds to start
         # A folder of this run's own: a second run at the same time (a close by a person, and the job) draws apart.
         folder = pictures.folder_for(consultation_id) if pictures is not None else None
-        task = MapTask(Reading.like(uow), consultation_id, str(folder) if folder is not None else None)
+        remembered = await consultations.map_memory(uow, consultation_id)
+        task = MapTask(Reading.like(uow), consultation_id, str(folder) if folder is not None else None, remembered)
         counted_at = task.reading.now  # the read starts after this: its count is at least as new
     queued = False
     try:
@@ -248,6 +256,9 @@ async def send_outcome(
         async with uows() as uow:
             # The final count for the staff's figures screen, kept whether or not this call queues the outcome.
             await consultations.store_tally(uow, consultation_id, counted.tally, counted_at)
+            if counted.memory is not None:
+                # The groups the outcome tells: the exports show these (consultation.outcome.compute_outcome).
+                await consultations.store_map_memory(uow, consultation_id, counted.memory, counted_at)
             own = pictures.queued_pictures(counted.pictures, folder) if pictures is not None and folder else None
             # Checks outcome_sent again, locked: the outcome and the pictures are queued together, once, or not.
             count = await _queue_outcome(uow, consultation_id, counted.findings, own)
@@ -270,13 +281,16 @@ async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int, work
     async with uows() as uow:
         if not await consultations.is_open(uow, consultation_id):
             return False
-        task = MapTask(Reading.like(uow), consultation_id)
+        task = MapTask(Reading.like(uow), consultation_id, memory=await consultations.map_memory(uow, consultation_id))
         counted_at = task.reading.now  # the read starts after this: its count is at least as new
     counted = await worker.run(map_priorities, task)
     found = counted.priorities
     async with uows() as uow:
         # The count, free from the map's read, for the staff's figures screen (consultations.staff_figures).
         await consultations.store_tally(uow, consultation_id, counted.tally, counted_at)
+        if counted.memory is not None and await consultations.is_open(uow, consultation_id):
+            # The next refresh, and the close, start from these clusters. Once closed, only the outcome's count.
+            await consultations.store_map_memory(uow, consultation_id, counted.memory, counted_at)
         stored = found is not None and await consultations.store_priorities(
             uow, consultation_id, found.statement_ids, found.importance
         )

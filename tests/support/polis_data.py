@@ -12,17 +12,28 @@ import csv
 import itertools
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.metrics import adjusted_rand_score
 
-from consultation.opinion_map import NOT_CLUSTERED, OpinionMap
+from consultation.opinion_map import (
+    NOT_CLUSTERED,
+    ClusteringMemory,
+    OpinionMap,
+    OpinionMapSettings,
+    compute_opinion_map,
+)
 
 POLIS_DATA = Path(__file__).resolve().parent.parent / "data" / "polis"
-CONVERSATIONS = ("15-per-hour-seattle", "brexit-consensus")
+CONVERSATIONS = (
+    "15-per-hour-seattle",
+    "brexit-consensus",
+    "scoop-hivemind.taxes",
+    "ssis.land-bank-farmland.2rumnecbeh.2021-08-01",
+)
 MODERATED_OUT = -1
 
 
@@ -37,6 +48,11 @@ class PolisConversation:
     moderated_out: frozenset[int]
     # The group Pol.is assigned, for the participants it clustered.
     polis_group: dict[int, int]
+    # Every vote that counts in ``votes`` (the latest of a participant on a statement), oldest first: when it was
+    # cast (seconds), its row and column in ``votes``. For replaying the conversation as it grew (replay()).
+    vote_seconds: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    vote_rows: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    vote_columns: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def n_votes(self) -> int:
@@ -68,9 +84,13 @@ def load_conversation(name: str, root: Path = POLIS_DATA) -> PolisConversation:
     participant_ids = tuple(sorted(voters))
     row_of = {pid: i for i, pid in enumerate(participant_ids)}
     votes = np.full((len(participant_ids), len(statement_ids)), np.nan, dtype=np.float64)
-    for (voter, comment), (_, vote) in latest.items():
+    events: list[tuple[int, int, int]] = []
+    for (voter, comment), (stamp, vote) in latest.items():
         if comment in column:
             votes[row_of[voter], column[comment]] = float(vote)
+            events.append((stamp, row_of[voter], column[comment]))
+    events.sort()
+    timeline = np.array(events, dtype=np.int64).reshape(-1, 3)
 
     polis_group = {
         int(row["participant"]): int(row["group-id"])
@@ -84,7 +104,68 @@ def load_conversation(name: str, root: Path = POLIS_DATA) -> PolisConversation:
         statement_ids=statement_ids,
         moderated_out=frozenset(sid for sid, state in moderation.items() if state == MODERATED_OUT),
         polis_group=polis_group,
+        # Pol.is's export stamps votes in milliseconds.
+        vote_seconds=timeline[:, 0] / 1000.0,
+        vote_rows=timeline[:, 1],
+        vote_columns=timeline[:, 2],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """The map at the close of a replayed conversation, what the map before it remembered, and how many maps."""
+
+    final: OpinionMap
+    before_close: ClusteringMemory | None
+    maps: int
+
+
+def votes_until(conversation: PolisConversation, seen: int) -> tuple[NDArray[np.float64], list[int], list[int]]:
+    """The matrix of the first ``seen`` votes (oldest first): the participants who had voted, in id order, and the
+    statements voted on, in id order."""
+    rows = conversation.vote_rows[:seen]
+    columns = conversation.vote_columns[:seen]
+    row_ids = np.unique(rows)
+    column_ids = np.unique(columns)
+    votes = np.full((row_ids.size, column_ids.size), np.nan, dtype=np.float64)
+    votes[np.searchsorted(row_ids, rows), np.searchsorted(column_ids, columns)] = conversation.votes[rows, columns]
+    return (
+        votes,
+        [conversation.participant_ids[r] for r in row_ids.tolist()],
+        [conversation.statement_ids[c] for c in column_ids.tolist()],
+    )
+
+
+def replay(
+    conversation: PolisConversation,
+    refresh_seconds: float,
+    settings: OpinionMapSettings | None = None,
+) -> Replayed:
+    """The map a live Linli consultation would show at its close, had these votes been cast in it: as in
+    consultation.consultations.record_vote, a vote asks for a fresh map when the last was asked for at least
+    ``refresh_seconds`` before, and that map sees every vote cast until then; the group count of each map is
+    smoothed with the previous ones' (consultation.group_count); the close computes one last map of every vote.
+    Each map has the participants who had voted (in id order) and the statements voted on so far. A vote that a
+    later one replaced is not replayed: the export keeps only the latest."""
+    times = conversation.vote_seconds
+    asked: list[int] = []  # for each map, how many votes (oldest first) it sees
+    last_asked: float | None = None
+    for i, moment in enumerate(times.tolist()):
+        if last_asked is None or moment - last_asked >= refresh_seconds:
+            last_asked = moment
+            asked.append(i + 1)
+    asked.append(times.size)
+    memory: ClusteringMemory | None = None
+    before: ClusteringMemory | None = None
+    opinion_map: OpinionMap | None = None
+    for seen in asked:
+        votes, participants, statements = votes_until(conversation, seen)
+        opinion_map = compute_opinion_map(
+            votes, participants, statements, settings, moderated_out=conversation.moderated_out, previous=memory
+        )
+        before, memory = memory, opinion_map.memory or memory
+    assert opinion_map is not None
+    return Replayed(opinion_map, before, len(asked))
 
 
 @dataclass(frozen=True, slots=True)
