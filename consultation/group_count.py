@@ -9,8 +9,9 @@ best k and how many consecutive updates it has been the best, and adopts a new k
 One difference, from Pol.is's own later fix (compdemocracy/polis#2536): when the k it kept is no longer possible
 (fewer distinct positions than before), the best k of the moment is taken at once.
 
-Pure: the caller keeps the state between maps (a live consultation's refresh job) and passes it back in; a
-consultation's final map at the close is computed with no history, from the votes alone.
+Pure: the caller keeps the state between maps and passes it back in (consultation.map_memory holds it with the
+clusters, from one refresh of a live consultation's map to the next, and to the close's map, which is the last
+update of that history as Pol.is's final groups are).
 """
 
 from __future__ import annotations

@@ -7,10 +7,17 @@ NaN), following the Polis method (compdemocracy/polis ``math/``, and red-dwarf's
 2. PCA to two dimensions (eigendecomposition of the 's × s' covariance of the imputed, centred matrix), fitted on
    every participant. Each participant's projection is scaled by ``sqrt(n_statements / n_votes)``, Polis's
    correction that pulls sparse voters out of the centre (a participant with no vote sits at the origin).
-3. Only participants with at least ``min_votes`` votes (7; passes count as votes) are clustered: first into up to
-   100 base clusters (k-means; fewer when there are fewer distinct positions), then k-means over the base
-   clusters' centres, weighted by their sizes, with k from 2 to 5 chosen by the silhouette of the base centres.
-   Groups are numbered by size, largest first. Everything is deterministic (fixed ``random_state``).
+3. Clustering, as Pol.is's: the participants with at least ``min_votes`` votes (7, or every statement when there
+   are fewer; passes count as votes), those an earlier map clustered, and while fewer than ``greedy_participants``
+   (15) are, the most active voters, are put into up to 100 base clusters by k-means, then the base clusters'
+   centres, weighted by their sizes, into k groups for each k from 2 to ``min(5, 2 + base clusters // 12)``. The
+   silhouette of the base centres picks the best k, and Pol.is's k-smoother (consultation.group_count) decides
+   the k shown. With ``previous`` (consultation.map_memory: what the last map of a live consultation
+   remembers), every k-means starts from the last map's clusters, as Pol.is's updates do; without, the base
+   clusters start from the first distinct positions in the order of the participants' ids. With ``advance``
+   False the map shows exactly the groups ``previous`` holds (the outcome's, in the exports). Groups are numbered
+   by size, largest first. Nothing is random: the same votes and memory give the same groups, whatever the
+   order of the rows.
    Moderated-out statements (``moderated_out``) are handled as Polis's ``zero-out-columns``: their columns stay
    and are set to 0 for every participant (unseen cells included) before the PCA, so they add nothing to the
    axes but count as statements and as votes of everyone in ``sqrt(n_statements / n_votes)``; the real votes cast
@@ -38,13 +45,14 @@ Where the numbers can differ from Polis's:
   participants in large conversations); this module does an exact PCA from scratch each time. Axes may come out
   rotated or mirrored relative to Polis's map (this module fixes each axis's sign so that the statement with the
   largest loading has a positive one); distances and groups are what matter.
-- Polis's k-smoother keeps the previous number of groups until a new k has won several consecutive updates; this
-  module has no history and takes the silhouette's choice of the moment. Polis's k-means is its own (initialised
-  from the previous run's centres or the first distinct points) and its silhouette is computed on its base
-  clusters; here scikit-learn's k-means (k-means++, fixed seed) and an unweighted silhouette over the base centres.
-  Base clusters are recomputed from scratch, not carried over between updates.
-- Polis clusters participants with at least ``min(7, n_statements)`` votes plus some it keeps for continuity;
-  here exactly those with ``min_votes`` votes or more.
+- Pol.is's k-means for the groups starts from the last update's groups only (at first, from the first k base
+  clusters). Here the lowest inertia of up to three runs wins: from the last groups, from the first k base
+  clusters, and from Pol.is's clean start grown from one cluster of everyone (the farthest point from every
+  centre starts the next cluster). Pol.is would keep a poor first split forever; a split found this way
+  replaces the remembered one only when it is tighter.
+- Pol.is keeps its base clusters between updates and recomputes positions incrementally; a map here is computed
+  when a vote asks for one at most every ``consultation.map_refresh_minutes`` (5 by default), so the history it
+  carries is coarser than Pol.is's (which updates every few seconds in an active conversation).
 - Pass votes count in ``ns`` (seen) but as neither agree nor disagree, as in Polis.
 - A two-proportion test whose pooled proportion is 0 or 1 (e.g. a group and the rest all agree) has no defined z;
   Polis would divide by zero, this module returns 0 (no difference).
@@ -107,6 +115,7 @@ class OpinionMapSettings:
             or self.base_iterations < 0
             or self.group_iterations < 0
             or self.group_k_buffer < 1
+            or self.greedy_participants < 0
         ):
             raise ValueError("invalid opinion map settings")
 
@@ -422,6 +431,9 @@ def _cluster(
 ) -> _Clustering:
     group_of = np.full(coordinates.shape[0], NOT_CLUSTERED, dtype=np.int64)
     rows = np.flatnonzero(clustered)
+    # In the order of the participants' ids whatever the order of the rows, as Pol.is's matrix keeps its rows: the
+    # first distinct positions start the clustering, so the order decides the groups.
+    rows = rows[sorted(range(rows.size), key=lambda i: pids[rows[i]])]
     if rows.size == 0:
         return _Clustering(group_of, None, previous, {})
     points = np.ascontiguousarray(coordinates[rows])
@@ -517,12 +529,12 @@ def _polis_kmeans(
     math/src/polismath/math/clusters.clj) makes them: Lloyd steps from the last clustering when there is one
     (``known``: each point's cluster id then, -1 for a new point), from the first k distinct points otherwise.
 
-    The groups (base clusters weighted by their sizes): the clustering of lowest inertia among Lloyd's runs from
-    the last clustering (as Pol.is) and from three starts that need no history and no randomness: Pol.is's clean
-    start grown from one cluster of everyone (the point farthest from every centre starts each new one), and k
-    slices of equal weight along each axis of the map. Pol.is runs from its last clustering only (or, at first,
-    from the first k base clusters, often neighbours): a run that settled in a poor split stays in it, and a
-    first map would show a split no one would recognise."""
+    The groups (base clusters weighted by their sizes): the clustering of lowest inertia of Lloyd's runs from the
+    last clustering, from the first k base clusters (Pol.is's two starts) and from Pol.is's clean start grown
+    from one cluster of everyone (the point farthest from every centre starts each new cluster). None needs
+    randomness. Pol.is runs from one start only, its last clustering or at first the first k base clusters,
+    which are often neighbours: a run that settled in a poor split stays in it; the farthest-point start alone
+    would split a lone far voter off from everyone else."""
     w = np.ones(points.shape[0], dtype=np.float64) if weights is None else weights
     remembered = known is not None and bool((known >= 0).any())
     if weights is None:
@@ -532,17 +544,13 @@ def _polis_kmeans(
         first = _first_distinct(points, k)
         start = _Centres(np.arange(first.size, dtype=np.int64), np.asarray(points[first], dtype=np.float64))
         return _kmeans(points, w, start, iterations)
-    import os
-    if os.environ.get("LINLI_STARTS") == "w":
-        if remembered:
-            assert known is not None
-            return _kmeans(points, w, _clean_start(points, w, known, k), iterations)
-        first = _first_distinct(points, k)
-        return _kmeans(points, w, _Centres(np.arange(first.size, dtype=np.int64), np.asarray(points[first])), iterations)
-    starts = [_clean_start(points, w, np.zeros(points.shape[0], dtype=np.int64), k)]
-
-    if os.environ.get("LINLI_STARTS", "wsxy") == "wsxy":
-        starts += [_slices(points, w, axis, k) for axis in range(points.shape[1])]
+    first = _first_distinct(points, k)
+    starts = [
+        # Pol.is's first start: the first k base clusters (by id).
+        _Centres(np.arange(first.size, dtype=np.int64), np.asarray(points[first], dtype=np.float64)),
+        # Pol.is's clean start from one cluster of everyone.
+        _clean_start(points, w, np.zeros(points.shape[0], dtype=np.int64), k),
+    ]
     if remembered:
         assert known is not None
         starts.insert(0, _clean_start(points, w, known, k))
@@ -555,15 +563,6 @@ def _polis_kmeans(
             best = (inertia, run)
     assert best is not None
     return best[1]
-
-
-def _slices(points: FloatArray, w: FloatArray, axis: int, k: int) -> _Centres:
-    """k slices of (about) equal weight of the points sorted along one axis, as a start."""
-    order = np.argsort(points[:, axis], kind="stable")
-    share = np.cumsum(w[order]) / w.sum()
-    labels = np.empty(points.shape[0], dtype=np.int64)
-    labels[order] = np.minimum((share * k - 1e-12).astype(np.int64), k - 1)
-    return _means(points, w, labels)
 
 
 def _inertia(points: FloatArray, w: FloatArray, labels: IntArray, centres: _Centres) -> float:
@@ -588,8 +587,10 @@ def _in_conversation(
     missing = settings.greedy_participants - int(clustered.sum())
     if missing > 0:
         candidates = np.flatnonzero(~clustered & (vote_counts > 0))
-        # Most votes first, the earlier row first among equals (Pol.is sorts by count only).
-        ranked = candidates[np.argsort(-vote_counts[candidates], kind="stable")]
+        # Most votes first, the earlier participant id first among equals (Pol.is's rows are in id order).
+        ranked = candidates[
+            sorted(range(candidates.size), key=lambda i: (-vote_counts[candidates[i]], pids[candidates[i]]))
+        ]
         clustered[ranked[:missing]] = True
     return clustered
 
