@@ -16,7 +16,7 @@ help:
 	@echo "make bench-updates  the update-throughput benchmark"
 	@echo "make bench-broadcast the delivery engine's broadcast benchmark (rate achieved, CPU per message)"
 	@echo "make bench-opinion  the opinion map's time and memory at three sizes, against red-dwarf where it installs"
-	@echo "make bench-polis    the opinion map against Pol.is's own groups on two real conversations (ARI, matched share)"
+	@echo "make bench-polis    the opinion map against Pol.is's own groups and red-dwarf's on four real conversations (ARI, seeds)"
 	@echo "make bench-export   exporting a 20,000 x 500 consultation in every format, and its opinion map (residents' p99 meanwhile)"
 	@echo "make bench-startup  how long \`linli --help\` takes and how much memory an idle \`linli run\` holds (JSON)"
 	@echo "make i18n           extract, update and compile the translation catalogs"
@@ -63,6 +63,7 @@ bench-opinion: $(STAMP)
 	$(PY) bench/bench_opinion.py
 
 bench-polis: $(STAMP)
+	$(PY) -c "import reddwarf" 2>/dev/null || $(PY) -m pip install --quiet -e '.[dev,bench]' || echo "red-dwarf did not install: reddwarf_ari will be null"
 	$(PY) bench/bench_polis.py
 
 # The report's text is translated: the catalogs must be compiled.

@@ -1,9 +1,10 @@
 """Real Pol.is conversations (tests/data/polis/, CC BY 4.0, see its README.md) as opinion-map input.
 
 The votes matrix is built as Pol.is builds it: the latest vote of a participant on a comment wins (by timestamp),
-unseen cells are NaN. Participants are every voter in votes.csv, in id order; statements every comment, in id
-order. Comments moderated out (``moderated == -1`` in comments.csv) keep their columns and are listed in
-``moderated_out``, for ``compute_opinion_map(..., moderated_out=...)`` to treat as Pol.is does.
+unseen cells are NaN. Participants are every voter in votes.csv, in id order; statements every comment with a
+vote, in id order (Pol.is's export leaves out the others too). Comments moderated out (``moderated == -1`` in
+comments.csv) keep their columns and are listed in ``moderated_out``, for ``compute_opinion_map(...,
+moderated_out=...)`` to treat as Pol.is does.
 """
 
 from __future__ import annotations
@@ -67,8 +68,6 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def load_conversation(name: str, root: Path = POLIS_DATA) -> PolisConversation:
     folder = root / name
     moderation = {int(row["comment-id"]): int(row["moderated"]) for row in _rows(folder / "comments.csv")}
-    statement_ids = tuple(sorted(moderation))
-    column = {sid: j for j, sid in enumerate(statement_ids)}
 
     # (voter, comment) -> (timestamp, vote); a later timestamp replaces an earlier vote.
     latest: dict[tuple[int, int], tuple[int, int]] = {}
@@ -82,6 +81,10 @@ def load_conversation(name: str, root: Path = POLIS_DATA) -> PolisConversation:
             latest[(voter, comment)] = (stamp, vote)
 
     participant_ids = tuple(sorted(voters))
+    # Pol.is's rating matrix has a column for each comment with a vote; one nobody voted on is no column, and does
+    # not count among the statements that scale a sparse voter.
+    statement_ids = tuple(sorted({comment for _, comment in latest} & set(moderation)))
+    column = {sid: j for j, sid in enumerate(statement_ids)}
     row_of = {pid: i for i, pid in enumerate(participant_ids)}
     votes = np.full((len(participant_ids), len(statement_ids)), np.nan, dtype=np.float64)
     events: list[tuple[int, int, int]] = []
@@ -102,7 +105,7 @@ def load_conversation(name: str, root: Path = POLIS_DATA) -> PolisConversation:
         votes=votes,
         participant_ids=participant_ids,
         statement_ids=statement_ids,
-        moderated_out=frozenset(sid for sid, state in moderation.items() if state == MODERATED_OUT),
+        moderated_out=frozenset(sid for sid in statement_ids if moderation[sid] == MODERATED_OUT),
         polis_group=polis_group,
         # Pol.is's export stamps votes in milliseconds.
         vote_seconds=timeline[:, 0] / 1000.0,
