@@ -809,7 +809,7 @@ async def _notices_status(t: Translator, app: App, notice_id: int, *, follow: bo
 async def _export_consultation(
     t: Translator, app: App, consultation_id: int, fmt: ExportFormat, out: Path | None, language: str | None
 ) -> None:
-    # Here, not at the top: the exports bring numpy, scikit-learn, xlsxwriter and (for a PDF) WeasyPrint and
+    # Here, not at the top: the exports bring numpy, xlsxwriter and (for a PDF) WeasyPrint and
     # matplotlib, which no other command needs.
     from bot.exports.consultation import export_consultation, export_filename
 

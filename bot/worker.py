@@ -20,7 +20,7 @@ store, an outcome to queue) is recorded by the jobs' process afterwards, in a sh
 ``Worker(processes=False)`` runs the same function in a thread instead, for tests that must watch the work while
 it runs; nothing in production uses it.
 
-The heavy libraries (numpy, scikit-learn, xlsxwriter, WeasyPrint, matplotlib) load in the worker, when the work
+The heavy libraries (numpy, xlsxwriter, WeasyPrint, matplotlib) load in the worker, when the work
 is done, never when this module is imported (tests/test_startup_imports.py)."""
 
 from __future__ import annotations

@@ -104,8 +104,8 @@ from consultation.settings import MAP_REFRESH
 from i18n import LANGUAGES, N_
 
 if TYPE_CHECKING:
-    # numpy (and through the opinion map scikit-learn) load only where a vote matrix is built: a command or a
-    # start that never builds one must not pay for them (tests/test_startup_imports.py).
+    # numpy loads only where a vote matrix is built: a command or a start that never builds one must not pay for
+    # it (tests/test_startup_imports.py).
     from consultation.opinion_map import FloatArray, IntArray
 
 MAX_TITLE = 200

@@ -55,6 +55,7 @@ from consultation.models import (
     Vote,
 )
 from consultation.opinion_map import (
+    NOT_CLUSTERED,
     ConsensusStatement,
     DivisiveStatement,
     FloatArray,
@@ -255,9 +256,16 @@ async def compute_outcome(
         counted,
         tuple(statements),
         groups,
-        opinion.settings.min_votes,
+        _fewest_votes_placed(opinion),
         opinion,
     )
+
+
+def _fewest_votes_placed(opinion: OpinionMap) -> int:
+    """The votes a participant needed to be placed in a group: the map's min_votes, or fewer where the map placed
+    people with fewer (as Pol.is does while fewer than 15 have that many), so that the report's note holds."""
+    placed = opinion.vote_counts[opinion.group_of != NOT_CLUSTERED]
+    return min(opinion.settings.min_votes, int(placed.min())) if placed.size else opinion.settings.min_votes
 
 
 async def _withheld_outcome(

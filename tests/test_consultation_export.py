@@ -94,24 +94,25 @@ async def test_the_outcome_counts_every_approved_statement_overall_and_per_group
     assert [s.id for s in outcome.statements] == list(world.statements)  # the rejected one counts nowhere
     assert REJECTED_STATEMENT not in {s.text for s in outcome.statements}
 
-    # Two groups of six, bloc A first (its first member joined first); the sparse voter is in neither.
-    assert [g.size for g in outcome.groups] == [BLOC_SIZE, BLOC_SIZE]
-    assert outcome.clustered == 12 and outcome.min_votes == 7
+    # Two groups: fewer than 15 people have the 7 votes to be placed, so, as in Pol.is, the most active are placed
+    # too and the sparse voter joins the nearer bloc, B, which is now the larger group and comes first.
+    assert [g.size for g in outcome.groups] == [BLOC_SIZE + 1, BLOC_SIZE]
+    assert outcome.clustered == 13 and outcome.min_votes == 2  # what the sparse voter had
     first_a = outcome.statement(world.bloc_a[0])
     assert first_a.overall is not None and not outcome.withheld  # thirteen voters, k = 5
     assert (first_a.overall.agree, first_a.overall.disagree, first_a.overall.passed) == (6, 6, 0)
-    assert [(c.agree, c.disagree, c.passed) for c in first_a.by_group] == [(6, 0, 0), (0, 6, 0)]
+    assert [(c.agree, c.disagree, c.passed) for c in first_a.by_group] == [(0, 6, 0), (6, 0, 0)]
     assert first_a.by_staff
     first_b = outcome.statement(world.bloc_b[0])
-    assert [(c.agree, c.disagree, c.passed) for c in first_b.by_group] == [(0, 6, 0), (6, 0, 0)]
+    assert [(c.agree, c.disagree, c.passed) for c in first_b.by_group] == [(6, 0, 0), (0, 6, 0)]
     written = outcome.statement(world.written)
     assert written.text == RESIDENT_STATEMENT and not written.by_staff and written.overall is not None
     assert (written.overall.agree, written.overall.disagree, written.overall.passed) == (6, 1, 6)
-    assert [(c.agree, c.disagree, c.passed) for c in written.by_group] == [(6, 0, 0), (0, 0, 6)]
+    assert [(c.agree, c.disagree, c.passed) for c in written.by_group] == [(0, 1, 6), (6, 0, 0)]
 
     # What the opinion map says, passed through: each group stands for its own bloc's statements, everyone
     # agrees on the common ground, and the blocs' statements divide.
-    group_a, group_b = outcome.groups
+    group_b, group_a = outcome.groups
     assert {r.statement_id for r in group_a.representative} <= {*world.bloc_a, *world.bloc_b, world.written}
     assert any(r.statement_id in world.bloc_a and r.stance == "agree" for r in group_a.representative)
     assert any(r.statement_id in world.bloc_b and r.stance == "agree" for r in group_b.representative)
@@ -120,7 +121,7 @@ async def test_the_outcome_counts_every_approved_statement_overall_and_per_group
     assert {d.statement_id for d in outcome.divisive} <= {*world.bloc_a, *world.bloc_b}
     assert len(outcome.divisive) == 5
     assert outcome.positions.shape == (13, 2)
-    assert sorted(outcome.group_of.tolist()) == [-1] + [0] * 6 + [1] * 6
+    assert sorted(outcome.group_of.tolist()) == [0] * 7 + [1] * 6
 
 
 async def test_participation_is_counted_per_day_in_the_community_time_zone(
@@ -197,10 +198,10 @@ async def test_the_xlsx_has_every_statement_with_its_counts_overall_and_per_grou
     first_a = by_id[world.bloc_a[0]]
     assert first_a[3:7] == (6, 6, 0, 12)
     assert first_a[7] == pytest.approx(0.5)
-    assert first_a[9:] == (6, 0, 0, 0, 6, 0)
+    assert first_a[9:] == (0, 6, 0, 6, 0, 0)  # group A is bloc B and the sparse voter (the larger)
     written = by_id[world.written]
     assert written[1] == RESIDENT_STATEMENT and written[2] == zh.label("a participant")
-    assert written[3:7] == (6, 1, 6, 13) and written[9:] == (6, 0, 0, 0, 0, 6)
+    assert written[3:7] == (6, 1, 6, 13) and written[9:] == (0, 1, 6, 6, 0, 0)
     assert by_id[world.common][3:7] == (13, 0, 0, 13)
 
     summary = dict(row for row in _sheet_rows(workbook, zh.label("Summary"))[2:] if row[0])
@@ -283,14 +284,14 @@ async def test_the_json_is_the_outcome_machine_readable(uows: UnitOfWorkFactory,
     statements = {s["id"]: s for s in document["statements"]}
     assert statements[world.bloc_a[0]]["overall"] == {"agree": 6, "disagree": 6, "pass": 0, "votes": 12}
     assert statements[world.bloc_a[0]]["groups"] == [
-        {"agree": 6, "disagree": 0, "pass": 0, "votes": 6},
         {"agree": 0, "disagree": 6, "pass": 0, "votes": 6},
+        {"agree": 6, "disagree": 0, "pass": 0, "votes": 6},
     ]
     assert statements[world.common]["text"] == COMMON_GROUND
-    assert [(g["label"], g["size"]) for g in document["groups"]] == [("A", 6), ("B", 6)]
+    assert [(g["label"], g["size"]) for g in document["groups"]] == [("A", 7), ("B", 6)]
     assert document["consensus"]["agree"][0]["statement_id"] == world.common
     assert document["participation"][0] == {"day": "2026-03-01", "new_participants": 6, "votes": 60}
-    assert document["opinion_map"]["clustered"] == 12
+    assert document["opinion_map"]["clustered"] == 13
 
 
 def _outline(font: TTFont, glyph: str) -> list[tuple[str, tuple[Any, ...]]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,9 +28,12 @@ from bot.consultations.map_picture import (
     without_position,
     wrap_text,
 )
+from bot.consultations.outcome_pictures import NOT_PLACED, OutcomePictures
+from bot.consultations.pictures import Viewer, draw_outcome_pictures
 from bot.exports.fonts import cjk_font_path
 from bot.rendering import Localizers
-from consultation.opinion_map import OpinionMap, compute_opinion_map
+from community.notify import Recipient
+from consultation.opinion_map import OpinionMap, OpinionMapSettings, compute_opinion_map
 
 # Measured: about 50-70 KB for a map of three to five groups with their statements (bench/bench_opinion.py
 # --pictures reports the median); the bound leaves room for denser legends without letting a picture grow unnoticed.
@@ -46,14 +50,18 @@ LABELS = PictureLabels(
 )
 
 
-def planted_map(participants: int = 120, statements: int = 12, blocs: int = 3, seed: int = 1) -> OpinionMap:
-    """Blocs that each agree with their own statements and disagree with the others'; everyone votes enough."""
+def planted_map(
+    participants: int = 120, statements: int = 12, blocs: int = 3, seed: int = 1, pseudonyms: bool = False
+) -> OpinionMap:
+    """Blocs that each agree with their own statements and disagree with the others'; everyone votes enough.
+    Participants are numbered, or named as pseudonyms are."""
     rng = np.random.default_rng(seed)
     bloc = np.arange(participants) % blocs
     stance = np.where(np.arange(statements)[None, :] % blocs == bloc[:, None], 1.0, -1.0)
     noise = rng.random((participants, statements))
     votes = np.where(noise < 0.85, stance, np.where(noise < 0.95, -stance, 0.0))
-    return compute_opinion_map(votes, list(range(participants)), list(range(statements)))
+    ids: list[int | str] = [f"p{i}" if pseudonyms else i for i in range(participants)]
+    return compute_opinion_map(votes, ids, list(range(statements)))
 
 
 def texts(opinion_map: OpinionMap) -> dict[int | str, str]:
@@ -185,7 +193,10 @@ def test_text_is_set_in_the_shipped_cjk_font(base: BaseMap) -> None:
 
 def test_a_map_of_one_group_or_of_nobody_in_a_group_still_draws() -> None:
     one = planted_map(participants=30, blocs=1)
-    nobody = compute_opinion_map(np.full((5, 3), 1.0), list(range(5)), list(range(3)))  # fewer than 7 votes each
+    # Two votes each of ten statements, and no most-active rule: nobody is placed in a group.
+    few = np.full((5, 10), np.nan)
+    few[:, :2] = 1.0
+    nobody = compute_opinion_map(few, list(range(5)), list(range(10)), OpinionMapSettings(greedy_participants=0))
     for opinion_map in (one, nobody):
         drawing = map_drawing(opinion_map, texts(opinion_map), 10)
         base = draw_base(drawing, LABELS)
@@ -288,3 +299,23 @@ def test_any_map_and_any_position_give_a_picture_with_the_marker_inside_the_map(
 def test_a_position_that_is_not_a_number_is_refused(base: BaseMap) -> None:
     with pytest.raises(ValueError):
         with_you_are_here(base, (float("nan"), 0.0))
+
+
+def test_a_reader_with_no_place_on_the_map_gets_it_without_a_marker_and_told_why(
+    tmp_path: Path, localizers: Localizers
+) -> None:
+    opinion_map = planted_map(participants=30, blocs=2, pseudonyms=True)
+    placed, unplaced = Viewer(1, "zh_Hans"), Viewer(2, "en")
+    # Person 2 joined and never voted: no row in the map.
+    statement_texts = {int(sid): text for sid, text in texts(opinion_map).items()}
+    pseudonyms = {1: str(opinion_map.participant_ids[0])}
+    pictures = draw_outcome_pictures(opinion_map, statement_texts, 5, "停车", (placed, unplaced), pseudonyms, tmp_path)
+
+    assert [(p.person_id, p.placed) for p in pictures] == [(1, True), (2, False)]
+    queued = OutcomePictures(tmp_path, localizers).queued_pictures(pictures, tmp_path)
+    recipient = Recipient(channel="console", chat_id="c2", person_id=2, account_id=None, language="en")
+    (message,) = queued.messages("停车", recipient)
+    assert message.text == localizers.get("en").text(NOT_PLACED, title="停车")
+    unmarked = decoded((tmp_path / pictures[1].file_name).read_bytes())
+    marked = decoded((tmp_path / pictures[0].file_name).read_bytes())
+    assert unmarked.size == marked.size and unmarked.tobytes() != marked.tobytes()

@@ -1,11 +1,12 @@
 """The opinion map as a picture in chat (issue 11), transcripts in the console on both databases.
 
 The consultation of tests/support/consultation_world.py: bloc A (residents 1-6) and bloc B (7-12) vote opposite
-ways, resident 13 votes twice only, too few to be placed. The community worker asks for the current map under
-/consultations and gets it as a picture with no one's position; then closes the consultation, and each participant
-gets the outcome and, right after it, their own picture with "you are here" (你在这里) on their position; resident 13
-gets the map with no marker and says why. The pictures are drawn by the jobs' process (the worker runs in a thread
-here, the same function as production's process) and saved by the console like any file.
+ways, resident 13 votes twice only (placed all the same: fewer than 15 people have the 7 votes, and Pol.is then
+places the most active). The community worker asks for the current map under /consultations and gets it as a
+picture with no one's position; then closes the consultation, and each participant gets the outcome and, right
+after it, their own picture with "you are here" (你在这里) on their position (a reader with no place gets the map
+with no marker, and why: test_map_picture.py). The pictures are drawn by the jobs' process (the worker runs in a
+thread here, the same function as production's process) and saved by the console like any file.
 
 Refusals: a resident pressing Map, a Map button forged for another community's consultation, one for a closed
 consultation, one pressed while fewer than k have voted, a consultation closed between asking and drawing; and a
@@ -25,7 +26,7 @@ from sqlmodel import col, select
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.consultations.cards import Manage, ManageConsultation
 from bot.consultations.jobs import register_consultation_jobs, send_outcome
-from bot.consultations.outcome_pictures import MAPS_FOLDER, NOT_PLACED, PLACED, OutcomePictures
+from bot.consultations.outcome_pictures import MAPS_FOLDER, PLACED, OutcomePictures
 from bot.events import ButtonPress, Event, Sender
 from bot.exports.jobs import FILES_KEPT, SWEEP_EVERY, ExportJobs, register_export_jobs
 from bot.rendering import Localizer, Localizers
@@ -171,11 +172,12 @@ async def test_staff_see_the_current_map_and_each_participant_gets_their_own_at_
     await rig.session.feed("/as r2")
     assert rig.saved("r2", "opinion-map.png").read_bytes() == mine
 
-    # Resident 13 voted twice only: the map without a marker, and why.
+    # Resident 13 voted twice only, but fewer than 15 people have the 7 votes to be placed: as in Pol.is, the most
+    # active are placed too, and resident 13 is marked where those two votes put them, apart from both blocs.
     out = await rig.session.feed("/as r13")
-    assert out[-1] == zh.text(NOT_PLACED, title=TITLE)
-    unplaced = rig.saved("r13", "opinion-map.png").read_bytes()
-    assert unplaced not in (mine, rig.saved("r7", "opinion-map.png").read_bytes())
+    assert out[-1] == zh.text(PLACED, title=TITLE)
+    sparse = rig.saved("r13", "opinion-map.png").read_bytes()
+    assert sparse not in (mine, rig.saved("r7", "opinion-map.png").read_bytes())
 
     # One picture for each participant, right after their outcome; nobody else gets one (the staff did not vote).
     rows = await outbox_rows(uows)

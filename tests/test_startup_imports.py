@@ -72,7 +72,7 @@ def test_the_bot_and_its_entry_points_load_no_heavy_library(tmp_path: Path) -> N
         tmp_path,
     )
     assert found["before"] == []
-    assert {"numpy", "sklearn"} <= set(found["map"])
+    assert "numpy" in found["map"]
     assert found["models"] > 200 and found["built"] == []
 
 

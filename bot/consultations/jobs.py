@@ -107,7 +107,7 @@ def _opinion_map(matrix: consultations.VoteMatrix, memory: ClusteringMemory | No
     the outcome's is the last refresh of the live map, as Pol.is's last update."""
     if not matrix.participants or not matrix.statement_ids:
         return None
-    # scikit-learn and numpy load here, on the first map, not at start-up (tests/test_startup_imports.py).
+    # numpy loads here, on the first map, not at start-up (tests/test_startup_imports.py).
     from consultation.opinion_map import compute_opinion_map
 
     return compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids, previous=memory)

@@ -25,7 +25,7 @@ async def _write_outcome(
     l: Localizer,  # noqa: E741 - the house name for a localizer
     stream: IO[bytes],
 ) -> object:
-    # Here, not at the top: the exports bring numpy, scikit-learn, xlsxwriter and WeasyPrint.
+    # Here, not at the top: the exports bring numpy, xlsxwriter and WeasyPrint.
     from bot.exports.consultation import export_consultation
 
     return await export_consultation(uow, actor_id, consultation_id, ExportFormat(fmt), l, stream)

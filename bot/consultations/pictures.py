@@ -135,13 +135,17 @@ async def _current_map(task: ExportTask) -> Produced | Refused:
         matrix = await consultations.vote_matrix(uow, task.subject_id)
         counted = await consultations.figures(uow, task.subject_id, consultations.matrix_tally(matrix))
         texts = await reach.statement_texts(uow, matrix.statement_ids)
+        # The groups the last refresh found, as residents' cards are ordered by: not a map of its own.
+        remembered = await consultations.map_memory(uow, task.subject_id)
     if counted.withheld or not matrix.participants or not matrix.statement_ids:
         refusal = MapWithheld(voters=counted.voters, k=counted.min_group_size)
         return Refused(refusal.message, tuple(sorted(refusal.params.items())))
     from bot.consultations.map_picture import draw_base, map_drawing, without_position
     from consultation.opinion_map import compute_opinion_map
 
-    found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids)
+    found = compute_opinion_map(
+        matrix.votes, matrix.participants, matrix.statement_ids, previous=remembered, advance=False
+    )
     drawing = map_drawing(found, _by_statement(texts), counted.min_group_size)
     content = without_position(draw_base(drawing, labels_in(task.language, consultation.title, drawing)))
     folder = Path(task.folder)

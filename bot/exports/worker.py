@@ -2,7 +2,7 @@
 its own, reading the votes on a connection of its own (bot.worker says why both). The jobs' process records the
 requester's file and the request's status afterwards, in a short unit of work of its own (bot.exports.jobs).
 
-The heavy libraries (numpy, scikit-learn, xlsxwriter, WeasyPrint, matplotlib) load in the worker, when an export
+The heavy libraries (numpy, xlsxwriter, WeasyPrint, matplotlib) load in the worker, when an export
 is made, never when this module is imported."""
 
 from __future__ import annotations
