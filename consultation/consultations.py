@@ -1399,8 +1399,10 @@ async def vote_matrix(uow: UnitOfWork, consultation_id: int) -> VoteMatrix:
             .order_by(col(Participant.id))
         )
     ).all()
-    stored = await read_votes(await _core_connection(uow), consultation_id, [status.value for status in statuses])
     statement_ids = np.array([sid for sid, _ in statements], dtype=np.int64)
+    stored = await read_votes(
+        await _core_connection(uow), consultation_id, [status.value for status in statuses], statement_ids.tolist()
+    )
     approved = np.array([status == StatementStatus.APPROVED for _, status in statements], dtype=np.bool_)
     participant_ids = np.array([pid for pid, _ in participants], dtype=np.int64)
     return _cells(stored, statement_ids, approved, participant_ids, [pseudonym for _, pseudonym in participants])
@@ -1445,15 +1447,19 @@ def _positions(known: NDArray[np.int64], wanted: NDArray[np.integer]) -> NDArray
     binary search otherwise."""
     import numpy as np
 
-    if known.size == 0:
+    if known.size == 0 or wanted.size == 0:
         return np.full(wanted.size, -1, dtype=np.int32)
     low, high = int(known[0]), int(known[-1])
     span = high - low + 1
     if span <= max(8 * known.size, 1 << 16):
-        # Slot 0 and the last slot stand for ids below and above the range.
-        table = np.full(span + 2, -1, dtype=np.int32)
-        table[known - low + 1] = np.arange(known.size, dtype=np.int32)
-        # In int64: an id near 2^31 moved up by one must not wrap.
-        return np.asarray(table[np.clip(wanted.astype(np.int64) - (low - 1), 0, span + 1)], dtype=np.int32)
-    found = np.minimum(np.searchsorted(known, wanted), known.size - 1)
-    return np.where(known[found] == wanted, found, -1).astype(np.int32)
+        table = np.full(span, -1, dtype=np.int32)
+        table[known - low] = np.arange(known.size, dtype=np.int32)
+        if int(wanted.min()) >= low and int(wanted.max()) <= high:
+            # The usual case, every id in range: wanted - low lies in [0, span), no wrap even in int32.
+            return np.asarray(table[wanted - low], dtype=np.int32)
+        inside = (wanted >= low) & (wanted <= high)
+        found = np.full(wanted.size, -1, dtype=np.int32)
+        found[inside] = table[wanted[inside] - low]
+        return found
+    nearest = np.minimum(np.searchsorted(known, wanted), known.size - 1)
+    return np.where(known[nearest] == wanted, nearest, -1).astype(np.int32)

@@ -15,7 +15,7 @@ import consultation.vote_reading as vote_reading
 from community.models import Community
 from community.roles import CommunityKind
 from community.unit_of_work import UnitOfWorkFactory
-from consultation.consultations import vote_matrix
+from consultation.consultations import _positions, vote_matrix
 from consultation.models import Consultation, ConsultationStatus, Participant, Statement, StatementStatus, Vote
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -138,3 +138,13 @@ async def test_the_vote_matrix_is_the_stored_votes_on_both_databases(
     for p, s, v in mine:
         expected[voters.index(p), matrix.statement_ids.index(s)] = v
     assert np.array_equal(matrix.votes, expected, equal_nan=True)
+
+
+@pytest.mark.parametrize("spread", [1, 10_000_000])  # ids close together (a table), or far apart (a search)
+def test_ids_are_found_in_place_and_strangers_are_minus_one(spread: int) -> None:
+    known = np.array([3, 5, 9, 12], dtype=np.int64) * spread
+    wanted = np.array([5, 3, 12, 9, 9], dtype=np.int32) * np.int32(spread)
+    assert _positions(known, wanted).tolist() == [1, 0, 3, 2, 2]
+    strangers = np.array([1, 4, 5, 13, 2**31 - 1], dtype=np.int64)
+    assert _positions(known, strangers).tolist() == [-1, -1, 1 if spread == 1 else -1, -1, -1]
+    assert _positions(known, np.empty(0, dtype=np.int64)).size == 0
