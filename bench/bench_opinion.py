@@ -53,6 +53,23 @@ second of one core); ``png_kb_median`` and ``png_kb_max`` the pictures' sizes:
 
 Target: at least 50 pictures per second of one core. ``--pictures 0`` skips it.
 
+Then a city-wide consultation read from PostgreSQL, as the jobs' worker makes its map: ``--scale`` (100,000 ×
+1,000) at ``--scale-density`` (0.1: ten million votes) of the same planted three groups, loaded by binary COPY
+into a database of its own on the server (``LINLI_BENCH_DATABASE_URL``, else ``LINLI_TEST_DATABASE_URL``, else
+postgresql://postgres@127.0.0.1:5432/test names the server; the database is created, migrated, and dropped at the
+end). Then ``--scale-repeats`` (3) fresh subprocesses each import what the map needs (``import_seconds``: a
+worker's process pays it once per job), open a unit of work, and time ``consultations.vote_matrix``
+(``read_seconds``: the votes from the database into cells) and ``compute_opinion_map_from_cells``
+(``map_seconds``); ``peak_rss_mb`` is that subprocess's resident peak (VmHWM: interpreter and libraries included,
+the loading not, as it happened in another process; not ``ru_maxrss``, which Linux carries over from the parent
+across fork and exec). The line gives the medians and every run:
+
+    {"size": "100000x1000", "votes": 10000000, "read_seconds": ..., "map_seconds": ..., "total_seconds": ...,
+     "peak_rss_mb": ..., "runs": [...], "load_seconds": ...}
+
+Target (issue 11): total under 5 s, peak under 2 GB, on this 2-core machine. ``--scale 0`` skips it;
+``--scale-only`` runs it alone.
+
 Run:  cd /work/main && .venv/bin/python bench/bench_opinion.py [--sizes 1000x100,5000x300,20000x500] [--no-reddwarf]
 """
 
@@ -61,10 +78,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import io
 import json
 import logging
 import os
 import resource
+import secrets
 import statistics
 import subprocess
 import sys
@@ -72,6 +91,7 @@ import time
 import tracemalloc
 import warnings
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -339,6 +359,275 @@ async def _chat_votes(participants: int, statements: int, votes_each: int, round
     }
 
 
+SCALE = "100000x1000"
+SCALE_DENSITY = 0.1
+# PostgreSQL's binary timestamps count microseconds from this instant.
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+START = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)  # when the synthetic votes were cast
+
+
+def synthetic_cells(
+    participants: int, statements: int, density: float, seed: int = 0
+) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int8]]:
+    """synthetic_votes's planted three groups, as one cell per vote (row, column, value): ten million votes never
+    pass through a dense matrix, which would be 800 MB."""
+    rng = np.random.default_rng(seed)
+    stances = rng.choice(np.array([1, -1], dtype=np.int8), size=(3, statements))
+    group = rng.integers(0, 3, size=participants)
+    rows, columns, values = [], [], []
+    for start in range(0, participants, 5_000):
+        stop = min(start + 5_000, participants)
+        row, column = np.nonzero(rng.random((stop - start, statements)) < density)
+        planted = stances[group[start + row], column]
+        draw = rng.random(row.size)
+        values.append(np.where(draw < 0.7, planted, np.where(draw < 0.85, -planted, 0)).astype(np.int8))
+        rows.append((row + start).astype(np.int32))
+        columns.append(column.astype(np.int32))
+    return np.concatenate(rows), np.concatenate(columns), np.concatenate(values)
+
+
+def _server_url() -> str:
+    """The PostgreSQL server to use, as an asyncpg DSN (postgresql://...)."""
+    from sqlalchemy.engine import make_url
+
+    url = os.environ.get("LINLI_BENCH_DATABASE_URL") or os.environ.get(
+        "LINLI_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+    )
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _binary_votes(
+    participant_ids: NDArray[np.int64], statement_ids: NDArray[np.int64], values: NDArray[np.int8]
+) -> bytes:
+    """The votes as PostgreSQL's binary COPY of (participant_id, statement_id, value, at): one numpy record a row."""
+    row = np.dtype(
+        [
+            ("fields", ">i2"),
+            ("participant_length", ">i4"),
+            ("participant", ">i4"),
+            ("statement_length", ">i4"),
+            ("statement", ">i4"),
+            ("value_length", ">i4"),
+            ("value", ">i2"),
+            ("at_length", ">i4"),
+            ("at", ">i8"),
+        ]
+    )
+    records = np.empty(values.size, dtype=row)
+    records["fields"] = 4
+    records["participant_length"], records["participant"] = 4, participant_ids
+    records["statement_length"], records["statement"] = 4, statement_ids
+    records["value_length"], records["value"] = 2, values
+    records["at_length"], records["at"] = 8, int((START - PG_EPOCH).total_seconds() * 1_000_000)
+    header = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # no flags, no header extension
+    return header + records.tobytes() + b"\xff\xff"
+
+
+async def _load(dsn: str, participants: int, statements: int, density: float) -> tuple[int, int]:
+    """A closed consultation of planted votes, in the (migrated, empty) database at dsn: (its id, its votes)."""
+    import asyncpg
+
+    rows, columns, values = synthetic_cells(participants, statements, density)
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(
+            "INSERT INTO community (name, kind, timezone, default_language, created_at)"
+            " VALUES ('示范社区', 'neighbourhood', 'Asia/Shanghai', 'zh_Hans', $1)",
+            START,
+        )
+        consultation_id = await connection.fetchval(
+            "INSERT INTO consultation (community_id, title, background, language, audience, eligibility, opens_at,"
+            " closes_at, allow_statements, moderated, status, created_at)"
+            " VALUES (1, '全街道议事协商（基准测试）', '合成数据。', 'zh_Hans', '{}', 'residents', $1, $1, true, true,"
+            " 'closed', $1) RETURNING id",
+            START,
+        )
+        await connection.copy_records_to_table(
+            "consultation_statement",
+            columns=["consultation_id", "text", "normalized", "status", "created_at"],
+            records=[(consultation_id, f"第 {j + 1} 条观点", f"s{j}", "approved", START) for j in range(statements)],
+        )
+        await connection.copy_records_to_table(
+            "consultation_participant",
+            columns=["consultation_id", "pseudonym", "created_at"],
+            records=[(consultation_id, secrets.token_hex(8), START) for _ in range(participants)],
+        )
+        first_statement = await connection.fetchval("SELECT min(id) FROM consultation_statement")
+        first_participant = await connection.fetchval("SELECT min(id) FROM consultation_participant")
+        # Ten million rows: without the vote table's indexes and foreign-key checks while they go in (the indexes
+        # built once afterwards), the load takes seconds, not minutes.
+        constraints = await connection.fetch(
+            "SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint"
+            " WHERE conrelid = 'consultation_vote'::regclass AND contype IN ('p', 'u')"
+        )
+        names = {c["conname"] for c in constraints}
+        indexes = [
+            i
+            for i in await connection.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'consultation_vote'"
+            )
+            if i["indexname"] not in names
+        ]
+        for index in indexes:
+            await connection.execute(f'DROP INDEX "{index["indexname"]}"')
+        for constraint in constraints:
+            await connection.execute(f'ALTER TABLE consultation_vote DROP CONSTRAINT "{constraint["conname"]}"')
+        await connection.execute("SET session_replication_role = replica")
+        data = _binary_votes(rows + first_participant, columns + first_statement, values)
+        del rows, columns
+        await connection.copy_to_table(
+            "consultation_vote",
+            source=io.BytesIO(data),
+            columns=["participant_id", "statement_id", "value", "at"],
+            format="binary",
+        )
+        del data
+        await connection.execute("SET session_replication_role = DEFAULT")
+        await connection.execute("SET maintenance_work_mem = '512MB'")
+        for constraint in constraints:
+            await connection.execute(
+                f'ALTER TABLE consultation_vote ADD CONSTRAINT "{constraint["conname"]}" {constraint["definition"]}'
+            )
+        for index in indexes:
+            await connection.execute(index["indexdef"])
+        # As autovacuum would leave a table of votes cast over days: hint bits set, statistics for the planner.
+        await connection.execute("VACUUM (FREEZE, ANALYZE) consultation_vote")
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+    return int(consultation_id), int(values.size)
+
+
+async def _create_database(dsn: str, name: str) -> str:
+    """A fresh database on dsn's server, migrated to head: its DSN."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from community.db import create_engine
+    from community.migrate import upgrade
+
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = make_url(dsn).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    return url
+
+
+async def _drop_database(dsn: str, name: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def _scale(size: str, density: float, repeats: int) -> dict[str, Any]:
+    """The city-wide line; see the module's docstring."""
+    participants, statements = (int(x) for x in size.split("x"))
+    server = _server_url()
+    name = f"linli_bench_scale_{secrets.token_hex(6)}"
+    try:
+        url = asyncio.run(_create_database(server, name))
+    except (OSError, Exception) as error:  # noqa: BLE001 - no server: said on the line, the other lines stand
+        return {"size": size, "skipped": f"PostgreSQL not reachable at {server}: {error}"}
+    try:
+        start = time.perf_counter()
+        consultation_id, votes = asyncio.run(_load(url, participants, statements, density))
+        load_seconds = time.perf_counter() - start
+        runs = []
+        for _ in range(repeats):
+            command = [sys.executable, __file__, "--scale-measure", url, "--scale-consultation", str(consultation_id)]
+            done = subprocess.run(command, check=True, capture_output=True, text=True)
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    finally:
+        asyncio.run(_drop_database(server, name))
+    median = {key: round(statistics.median(run[key] for run in runs), 3) for key in runs[0] if key != "votes"}
+    assert all(run["votes"] == votes for run in runs), "the map read another number of votes than were loaded"
+    return {
+        "size": size,
+        "votes": votes,
+        "read_seconds": median["read_seconds"],
+        "map_seconds": median["map_seconds"],
+        "total_seconds": median["total_seconds"],
+        "peak_rss_mb": median["peak_rss_mb"],
+        "import_seconds": median["import_seconds"],
+        "groups": median["groups"],
+        "runs": runs,
+        "load_seconds": round(load_seconds, 1),
+        "database": "postgresql",
+    }
+
+
+def _peak_rss_mb() -> float:
+    """This process's resident peak since it started its program: VmHWM. Not ru_maxrss: Linux carries a process's
+    ru_maxrss over an exec, and subprocess forks the parent, so a child would report the bench's own peak (the
+    votes it generated and loaded: 1.4 GB) whatever it used itself."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: the closest there is
+
+
+def _scale_measure(url: str, consultation_id: int) -> dict[str, Any]:
+    """In a fresh process: import, then read the votes and compute the map, timed apart; the resident peak."""
+    start = time.perf_counter()
+    import scipy.sparse.linalg  # noqa: F401 - the map's Lanczos iterations, imported before timing
+    from sqlmodel import select
+
+    from community.clock import SystemClock
+    from community.db import create_engine, session_factory
+    from community.keys import SiteKey
+    from community.unit_of_work import UnitOfWorkFactory
+    from consultation.consultations import vote_matrix
+    from consultation.opinion_map import compute_opinion_map_from_cells
+    from consultation.vote_reading import read_votes  # noqa: F401 - imported by vote_matrix on its first call
+
+    import_seconds = time.perf_counter() - start
+
+    async def read() -> tuple[Any, float]:
+        engine = create_engine(url)
+        uows = UnitOfWorkFactory(session_factory(engine), SystemClock(), SiteKey.generate())
+        try:
+            async with uows() as uow:
+                await uow.session.exec(select(1))  # the connection open before timing
+                began = time.perf_counter()
+                matrix = await vote_matrix(uow, consultation_id)
+                return matrix, time.perf_counter() - began
+        finally:
+            await engine.dispose()
+
+    matrix, read_seconds = asyncio.run(read())
+    began = time.perf_counter()
+    found = compute_opinion_map_from_cells(
+        matrix.rows,
+        matrix.columns,
+        matrix.values,
+        matrix.participants,
+        matrix.statement_ids,
+        moderated_out=matrix.moderated_out,
+    )
+    map_seconds = time.perf_counter() - began
+    return {
+        "votes": int(matrix.values.size),
+        "read_seconds": round(read_seconds, 3),
+        "map_seconds": round(map_seconds, 3),
+        "total_seconds": round(read_seconds + map_seconds, 3),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "import_seconds": round(import_seconds, 3),
+        "groups": len(found.groups),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="participants x statements, comma-separated")
@@ -355,7 +644,21 @@ def main() -> None:
     parser.add_argument("--chat", action="store_true", help=argparse.SUPPRESS)  # internal: the chat votes here
     parser.add_argument("--pictures", type=int, default=2_000, help="'you are here' map pictures to draw (0: none)")
     parser.add_argument("--pictures-here", action="store_true", help=argparse.SUPPRESS)  # internal: pictures here
+    parser.add_argument("--scale", default=SCALE, help="participants x statements read from PostgreSQL (0: none)")
+    parser.add_argument("--scale-density", type=float, default=SCALE_DENSITY, help="share of the cells voted")
+    parser.add_argument("--scale-repeats", type=int, default=3, help="fresh processes timed (medians given)")
+    parser.add_argument("--scale-only", action="store_true", help="only the city-wide consultation from PostgreSQL")
+    parser.add_argument("--scale-measure", help=argparse.SUPPRESS)  # internal: time one read and map here
+    parser.add_argument("--scale-consultation", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+
+    if args.scale_measure:
+        print(json.dumps(_scale_measure(args.scale_measure, args.scale_consultation)), flush=True)
+        return
+
+    if args.scale_only:
+        print(json.dumps(_scale(args.scale, args.scale_density, args.scale_repeats)), flush=True)
+        return
 
     if args.pictures_here:
         print(json.dumps(_pictures(args.pictures)), flush=True)
@@ -387,6 +690,8 @@ def main() -> None:
         command += ["--chat-statements", str(args.chat_statements), "--chat-votes", str(args.chat_votes)]
         command += ["--chat-rounds", str(args.chat_rounds)]
         subprocess.run(command, check=True)
+    if args.scale != "0" and not args.chat_only:
+        print(json.dumps(_scale(args.scale, args.scale_density, args.scale_repeats)), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 """The opinion map of a consultation: where participants stand, which groups they form, what each group stands for.
 
 Pure computation over a votes matrix (participants × statements; agree = +1, disagree = -1, pass = 0, unseen =
-NaN), following the Polis method (compdemocracy/polis ``math/``, and red-dwarf's Python re-implementation):
+NaN; or given one cell per vote, compute_opinion_map_from_cells, as the stored votes are), following the Polis
+method (compdemocracy/polis ``math/``, and red-dwarf's Python re-implementation):
 
 1. Unseen cells are imputed with the statement's mean vote (over the participants who saw it; 0 when nobody did).
-2. PCA to two dimensions (eigendecomposition of the 's × s' covariance of the imputed, centred matrix), fitted on
-   every participant. Each participant's projection is scaled by ``sqrt(n_statements / n_votes)``, Polis's
-   correction that pulls sparse voters out of the centre (a participant with no vote sits at the origin).
+2. PCA to two dimensions (the two leading eigenvectors of the 's × s' covariance of the imputed, centred matrix),
+   fitted on every participant. The centred matrix is as sparse as the votes (0 where unseen): a small one is
+   made dense and its covariance eigendecomposed exactly; a large one (a city-wide consultation, 100,000 × 1,000)
+   stays sparse and its axes come from Lanczos iterations (ARPACK) to machine precision (``_DENSE_PCA_CELLS``).
+   Each participant's projection is scaled by ``sqrt(n_statements / n_votes)``, Polis's correction that pulls
+   sparse voters out of the centre (a participant with no vote sits at the origin).
 3. Clustering, as Pol.is's: the participants with at least ``min_votes`` votes (7, or every statement when there
    are fewer; passes count as votes), those an earlier map clustered, and while fewer than ``greedy_participants``
    (15) are, the most active voters, are put into up to 100 base clusters by k-means, then the base clusters'
@@ -42,7 +46,9 @@ in another group).
 Where the numbers can differ from Polis's:
 
 - Polis updates its PCA incrementally (power iteration warm-started from the previous run, on a sample of
-  participants in large conversations); this module does an exact PCA from scratch each time. Axes may come out
+  participants in large conversations); this module does an exact PCA from scratch each time, over every
+  participant (Lanczos iterations from a fixed start on large maps, not warm-started: the same votes always give
+  the same axes). Axes may come out
   rotated or mirrored relative to Polis's map (this module fixes each axis's sign so that the statement with the
   largest loading has a positive one); distances and groups are what matter.
 - Pol.is's k-means for the groups starts from the last update's groups only (at first, from the first k base
@@ -66,7 +72,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -261,47 +267,59 @@ def compute_opinion_map(
 
     ``moderated_out``: statements of ``statement_ids`` taken out by a moderator after votes were cast on them,
     handled as Polis does (the module docstring); ids not among ``statement_ids`` are ignored, as Polis ignores
-    moderating out a comment nobody voted on."""
-    settings = settings or OpinionMapSettings()
+    moderating out a comment nobody voted on.
+
+    The dense form, for tests and comparisons: the stored votes go to compute_opinion_map_from_cells, which this
+    calls with the matrix's seen cells."""
     matrix = np.asarray(votes, dtype=np.float64)
     pids = tuple(participant_ids)
     sids = tuple(statement_ids)
     _validate(matrix, pids, sids)
-    n_participants = matrix.shape[0]
+    rows, columns = np.nonzero(~np.isnan(matrix))
+    values = matrix[rows, columns].astype(np.int8)
+    return compute_opinion_map_from_cells(
+        rows, columns, values, pids, sids, settings, moderated_out, previous=previous, advance=advance
+    )
+
+
+def compute_opinion_map_from_cells(
+    rows: ArrayLike,
+    columns: ArrayLike,
+    values: ArrayLike,
+    participant_ids: Sequence[ParticipantId],
+    statement_ids: Sequence[StatementId],
+    settings: OpinionMapSettings | None = None,
+    moderated_out: Collection[StatementId] = (),
+    previous: ClusteringMemory | None = None,
+    advance: bool = True,
+) -> OpinionMap:
+    """The opinion map of the votes given one per voted cell: participant ``participant_ids[rows[i]]`` voted
+    ``values[i]`` (+1 agree, -1 disagree, 0 pass) on statement ``statement_ids[columns[i]]``; every other cell is
+    unseen. The cells may come in any order, at most one per participant and statement (the store's unique
+    constraint holds it; it is not checked here, as that would sort millions of cells). ``moderated_out`` as in
+    compute_opinion_map.
+
+    The same map as compute_opinion_map's of the dense matrix, computed without it: a city-wide consultation's
+    100,000 × 1,000 float matrix would take 800 MB a copy, where its ten million votes take 90 MB as cells."""
+    settings = settings or OpinionMapSettings()
+    pids = tuple(participant_ids)
+    sids = tuple(statement_ids)
+    _validate_ids(pids, sids)
+    row, column, value = _validate_cells(rows, columns, values, len(pids), len(sids))
+    n_participants = len(pids)
     out_ids = frozenset(moderated_out) & frozenset(sids)
     moderated = np.array([sid in out_ids for sid in sids], dtype=np.bool_)
     shown = ~moderated
 
-    seen = ~np.isnan(matrix)
-    agree = matrix == 1.0
-    disagree = matrix == -1.0
     # Votes on moderated-out statements still count toward the clustering threshold (Polis counts them in its
     # raw rating matrix).
-    vote_counts = seen.sum(axis=1, dtype=np.int64)
-
-    if moderated.any():
-        # Polis's zero-out-columns: the whole column becomes 0 for everyone, unseen cells included, so it adds
-        # nothing to the PCA but counts as a vote of every participant in the sparse-voter scaling.
-        pca_matrix = matrix.copy()
-        pca_matrix[:, moderated] = 0.0
-        pca_seen = seen | moderated
-        coordinates, statement_means, loadings = _project(
-            pca_matrix, pca_seen, agree & shown, disagree & shown, pca_seen.sum(axis=1, dtype=np.int64)
-        )
-        del pca_matrix, pca_seen
-    else:
-        coordinates, statement_means, loadings = _project(matrix, seen, agree, disagree, vote_counts)
+    vote_counts = np.bincount(row, minlength=n_participants).astype(np.int64)
+    coordinates, statement_means, loadings = _project(row, column, value, n_participants, moderated)
     clustered = _in_conversation(vote_counts, pids, len(sids), settings, previous)
     clustering = _cluster(coordinates, clustered, pids, settings, previous, advance)
     group_of = clustering.group_of
     n_groups = int(group_of.max()) + 1 if n_participants else 0
-
-    group_counts = []
-    for g in range(n_groups):
-        in_group = group_of == g
-        group_counts.append(_counts(agree[in_group], disagree[in_group], seen[in_group]))
-    all_counts = _counts(agree, disagree, seen)
-    del agree, disagree
+    group_counts, all_counts = _counts(group_of, n_groups, row, column, value, len(sids))
 
     groups = []
     for g, counts in enumerate(group_counts):
@@ -356,45 +374,147 @@ def _validate(matrix: FloatArray, pids: tuple[ParticipantId, ...], sids: tuple[S
         raise ValueError("votes must be a 2-D participants × statements matrix")
     if matrix.shape != (len(pids), len(sids)):
         raise ValueError(f"votes has shape {matrix.shape}, ids give ({len(pids)}, {len(sids)})")
-    if len(set(pids)) != len(pids) or len(set(sids)) != len(sids):
-        raise ValueError("participant and statement ids must be unique")
     valid = np.isnan(matrix) | (matrix == 1.0) | (matrix == 0.0) | (matrix == -1.0)
     if not bool(valid.all()):
         raise ValueError("votes must be +1 (agree), -1 (disagree), 0 (pass) or NaN (unseen)")
 
 
+def _validate_ids(pids: tuple[ParticipantId, ...], sids: tuple[StatementId, ...]) -> None:
+    if len(set(pids)) != len(pids) or len(set(sids)) != len(sids):
+        raise ValueError("participant and statement ids must be unique")
+
+
+def _validate_cells(
+    rows: ArrayLike, columns: ArrayLike, values: ArrayLike, n_participants: int, n_statements: int
+) -> tuple[NDArray[np.integer], NDArray[np.integer], NDArray[np.integer]]:
+    """The cells as integer arrays, as they were given (no copy of millions of cells): each in range."""
+    row, column, value = np.asarray(rows), np.asarray(columns), np.asarray(values)
+    if row.ndim != 1 or row.shape != column.shape or row.shape != value.shape:
+        raise ValueError("rows, columns and values must be 1-D arrays of the same length")
+    if row.size == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    if not all(np.issubdtype(array.dtype, np.integer) for array in (row, column, value)):
+        raise ValueError("rows, columns and values must be integers")
+    if row.min() < 0 or row.max() >= n_participants or column.min() < 0 or column.max() >= n_statements:
+        raise ValueError("a cell's row or column is out of range")
+    if value.min() < -1 or value.max() > 1:
+        raise ValueError("values must be +1 (agree), -1 (disagree) or 0 (pass)")
+    return row, column, value
+
+
+# Up to this many participants × statements, the PCA builds the dense centred matrix and eigendecomposes its
+# exact s × s covariance (LAPACK), as it always did: the small maps of tests and red-dwarf's comparisons stay
+# equal to the last bit, and it is as fast as anything there (at 2 million cells, 16 MB and a fraction of a
+# second). Above it the dense matrix (8 bytes a cell, 800 MB at 100,000 × 1,000) and the covariance's product
+# (n·s² multiplications: 10^11 at that size, a minute on two cores) would not do: the two leading eigenvectors
+# come from Lanczos iterations (ARPACK) over the sparse centred matrix instead, as precise (machine precision,
+# checked against the dense route by tests/test_opinion_map_scale.py) at a few sparse products of the votes.
+_DENSE_PCA_CELLS = 2_000_000
+# With so few statements the dense matrix is small whatever the number of participants, and Lanczos needs more
+# statements than the eigenvectors it looks for.
+_DENSE_PCA_STATEMENTS = 8
+
+
 def _project(
-    matrix: FloatArray, seen: NDArray[np.bool_], agree: NDArray[np.bool_], disagree: NDArray[np.bool_], votes: IntArray
+    row: NDArray[np.integer],
+    column: NDArray[np.integer],
+    value: NDArray[np.integer],
+    n_participants: int,
+    moderated: NDArray[np.bool_],
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Positions (n, 2), statement means (s,) and the two axes' loadings (2, s)."""
-    n_participants, n_statements = matrix.shape
+    n_statements = moderated.size
     coordinates = np.zeros((n_participants, 2), dtype=np.float64)
     loadings = np.zeros((2, n_statements), dtype=np.float64)
     if n_participants == 0 or n_statements == 0:
         return coordinates, np.zeros(n_statements, dtype=np.float64), loadings
-    seen_per_statement = seen.sum(axis=0, dtype=np.int64)
-    net = agree.sum(axis=0, dtype=np.int64) - disagree.sum(axis=0, dtype=np.int64)
+    if moderated.any():
+        # Polis's zero-out-columns: the whole column becomes 0 for everyone, unseen cells included, so it adds
+        # nothing to the PCA (its mean is 0 and so is every centred cell: its votes are dropped here) but counts as
+        # a vote of every participant in the sparse-voter scaling.
+        kept = ~moderated[column]
+        row, column, value = row[kept], column[kept], value[kept]
+    votes = np.bincount(row, minlength=n_participants) + int(moderated.sum())
+    seen_per_statement = np.bincount(column, minlength=n_statements)
+    # Sums of ±1 and 0, exact in floating point: the same means as counting agrees and disagrees.
+    net = np.bincount(column, weights=value, minlength=n_statements)
     statement_mean = net / np.maximum(seen_per_statement, 1)
     # Imputing unseen cells with the statement's mean leaves that mean as the column's mean, so the centred,
-    # imputed matrix is the vote minus the mean where seen and exactly 0 where unseen.
-    centred = matrix - statement_mean
-    np.nan_to_num(centred, copy=False, nan=0.0)
-    covariance = centred.T @ centred
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    order = np.argsort(eigenvalues)[::-1][:2]
-    components = eigenvectors[:, order].T  # (<=2, n_statements)
-    for row in components:
-        # Deterministic orientation: the largest loading is positive.
-        if row[np.argmax(np.abs(row))] < 0:
-            row *= -1.0
-    projected = centred @ components.T
-    del centred
+    # imputed matrix is the vote minus the mean where seen and exactly 0 where unseen: as sparse as the votes.
+    centred_values = value - statement_mean[column]
+    if n_participants * n_statements <= _DENSE_PCA_CELLS or n_statements <= _DENSE_PCA_STATEMENTS:
+        centred = np.zeros((n_participants, n_statements), dtype=np.float64)
+        centred[row, column] = centred_values
+        components = _leading_axes(np.linalg.eigh(centred.T @ centred))
+        projected = centred @ components.T
+        del centred
+    else:
+        projected, components = _sparse_projection(row, column, centred_values, n_participants, n_statements)
     scale = np.zeros(n_participants, dtype=np.float64)
     voted = votes > 0
     scale[voted] = np.sqrt(n_statements / votes[voted])
     coordinates[:, : projected.shape[1]] = projected * scale[:, None]
     loadings[: components.shape[0]] = components
     return coordinates, np.asarray(statement_mean, dtype=np.float64), loadings
+
+
+def _leading_axes(decomposition: tuple[FloatArray, FloatArray]) -> FloatArray:
+    """The (at most) two eigenvectors of largest eigenvalue, as rows (<=2, s), each oriented so that its largest
+    loading is positive: an eigenvector's sign is arbitrary, the map's must not be."""
+    eigenvalues, eigenvectors = decomposition
+    order = np.argsort(eigenvalues)[::-1][:2]
+    components = np.ascontiguousarray(eigenvectors[:, order].T)
+    for component in components:
+        if component[np.argmax(np.abs(component))] < 0:
+            component *= -1.0
+    return components
+
+
+def _sparse_projection(
+    row: NDArray[np.integer], column: NDArray[np.integer], centred_values: FloatArray, n: int, s: int
+) -> tuple[FloatArray, FloatArray]:
+    """The projection (n, 2) and the axes (2, s) of the centred matrix held sparse: the covariance ZᵀZ is never
+    formed, ARPACK's Lanczos iterations only multiply by Z and Zᵀ (Pol.is itself finds its axes by power
+    iteration). To machine precision (tol=0), from a fixed starting vector: the same axes at every run."""
+    # scipy (installed with scikit-learn) is loaded only for maps this large.
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+
+    centred = csr_matrix((centred_values, (row, column)), shape=(n, s), dtype=np.float64)
+    # Each row's cells in column order whatever order the votes were read in, so that the sums, and the axes to
+    # the last bit, do not depend on it.
+    centred.sort_indices()
+    transposed = centred.T  # a view (CSC), not a copy
+
+    def covariance_times(vector: FloatArray) -> FloatArray:
+        return np.asarray(transposed @ (centred @ vector), dtype=np.float64)
+
+    if centred.count_nonzero() == 0:
+        # No axis at all: what eigh gives for a zero covariance, as the dense route would.
+        components = _leading_axes(np.linalg.eigh(np.zeros((s, s), dtype=np.float64)))
+    else:
+        operator = LinearOperator((s, s), matvec=covariance_times, dtype=np.float64)
+        start = np.random.default_rng(0).standard_normal(s)
+        try:
+            components = _leading_axes(eigsh(operator, k=2, which="LA", v0=start, tol=0.0))
+        except ArpackNoConvergence:
+            # Not seen in practice (the leading eigenvalues of votes stand apart); the exact covariance then, a
+            # block of dense rows at a time: slow at this size, but right.
+            components = _leading_axes(np.linalg.eigh(_blocked_covariance(centred)))
+    projected = np.asarray(centred @ components.T, dtype=np.float64)
+    return projected, components
+
+
+def _blocked_covariance(centred: Any) -> FloatArray:
+    """ZᵀZ of a sparse Z, from dense blocks of rows of at most _DENSE_PCA_CELLS cells."""
+    n, s = centred.shape
+    covariance = np.zeros((s, s), dtype=np.float64)
+    step = max(1, _DENSE_PCA_CELLS // s)
+    for start in range(0, n, step):
+        block = centred[start : start + step].toarray()
+        covariance += block.T @ block
+    return covariance
 
 
 def _extremity(statement_means: FloatArray, loadings: FloatArray) -> FloatArray:
@@ -705,12 +825,33 @@ def _silhouette(distances: FloatArray, labels: IntArray) -> float:
     return float(values.mean())
 
 
-def _counts(agree: NDArray[np.bool_], disagree: NDArray[np.bool_], seen: NDArray[np.bool_]) -> _Counts:
-    return _Counts(
-        na=agree.sum(axis=0, dtype=np.int64).astype(np.float64),
-        nd=disagree.sum(axis=0, dtype=np.int64).astype(np.float64),
-        ns=seen.sum(axis=0, dtype=np.int64).astype(np.float64),
-    )
+def _counts(
+    group_of: IntArray,
+    n_groups: int,
+    row: NDArray[np.integer],
+    column: NDArray[np.integer],
+    value: NDArray[np.integer],
+    n_statements: int,
+) -> tuple[list[_Counts], _Counts]:
+    """Agree, disagree and seen counts per group and statement, and over every participant, in one pass over the
+    votes: one bincount of (group, statement, vote) keys, the participants in no group in a slot of their own."""
+    slot = np.where(group_of >= 0, group_of, n_groups)
+    key = slot[row] * np.int64(n_statements)
+    key += column
+    key *= 3
+    key += value
+    key += 1  # 0 disagree, 1 pass, 2 agree
+    table = np.bincount(key, minlength=(n_groups + 1) * n_statements * 3).reshape(n_groups + 1, n_statements, 3)
+    del key
+
+    def counts(votes: IntArray) -> _Counts:
+        return _Counts(
+            na=votes[:, 2].astype(np.float64),
+            nd=votes[:, 0].astype(np.float64),
+            ns=votes.sum(axis=1).astype(np.float64),
+        )
+
+    return [counts(table[g]) for g in range(n_groups)], counts(table.sum(axis=0))
 
 
 def _rest(group_counts: list[_Counts], g: int) -> _Counts:
@@ -896,6 +1037,7 @@ __all__ = [
     "Stance",
     "StatementId",
     "compute_opinion_map",
+    "compute_opinion_map_from_cells",
     "prop_test",
     "two_prop_test",
 ]

@@ -3,15 +3,16 @@ fared overall and in each opinion group, what the groups stand for, where they a
 
 Domain only: an Outcome is plain data, rendered elsewhere (bot/exports/ writes it as XLSX, CSV, PDF or JSON). Its
 numbers come from the stored votes (consultations.vote_matrix) and the opinion map
-(opinion_map.compute_opinion_map); nothing here computes a statistic of its own, it only counts votes and looks
-statements up.
+(opinion_map.compute_opinion_map_from_cells); nothing here computes a statistic of its own, it only counts votes
+and looks statements up.
 
 Who may have it: the committee and the community's staff (Action.RUN_CONSULTATION), or the operator at the command
 line (actor_id None). The raw votes (stream_votes) carry pseudonyms only: the link from a person to their pseudonym
 (ParticipantLink) is never read here.
 
 Counts are of the statements as they stand: approved ones only, with each participant's current vote (a changed
-vote counts once, as its last value, on the day it was last changed).
+vote counts once, as its last value, on the day it was last changed). The opinion map alone also reads the votes of
+statements moderated out after they were cast, as Pol.is does (they count toward a participant's votes).
 
 While fewer than k people (uow.anonymity, community.anonymity) have voted, nothing here tells how anyone voted:
 the outcome is withheld (Outcome.withheld: no counts per statement, no groups, no opinion map) and the raw votes
@@ -64,7 +65,7 @@ from consultation.opinion_map import (
     OpinionMap,
     OpinionMapSettings,
     RepresentativeStatement,
-    compute_opinion_map,
+    compute_opinion_map_from_cells,
 )
 
 STREAM_BATCH = 5_000  # rows fetched at a time by stream_votes
@@ -213,8 +214,16 @@ async def compute_outcome(
     # The groups the last map computed (the outcome's, once closed), not a map of its own: a report must show the
     # groups the participants were told of. Without a stored memory (no map yet), the map from the votes alone.
     remembered = await map_memory(uow, consultation_id)
-    opinion = compute_opinion_map(
-        matrix.votes, matrix.participants, matrix.statement_ids, settings, previous=remembered, advance=False
+    opinion = compute_opinion_map_from_cells(
+        matrix.rows,
+        matrix.columns,
+        matrix.values,
+        matrix.participants,
+        matrix.statement_ids,
+        settings,
+        moderated_out=matrix.moderated_out,
+        previous=remembered,
+        advance=False,
     )
     texts = {
         sid: (text, author is None)
@@ -227,11 +236,11 @@ async def compute_outcome(
         ).all()
     }
     # Plain vote counts per statement over every voter (the opinion map's groups hold only the clustered ones).
-    agree = np.count_nonzero(matrix.votes == 1.0, axis=0)
-    disagree = np.count_nonzero(matrix.votes == -1.0, axis=0)
-    passed = np.count_nonzero(matrix.votes == 0.0, axis=0)
+    agree, disagree, passed = matrix.counts()
     statements = []
     for j, sid in enumerate(matrix.statement_ids):
+        if sid in matrix.moderated_out:
+            continue  # in the map's columns (as Pol.is keeps them), not among the statements put to the vote
         text, by_staff = texts[sid]
         statements.append(
             StatementOutcome(

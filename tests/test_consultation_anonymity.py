@@ -320,9 +320,9 @@ def test_the_outcome_names_the_most_divisive_statement_only_when_every_group_rea
     """Seven voters on eight statements, five in one bloc and two in the other: the groups split on the first
     statement, but naming it tells how the group of two voted. At k = 5 it is not named; at k = 2 it is."""
     bloc_a, bloc_b = [1.0] * 4 + [-1.0] * 4, [-1.0] * 4 + [1.0] * 4
-    matrix = VoteMatrix(
-        participants=tuple(f"p{n}" for n in range(7)),
-        statement_ids=tuple(range(1, 9)),
+    matrix = VoteMatrix.from_dense(
+        participants=[f"p{n}" for n in range(7)],
+        statement_ids=range(1, 9),
         votes=np.array([bloc_a] * 5 + [bloc_b] * 2),
     )
     counted = ConsultationFigures(

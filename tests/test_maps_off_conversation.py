@@ -61,7 +61,7 @@ async def test_a_resident_is_answered_while_a_map_is_being_computed(
     it would wait until the map is done if the job held a unit of work, and for ever with the loop held)."""
     world = await build_world(uows, clock, channel="console", close=job == OUTCOME.name)
     inside, release = threading.Event(), threading.Event()
-    real = consultation.opinion_map.compute_opinion_map
+    real = consultation.opinion_map.compute_opinion_map_from_cells
 
     def held(*args: Any, **kwargs: Any) -> Any:
         found = real(*args, **kwargs)
@@ -69,7 +69,7 @@ async def test_a_resident_is_answered_while_a_map_is_being_computed(
         release.wait(timeout=30)  # the worker's thread: only the map waits (the loop, if it were computed there)
         return found
 
-    monkeypatch.setattr(consultation.opinion_map, "compute_opinion_map", held)
+    monkeypatch.setattr(consultation.opinion_map, "compute_opinion_map_from_cells", held)
     registry = JobRegistry()
     scheduler = FakeScheduler(clock, registry, uows)
     register_consultation_jobs(registry, uows, Worker(processes=False))

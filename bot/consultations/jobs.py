@@ -107,10 +107,18 @@ def _opinion_map(matrix: consultations.VoteMatrix, memory: ClusteringMemory | No
     the outcome's is the last refresh of the live map, as Pol.is's last update."""
     if not matrix.participants or not matrix.statement_ids:
         return None
-    # numpy loads here, on the first map, not at start-up (tests/test_startup_imports.py).
-    from consultation.opinion_map import compute_opinion_map
+    # numpy (and scipy for a large map) load here, on the first map, not at start-up (tests/test_startup_imports.py).
+    from consultation.opinion_map import compute_opinion_map_from_cells
 
-    return compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids, previous=memory)
+    return compute_opinion_map_from_cells(
+        matrix.rows,
+        matrix.columns,
+        matrix.values,
+        matrix.participants,
+        matrix.statement_ids,
+        moderated_out=matrix.moderated_out,
+        previous=memory,
+    )
 
 
 async def _queue_outcome(
@@ -225,13 +233,14 @@ async def _map_priorities(task: MapTask) -> Counted:
     async with reading(task.reading) as uow:
         matrix = await consultations.vote_matrix(uow, task.consultation_id)
     tally = consultations.matrix_tally(matrix)
-    if not matrix.participants or not matrix.statement_ids:
+    found = _opinion_map(matrix, task.memory)
+    if found is None:
         return Counted(tally)
-    from consultation.opinion_map import compute_opinion_map  # loaded on first use, as in map_findings
-
-    found = compute_opinion_map(matrix.votes, matrix.participants, matrix.statement_ids, previous=task.memory)
-    importance = tuple(float(value) for value in found.statement_importance)
-    return Counted(tally, priorities=Priorities(matrix.statement_ids, importance), memory=found.memory)
+    # The statements still shown: one moderated out is in the map (as Pol.is keeps it) but has no priority to keep.
+    shown = [j for j, sid in enumerate(found.statement_ids) if sid not in found.moderated_out]
+    statement_ids = tuple(int(found.statement_ids[j]) for j in shown)
+    importance = tuple(float(found.statement_importance[j]) for j in shown)
+    return Counted(tally, priorities=Priorities(statement_ids, importance), memory=found.memory)
 
 
 async def send_outcome(
