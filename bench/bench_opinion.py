@@ -589,7 +589,6 @@ def _scale_measure(url: str, consultation_id: int) -> dict[str, Any]:
     from community.keys import SiteKey
     from community.unit_of_work import UnitOfWorkFactory
     from consultation.consultations import vote_matrix
-    from consultation.opinion_map import compute_opinion_map_from_cells
     from consultation.vote_reading import read_votes  # noqa: F401 - imported by vote_matrix on its first call
 
     import_seconds = time.perf_counter() - start
@@ -608,14 +607,7 @@ def _scale_measure(url: str, consultation_id: int) -> dict[str, Any]:
 
     matrix, read_seconds = asyncio.run(read())
     began = time.perf_counter()
-    found = compute_opinion_map_from_cells(
-        matrix.rows,
-        matrix.columns,
-        matrix.values,
-        matrix.participants,
-        matrix.statement_ids,
-        moderated_out=matrix.moderated_out,
-    )
+    found = matrix.opinion_map()
     map_seconds = time.perf_counter() - began
     return {
         "votes": int(matrix.values.size),

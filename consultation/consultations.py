@@ -109,7 +109,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from consultation.opinion_map import FloatArray, IntArray
+    from consultation.opinion_map import FloatArray, IntArray, OpinionMap, OpinionMapSettings
     from consultation.vote_reading import StoredVotes
 
 MAX_TITLE = 200
@@ -248,6 +248,28 @@ class VoteMatrix:
         dense = np.full((len(self.participants), len(self.statement_ids)), np.nan, dtype=np.float64)
         dense[self.rows, self.columns] = self.values
         return dense
+
+    def opinion_map(
+        self,
+        settings: OpinionMapSettings | None = None,
+        previous: ClusteringMemory | None = None,
+        advance: bool = True,
+    ) -> OpinionMap:
+        """The opinion map of these votes (consultation.opinion_map.compute_opinion_map_from_cells), their
+        moderated-out statements handled as Pol.is does; ``previous`` and ``advance`` as there."""
+        from consultation.opinion_map import compute_opinion_map_from_cells
+
+        return compute_opinion_map_from_cells(
+            self.rows,
+            self.columns,
+            self.values,
+            self.participants,
+            self.statement_ids,
+            settings,
+            moderated_out=self.moderated_out,
+            previous=previous,
+            advance=advance,
+        )
 
     def shown(self) -> NDArray[np.bool_]:
         """Per statement, whether it is approved (not moderated out)."""

@@ -65,7 +65,6 @@ from consultation.opinion_map import (
     OpinionMap,
     OpinionMapSettings,
     RepresentativeStatement,
-    compute_opinion_map_from_cells,
 )
 
 STREAM_BATCH = 5_000  # rows fetched at a time by stream_votes
@@ -214,17 +213,7 @@ async def compute_outcome(
     # The groups the last map computed (the outcome's, once closed), not a map of its own: a report must show the
     # groups the participants were told of. Without a stored memory (no map yet), the map from the votes alone.
     remembered = await map_memory(uow, consultation_id)
-    opinion = compute_opinion_map_from_cells(
-        matrix.rows,
-        matrix.columns,
-        matrix.values,
-        matrix.participants,
-        matrix.statement_ids,
-        settings,
-        moderated_out=matrix.moderated_out,
-        previous=remembered,
-        advance=False,
-    )
+    opinion = matrix.opinion_map(settings, previous=remembered, advance=False)
     texts = {
         sid: (text, author is None)
         for sid, text, author in (

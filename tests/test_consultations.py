@@ -541,15 +541,7 @@ async def test_a_statement_moderated_out_counts_toward_the_clustering_threshold_
     assert chen is not None
     assert matrix.moderated_out == frozenset({taken_out}) and matrix.statement_ids == tuple(ids)
     settings = OpinionMapSettings(greedy_participants=0)
-    found = compute_opinion_map_from_cells(
-        matrix.rows,
-        matrix.columns,
-        matrix.values,
-        matrix.participants,
-        matrix.statement_ids,
-        settings,
-        moderated_out=matrix.moderated_out,
-    )
+    found = matrix.opinion_map(settings)
     assert int(found.vote_counts[found.participant_ids.index(chen.pseudonym)]) == 7
     assert found.group_of_participant(chen.pseudonym) is not None
     assert len(found.groups) == 2

@@ -108,17 +108,7 @@ def _opinion_map(matrix: consultations.VoteMatrix, memory: ClusteringMemory | No
     if not matrix.participants or not matrix.statement_ids:
         return None
     # numpy (and scipy for a large map) load here, on the first map, not at start-up (tests/test_startup_imports.py).
-    from consultation.opinion_map import compute_opinion_map_from_cells
-
-    return compute_opinion_map_from_cells(
-        matrix.rows,
-        matrix.columns,
-        matrix.values,
-        matrix.participants,
-        matrix.statement_ids,
-        moderated_out=matrix.moderated_out,
-        previous=memory,
-    )
+    return matrix.opinion_map(previous=memory)
 
 
 async def _queue_outcome(

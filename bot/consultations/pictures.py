@@ -141,18 +141,8 @@ async def _current_map(task: ExportTask) -> Produced | Refused:
         refusal = MapWithheld(voters=counted.voters, k=counted.min_group_size)
         return Refused(refusal.message, tuple(sorted(refusal.params.items())))
     from bot.consultations.map_picture import draw_base, map_drawing, without_position
-    from consultation.opinion_map import compute_opinion_map_from_cells
 
-    found = compute_opinion_map_from_cells(
-        matrix.rows,
-        matrix.columns,
-        matrix.values,
-        matrix.participants,
-        matrix.statement_ids,
-        moderated_out=matrix.moderated_out,
-        previous=remembered,
-        advance=False,
-    )
+    found = matrix.opinion_map(previous=remembered, advance=False)
     drawing = map_drawing(found, _by_statement(texts), counted.min_group_size)
     content = without_position(draw_base(drawing, labels_in(task.language, consultation.title, drawing)))
     folder = Path(task.folder)
