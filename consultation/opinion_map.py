@@ -105,9 +105,10 @@ class OpinionMapSettings:
     max_consensus: int = 5
     max_divisive: int = 5
     min_divisiveness: float = 0.5
-    # Pol.is's :base-iters, and its kmeans's default max-iters, which its group clustering runs with (the
-    # :cluster-iters it passes is a key its kmeans does not read).
-    base_iterations: int = 10
+    # Pol.is's :base-iters (100 in compdemocracy/polis math/src/polismath/math/conversation.clj's defaults), and
+    # its kmeans's default max-iters (20), which its group clustering runs with: the :cluster-iters it passes is a
+    # key its kmeans does not read. Both stop sooner once no centre moves by 0.01 (same-clustering?).
+    base_iterations: int = 100
     group_iterations: int = 20
     group_k_buffer: int = POLIS_GROUP_K_BUFFER
     # Pol.is's greedy-n: while fewer are clustered, the most active voters are, whatever their number of votes.
