@@ -8,8 +8,11 @@ at every refresh, and on real conversations the groups at the close would often 
 (bench/bench_polis.py replays four).
 
 The memory is plain values, stored as JSON between refreshes (consultation.models.MapMemory, one row per
-consultation): participants appear by the pseudonym the votes carry, never by person. No numpy here: the service
-reads and writes it inside conversations, where numpy is not loaded (tests/test_startup_imports.py).
+consultation): participants appear by the pseudonym the votes carry, never by person. A person who erases their
+data in an open consultation loses their pseudonym's participant row (consultation.erasure), so the pseudonym
+kept here leads to no one; and since every map remembers only the participants with votes, it is gone from the
+memory at the next map, the close's at the latest. No numpy here: the service reads and writes it inside
+conversations, where numpy is not loaded (tests/test_startup_imports.py).
 """
 
 from __future__ import annotations

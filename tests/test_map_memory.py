@@ -132,6 +132,21 @@ def test_recalling_a_memory_gives_exactly_its_groups_and_places_newcomers_by_the
     assert recalled.memory == closing.memory
 
 
+def test_a_participant_whose_votes_are_gone_leaves_the_memory_at_the_next_map() -> None:
+    votes, people, statements = blocs((30, 25, 20))
+    first = compute_opinion_map(votes, people, statements)
+    assert first.memory is not None and people[3] in first.memory.base.members
+    # Erased in an open consultation (consultation.erasure): their votes are withdrawn, their row is gone.
+    kept = [i for i in range(len(people)) if i != 3]
+
+    after = compute_opinion_map(votes[kept], [people[i] for i in kept], statements, previous=first.memory)
+
+    assert after.memory is not None
+    assert people[3] not in after.memory.base.members
+    assert people[3] not in to_json(after.memory)
+    assert {pid: g for pid, g in groups(first).items() if pid != people[3]} == groups(after)
+
+
 def test_a_new_number_of_groups_is_shown_only_after_it_has_been_best_for_four_maps_in_a_row() -> None:
     two, people, statements = blocs((40, 40, 0), statements=12)
     first = compute_opinion_map(two, people, statements)
