@@ -4,9 +4,10 @@ The consultation of tests/support/consultation_world.py: bloc A (residents 1-6) 
 ways, resident 13 votes twice only (placed all the same: fewer than 15 people have the 7 votes, and Pol.is then
 places the most active). The community worker asks for the current map under /consultations and gets it as a
 picture with no one's position; then closes the consultation, and each participant gets the outcome and, right
-after it, their own picture with "you are here" (你在这里) on their position (a reader with no place gets the map
-with no marker, and why: test_map_picture.py). The pictures are drawn by the jobs' process (the worker runs in a
-thread here, the same function as production's process) and saved by the console like any file.
+after it, their own picture with "you are here" (你在这里) on their position; 张伟 of the committee, who opened the
+consultation and never voted, gets the map with no marker, and why. The pictures are drawn by the jobs' process
+(the worker runs in a thread here, the same function as production's process) and saved by the console like any
+file.
 
 Refusals: a resident pressing Map, a Map button forged for another community's consultation, one for a closed
 consultation, one pressed while fewer than k have voted, a consultation closed between asking and drawing; and a
@@ -26,7 +27,7 @@ from sqlmodel import col, select
 from bot.channels.console import ConsoleSession, ConsoleUser
 from bot.consultations.cards import Manage, ManageConsultation
 from bot.consultations.jobs import register_consultation_jobs, send_outcome
-from bot.consultations.outcome_pictures import MAPS_FOLDER, PLACED, OutcomePictures
+from bot.consultations.outcome_pictures import MAPS_FOLDER, NOT_PLACED, PLACED, OutcomePictures
 from bot.events import ButtonPress, Event, Sender
 from bot.exports.jobs import FILES_KEPT, SWEEP_EVERY, ExportJobs, register_export_jobs
 from bot.rendering import Localizer, Localizers
@@ -45,6 +46,7 @@ from consultation.consultations import (
     close_consultation,
     create,
     open_consultation,
+    participate,
     vote,
 )
 from tests.support.console import ConsoleDelivery, scheduled_session
@@ -146,7 +148,14 @@ async def test_staff_see_the_current_map_and_each_participant_gets_their_own_at_
     staff_map = _png(saved)
     assert staff_map.width == 1080
 
+    # 张伟 of the committee, a resident too, opened the consultation and left without a vote: a participant the
+    # map cannot place.
+    async with uows() as uow:
+        await participate(uow, world.committee, world.consultation_id)
+        await uow.commit()
+
     # The worker closes it; the outcome job draws every participant's picture and queues them with the outcome.
+    out = await rig.session.feed("/as worker")
     out = await rig.session.feed("/consultations")
     out = await _tap(rig.session, out, "Close now", "Yes, close it")
     assert out[0] == "(The consultation is closed.)" and MAP not in _buttons(out)
@@ -179,15 +188,22 @@ async def test_staff_see_the_current_map_and_each_participant_gets_their_own_at_
     sparse = rig.saved("r13", "opinion-map.png").read_bytes()
     assert sparse not in (mine, rig.saved("r7", "opinion-map.png").read_bytes())
 
-    # One picture for each participant, right after their outcome; nobody else gets one (the staff did not vote).
+    # 张伟, who never voted, gets the map with no marker, and why.
+    out = await rig.session.feed("/as committee")
+    assert out[-1] == zh.text(NOT_PLACED, title=TITLE)
+    unplaced = _png(rig.saved("committee", "opinion-map.png"))
+    assert unplaced.width == 1080
+
+    # One picture for each participant, right after their outcome; nobody else gets one (the worker took no part).
     rows = await outbox_rows(uows)
     photos = [row for row in rows if row.kind is MessageKind.PHOTO and row.person_id != world.worker]  # not hers
-    assert sorted(row.person_id or 0 for row in photos) == sorted(world.residents)
+    assert sorted(row.person_id or 0 for row in photos) == sorted([*world.residents, world.committee])
     for photo in photos:
         before = rows[rows.index(photo) - 1]
         assert before.kind is MessageKind.TEXT and before.person_id == photo.person_id and TITLE in before.text
-    # Drawn once per spot, not once per person: bloc A shares a file, bloc B another, resident 13 a third.
-    assert len({row.file_ref for row in photos}) == 3
+    # Drawn once per spot, not once per person: bloc A shares a file, bloc B another, resident 13 a
+    # third, 张伟's unmarked map a fourth.
+    assert len({row.file_ref for row in photos}) == 4
 
 
 async def test_the_pictures_are_swept_as_an_exports_files_are(
