@@ -303,11 +303,20 @@ def compute_opinion_map_from_cells(
     The same map as compute_opinion_map's of the dense matrix, computed without it: a city-wide consultation's
     100,000 × 1,000 float matrix would take 800 MB a copy, where its ten million votes take 90 MB as cells."""
     settings = settings or OpinionMapSettings()
-    pids = tuple(participant_ids)
+    given = tuple(participant_ids)
     sids = tuple(statement_ids)
-    _validate_ids(pids, sids)
-    row, column, value = _validate_cells(rows, columns, values, len(pids), len(sids))
-    n_participants = len(pids)
+    _validate_ids(given, sids)
+    row, column, value = _validate_cells(rows, columns, values, len(given), len(sids))
+    n_participants = len(given)
+    # Computed over the participants in the order of their ids, whatever order they came in, and put back in that
+    # order at the end: the clustering starts from the first distinct positions in that order, as Pol.is's
+    # matrix keeps its rows, and the floating-point sums of the PCA are then the same to the last bit, so that no
+    # tie between two equally good groupings can fall one way for one order of the rows and the other for another.
+    order = np.array(sorted(range(n_participants), key=given.__getitem__), dtype=np.int64)
+    position = np.empty(n_participants, dtype=np.int64)
+    position[order] = np.arange(n_participants, dtype=np.int64)
+    row = position[row]
+    pids = tuple(given[i] for i in order)
     out_ids = frozenset(moderated_out) & frozenset(sids)
     moderated = np.array([sid in out_ids for sid in sids], dtype=np.bool_)
     shown = ~moderated
@@ -321,6 +330,11 @@ def compute_opinion_map_from_cells(
     group_of = clustering.group_of
     n_groups = int(group_of.max()) + 1 if n_participants else 0
     group_counts, all_counts = _counts(group_of, n_groups, row, column, value, len(sids))
+    # Back in the order the participants were given.
+    pids = given
+    coordinates = np.ascontiguousarray(coordinates[position])
+    vote_counts = np.ascontiguousarray(vote_counts[position])
+    group_of = np.ascontiguousarray(group_of[position])
 
     groups = []
     for g, counts in enumerate(group_counts):
@@ -551,10 +565,7 @@ def _cluster(
     advance: bool,
 ) -> _Clustering:
     group_of = np.full(coordinates.shape[0], NOT_CLUSTERED, dtype=np.int64)
-    rows = np.flatnonzero(clustered)
-    # In the order of the participants' ids whatever the order of the rows, as Pol.is's matrix keeps its rows: the
-    # first distinct positions start the clustering, so the order decides the groups.
-    rows = rows[sorted(range(rows.size), key=lambda i: pids[rows[i]])]
+    rows = np.flatnonzero(clustered)  # in the order of the participants' ids (compute_opinion_map_from_cells)
     if rows.size == 0:
         return _Clustering(group_of, None, previous, {})
     points = np.ascontiguousarray(coordinates[rows])

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import update as sa_update
 from sqlmodel import col
 
@@ -95,6 +97,38 @@ def test_the_same_votes_give_the_same_groups_whatever_the_order_of_the_rows() ->
         assert partition(again) == partition(first)
         # Group numbers too: by size, the largest first, whatever the order.
         assert groups(again) == groups(first)
+
+
+@st.composite
+def shuffled_votes(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    """Any small votes matrix (unseen cells included), and an order of its rows."""
+    n = draw(st.integers(2, 60))
+    s = draw(st.integers(1, 10))
+    cells = draw(st.lists(st.sampled_from([AGREE, DISAGREE, PASS, np.nan]), min_size=n * s, max_size=n * s))
+    order = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).permutation(n)
+    return np.array(cells).reshape(n, s), order
+
+
+# Derandomized: the examples are the same on every run, so a failure here is a failure of the code, every time.
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(case=shuffled_votes())
+def test_any_votes_give_the_same_groups_in_any_order_of_the_rows_with_or_without_memory(
+    case: tuple[np.ndarray, np.ndarray],
+) -> None:
+    votes, order = case
+    people = [f"p{i:03d}" for i in range(votes.shape[0])]
+    statements = list(range(votes.shape[1]))
+    first = compute_opinion_map(votes, people, statements)
+    shuffled = (np.asfortranarray(votes[order]), [people[i] for i in order], statements)
+
+    assert groups(compute_opinion_map(*shuffled)) == groups(first)
+    # Two equally good groupings (symmetric votes) must not fall one way in one order and the other in another:
+    # the positions are the same to the last bit.
+    again = compute_opinion_map(*shuffled)
+    assert np.array_equal(again.coordinates[np.argsort(order)], first.coordinates)
+    if first.memory is not None:
+        refreshed = compute_opinion_map(votes, people, statements, previous=first.memory)
+        assert groups(compute_opinion_map(*shuffled, previous=first.memory)) == groups(refreshed)
 
 
 def test_a_refresh_on_the_same_votes_keeps_the_groups_and_the_memory() -> None:
