@@ -308,15 +308,15 @@ def compute_opinion_map_from_cells(
     _validate_ids(given, sids)
     row, column, value = _validate_cells(rows, columns, values, len(given), len(sids))
     n_participants = len(given)
-    # Computed over the participants in the order of their ids, whatever order they came in, and put back in that
-    # order at the end: the clustering starts from the first distinct positions in that order, as Pol.is's
-    # matrix keeps its rows, and the floating-point sums of the PCA are then the same to the last bit, so that no
-    # tie between two equally good groupings can fall one way for one order of the rows and the other for another.
+    # The positions and the clustering are computed over the participants in the order of their ids, whatever
+    # order they came in (the cells keep theirs: renumbering ten million of them would cost more than the map's
+    # own sums): the clustering starts from the first distinct positions in that order, as Pol.is's matrix keeps
+    # its rows, and the floating-point sums of the PCA are then the same to the last bit, so that no tie between
+    # two equally good groupings can fall one way for one order of the rows and the other way for another.
     order = np.array(sorted(range(n_participants), key=given.__getitem__), dtype=np.int64)
     position = np.empty(n_participants, dtype=np.int64)
     position[order] = np.arange(n_participants, dtype=np.int64)
-    row = position[row]
-    pids = tuple(given[i] for i in order)
+    by_id = tuple(given[i] for i in order)
     out_ids = frozenset(moderated_out) & frozenset(sids)
     moderated = np.array([sid in out_ids for sid in sids], dtype=np.bool_)
     shown = ~moderated
@@ -324,17 +324,13 @@ def compute_opinion_map_from_cells(
     # Votes on moderated-out statements still count toward the clustering threshold (Polis counts them in its
     # raw rating matrix).
     vote_counts = np.bincount(row, minlength=n_participants).astype(np.int64)
-    coordinates, statement_means, loadings = _project(row, column, value, n_participants, moderated)
-    clustered = _in_conversation(vote_counts, pids, len(sids), settings, previous)
-    clustering = _cluster(coordinates, clustered, pids, settings, previous, advance)
-    group_of = clustering.group_of
+    coordinates, statement_means, loadings = _project(row, column, value, n_participants, moderated, order)
+    clustered = _in_conversation(vote_counts[order], by_id, len(sids), settings, previous)
+    clustering = _cluster(np.ascontiguousarray(coordinates[order]), clustered, by_id, settings, previous, advance)
+    group_of = np.ascontiguousarray(clustering.group_of[position])
     n_groups = int(group_of.max()) + 1 if n_participants else 0
     group_counts, all_counts = _counts(group_of, n_groups, row, column, value, len(sids))
-    # Back in the order the participants were given.
     pids = given
-    coordinates = np.ascontiguousarray(coordinates[position])
-    vote_counts = np.ascontiguousarray(vote_counts[position])
-    group_of = np.ascontiguousarray(group_of[position])
 
     groups = []
     for g, counts in enumerate(group_counts):
@@ -437,8 +433,10 @@ def _project(
     value: NDArray[np.integer],
     n_participants: int,
     moderated: NDArray[np.bool_],
+    order: IntArray,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Positions (n, 2), statement means (s,) and the two axes' loadings (2, s)."""
+    """Positions (n, 2), statement means (s,) and the two axes' loadings (2, s). The participants' rows are
+    summed in ``order`` (the order of their ids), so that the axes do not depend on the order of the cells."""
     n_statements = moderated.size
     coordinates = np.zeros((n_participants, 2), dtype=np.float64)
     loadings = np.zeros((2, n_statements), dtype=np.float64)
@@ -461,11 +459,13 @@ def _project(
     if n_participants * n_statements <= _DENSE_PCA_CELLS or n_statements <= _DENSE_PCA_STATEMENTS:
         centred = np.zeros((n_participants, n_statements), dtype=np.float64)
         centred[row, column] = centred_values
+        centred = centred[order]
         components = _leading_axes(np.linalg.eigh(centred.T @ centred))
-        projected = centred @ components.T
+        projected = np.empty((n_participants, components.shape[0]), dtype=np.float64)
+        projected[order] = centred @ components.T
         del centred
     else:
-        projected, components = _sparse_projection(row, column, centred_values, n_participants, n_statements)
+        projected, components = _sparse_projection(row, column, centred_values, n_participants, n_statements, order)
     scale = np.zeros(n_participants, dtype=np.float64)
     voted = votes > 0
     scale[voted] = np.sqrt(n_statements / votes[voted])
@@ -487,7 +487,7 @@ def _leading_axes(decomposition: tuple[FloatArray, FloatArray]) -> FloatArray:
 
 
 def _sparse_projection(
-    row: NDArray[np.integer], column: NDArray[np.integer], centred_values: FloatArray, n: int, s: int
+    row: NDArray[np.integer], column: NDArray[np.integer], centred_values: FloatArray, n: int, s: int, order: IntArray
 ) -> tuple[FloatArray, FloatArray]:
     """The projection (n, 2) and the axes (2, s) of the centred matrix held sparse: the covariance ZᵀZ is never
     formed, ARPACK's Lanczos iterations only multiply by Z and Zᵀ (Pol.is itself finds its axes by power
@@ -496,9 +496,12 @@ def _sparse_projection(
     from scipy.sparse import csr_matrix
     from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
-    centred = csr_matrix((centred_values, (row, column)), shape=(n, s), dtype=np.float64)
-    # Each row's cells in column order whatever order the votes were read in, so that the sums, and the axes to
-    # the last bit, do not depend on it.
+    # The rows in ``order``, each row's cells in column order, whatever order the votes were read in: the sums, and
+    # the axes to the last bit, do not depend on it. Built so from renumbered rows: taking the rows of a built
+    # matrix in order would copy all of it.
+    position = np.empty(n, dtype=row.dtype)
+    position[order] = np.arange(n, dtype=row.dtype)
+    centred = csr_matrix((centred_values, (position[row], column)), shape=(n, s), dtype=np.float64)
     centred.sort_indices()
     transposed = centred.T  # a view (CSC), not a copy
 
@@ -517,7 +520,8 @@ def _sparse_projection(
             # Not seen in practice (the leading eigenvalues of votes stand apart); the exact covariance then, a
             # block of dense rows at a time: slow at this size, but right.
             components = _leading_axes(np.linalg.eigh(_blocked_covariance(centred)))
-    projected = np.asarray(centred @ components.T, dtype=np.float64)
+    projected = np.empty((n, components.shape[0]), dtype=np.float64)
+    projected[order] = centred @ components.T
     return projected, components
 
 

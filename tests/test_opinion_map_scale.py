@@ -91,6 +91,18 @@ def test_the_cells_order_changes_nothing() -> None:
     assert np.array_equal(ordered.group_of, shuffled.group_of)
 
 
+def test_the_participants_order_changes_nothing_in_the_sparse_route() -> None:
+    """Participants named as pseudonyms are, handed over in another order: the same positions to the last bit."""
+    votes = planted(PARTICIPANTS, STATEMENTS, seed=4)
+    pids = [f"{(i * 7919) % 10007:05d}" for i in range(PARTICIPANTS)]  # unique, not in the rows' order
+    sids = list(range(STATEMENTS))
+    first = compute_opinion_map(votes, pids, sids)
+    order = np.random.default_rng(5).permutation(PARTICIPANTS)
+    again = compute_opinion_map(votes[order], [pids[i] for i in order], sids)
+    assert np.array_equal(again.coordinates, first.coordinates[order])
+    assert np.array_equal(again.group_of, first.group_of[order])
+
+
 def test_a_large_map_where_everyone_votes_alike_has_no_axis() -> None:
     votes = np.where(np.random.default_rng(3).random((PARTICIPANTS, STATEMENTS)) < 0.1, 1.0, np.nan)
     found = compute_opinion_map(votes, list(range(PARTICIPANTS)), list(range(STATEMENTS)))
