@@ -803,8 +803,7 @@ _SAME_CLUSTERING = 0.01
 def _kmeans(points: FloatArray, w: FloatArray, centres: _Centres, iterations: int) -> tuple[IntArray, _Centres]:
     """Lloyd steps as Pol.is's: a cluster left empty is dropped, and it stops when no centre moved by 0.01 or more
     (same-clustering?) or after ``iterations`` more steps. The labels are those of the last step."""
-    labels = centres.ids[_nearest(points, centres.positions)]
-    for _ in range(iterations + 1):
+    for _ in range(iterations + 1):  # at least one step: iterations is never negative (OpinionMapSettings)
         labels = centres.ids[_nearest(points, centres.positions)]
         moved = _means(points, w, labels)
         settled = moved.positions.shape == centres.positions.shape and bool(
