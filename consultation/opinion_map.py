@@ -723,10 +723,9 @@ def _in_conversation(
     missing = settings.greedy_participants - int(clustered.sum())
     if missing > 0:
         candidates = np.flatnonzero(~clustered & (vote_counts > 0))
-        # Most votes first, the earlier participant id first among equals (Pol.is's rows are in id order).
-        ranked = candidates[
-            sorted(range(candidates.size), key=lambda i: (-vote_counts[candidates[i]], pids[candidates[i]]))
-        ]
+        # Most votes first; among equals the earlier row, which is the earlier participant id (the rows are in id
+        # order, as Pol.is's).
+        ranked = candidates[np.argsort(-vote_counts[candidates], kind="stable")]
         clustered[ranked[:missing]] = True
     return clustered
 
