@@ -40,7 +40,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import col, delete, select
+from sqlmodel import SQLModel, col, delete, select
 
 from community import audit, settings
 from community.anonymity import Anonymity
@@ -1298,30 +1298,28 @@ async def store_map_memory(
 ) -> None:
     """Keep what the map computed at ``computed_at`` remembers, for the next; a memory older than the one kept
     (two jobs finishing out of order) changes nothing. The caller commits."""
-    table = MapMemory.__table__  # type: ignore[attr-defined]
-    text = map_memory_json.to_json(memory)
-    insert = _insert(uow, MapMemory).values(consultation_id=consultation_id, memory=text, computed_at=computed_at)
-    await uow.session.exec(
-        insert.on_conflict_do_update(
-            index_elements=["consultation_id"],
-            set_={"memory": text, "computed_at": computed_at},
-            where=table.c.computed_at <= computed_at,
-        )
+    await _keep_newer(
+        uow, MapMemory, consultation_id, "computed_at", computed_at, {"memory": map_memory_json.to_json(memory)}
     )
 
 
 async def store_tally(uow: UnitOfWork, consultation_id: int, tally: VoteTally, counted_at: datetime) -> None:
     """Keep the worker's count of a consultation's votes for the staff's figures screen; a count older than the
     one kept (two jobs finishing out of order) changes nothing. The caller commits."""
-    # One statement, an upsert: a map job and the outcome job may store the first count of a consultation at once.
-    table = VoteTallySnapshot.__table__  # type: ignore[attr-defined]
     counted = {"voters": tally.voters, "agree": tally.agree, "disagree": tally.disagree, "passed": tally.passed}
-    insert = _insert(uow, VoteTallySnapshot).values(consultation_id=consultation_id, counted_at=counted_at, **counted)
+    await _keep_newer(uow, VoteTallySnapshot, consultation_id, "counted_at", counted_at, counted)
+
+
+async def _keep_newer(
+    uow: UnitOfWork, model: type[SQLModel], consultation_id: int, stamp: str, at: datetime, values: dict[str, Any]
+) -> None:
+    """The consultation's one row of ``model`` set to ``values`` as of ``at`` (its column ``stamp``), unless the
+    row kept is newer. One statement, an upsert: a map job and the outcome job may store the first row at once."""
+    table = model.__table__  # type: ignore[attr-defined]
+    insert = _insert(uow, model).values(consultation_id=consultation_id, **{stamp: at}, **values)
     await uow.session.exec(
         insert.on_conflict_do_update(
-            index_elements=["consultation_id"],
-            set_={**counted, "counted_at": counted_at},
-            where=table.c.counted_at <= counted_at,
+            index_elements=["consultation_id"], set_={**values, stamp: at}, where=table.c[stamp] <= at
         )
     )
 
