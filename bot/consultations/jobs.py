@@ -164,8 +164,6 @@ class MapTask:
     reading: Reading
     consultation_id: int
     pictures_folder: str | None = None  # the outcome's: draw each participant's picture of the map into it
-    # What the last map of the consultation remembers (consultations.map_memory): this one starts from it.
-    memory: ClusteringMemory | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +187,8 @@ async def _outcome_findings(task: MapTask) -> Counted:
         # One pass over the votes, not two: the matrix gives the counts too (matrix_tally). While fewer than k
         # voted it is as small as the few who voted, and the map does not use it.
         read = await consultations.vote_matrix(uow, task.consultation_id)
+        # What the last map remembers, in the same snapshot as the votes: this map starts from it.
+        remembered = await consultations.map_memory(uow, task.consultation_id)
         tally = consultations.matrix_tally(read)
         figures = await consultations.figures(uow, task.consultation_id, tally)
         consultation = await consultations.find_consultation(uow, task.consultation_id)
@@ -200,7 +200,7 @@ async def _outcome_findings(task: MapTask) -> Counted:
             texts = await reach.statement_texts(uow, read.statement_ids)
     matrix = None if figures.withheld else read
     # The read transaction ended: the map needs only the matrix, and k, which the figures carry (no second read).
-    found = _opinion_map(matrix, task.memory) if matrix is not None else None
+    found = _opinion_map(matrix, remembered) if matrix is not None else None
     findings = map_findings(matrix, figures, Anonymity(figures.min_group_size), found)
     memory = found.memory if found is not None else None
     if found is None or task.pictures_folder is None or not viewers:
@@ -222,8 +222,9 @@ def map_priorities(task: MapTask) -> Counted:
 async def _map_priorities(task: MapTask) -> Counted:
     async with reading(task.reading) as uow:
         matrix = await consultations.vote_matrix(uow, task.consultation_id)
+        remembered = await consultations.map_memory(uow, task.consultation_id)
     tally = consultations.matrix_tally(matrix)
-    found = _opinion_map(matrix, task.memory)
+    found = _opinion_map(matrix, remembered)
     if found is None:
         return Counted(tally)
     # The statements still shown: one moderated out is in the map (as Pol.is keeps it) but has no priority to keep.
@@ -245,8 +246,7 @@ async def send_outcome(
             return None  # a cheap look first: a worker's process costs seconds to start
         # A folder of this run's own: a second run at the same time (a close by a person, and the job) draws apart.
         folder = pictures.folder_for(consultation_id) if pictures is not None else None
-        remembered = await consultations.map_memory(uow, consultation_id)
-        task = MapTask(Reading.like(uow), consultation_id, str(folder) if folder is not None else None, remembered)
+        task = MapTask(Reading.like(uow), consultation_id, str(folder) if folder is not None else None)
         counted_at = task.reading.now  # the read starts after this: its count is at least as new
     queued = False
     try:
@@ -280,7 +280,7 @@ async def refresh_priorities(uows: UnitOfWorkFactory, consultation_id: int, work
     async with uows() as uow:
         if not await consultations.is_open(uow, consultation_id):
             return False
-        task = MapTask(Reading.like(uow), consultation_id, memory=await consultations.map_memory(uow, consultation_id))
+        task = MapTask(Reading.like(uow), consultation_id)
         counted_at = task.reading.now  # the read starts after this: its count is at least as new
     counted = await worker.run(map_priorities, task)
     found = counted.priorities
