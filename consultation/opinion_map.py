@@ -209,10 +209,8 @@ class OpinionMap:
     silhouette: float | None
     settings: OpinionMapSettings = field(default_factory=OpinionMapSettings)
     # What the next map of a live consultation starts from (Pol.is's history: base and group clusters, the group
-    # count's smoother); None when fewer than two positions could be clustered. ``silhouettes``: each possible
-    # k's, best first (empty when the groups were recalled from a memory, advance=False).
+    # count's smoother); None when fewer than two positions could be clustered.
     memory: ClusteringMemory | None = None
-    silhouettes: tuple[tuple[int, float], ...] = ()
     # Statements moderated out after votes were cast: their columns stay (zeroed in the PCA, their counts kept in
     # the groups' per-statement counts) but they are never representative, consensus or divisive.
     moderated_out: frozenset[StatementId] = frozenset()
@@ -376,7 +374,6 @@ def compute_opinion_map_from_cells(
         settings=settings,
         moderated_out=out_ids,
         memory=clustering.memory,
-        silhouettes=tuple(sorted(clustering.silhouettes.items(), key=lambda item: (-item[1], item[0]))),
     )
 
 
@@ -557,7 +554,6 @@ class _Clustering:
     group_of: IntArray
     silhouette: float | None
     memory: ClusteringMemory | None
-    silhouettes: dict[int, float]
 
 
 def _cluster(
@@ -571,7 +567,7 @@ def _cluster(
     group_of = np.full(coordinates.shape[0], NOT_CLUSTERED, dtype=np.int64)
     rows = np.flatnonzero(clustered)  # in the order of the participants' ids (compute_opinion_map_from_cells)
     if rows.size == 0:
-        return _Clustering(group_of, None, previous, {})
+        return _Clustering(group_of, None, previous)
     points = np.ascontiguousarray(coordinates[rows])
     members = tuple(pids[i] for i in rows)
     if previous is not None and not advance:
@@ -585,7 +581,7 @@ def _cluster(
     base = Clusters(members, tuple(int(b) for b in base_ids))
     if base_order.size == 1:
         group_of[rows] = 0
-        return _Clustering(group_of, None, None, {})
+        return _Clustering(group_of, None, None)
     # Pol.is's max-k-fn: more groups only once there are enough base clusters to tell them apart.
     max_k = min(settings.max_groups, 2 + base_order.size // 12)
     distances = np.sqrt(((base_centres[:, None, :] - base_centres[None, :, :]) ** 2).sum(axis=2))
@@ -602,14 +598,14 @@ def _cluster(
         silhouettes[k] = _silhouette(distances, np.unique(labels, return_inverse=True)[1])
     if not clusterings:
         group_of[rows] = 0
-        return _Clustering(group_of, None, None, {})
+        return _Clustering(group_of, None, None)
     # The best k of this map; ties go to the fewer groups.
     best_k = max(sorted(silhouettes), key=lambda k: silhouettes[k])
     state = smooth_group_count(previous.group_count if previous else None, best_k, clusterings, settings.group_k_buffer)
     chosen = clusterings[state.shown_k]
     group_of[rows] = _numbered(np.asarray(chosen.labels)[np.searchsorted(base_order, base_ids)])
     memory = ClusteringMemory(base, tuple(sorted(clusterings.items())), state)
-    return _Clustering(group_of, silhouettes[state.shown_k], memory, silhouettes)
+    return _Clustering(group_of, silhouettes[state.shown_k], memory)
 
 
 def _recall(
@@ -620,7 +616,7 @@ def _recall(
     known = _labels_of(members, memory.base)
     ids = np.unique(known[known >= 0])
     if ids.size == 0:
-        return _Clustering(group_of, None, memory, {})
+        return _Clustering(group_of, None, memory)
     index = np.searchsorted(ids, known)
     centres = np.array([points[known == b].mean(axis=0) for b in ids])
     unknown = known < 0
@@ -628,10 +624,10 @@ def _recall(
     chosen = memory.groups_for(memory.group_count.shown_k)
     if chosen is None:
         group_of[rows] = 0
-        return _Clustering(group_of, None, memory, {})
+        return _Clustering(group_of, None, memory)
     group_of_base = _labels_of(tuple(int(b) for b in ids), chosen)
     group_of[rows] = _numbered(np.where(group_of_base >= 0, group_of_base, 0)[index])
-    return _Clustering(group_of, None, memory, {})
+    return _Clustering(group_of, None, memory)
 
 
 def _labels_of(members: Sequence[ParticipantId], clusters: Clusters) -> IntArray:
